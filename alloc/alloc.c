@@ -1,0 +1,389 @@
+/* alloc.c: the core's slow paths and the entry points that are not on the
+ * fast path: initialisation, thread-cache set-up and tear-down, large and
+ * huge blocks, calloc, realloc, aligned allocation, pointer classification,
+ * trimming and statistics. */
+#define _GNU_SOURCE
+#include "alloc/alloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/arena.h"
+#include "alloc/central.h"
+#include "alloc/huge.h"
+#include "alloc/meta.h"
+#include "alloc/os.h"
+
+depot_core_options_t depot_core_options = {
+    .tcache_max_bytes = (size_t)2 << 20,
+    .tcache_batch = 32,
+    .arena_reserve_bytes = (size_t)64 << 20,
+    .huge_threshold_bytes = (size_t)2 << 20,
+    .purge_threshold_bytes = (size_t)16 << 20,
+    .abort_on_bad_pointer = 1,
+};
+
+/* ---- initialisation ------------------------------------------------------
+ * init_state: 0 not done, 1 in progress, 2 done.  The release store of 2
+ * publishes everything init_once wrote (tables, arenas, pools); every reader
+ * of those goes through depot_init()'s acquire load first. */
+static _Atomic int init_state;
+static __thread int init_running; /* this thread is inside init_once */
+static pthread_key_t tcache_key;
+static unsigned depot_nnodes;
+static depot_arena_t *depot_arenas[DEPOT_MAX_NODES];
+
+static void tcache_exit(void *arg) {
+  depot_tls_tcache = &depot_tcache_dead;
+  depot_tcache_destroy(arg);
+}
+
+static int init_once(void) {
+  depot_sizeclass_init(depot_core_options.tcache_batch);
+  int err = depot_central_global_init();
+  if (err) return err;
+  depot_nnodes = 1;
+  for (unsigned n = 0; n < depot_nnodes; n++) {
+    depot_arena_t *a = depot_meta_alloc(sizeof *a);
+    if (!a) return ENOMEM;
+    depot_arena_init(a, n, depot_core_options.arena_reserve_bytes,
+                     depot_core_options.purge_threshold_bytes);
+    depot_arenas[n] = a;
+    if ((err = depot_central_node_init(n, a)) != 0) return err;
+  }
+  return pthread_key_create(&tcache_key, tcache_exit);
+}
+
+static depot_noinline int init_slow(void) {
+  if (init_running) return EAGAIN; /* re-entered from inside init */
+  for (;;) {
+    int expected = 0;
+    if (atomic_compare_exchange_strong_explicit(&init_state, &expected, 1,
+                                                memory_order_acquire,
+                                                memory_order_acquire)) {
+      init_running = 1;
+      int err = init_once();
+      init_running = 0;
+      depot_store_release(&init_state, err ? 0 : 2);
+      return err;
+    }
+    if (expected == 2) return 0;
+    while (depot_load_acquire(&init_state) == 1) sched_yield();
+    if (depot_load_acquire(&init_state) == 2) return 0;
+  }
+}
+
+int depot_init(void) {
+  if (depot_likely(depot_load_acquire(&init_state) == 2)) return 0;
+  return init_slow();
+}
+
+static unsigned current_node(void) { return 0; }
+
+/* The calling thread's cache, created on first use; NULL for a thread that
+ * is exiting or when no metadata memory is left. */
+static depot_tcache_t *thread_cache(void) {
+  depot_tcache_t *tc = depot_tls_tcache;
+  if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
+    return tc;
+  if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
+  tc = depot_tcache_create(current_node(), depot_core_options.tcache_max_bytes);
+  if (!tc) return NULL;
+  depot_tls_tcache = tc;
+  pthread_setspecific(tcache_key, tc);
+  return tc;
+}
+
+/* ---- bad pointers ---------------------------------------------------------- */
+
+static const char *const domain_names[DEPOT_NDOMAINS] = {"raw", "mem", "obj"};
+
+void depot_bad_pointer(const char *op, const void *p, const char *why) {
+  char msg[256];
+  int n = snprintf(msg, sizeof msg, "depot: %s(%p): %s%s\n", op, p, why,
+                   depot_core_options.abort_on_bad_pointer
+                       ? ""
+                       : " (ignored; the block is leaked)");
+  if (n > 0) {
+    ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n
+                                                                  : sizeof msg - 1);
+    (void)w;
+  }
+  if (depot_core_options.abort_on_bad_pointer) abort();
+}
+
+static void wrong_domain(const char *op, const void *p, unsigned was,
+                         unsigned used) {
+  char why[96];
+  snprintf(why, sizeof why, "block of domain '%s' used with domain '%s'",
+           domain_names[was], domain_names[used]);
+  depot_bad_pointer(op, p, why);
+}
+
+/* ---- classification ------------------------------------------------------ */
+
+typedef enum { BLOCK_BAD = 0, BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE } block_kind_t;
+
+typedef struct {
+  block_kind_t kind;
+  unsigned domain;
+  size_t usable;
+  depot_span_t *span; /* SMALL and LARGE */
+  unsigned list_id;   /* SMALL */
+  const char *why;    /* BAD */
+} block_info_t;
+
+/* What p is, without faulting, whatever p is. */
+static block_kind_t classify(const void *p, block_info_t *bi) {
+  uintptr_t a = (uintptr_t)p;
+  memset(bi, 0, sizeof *bi);
+  bi->why = "not allocated by Depot";
+  if (!depot_segmap_test(a)) {
+    if (a % DEPOT_MIN_ALIGN == 0 && depot_huge_lookup(p, &bi->usable, &bi->domain))
+      bi->kind = BLOCK_HUGE;
+    return bi->kind;
+  }
+  depot_segment_t *seg = depot_segment_base(a);
+  unsigned page = depot_page_index(a);
+  depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
+  unsigned li = depot_load_relaxed(&seg->page_list[page]);
+  if (!depot_span_covers(s, page)) return bi->kind;
+  char *start = depot_span_start(s);
+  if (li != 0 && s->state == DEPOT_SPAN_SMALL) {
+    if ((size_t)((char *)p - start) % s->block_size != 0) {
+      bi->why = "not the start of a block";
+      return bi->kind;
+    }
+    bi->kind = BLOCK_SMALL;
+    bi->list_id = li;
+    bi->domain = depot_list_domain(li);
+    bi->usable = s->block_size;
+  } else if (s->state == DEPOT_SPAN_LARGE) {
+    if ((char *)p != start) {
+      bi->why = "not the start of a block";
+      return bi->kind;
+    }
+    bi->kind = BLOCK_LARGE;
+    bi->domain = s->domain;
+    bi->usable = s->block_size;
+  } else {
+    bi->why = "not a live block (its pages are free)";
+    return bi->kind;
+  }
+  bi->span = s;
+  return bi->kind;
+}
+
+/* Classifies p for op in domain d, reporting a bad pointer or a wrong
+ * domain.  Returns 0 when p must not be touched. */
+static int check_block(const char *op, const void *p, unsigned d,
+                       block_info_t *bi) {
+  if (classify(p, bi) == BLOCK_BAD) {
+    depot_bad_pointer(op, p, bi->why);
+    return 0;
+  }
+  if (bi->domain != d) {
+    wrong_domain(op, p, bi->domain, d);
+    return 0;
+  }
+  return 1;
+}
+
+/* ---- allocation slow paths ----------------------------------------------- */
+
+static void *small_alloc(unsigned cls, unsigned d) {
+  depot_tcache_t *tc = thread_cache();
+  void *p;
+  if (depot_likely(tc != NULL))
+    p = depot_tcache_alloc_slow(tc, d, cls);
+  else if (depot_init() == 0)
+    p = depot_central_alloc_one(depot_list_id(current_node(), d, cls));
+  else
+    p = NULL;
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+/* Whether a request of size and align bypasses the arenas. */
+static int is_huge(size_t size, size_t align) {
+  size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
+  size_t align_pages = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
+  /* npages + align_pages within a segment guarantees a fresh segment fits. */
+  return size > depot_core_options.huge_threshold_bytes ||
+         npages + align_pages > DEPOT_SPAN_MAX_PAGES;
+}
+
+/* Blocks above the small maximum, and aligned ones no class can serve. */
+static void *big_alloc(size_t size, size_t align, unsigned d) {
+  if (size > PTRDIFF_MAX || depot_init() != 0) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = NULL;
+  if (is_huge(size, align)) {
+    p = depot_huge_alloc(size, align, d);
+  } else {
+    size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
+    size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
+    depot_span_t *s = depot_arena_alloc_span(depot_arenas[current_node()],
+                                             npages, ap, DEPOT_SPAN_LARGE);
+    if (s) {
+      s->domain = (uint8_t)d;
+      s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
+      p = depot_span_start(s);
+    }
+  }
+  if (!p) errno = ENOMEM;
+  return p;
+}
+
+depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
+  if (depot_unlikely(d >= DEPOT_NDOMAINS)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (size <= DEPOT_SMALL_MAX)
+    return small_alloc(size ? depot_size_to_class(size) : 1, d);
+  return big_alloc(size, DEPOT_MIN_ALIGN, d);
+}
+
+depot_noinline void depot_free_slow(void *p, unsigned d) {
+  if (!p) return;
+  block_info_t bi;
+  if (d >= DEPOT_NDOMAINS) {
+    depot_bad_pointer("free", p, "invalid domain");
+    return;
+  }
+  if (!check_block("free", p, d, &bi)) return;
+  switch (bi.kind) {
+    case BLOCK_SMALL: {
+      depot_tcache_t *tc = thread_cache();
+      if (tc && depot_list_node(bi.list_id) == tc->node)
+        depot_tcache_free_slow(tc, p, d, depot_list_class(bi.list_id));
+      else
+        depot_central_free_one(bi.list_id, p);
+      return;
+    }
+    case BLOCK_LARGE:
+      depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi.span);
+      return;
+    case BLOCK_HUGE:
+      depot_huge_free(p);
+      return;
+    case BLOCK_BAD:
+      return;
+  }
+}
+
+/* ---- the other entry points ---------------------------------------------- */
+
+void *depot_calloc(size_t n, size_t size, unsigned d) {
+  if (size && n > PTRDIFF_MAX / size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t total = n * size;
+  void *p = depot_alloc(total, d);
+  /* Huge blocks are fresh mappings, already zero. */
+  if (p && !is_huge(total, DEPOT_MIN_ALIGN)) memset(p, 0, total);
+  return p;
+}
+
+void *depot_realloc(void *p, size_t size, unsigned d) {
+  if (!p) return depot_alloc(size, d);
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  block_info_t bi;
+  if (!check_block("realloc", p, d, &bi)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t want = size ? size : 1;
+  /* Stay in place unless the block would be more than half empty. */
+  if (want <= bi.usable && (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
+    return p;
+  void *q = depot_alloc(want, d);
+  if (!q) return NULL; /* p untouched */
+  memcpy(q, p, want < bi.usable ? want : bi.usable);
+  depot_free(p, d);
+  return q;
+}
+
+void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {
+  if (!depot_is_pow2(align) || d >= DEPOT_NDOMAINS) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (align <= DEPOT_MIN_ALIGN) return depot_alloc(size, d);
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (size <= DEPOT_SMALL_MAX && align <= DEPOT_PAGE_SIZE) {
+    /* Spans start on a page and blocks sit at multiples of the class size,
+     * so a class whose size is a multiple of align gives aligned blocks. */
+    for (unsigned c = size ? depot_size_to_class(size) : 1; c < DEPOT_NCLASSES;
+         c++)
+      if (depot_class_size[c] % align == 0) return small_alloc(c, d);
+  }
+  return big_alloc(size ? size : 1, align, d);
+}
+
+size_t depot_usable_size(const void *p) {
+  block_info_t bi;
+  return classify(p, &bi) == BLOCK_BAD ? 0 : bi.usable;
+}
+
+int depot_owns(const void *p) {
+  block_info_t bi;
+  return classify(p, &bi) != BLOCK_BAD;
+}
+
+int depot_domain_of(const void *p) {
+  block_info_t bi;
+  return classify(p, &bi) == BLOCK_BAD ? -1 : (int)bi.domain;
+}
+
+void depot_thread_flush(void) {
+  depot_tcache_t *tc = depot_tls_tcache;
+  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
+    depot_tcache_flush_all(tc);
+}
+
+void depot_trim(void) {
+  if (depot_load_acquire(&init_state) != 2) return;
+  depot_thread_flush();
+  for (unsigned n = 0; n < depot_nnodes; n++) {
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
+      if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
+        depot_central_drain(&depot_central_table[n][i]);
+    depot_arena_purge(depot_arenas[n]);
+  }
+}
+
+void depot_core_stats(depot_core_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  out->os_mapped_bytes = depot_os_mapped_bytes();
+  out->meta_bytes = depot_meta_bytes();
+  if (depot_load_acquire(&init_state) != 2) return;
+  out->batch_records = depot_central_records();
+  for (unsigned n = 0; n < depot_nnodes; n++) {
+    depot_arena_stats_t as;
+    depot_arena_stats(depot_arenas[n], &as);
+    out->segments += as.segments;
+    out->free_pages += as.free_pages;
+    out->dirty_pages += as.dirty_pages;
+    out->purged_pages += as.purged_pages;
+  }
+  depot_huge_stats_t hs;
+  depot_huge_stats(&hs);
+  out->huge_blocks = hs.blocks;
+  out->huge_bytes = hs.bytes;
+}

@@ -1,0 +1,205 @@
+/* arena.c: segments and spans of pages for one NUMA node (see arena.h). */
+#include "alloc/arena.h"
+
+#include <string.h>
+
+#include "alloc/os.h"
+
+_Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+
+void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
+                      size_t purge_threshold) {
+  memset(a, 0, sizeof *a);
+  pthread_mutex_init(&a->lock, NULL);
+  a->node = node;
+  if (reserve_bytes < DEPOT_SEGMENT_SIZE) reserve_bytes = DEPOT_SEGMENT_SIZE;
+  a->reserve_bytes = reserve_bytes & ~(size_t)DEPOT_SEGMENT_MASK;
+  a->purge_threshold = purge_threshold;
+}
+
+/* ---- free bins (arena lock held) ---------------------------------------- */
+
+static unsigned bin_of(size_t npages) {
+  return npages < DEPOT_ARENA_BINS ? (unsigned)npages : 0;
+}
+
+static void set_pagemap(depot_span_t *s, unsigned first, unsigned last) {
+  depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+  for (unsigned i = first; i <= last; i++)
+    depot_store_relaxed(&seg->pagemap[i], s);
+}
+
+static void bin_insert(depot_arena_t *a, depot_span_t *s) {
+  s->state = DEPOT_SPAN_FREE;
+  unsigned last = s->start_page + s->npages - 1u;
+  set_pagemap(s, s->start_page, s->start_page);
+  set_pagemap(s, last, last);
+  depot_span_t **head = &a->bins[bin_of(s->npages)];
+  s->prev = NULL;
+  s->next = *head;
+  if (*head) (*head)->prev = s;
+  *head = s;
+  a->free_pages += s->npages;
+  if (s->dirty) a->dirty_pages += s->npages;
+}
+
+static void bin_remove(depot_arena_t *a, depot_span_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else a->bins[bin_of(s->npages)] = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  a->free_pages -= s->npages;
+  if (s->dirty) a->dirty_pages -= s->npages;
+}
+
+/* Makes slots[start] describe a free span of npages and files it. */
+static void make_free(depot_arena_t *a, depot_segment_t *seg, unsigned start,
+                      unsigned npages, int dirty) {
+  depot_span_t *s = &seg->slots[start];
+  memset(s, 0, sizeof *s);
+  s->start_page = (uint16_t)start;
+  s->npages = (uint16_t)npages;
+  s->dirty = (uint8_t)dirty;
+  bin_insert(a, s);
+}
+
+/* ---- segments ------------------------------------------------------------ */
+
+static depot_segment_t *segment_new(depot_arena_t *a) {
+  if (a->res_cur == a->res_end) {
+    void *r;
+    size_t len = a->reserve_bytes;
+    if (depot_os_reserve(len, DEPOT_SEGMENT_SIZE, &r) != 0) {
+      len = DEPOT_SEGMENT_SIZE; /* address space is short: one at a time */
+      if (depot_os_reserve(len, DEPOT_SEGMENT_SIZE, &r) != 0) return NULL;
+    }
+    a->res_cur = r;
+    a->res_end = a->res_cur + len;
+  }
+  depot_segment_t *seg = (depot_segment_t *)a->res_cur;
+  if (depot_os_commit(seg, DEPOT_SEGMENT_SIZE) != 0) return NULL;
+  a->res_cur += DEPOT_SEGMENT_SIZE;
+  /* Fresh memory is zero: only the non-zero fields need writing. */
+  seg->magic = DEPOT_SEGMENT_MAGIC;
+  seg->node = (uint16_t)a->node;
+  seg->header_pages = (uint16_t)DEPOT_SEGMENT_HEADER_PAGES;
+  seg->arena = a;
+  seg->next = a->segments;
+  a->segments = seg;
+  a->nsegments++;
+  uintptr_t si = (uintptr_t)seg >> DEPOT_SEGMENT_SHIFT;
+  atomic_fetch_or_explicit(&depot_segmap[si >> 6], (uint64_t)1 << (si & 63),
+                           memory_order_relaxed);
+  make_free(a, seg, DEPOT_SEGMENT_HEADER_PAGES, DEPOT_SPAN_MAX_PAGES, 0);
+  return seg;
+}
+
+/* ---- spans --------------------------------------------------------------- */
+
+/* First free span that can hold npages at the alignment, or NULL. */
+static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
+                              size_t align_pages, unsigned *out_start) {
+  for (unsigned b = (unsigned)(npages < DEPOT_ARENA_BINS ? npages : 0);;) {
+    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+      unsigned start =
+          (unsigned)depot_align_up(s->start_page, align_pages);
+      if (start + npages <= (size_t)s->start_page + s->npages) {
+        *out_start = start;
+        return s;
+      }
+    }
+    if (b == 0) return NULL;
+    b = (b + 1 == DEPOT_ARENA_BINS) ? 0 : b + 1;
+  }
+}
+
+depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
+                                     size_t align_pages,
+                                     depot_span_state_t state) {
+  if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES || !depot_is_pow2(align_pages))
+    return NULL;
+  pthread_mutex_lock(&a->lock);
+  unsigned start;
+  depot_span_t *f = find_fit(a, npages, align_pages, &start);
+  if (!f) {
+    if (segment_new(a)) f = find_fit(a, npages, align_pages, &start);
+    if (!f) {
+      pthread_mutex_unlock(&a->lock);
+      return NULL;
+    }
+  }
+  bin_remove(a, f);
+  depot_segment_t *seg = depot_segment_base((uintptr_t)f);
+  unsigned f_start = f->start_page, f_end = f->start_page + f->npages;
+  unsigned end = start + (unsigned)npages;
+  int dirty = f->dirty;
+  f->state = DEPOT_SPAN_DEAD;
+  /* Pieces cut off in front and behind stay free; their outer neighbours
+   * were not free (free spans never touch), so nothing more to merge. */
+  if (start > f_start) make_free(a, seg, f_start, start - f_start, dirty);
+  if (end < f_end) make_free(a, seg, end, f_end - end, dirty);
+  depot_span_t *s = &seg->slots[start];
+  memset(s, 0, sizeof *s);
+  s->start_page = (uint16_t)start;
+  s->npages = (uint16_t)npages;
+  s->state = (uint8_t)state;
+  set_pagemap(s, start, end - 1);
+  pthread_mutex_unlock(&a->lock);
+  return s;
+}
+
+/* The free span that ends just before page, or NULL. */
+static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
+  if (page < seg->header_pages || page >= DEPOT_SEGMENT_PAGES) return NULL;
+  depot_span_t *n = depot_load_relaxed(&seg->pagemap[page]);
+  return depot_span_covers(n, page) && n->state == DEPOT_SPAN_FREE ? n : NULL;
+}
+
+void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
+  depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+  pthread_mutex_lock(&a->lock);
+  unsigned start = s->start_page, end = s->start_page + s->npages;
+  int dirty = 1;
+  s->state = DEPOT_SPAN_DEAD;
+  depot_span_t *left = start > 0 ? free_neighbour(seg, start - 1) : NULL;
+  if (left) {
+    bin_remove(a, left);
+    left->state = DEPOT_SPAN_DEAD;
+    start = left->start_page;
+  }
+  depot_span_t *right = free_neighbour(seg, end);
+  if (right) {
+    bin_remove(a, right);
+    right->state = DEPOT_SPAN_DEAD;
+    end = right->start_page + right->npages;
+  }
+  make_free(a, seg, start, end - start, dirty);
+  int purge = a->dirty_pages * DEPOT_PAGE_SIZE > a->purge_threshold;
+  pthread_mutex_unlock(&a->lock);
+  if (purge) depot_arena_purge(a);
+}
+
+void depot_arena_purge(depot_arena_t *a) {
+  pthread_mutex_lock(&a->lock);
+  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
+    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+      if (!s->dirty) continue;
+      if (depot_os_decommit(depot_span_start(s),
+                            (size_t)s->npages << DEPOT_PAGE_SHIFT) != 0)
+        continue; /* still usable, merely still resident */
+      s->dirty = 0;
+      a->dirty_pages -= s->npages;
+      a->purged_pages += s->npages;
+    }
+  }
+  pthread_mutex_unlock(&a->lock);
+}
+
+void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out) {
+  pthread_mutex_lock(&a->lock);
+  out->segments = a->nsegments;
+  out->free_pages = a->free_pages;
+  out->dirty_pages = a->dirty_pages;
+  out->purged_pages = a->purged_pages;
+  pthread_mutex_unlock(&a->lock);
+}

@@ -1,0 +1,59 @@
+/* arena.h: page arenas.  One arena per NUMA node reserves address space from
+ * the OS in large pieces, cuts it into segments, and hands out spans (runs of
+ * pages) from them.  Free spans coalesce with free neighbours and wait in bins
+ * by page count; their pages go back to the OS (purge) once enough of them
+ * are idle, or on depot_arena_purge().
+ *
+ * Synchronisation: one mutex per arena guards everything below it.  Lock
+ * order: a central pool's lock may be held while taking an arena lock, never
+ * the other way round. */
+#ifndef DEPOT_ALLOC_ARENA_H
+#define DEPOT_ALLOC_ARENA_H
+
+#include <pthread.h>
+#include <stddef.h>
+
+#include "alloc/span.h"
+
+/* Largest span an arena can hand out: a whole segment less its header. */
+#define DEPOT_SPAN_MAX_PAGES (DEPOT_SEGMENT_PAGES - DEPOT_SEGMENT_HEADER_PAGES)
+
+/* Free bins: bin n (1..63) holds free spans of exactly n pages, bin 0 those
+ * of 64 pages or more. */
+#define DEPOT_ARENA_BINS 64
+
+typedef struct depot_arena {
+  pthread_mutex_t lock;
+  unsigned node;
+  size_t reserve_bytes;        /* size of each OS reservation */
+  size_t purge_threshold;      /* purge when this many free bytes are dirty */
+  char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
+  depot_segment_t *segments;   /* every segment of this arena */
+  depot_span_t *bins[DEPOT_ARENA_BINS];
+  size_t nsegments;            /* statistics, all in the lock */
+  size_t free_pages, dirty_pages, purged_pages;
+} depot_arena_t;
+
+/* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
+void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
+                      size_t purge_threshold);
+
+/* A span of npages (1..DEPOT_SPAN_MAX_PAGES) whose first page is aligned to
+ * align_pages pages (a power of two), in the given state, with its pagemap
+ * entries set; NULL if the OS refuses more memory.  Takes the arena lock. */
+depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
+                                     size_t align_pages,
+                                     depot_span_state_t state);
+
+/* Returns an in-use span.  REQUIRES: the span's page_list entries are 0. */
+void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
+
+/* Returns the pages of every free span to the OS. */
+void depot_arena_purge(depot_arena_t *a);
+
+typedef struct {
+  size_t segments, free_pages, dirty_pages, purged_pages;
+} depot_arena_stats_t;
+void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out);
+
+#endif /* DEPOT_ALLOC_ARENA_H */

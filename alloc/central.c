@@ -1,0 +1,270 @@
+/* central.c: central pools (see central.h). */
+#include "alloc/central.h"
+
+#include <errno.h>
+
+#include "alloc/meta.h"
+#include "alloc/os.h"
+#include "alloc/sizeclass.h"
+
+/* ---- the table of batch records ------------------------------------------
+ * Index 0 means "none".  Records are never unmapped, so a stale index is
+ * always safe to read through.  The table is reserved whole and committed by
+ * the kernel page by page as records are first used. */
+#define RECORD_CAPACITY ((uint32_t)1 << 20)
+#define STASH_MAX 32u
+#define POOL_MAX_BYTES ((size_t)512 * 1024)
+
+static depot_batch_t *records;
+static _Atomic uint32_t records_used;  /* bump index; relaxed (unique ids) */
+static _Atomic uint64_t records_free;  /* tagged stack of spare records */
+
+int depot_central_global_init(void) {
+  void *p;
+  int err = depot_os_map((size_t)RECORD_CAPACITY * sizeof(depot_batch_t),
+                         4096, &p);
+  if (err) return err;
+  records = p;
+  depot_store_relaxed(&records_used, 1); /* skip index 0 */
+  return 0;
+}
+
+static inline depot_batch_t *rec(uint32_t i) { return &records[i]; }
+
+/* ---- tagged Treiber stack of record indices ------------------------------
+ * Push publishes the record's head/count (plain fields written before it)
+ * with a release CAS; pop's acquire load and acquire CAS pair with it.  The
+ * tag in the high half changes on every successful CAS, so a pop that read
+ * `next` from a record which was popped, reused and pushed again in between
+ * fails its CAS instead of installing a stale `next` (ABA).  32 bits of tag
+ * would need 4 billion changes inside one pop's window to wrap. */
+static inline uint64_t tag_next(uint64_t old, uint32_t idx) {
+  return ((old >> 32) + 1) << 32 | idx;
+}
+
+static void tstack_push(_Atomic uint64_t *top, uint32_t idx) {
+  depot_batch_t *b = rec(idx);
+  uint64_t old = depot_load_relaxed(top);
+  do {
+    depot_store_relaxed(&b->next, (uint32_t)old);
+  } while (!atomic_compare_exchange_weak_explicit(
+      top, &old, tag_next(old, idx), memory_order_release,
+      memory_order_relaxed));
+}
+
+static uint32_t tstack_pop(_Atomic uint64_t *top) {
+  uint64_t old = depot_load_acquire(top);
+  while ((uint32_t)old != 0) {
+    /* May read a record another thread owns by now: `next` is atomic and
+     * the CAS below fails if anything changed. */
+    uint32_t next = (uint32_t)depot_load_relaxed(&rec((uint32_t)old)->next);
+    if (depot_cas_weak_acq_rel(top, &old, tag_next(old, next)))
+      return (uint32_t)old;
+  }
+  return 0;
+}
+
+static uint32_t record_alloc(depot_batch_stash_t *stash) {
+  if (stash->head) {
+    uint32_t i = stash->head;
+    stash->head = (uint32_t)depot_load_relaxed(&rec(i)->next);
+    stash->count--;
+    return i;
+  }
+  uint32_t i = tstack_pop(&records_free);
+  if (i) return i;
+  i = depot_add_relaxed(&records_used, 1);
+  return i < RECORD_CAPACITY ? i : 0;
+}
+
+static void record_free(depot_batch_stash_t *stash, uint32_t i) {
+  if (stash && stash->count < STASH_MAX) {
+    depot_store_relaxed(&rec(i)->next, stash->head);
+    stash->head = i;
+    stash->count++;
+    return;
+  }
+  tstack_push(&records_free, i);
+}
+
+void depot_central_stash_release(depot_batch_stash_t *stash) {
+  while (stash->head) {
+    uint32_t i = stash->head;
+    stash->head = (uint32_t)depot_load_relaxed(&rec(i)->next);
+    tstack_push(&records_free, i);
+  }
+  stash->count = 0;
+}
+
+uint32_t depot_central_records(void) {
+  uint32_t n = depot_load_relaxed(&records_used);
+  return n > RECORD_CAPACITY ? RECORD_CAPACITY - 1 : n - 1;
+}
+
+/* ---- pools --------------------------------------------------------------- */
+
+depot_central_t *depot_central_table[DEPOT_MAX_NODES];
+
+static void central_init(depot_central_t *c, depot_arena_t *a, uint16_t list_id) {
+  pthread_mutex_init(&c->lock, NULL);
+  c->arena = a;
+  c->list_id = list_id;
+  unsigned cls = depot_list_class(list_id);
+  size_t batch_bytes =
+      (size_t)depot_class_info[cls].batch * depot_class_size[cls];
+  size_t depth = POOL_MAX_BYTES / batch_bytes;
+  c->max_depth = (uint32_t)(depth < 4 ? 4 : depth > 128 ? 128 : depth);
+}
+
+int depot_central_node_init(unsigned node, depot_arena_t *arena) {
+  depot_central_t *pools =
+      depot_meta_alloc(sizeof(depot_central_t) * DEPOT_POOLS_PER_NODE);
+  if (!pools) return ENOMEM;
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
+      central_init(&pools[(d << DEPOT_LIST_CLASS_BITS) | cls], arena,
+                   depot_list_id(node, d, cls));
+  depot_central_table[node] = pools;
+  return 0;
+}
+
+static void partial_link(depot_central_t *c, depot_span_t *s) {
+  s->prev = NULL;
+  s->next = c->partial;
+  if (c->partial) c->partial->prev = s;
+  c->partial = s;
+  s->in_partial = 1;
+}
+
+static void partial_unlink(depot_central_t *c, depot_span_t *s) {
+  if (s->prev) s->prev->next = s->next;
+  else c->partial = s->next;
+  if (s->next) s->next->prev = s->prev;
+  s->next = s->prev = NULL;
+  s->in_partial = 0;
+}
+
+/* A fresh span for the pool (pool lock held). */
+static depot_span_t *span_new(depot_central_t *c) {
+  unsigned cls = depot_list_class(c->list_id);
+  const depot_class_info_t *ci = &depot_class_info[cls];
+  depot_span_t *s =
+      depot_arena_alloc_span(c->arena, ci->span_pages, 1, DEPOT_SPAN_SMALL);
+  if (!s) return NULL;
+  s->block_size = depot_class_size[cls];
+  s->list_id = c->list_id;
+  s->domain = (uint8_t)depot_list_domain(c->list_id);
+  s->bump = depot_span_start(s);
+  s->bump_end = s->bump + (size_t)ci->capacity * s->block_size;
+  /* The page_list entries are what free() reads; they must be set before
+   * any block of the span leaves this pool (the pool lock orders them). */
+  depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+  for (unsigned i = 0; i < s->npages; i++)
+    depot_store_relaxed(&seg->page_list[s->start_page + i], c->list_id);
+  partial_link(c, s);
+  c->spans++;
+  return s;
+}
+
+static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
+  void *head = NULL, **tail = &head;
+  uint32_t n = 0;
+  pthread_mutex_lock(&c->lock);
+  while (n < want) {
+    depot_span_t *s = c->partial;
+    if (!s && !(s = span_new(c))) break;
+    while (n < want && s->free) {
+      void *b = s->free;
+      s->free = *(void **)b;
+      *tail = b;
+      tail = (void **)b;
+      n++;
+      s->used++;
+    }
+    while (n < want && s->bump < s->bump_end) {
+      void *b = s->bump;
+      s->bump += s->block_size;
+      *tail = b;
+      tail = (void **)b;
+      n++;
+      s->used++;
+    }
+    if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
+  }
+  pthread_mutex_unlock(&c->lock);
+  *tail = NULL;
+  *out = head;
+  return n;
+}
+
+/* Puts blocks back into their spans; empty spans go back to the arena. */
+static void return_to_spans(depot_central_t *c, void *head) {
+  depot_span_t *empty = NULL;
+  pthread_mutex_lock(&c->lock);
+  while (head) {
+    void *b = head;
+    head = *(void **)b;
+    depot_segment_t *seg = depot_segment_base((uintptr_t)b);
+    depot_span_t *s =
+        depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)b)]);
+    *(void **)b = s->free;
+    s->free = b;
+    if (--s->used == 0) {
+      if (s->in_partial) partial_unlink(c, s);
+      s->next = empty;
+      empty = s;
+      c->spans--;
+    } else if (!s->in_partial) {
+      partial_link(c, s);
+    }
+  }
+  pthread_mutex_unlock(&c->lock);
+  while (empty) {
+    depot_span_t *s = empty;
+    empty = s->next;
+    depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+    for (unsigned i = 0; i < s->npages; i++)
+      depot_store_relaxed(&seg->page_list[s->start_page + i], 0);
+    depot_arena_free_span(c->arena, s);
+  }
+}
+
+uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
+                            depot_batch_stash_t *stash) {
+  uint32_t i = tstack_pop(&c->top);
+  if (i) {
+    depot_sub_relaxed(&c->depth, 1);
+    depot_batch_t *b = rec(i);
+    *head = b->head;
+    uint32_t n = b->count;
+    record_free(stash, i);
+    return n;
+  }
+  return carve(c, want, head);
+}
+
+void depot_central_give(depot_central_t *c, void *head, uint32_t count,
+                        depot_batch_stash_t *stash) {
+  if (depot_load_relaxed(&c->depth) < c->max_depth) {
+    uint32_t i = record_alloc(stash);
+    if (i) {
+      depot_batch_t *b = rec(i);
+      b->head = head;
+      b->count = count;
+      tstack_push(&c->top, i);
+      depot_add_relaxed(&c->depth, 1);
+      return;
+    }
+  }
+  return_to_spans(c, head);
+}
+
+void depot_central_drain(depot_central_t *c) {
+  uint32_t i;
+  while ((i = tstack_pop(&c->top)) != 0) {
+    depot_sub_relaxed(&c->depth, 1);
+    void *head = rec(i)->head;
+    record_free(NULL, i);
+    return_to_spans(c, head);
+  }
+}

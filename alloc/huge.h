@@ -1,0 +1,26 @@
+/* huge.h: huge blocks.  Requests above the huge threshold bypass the arenas:
+ * each is its own OS mapping, unmapped on free.  A hash table keyed by the
+ * block's address (behind one mutex: huge calls make system calls anyway)
+ * records each mapping, so that free, realloc and usable-size can recognise
+ * a huge block and a stray pointer is never mistaken for one. */
+#ifndef DEPOT_ALLOC_HUGE_H
+#define DEPOT_ALLOC_HUGE_H
+
+#include <stddef.h>
+
+/* A zero-filled block of at least size bytes aligned to align (a power of
+ * two); NULL if the OS refuses. */
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain);
+
+/* If p is a live huge block: stores its usable size and domain, returns 1. */
+int depot_huge_lookup(const void *p, size_t *usable, unsigned *domain);
+
+/* Unmaps the huge block p.  Returns 0 if p is not a live huge block. */
+int depot_huge_free(void *p);
+
+typedef struct {
+  size_t blocks, bytes;
+} depot_huge_stats_t;
+void depot_huge_stats(depot_huge_stats_t *out);
+
+#endif /* DEPOT_ALLOC_HUGE_H */

@@ -1,0 +1,48 @@
+/* meta.c: a bump allocator for metadata over chunks from the OS layer. */
+#include "alloc/meta.h"
+
+#include <pthread.h>
+
+#include "alloc/common.h"
+#include "alloc/os.h"
+
+#define META_CHUNK ((size_t)1 << 20)
+
+static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *meta_cur, *meta_end; /* guarded by meta_lock */
+static size_t meta_total;         /* guarded by meta_lock */
+
+void *depot_meta_alloc(size_t size) {
+  size = depot_align_up(size ? size : 1, DEPOT_CACHE_LINE);
+  void *p = NULL;
+  if (size > META_CHUNK / 4) { /* big tables get their own mapping */
+    size = depot_align_up(size, 4096);
+    if (depot_os_map(size, 4096, &p) != 0) return NULL;
+    pthread_mutex_lock(&meta_lock);
+    meta_total += size;
+    pthread_mutex_unlock(&meta_lock);
+    return p;
+  }
+  pthread_mutex_lock(&meta_lock);
+  if ((size_t)(meta_end - meta_cur) < size) {
+    void *chunk;
+    if (depot_os_map(META_CHUNK, 4096, &chunk) == 0) {
+      meta_cur = chunk;
+      meta_end = meta_cur + META_CHUNK;
+    }
+  }
+  if ((size_t)(meta_end - meta_cur) >= size) {
+    p = meta_cur; /* fresh mappings are zero and never reused */
+    meta_cur += size;
+    meta_total += size;
+  }
+  pthread_mutex_unlock(&meta_lock);
+  return p;
+}
+
+size_t depot_meta_bytes(void) {
+  pthread_mutex_lock(&meta_lock);
+  size_t n = meta_total;
+  pthread_mutex_unlock(&meta_lock);
+  return n;
+}

@@ -1,0 +1,16 @@
+/* meta.h: memory for the allocator's own metadata (thread caches, central
+ * pools, tables).  It comes straight from the OS layer, never from Depot's
+ * blocks or the C library, so it can be used while Depot is starting.
+ * Metadata is never returned; callers recycle their own objects. */
+#ifndef DEPOT_ALLOC_META_H
+#define DEPOT_ALLOC_META_H
+
+#include <stddef.h>
+
+/* Zeroed memory aligned to a cache line, or NULL if the OS refuses. */
+void *depot_meta_alloc(size_t size);
+
+/* Bytes handed out so far (statistics). */
+size_t depot_meta_bytes(void);
+
+#endif /* DEPOT_ALLOC_META_H */

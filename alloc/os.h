@@ -1,0 +1,40 @@
+/* os.h: the OS layer.  Every primitive the allocator needs from the kernel,
+ * each returning 0 or an errno value, never crashing on failure.
+ *
+ * Address space moves through four states:
+ *   reserve  -> mapped PROT_NONE: address space only, touching it faults;
+ *   commit   -> readable and writable (physical pages arrive on first touch);
+ *   decommit -> still readable and writable, but the kernel drops the pages
+ *               (madvise); the next read sees zeros;
+ *   release  -> unmapped.
+ * A test-only seam makes the next N reserve/commit calls fail as if the kernel
+ * had refused them, so callers' out-of-memory paths can be exercised. */
+#ifndef DEPOT_ALLOC_OS_H
+#define DEPOT_ALLOC_OS_H
+
+#include <stddef.h>
+
+/* Reserves size bytes aligned to align (a power of two, at least the OS page
+ * size) with no access.  REQUIRES: size is a multiple of the OS page size. */
+int depot_os_reserve(size_t size, size_t align, void **out);
+
+/* Makes [p, p+size) of a reservation readable and writable. */
+int depot_os_commit(void *p, size_t size);
+
+/* Returns the physical pages of [p, p+size) to the OS; the range stays
+ * accessible and reads back as zeros. */
+int depot_os_decommit(void *p, size_t size);
+
+/* Unmaps [p, p+size). */
+int depot_os_release(void *p, size_t size);
+
+/* Reserve and commit in one step (used for huge blocks and metadata). */
+int depot_os_map(size_t size, size_t align, void **out);
+
+/* Test seam: the next n calls of reserve, commit and map fail with ENOMEM. */
+void depot_os_fail_next(unsigned n);
+
+/* Bytes currently mapped through this layer (reserved or committed). */
+size_t depot_os_mapped_bytes(void);
+
+#endif /* DEPOT_ALLOC_OS_H */

@@ -1,0 +1,45 @@
+/* sizeclass.c: the class table and each class's span and batch sizes. */
+#include "alloc/sizeclass.h"
+
+/* One doubling (2^k, 2^(k+1)] in eight equal steps. */
+#define DEPOT_DOUBLING(k)                                              \
+  (1u << (k)) + 1 * (1u << ((k)-3)), (1u << (k)) + 2 * (1u << ((k)-3)), \
+      (1u << (k)) + 3 * (1u << ((k)-3)), (1u << (k)) + 4 * (1u << ((k)-3)), \
+      (1u << (k)) + 5 * (1u << ((k)-3)), (1u << (k)) + 6 * (1u << ((k)-3)), \
+      (1u << (k)) + 7 * (1u << ((k)-3)), (1u << (k)) + 8 * (1u << ((k)-3))
+
+const uint32_t depot_class_size[DEPOT_NCLASSES] = {
+    0,  16, 32, 48, 64, 80, 96, 112, 128,
+    DEPOT_DOUBLING(7),  DEPOT_DOUBLING(8),  DEPOT_DOUBLING(9),
+    DEPOT_DOUBLING(10), DEPOT_DOUBLING(11), DEPOT_DOUBLING(12),
+    DEPOT_DOUBLING(13), DEPOT_DOUBLING(14),
+};
+_Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
+                   DEPOT_NCLASSES,
+               "class table and DEPOT_NCLASSES disagree");
+
+depot_class_info_t depot_class_info[DEPOT_NCLASSES];
+
+/* Spans are at least 64 KiB and hold at least 8 blocks, then grow page by page
+ * until the unusable tail is at most 1/16 of the span. */
+#define SPAN_MIN_BYTES (64u * 1024u)
+#define SPAN_MIN_BLOCKS 8u
+#define BATCH_BYTES (64u * 1024u)
+
+void depot_sizeclass_init(unsigned batch_max) {
+  if (batch_max < 2) batch_max = 2;
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    size_t size = depot_class_size[c];
+    size_t bytes = size * SPAN_MIN_BLOCKS;
+    if (bytes < SPAN_MIN_BYTES) bytes = SPAN_MIN_BYTES;
+    size_t pages = (bytes + DEPOT_PAGE_SIZE - 1) / DEPOT_PAGE_SIZE;
+    while ((pages * DEPOT_PAGE_SIZE) % size > pages * DEPOT_PAGE_SIZE / 16)
+      pages++;
+    unsigned batch = (unsigned)(BATCH_BYTES / size);
+    if (batch > batch_max) batch = batch_max;
+    if (batch < 2) batch = 2;
+    depot_class_info[c].span_pages = (uint16_t)pages;
+    depot_class_info[c].capacity = (uint32_t)(pages * DEPOT_PAGE_SIZE / size);
+    depot_class_info[c].batch = (uint16_t)batch;
+  }
+}

@@ -1,0 +1,52 @@
+/* sizeclass.h: the size classes of small blocks and the constant-time map
+ * from a request size to its class.
+ *
+ * Classes step by 16 bytes up to 128, then by one eighth of the power of two
+ * below them (8 classes per doubling) up to DEPOT_SMALL_MAX.  So every class
+ * size is a multiple of 16, and above 128 bytes no request wastes more than
+ * 12.5% of its own size.  Class 0 means "no class": its cache bins are always
+ * empty, which lets the fast path treat a zero-byte request as a cache miss.
+ *
+ *   class 1..8   : 16, 32, ..., 128
+ *   class 9..16  : 144, 160, ..., 256      (step 16)
+ *   class 17..24 : 288, 320, ..., 512      (step 32)
+ *   ...
+ *   class 65..72 : 18432, ..., 32768       (step 2048)
+ */
+#ifndef DEPOT_ALLOC_SIZECLASS_H
+#define DEPOT_ALLOC_SIZECLASS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/common.h"
+
+#define DEPOT_SMALL_MAX 32768u
+#define DEPOT_NCLASSES 73u /* including class 0 */
+
+/* Block size of every class; depot_class_size[0] == 0. */
+extern const uint32_t depot_class_size[DEPOT_NCLASSES];
+
+/* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).
+ * Constant time: a shift up to 128 bytes, a count-leading-zeros above. */
+depot_inline unsigned depot_size_to_class(size_t size) {
+  if (depot_likely(size <= 128)) return (unsigned)((size + 15) >> 4);
+  unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
+  /* 2^k < size <= 2^(k+1); the class within that doubling is j in 0..7. */
+  unsigned j = (unsigned)((size - 1) >> (k - 3)) - 8u;
+  return 9u + (k - 7u) * 8u + j;
+}
+
+/* Per-class layout chosen at start-up (depot_sizeclass_init). */
+typedef struct {
+  uint16_t span_pages; /* pages in a span of this class */
+  uint16_t batch;      /* blocks moved between tcache and central at once */
+  uint32_t capacity;   /* blocks per span */
+} depot_class_info_t;
+
+extern depot_class_info_t depot_class_info[DEPOT_NCLASSES];
+
+/* Fills depot_class_info; batch sizes never exceed batch_max (>= 2). */
+void depot_sizeclass_init(unsigned batch_max);
+
+#endif /* DEPOT_ALLOC_SIZECLASS_H */

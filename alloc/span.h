@@ -1,0 +1,142 @@
+/* span.h: segments, the spans inside them, and the lock-free map from any
+ * address to its segment, page and span.
+ *
+ * A segment is DEPOT_SEGMENT_SIZE bytes aligned to its size.  Its first
+ * header_pages pages hold the header below; the rest are carved into spans.
+ *
+ *   segment base                                          base + 4 MiB
+ *   | header pages | span | span (free) |   span   | ...          |
+ *     page_list[]  : per page, the list id of a small span, else 0
+ *     pagemap[]    : per page, the span descriptor covering it
+ *     slots[]      : span descriptors; a span's descriptor is slots[first page]
+ *
+ * Invariants:
+ *   - depot_segmap has the bit of a segment set for as long as the segment is
+ *     mapped, so an address whose bit is clear is not Depot's and an address
+ *     whose bit is set may have its header read without faulting.
+ *   - page_list[i] != 0 exactly for the pages of a span that serves a small
+ *     class; its value is the span's list id (node, domain, class).
+ *   - pagemap[i] is exact for every page of an in-use span and for the first
+ *     and last page of a free span; elsewhere it may be stale, so a reader that
+ *     starts from an arbitrary address checks depot_span_covers().
+ */
+#ifndef DEPOT_ALLOC_SPAN_H
+#define DEPOT_ALLOC_SPAN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "alloc/common.h"
+
+/* A list id names one free list of a thread cache and one central pool:
+ *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..15  node. */
+#define DEPOT_LIST_CLASS_BITS 7
+#define DEPOT_LIST_DOMAIN_SHIFT DEPOT_LIST_CLASS_BITS
+#define DEPOT_LIST_NODE_SHIFT 9
+#define DEPOT_LISTS_PER_NODE (1u << DEPOT_LIST_NODE_SHIFT)
+static inline uint16_t depot_list_id(unsigned node, unsigned domain,
+                                     unsigned cls) {
+  return (uint16_t)((node << DEPOT_LIST_NODE_SHIFT) |
+                    (domain << DEPOT_LIST_DOMAIN_SHIFT) | cls);
+}
+static inline unsigned depot_list_class(unsigned li) { return li & 127u; }
+static inline unsigned depot_list_domain(unsigned li) { return (li >> 7) & 3u; }
+static inline unsigned depot_list_node(unsigned li) { return li >> 9; }
+
+typedef enum {
+  DEPOT_SPAN_DEAD = 0, /* descriptor slot not the start of a span */
+  DEPOT_SPAN_FREE,     /* owned by the arena's free bins */
+  DEPOT_SPAN_SMALL,    /* owned by the central pool of its list id */
+  DEPOT_SPAN_LARGE,    /* one block, owned by the caller until freed */
+} depot_span_state_t;
+
+/* A span descriptor.  Synchronisation: a FREE span's fields belong to its
+ * arena's lock; a SMALL span's (free list, bump, used, partial links) to its
+ * central pool's lock; a LARGE span's are written under the arena lock before
+ * the block is returned and only read afterwards. */
+typedef struct depot_span {
+  struct depot_span *next, *prev; /* arena free bin or central partial list */
+  void *free;                     /* SMALL: blocks returned to this span */
+  char *bump;                     /* SMALL: next never-handed-out block */
+  char *bump_end;                 /* SMALL: end of the carvable area */
+  uint32_t used;                  /* SMALL: blocks outside the span */
+  uint32_t block_size;            /* SMALL: class size; LARGE: usable bytes */
+  uint16_t start_page;            /* index of the first page in its segment */
+  uint16_t npages;
+  uint16_t list_id; /* SMALL: see above */
+  uint8_t state;    /* depot_span_state_t */
+  uint8_t domain;   /* SMALL and LARGE */
+  uint8_t dirty;    /* FREE: some pages may be resident (not yet purged) */
+  uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
+} depot_span_t;
+
+struct depot_arena;
+
+#define DEPOT_SEGMENT_MAGIC 0x44505347u /* "DPSG" */
+
+typedef struct depot_segment {
+  uint32_t magic;
+  uint16_t node;
+  uint16_t header_pages;
+  struct depot_arena *arena;
+  struct depot_segment *next; /* the arena's list of segments (arena lock) */
+  /* Relaxed atomics: written under a lock before any block of the page is
+   * handed out, read lock-free by free(); an ordinary block reaches its
+   * freeing thread through the program's own synchronisation, which orders
+   * the write before the read; a reader of a stale or garbage pointer only
+   * needs a value that was once true, which relaxed loads give. */
+  _Atomic uint16_t page_list[DEPOT_SEGMENT_PAGES];
+  _Atomic(depot_span_t *) pagemap[DEPOT_SEGMENT_PAGES];
+  depot_span_t slots[DEPOT_SEGMENT_PAGES];
+} depot_segment_t;
+
+#define DEPOT_SEGMENT_HEADER_PAGES \
+  ((sizeof(depot_segment_t) + DEPOT_PAGE_SIZE - 1) / DEPOT_PAGE_SIZE)
+
+/* One bit per possible segment of the 47-bit user address space (4 MiB of
+ * zero-initialised BSS: untouched parts cost no memory).  Bits are set with a
+ * relaxed fetch_or when a segment is mapped and cleared before it is unmapped;
+ * see the invariant above for why relaxed suffices. */
+#define DEPOT_ADDRESS_BITS 47
+#define DEPOT_SEGMAP_WORDS \
+  ((size_t)1 << (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT - 6))
+extern _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+
+/* Nonzero if a is inside a segment of Depot's.  Never faults, for any a. */
+depot_inline int depot_segmap_test(uintptr_t a) {
+  uintptr_t si = a >> DEPOT_SEGMENT_SHIFT;
+  if (depot_unlikely(si >> (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT)))
+    return 0;
+  return (int)((depot_load_relaxed(&depot_segmap[si >> 6]) >> (si & 63)) & 1);
+}
+
+depot_inline depot_segment_t *depot_segment_base(uintptr_t a) {
+  return (depot_segment_t *)(a & ~(uintptr_t)DEPOT_SEGMENT_MASK);
+}
+depot_inline unsigned depot_page_index(uintptr_t a) {
+  return (unsigned)((a & DEPOT_SEGMENT_MASK) >> DEPOT_PAGE_SHIFT);
+}
+static inline char *depot_span_start(const depot_span_t *s) {
+  return (char *)depot_segment_base((uintptr_t)s) +
+         ((size_t)s->start_page << DEPOT_PAGE_SHIFT);
+}
+static inline int depot_span_covers(const depot_span_t *s, unsigned page) {
+  return s && s->state != DEPOT_SPAN_DEAD && page >= s->start_page &&
+         page < (unsigned)s->start_page + s->npages;
+}
+
+/* The in-use span holding a, or NULL if a is in no in-use span of Depot's.
+ * Never faults.  A SMALL span's descriptor may be read lock-free only by a
+ * thread that owns a block of it. */
+static inline depot_span_t *depot_span_of(const void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (!depot_segmap_test(a)) return NULL;
+  depot_segment_t *seg = depot_segment_base(a);
+  unsigned page = depot_page_index(a);
+  depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
+  if (!depot_span_covers(s, page)) return NULL;
+  if (s->state != DEPOT_SPAN_SMALL && s->state != DEPOT_SPAN_LARGE) return NULL;
+  return s;
+}
+
+#endif /* DEPOT_ALLOC_SPAN_H */

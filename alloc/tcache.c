@@ -1,0 +1,179 @@
+/* tcache.c: per-thread caches (see tcache.h). */
+#include "alloc/tcache.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#include "alloc/meta.h"
+
+depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
+depot_tcache_t depot_tcache_dead = {.node_base = DEPOT_NODE_BASE_NONE};
+__thread depot_tcache_t *depot_tls_tcache
+    __attribute__((tls_model("initial-exec"))) = &depot_tcache_empty;
+
+/* Caches of exited threads, reused by new ones so that thread churn does not
+ * grow metadata. */
+static pthread_mutex_t recycle_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_tcache_t *recycled; /* guarded by recycle_lock */
+
+/* Largest bin, in bytes, before a bin stops growing (and 8 batches at most). */
+#define BIN_MAX_BYTES ((size_t)256 * 1024)
+
+static inline size_t bin_size(unsigned i) {
+  return depot_class_size[i & ((1u << DEPOT_LIST_CLASS_BITS) - 1)];
+}
+static inline uint32_t bin_batch(unsigned i) {
+  return depot_class_info[i & ((1u << DEPOT_LIST_CLASS_BITS) - 1)].batch;
+}
+static inline uint32_t bin_max(unsigned i) {
+  uint32_t b = bin_batch(i);
+  size_t m = BIN_MAX_BYTES / bin_size(i);
+  if (m < b) m = b;
+  if (m > 8u * b) m = 8u * b;
+  return (uint32_t)m;
+}
+static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
+  return tc->node_base | i;
+}
+
+depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
+  pthread_mutex_lock(&recycle_lock);
+  depot_tcache_t *tc = recycled;
+  if (tc) recycled = tc->next_free;
+  pthread_mutex_unlock(&recycle_lock);
+  if (!tc) tc = depot_meta_alloc(sizeof *tc);
+  if (!tc) return NULL;
+  /* A recycled cache was flushed: its bins are empty with limit 0. */
+  tc->node = node;
+  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  tc->budget = budget;
+  tc->limit_bytes = 0;
+  tc->steal_cursor = 0;
+  tc->next_free = NULL;
+  return tc;
+}
+
+/* Detaches the first n blocks of bin i and gives them to the central pool. */
+static void flush_blocks(depot_tcache_t *tc, unsigned i, uint32_t n) {
+  depot_bin_t *bin = &tc->bins[i];
+  if (n == 0) return;
+  void *head = bin->head, *last = head;
+  for (uint32_t k = 1; k < n; k++) last = *(void **)last;
+  bin->head = *(void **)last;
+  *(void **)last = NULL;
+  bin->count -= n;
+  depot_central_give(depot_central_of(bin_list_id(tc, i)), head, n,
+                     &tc->stash);
+}
+
+/* Flushes bin i entirely, a batch at a time. */
+static void flush_bin(depot_tcache_t *tc, unsigned i) {
+  depot_bin_t *bin = &tc->bins[i];
+  uint32_t b = bin_batch(i);
+  while (bin->count) flush_blocks(tc, i, bin->count < b ? bin->count : b);
+}
+
+void depot_tcache_flush_all(depot_tcache_t *tc) {
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
+    flush_bin(tc, i);
+    tc->bins[i].limit = 0;
+  }
+  tc->limit_bytes = 0;
+}
+
+void depot_tcache_destroy(depot_tcache_t *tc) {
+  depot_tcache_flush_all(tc);
+  depot_central_stash_release(&tc->stash);
+  pthread_mutex_lock(&recycle_lock);
+  tc->next_free = recycled;
+  recycled = tc;
+  pthread_mutex_unlock(&recycle_lock);
+}
+
+/* Takes room from other bins, round robin, until need more bytes fit in the
+ * budget or every other bin is at limit 0. */
+static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
+  for (unsigned n = 0; n < DEPOT_TCACHE_BINS &&
+                       tc->limit_bytes + need > tc->budget;
+       n++) {
+    unsigned j = tc->steal_cursor = (tc->steal_cursor + 1) % DEPOT_TCACHE_BINS;
+    depot_bin_t *bin = &tc->bins[j];
+    if (j == except || bin->limit == 0) continue;
+    uint32_t cut = bin_batch(j) < bin->limit ? bin_batch(j) : bin->limit;
+    bin->limit -= cut;
+    tc->limit_bytes -= cut * bin_size(j);
+    if (bin->count > bin->limit) flush_blocks(tc, j, bin->count - bin->limit);
+  }
+}
+
+/* Raises bin i's limit by a batch if the budget allows (after stealing). */
+static int grow(depot_tcache_t *tc, unsigned i) {
+  depot_bin_t *bin = &tc->bins[i];
+  uint32_t b = bin_batch(i);
+  if (bin->limit + b > bin_max(i)) return 0;
+  size_t need = b * bin_size(i);
+  if (tc->limit_bytes + need > tc->budget) steal(tc, i, need);
+  if (tc->limit_bytes + need > tc->budget) return 0;
+  bin->limit += b;
+  tc->limit_bytes += need;
+  return 1;
+}
+
+depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
+                                             unsigned cls) {
+  unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
+  depot_bin_t *bin = &tc->bins[i];
+  void *p = bin->head;
+  if (p) { /* not a miss after all (aligned requests land here) */
+    bin->head = *(void **)p;
+    bin->count--;
+    return p;
+  }
+  if (bin->limit == 0) grow(tc, i);
+  uint32_t want = bin->limit ? (bin->limit < bin_batch(i) ? bin->limit
+                                                          : bin_batch(i))
+                             : 1;
+  void *head;
+  uint32_t n = depot_central_take(depot_central_of(bin_list_id(tc, i)), want,
+                                  &head, &tc->stash);
+  if (n == 0) return NULL;
+  bin->head = *(void **)head;
+  bin->count = n - 1;
+  return head;
+}
+
+depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
+                                           unsigned d, unsigned cls) {
+  unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
+  depot_bin_t *bin = &tc->bins[i];
+  if (bin->count >= bin->limit && !grow(tc, i)) {
+    if (bin->limit == 0) { /* no budget at all: straight to the pool */
+      *(void **)p = NULL;
+      depot_central_give(depot_central_of(bin_list_id(tc, i)), p, 1,
+                         &tc->stash);
+      return;
+    }
+    uint32_t b = bin_batch(i);
+    flush_blocks(tc, i, bin->count < b ? bin->count : b);
+  }
+  *(void **)p = bin->head;
+  bin->head = p;
+  bin->count++;
+}
+
+void *depot_central_alloc_one(unsigned li) {
+  depot_batch_stash_t stash = {0, 0};
+  depot_central_t *c = depot_central_of(li);
+  void *head;
+  uint32_t n = depot_central_take(c, 1, &head, &stash);
+  if (n > 1) depot_central_give(c, *(void **)head, n - 1, &stash);
+  depot_central_stash_release(&stash);
+  return n ? head : NULL;
+}
+
+void depot_central_free_one(unsigned li, void *p) {
+  depot_batch_stash_t stash = {0, 0};
+  *(void **)p = NULL;
+  depot_central_give(depot_central_of(li), p, 1, &stash);
+  depot_central_stash_release(&stash);
+}

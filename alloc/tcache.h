@@ -1,0 +1,75 @@
+/* tcache.h: per-thread caches.  Each thread owns one depot_tcache_t with a
+ * free list ("bin") per (domain, size class) of its NUMA node.  A cache hit
+ * in malloc pops a bin, a free of a block of the thread's node pushes one:
+ * no lock, no atomic read-modify-write, nothing shared.  Misses refill and
+ * overflows flush whole batches through the node's central pools.
+ *
+ * Bounded in bytes: each bin has a limit (blocks it may hold), and the sum of
+ * limit * class size over all bins never exceeds the cache's budget.  Limits
+ * start at zero, grow by a batch when a bin overflows, and shrink again when
+ * another bin needs the room (slow-path bookkeeping only).
+ *
+ * Threads that have no cache yet point at depot_tcache_empty, whose bins are
+ * empty with limit 0 and whose node_base matches no page, so "no cache" costs
+ * the fast paths nothing: it looks like a miss. */
+#ifndef DEPOT_ALLOC_TCACHE_H
+#define DEPOT_ALLOC_TCACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/central.h"
+#include "alloc/sizeclass.h"
+
+typedef struct {
+  void *head;     /* blocks linked through their first word */
+  uint32_t count; /* blocks on the list */
+  uint32_t limit; /* most blocks the list may hold */
+} depot_bin_t;
+
+#define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_NODE
+
+typedef struct depot_tcache {
+  /* Hot: every free reads node_base, every hit touches one bin. */
+  uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
+  uint32_t node;
+  depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
+  /* Cold: slow paths only. */
+  size_t budget;      /* most bytes the limits may add up to */
+  size_t limit_bytes; /* sum of limit * class size over the bins */
+  unsigned steal_cursor;
+  depot_batch_stash_t stash;
+  struct depot_tcache *next_free; /* recycled caches (global list) */
+} depot_tcache_t;
+_Static_assert(offsetof(depot_tcache_t, bins) == 8,
+               "bins must follow node_base on the first cache line");
+
+/* Placeholders: a thread without a cache, and a thread whose cache has been
+ * torn down at exit.  Both are never written. */
+extern depot_tcache_t depot_tcache_empty, depot_tcache_dead;
+
+/* The calling thread's cache (initial-exec TLS: one %fs-relative load). */
+extern __thread depot_tcache_t *depot_tls_tcache
+    __attribute__((tls_model("initial-exec")));
+
+#define DEPOT_NODE_BASE_NONE 0xFFFF0000u
+
+/* A cache for a thread on node; NULL if no metadata memory is left. */
+depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
+/* Flushes every bin and recycles the cache. */
+void depot_tcache_destroy(depot_tcache_t *tc);
+/* Flushes every bin to the central pools (limits reset). */
+void depot_tcache_flush_all(depot_tcache_t *tc);
+
+/* Slow paths: the bin of class cls in domain d is empty (alloc) or full
+ * (free).  alloc returns NULL when no memory is left. */
+void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d, unsigned cls);
+void depot_tcache_free_slow(depot_tcache_t *tc, void *p, unsigned d,
+                            unsigned cls);
+
+/* Without a cache (a thread that is exiting): one block to or from the
+ * central pool of list id li. */
+void *depot_central_alloc_one(unsigned li);
+void depot_central_free_one(unsigned li, void *p);
+
+#endif /* DEPOT_ALLOC_TCACHE_H */
