@@ -152,6 +152,7 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
   unsigned page = depot_page_index(a);
   depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
   unsigned li = depot_load_relaxed(&seg->page_list[page]);
+  bi->why = "not a live block (freed already?)";
   if (!depot_span_covers(s, page)) return bi->kind;
   char *start = depot_span_start(s);
   if (li != 0 && s->state == DEPOT_SPAN_SMALL) {
@@ -172,7 +173,6 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
     bi->domain = s->domain;
     bi->usable = s->block_size;
   } else {
-    bi->why = "not a live block (its pages are free)";
     return bi->kind;
   }
   bi->span = s;
@@ -387,3 +387,9 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->huge_blocks = hs.blocks;
   out->huge_bytes = hs.bytes;
 }
+
+void *depot_alloc_call(size_t size, unsigned domain) {
+  return depot_alloc(size, domain);
+}
+
+void depot_free_call(void *p, unsigned domain) { depot_free(p, domain); }

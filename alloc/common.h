@@ -17,7 +17,6 @@
 #ifndef DEPOT_ALLOC_COMMON_H
 #define DEPOT_ALLOC_COMMON_H
 
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,7 +51,7 @@ typedef enum {
 #define DEPOT_NDOMAINS 3
 
 /* Atomic helpers that name their memory order, so that every ordering is a
- * visible decision at the call site. */
+ * visible decision at the call site (C only: users include <stdatomic.h>). */
 #define depot_load_relaxed(p) atomic_load_explicit((p), memory_order_relaxed)
 #define depot_load_acquire(p) atomic_load_explicit((p), memory_order_acquire)
 #define depot_store_relaxed(p, v) \

@@ -6,6 +6,8 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include <stdatomic.h>
+
 #include "alloc/common.h"
 #include "alloc/os.h"
 
@@ -28,7 +30,7 @@ static size_t slot_of(uintptr_t a, size_t cap) {
 }
 
 static huge_entry_t *find(uintptr_t a) {
-  if (!table_cap) return NULL;
+  if (!table_cap || a == 0) return NULL;
   for (size_t i = slot_of(a, table_cap);; i = (i + 1) & (table_cap - 1)) {
     if (table[i].addr == a) return &table[i];
     if (table[i].addr == 0) return NULL;

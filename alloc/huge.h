@@ -8,6 +8,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A zero-filled block of at least size bytes aligned to align (a power of
  * two); NULL if the OS refuses. */
 void *depot_huge_alloc(size_t size, size_t align, unsigned domain);
@@ -22,5 +26,9 @@ typedef struct {
   size_t blocks, bytes;
 } depot_huge_stats_t;
 void depot_huge_stats(depot_huge_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DEPOT_ALLOC_HUGE_H */

@@ -3,6 +3,8 @@
 
 #include <pthread.h>
 
+#include <stdatomic.h>
+
 #include "alloc/common.h"
 #include "alloc/os.h"
 

@@ -7,10 +7,18 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Zeroed memory aligned to a cache line, or NULL if the OS refuses. */
 void *depot_meta_alloc(size_t size);
 
 /* Bytes handed out so far (statistics). */
 size_t depot_meta_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DEPOT_ALLOC_META_H */

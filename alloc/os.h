@@ -14,6 +14,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Reserves size bytes aligned to align (a power of two, at least the OS page
  * size) with no access.  REQUIRES: size is a multiple of the OS page size. */
 int depot_os_reserve(size_t size, size_t align, void **out);
@@ -36,5 +40,9 @@ void depot_os_fail_next(unsigned n);
 
 /* Bytes currently mapped through this layer (reserved or committed). */
 size_t depot_os_mapped_bytes(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DEPOT_ALLOC_OS_H */

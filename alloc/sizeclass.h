@@ -21,6 +21,10 @@
 
 #include "alloc/common.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DEPOT_SMALL_MAX 32768u
 #define DEPOT_NCLASSES 73u /* including class 0 */
 
@@ -48,5 +52,9 @@ extern depot_class_info_t depot_class_info[DEPOT_NCLASSES];
 
 /* Fills depot_class_info; batch sizes never exceed batch_max (>= 2). */
 void depot_sizeclass_init(unsigned batch_max);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* DEPOT_ALLOC_SIZECLASS_H */

@@ -1,0 +1,69 @@
+/* alloc_api.h: the allocator core's entry points that are ordinary
+ * functions, and its options and statistics.  Plain C types only, so C++
+ * (the tests) can include it; alloc.h adds the inline fast paths for C. */
+#ifndef DEPOT_ALLOC_ALLOC_API_H
+#define DEPOT_ALLOC_ALLOC_API_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Tunables read once when Depot initialises (the configuration layer fills
+ * them before the first allocation). */
+typedef struct {
+  size_t tcache_max_bytes;     /* per-thread cache budget */
+  unsigned tcache_batch;       /* most blocks moved per refill or flush */
+  size_t arena_reserve_bytes;  /* address space reserved from the OS at once */
+  size_t huge_threshold_bytes; /* larger requests are mapped directly */
+  size_t purge_threshold_bytes; /* idle dirty bytes an arena keeps */
+  int abort_on_bad_pointer;    /* 1: abort on a bad free; 0: warn and leak */
+} depot_core_options_t;
+extern depot_core_options_t depot_core_options;
+
+/* Out-of-line calls of the inline fast paths depot_alloc and depot_free,
+ * for callers that need a function (pointers, C++). */
+void *depot_alloc_call(size_t size, unsigned domain);
+void depot_free_call(void *p, unsigned domain);
+
+void *depot_calloc(size_t n, size_t size, unsigned domain);
+/* Resizes p (NULL: allocates).  size 0 resizes to a minimum block.  On
+ * failure returns NULL and p stays valid with its contents. */
+void *depot_realloc(void *p, size_t size, unsigned domain);
+/* align: any power of two; otherwise NULL with errno = EINVAL. */
+void *depot_aligned_alloc(size_t align, size_t size, unsigned domain);
+/* Usable bytes of a live block (>= the size asked for), 0 if p is not one. */
+size_t depot_usable_size(const void *p);
+/* Nonzero if p is the address of a block in an in-use span or of a live huge
+ * block.  Never faults, whatever p is. */
+int depot_owns(const void *p);
+/* The domain a block of Depot's was allocated in, or -1. */
+int depot_domain_of(const void *p);
+
+/* Initialises Depot if needed.  Returns 0 or an errno value. */
+int depot_init(void);
+/* Returns cached free memory: flushes the calling thread's cache, empties the
+ * central pools into their spans and purges every arena. */
+void depot_trim(void);
+/* Flushes the calling thread's cache into the central pools. */
+void depot_thread_flush(void);
+
+/* Reports a bad pointer passed to op and aborts (or warns, per options). */
+void depot_bad_pointer(const char *op, const void *p, const char *why);
+
+typedef struct {
+  size_t os_mapped_bytes; /* reserved or committed through the OS layer */
+  size_t segments;
+  size_t free_pages, dirty_pages, purged_pages; /* arenas */
+  size_t huge_blocks, huge_bytes;
+  size_t meta_bytes;
+  size_t batch_records;
+} depot_core_stats_t;
+void depot_core_stats(depot_core_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DEPOT_ALLOC_ALLOC_API_H */

@@ -1,0 +1,249 @@
+// The core's entry points: sizes, alignment, usable size, realloc, calloc,
+// domains and the handling of pointers Depot never handed out.
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "alloc/sizeclass.h"
+
+namespace {
+
+constexpr unsigned RAW = 0, MEM = 1, OBJ = 2;
+
+void fill(void *p, size_t n, unsigned seed) {
+  auto *b = static_cast<unsigned char *>(p);
+  for (size_t i = 0; i < n; i++) b[i] = (unsigned char)(seed * 131 + i * 7);
+}
+bool check(const void *p, size_t n, unsigned seed) {
+  auto *b = static_cast<const unsigned char *>(p);
+  for (size_t i = 0; i < n; i++)
+    if (b[i] != (unsigned char)(seed * 131 + i * 7)) return false;
+  return true;
+}
+
+TEST(Alloc, ZeroBytesGivesDistinctUsablePointers) {
+  std::set<void *> seen;
+  for (int i = 0; i < 100; i++) {
+    void *p = depot_alloc_call(0, RAW);
+    ASSERT_NE(p, nullptr);
+    EXPECT_TRUE(seen.insert(p).second);
+    EXPECT_GE(depot_usable_size(p), 1u);
+  }
+  for (void *p : seen) depot_free_call(p, RAW);
+}
+
+TEST(Alloc, EveryClassIsAlignedWithItsUsableSize) {
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    size_t cs = depot_class_size[c];
+    for (size_t s : {cs - 15, cs - 1, cs}) {
+      std::vector<void *> v;
+      for (int i = 0; i < 20; i++) {
+        void *p = depot_alloc_call(s, OBJ);
+        ASSERT_NE(p, nullptr);
+        EXPECT_EQ(uintptr_t(p) % 16, 0u) << "size " << s;
+        EXPECT_EQ(depot_usable_size(p), cs) << "size " << s;
+        EXPECT_EQ(depot_domain_of(p), int(OBJ));
+        fill(p, cs, unsigned(i));
+        v.push_back(p);
+      }
+      for (size_t i = 0; i < v.size(); i++) {
+        EXPECT_TRUE(check(v[i], cs, unsigned(i)));
+        depot_free_call(v[i], OBJ);
+      }
+    }
+  }
+}
+
+TEST(Alloc, LargeAndHugeBlocks) {
+  for (size_t s : {size_t(32769), size_t(40000), size_t(1) << 20,
+                   size_t(3) << 20, size_t(10) << 20, size_t(64) << 20}) {
+    void *p = depot_alloc_call(s, MEM);
+    ASSERT_NE(p, nullptr) << s;
+    EXPECT_EQ(uintptr_t(p) % 16, 0u);
+    size_t u = depot_usable_size(p);
+    EXPECT_GE(u, s);
+    EXPECT_LT(u, s + s / 8 + 8192);
+    EXPECT_EQ(depot_domain_of(p), int(MEM));
+    memset(p, 0xAB, u);
+    depot_free_call(p, MEM);
+    EXPECT_EQ(depot_usable_size(p), 0u) << "freed block still looks live";
+  }
+}
+
+TEST(Alloc, AlignedAllocationUpTo16MiB) {
+  for (size_t align = 32; align <= (size_t(16) << 20); align *= 2) {
+    for (size_t s : {size_t(1), size_t(100), align, 3 * align / 2,
+                     size_t(40000)}) {
+      void *p = depot_aligned_alloc(align, s, RAW);
+      ASSERT_NE(p, nullptr) << "align " << align << " size " << s;
+      EXPECT_EQ(uintptr_t(p) % align, 0u) << "align " << align << " size " << s;
+      EXPECT_GE(depot_usable_size(p), s);
+      memset(p, 0x5A, s);
+      depot_free_call(p, RAW);
+    }
+  }
+}
+
+TEST(Alloc, AlignedAllocationRejectsBadAlignment) {
+  for (size_t align : {size_t(0), size_t(3), size_t(24), size_t(1000)}) {
+    errno = 0;
+    EXPECT_EQ(depot_aligned_alloc(align, 64, RAW), nullptr);
+    EXPECT_EQ(errno, EINVAL);
+  }
+}
+
+TEST(Alloc, ReallocKeepsContentsAcrossClassChanges) {
+  const size_t sizes[] = {1,     17,    100,    1000,          5000,
+                          33000, 200000, 3 << 20, size_t(10) << 20};
+  void *p = depot_alloc_call(1, MEM);
+  fill(p, 1, 9);
+  size_t have = 1;
+  for (size_t s : sizes) {  // grow through small, large and huge
+    p = depot_realloc(p, s, MEM);
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(check(p, have, 9)) << "growing to " << s;
+    fill(p, s, 9);
+    have = s;
+  }
+  for (int i = int(sizeof sizes / sizeof sizes[0]) - 2; i >= 0; i--) {
+    p = depot_realloc(p, sizes[i], MEM);  // and shrink back
+    ASSERT_NE(p, nullptr);
+    ASSERT_TRUE(check(p, sizes[i], 9)) << "shrinking to " << sizes[i];
+  }
+  void *q = depot_realloc(p, 0, MEM);  // resizes to a minimum block
+  ASSERT_NE(q, nullptr);
+  depot_free_call(q, MEM);
+  void *r = depot_realloc(nullptr, 50, MEM);  // realloc(NULL) allocates
+  ASSERT_NE(r, nullptr);
+  depot_free_call(r, MEM);
+}
+
+TEST(Alloc, CallocZeroesRecycledMemory) {
+  for (size_t s : {size_t(48), size_t(3000), size_t(50000), size_t(5) << 20}) {
+    void *d = depot_alloc_call(s, RAW);
+    memset(d, 0xFF, s);
+    depot_free_call(d, RAW);
+    auto *z = static_cast<unsigned char *>(depot_calloc(1, s, RAW));
+    ASSERT_NE(z, nullptr);
+    for (size_t i = 0; i < s; i++) ASSERT_EQ(z[i], 0) << "byte " << i;
+    depot_free_call(z, RAW);
+  }
+  void *p = depot_calloc(0, 10, RAW);
+  EXPECT_NE(p, nullptr);
+  depot_free_call(p, RAW);
+}
+
+TEST(Alloc, OversizedRequestsFailWithENOMEM) {
+  const size_t too_big[] = {size_t(PTRDIFF_MAX) + 1, SIZE_MAX, SIZE_MAX - 4095};
+  for (size_t s : too_big) {
+    errno = 0;
+    EXPECT_EQ(depot_alloc_call(s, RAW), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    errno = 0;
+    EXPECT_EQ(depot_aligned_alloc(64, s, RAW), nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+  }
+  errno = 0;
+  EXPECT_EQ(depot_calloc(SIZE_MAX / 2, 3, RAW), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  errno = 0;
+  EXPECT_EQ(depot_calloc(size_t(1) << 32, size_t(1) << 32, RAW), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  void *p = depot_alloc_call(100, RAW);
+  fill(p, 100, 3);
+  errno = 0;
+  EXPECT_EQ(depot_realloc(p, SIZE_MAX, RAW), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_TRUE(check(p, 100, 3)) << "failed realloc must keep the block";
+  depot_free_call(p, RAW);
+  // A request that passes the size check but that the OS cannot map.
+  errno = 0;
+  EXPECT_EQ(depot_alloc_call(size_t(PTRDIFF_MAX) - 4096, RAW), nullptr);
+  EXPECT_EQ(errno, ENOMEM);
+}
+
+TEST(Alloc, OwnershipCheckNeverFaults) {
+  int on_stack;
+  static int in_data;
+  void *small = depot_alloc_call(24, RAW);
+  void *large = depot_alloc_call(100000, RAW);
+  void *huge = depot_alloc_call(size_t(8) << 20, RAW);
+  EXPECT_TRUE(depot_owns(small));
+  EXPECT_TRUE(depot_owns(large));
+  EXPECT_TRUE(depot_owns(huge));
+  const uintptr_t junk[] = {0,
+                            1,
+                            uintptr_t(&on_stack),
+                            uintptr_t(&in_data),
+                            0xdeadbeef,
+                            uintptr_t(-1),
+                            uintptr_t(0xffff800000000000ull),
+                            uintptr_t(1) << 46,
+                            uintptr_t(small) + 8,
+                            uintptr_t(large) + 8192,
+                            uintptr_t(huge) + 16};
+  for (uintptr_t a : junk) {
+    EXPECT_FALSE(depot_owns(reinterpret_cast<void *>(a))) << std::hex << a;
+    EXPECT_EQ(depot_usable_size(reinterpret_cast<void *>(a)), 0u);
+  }
+  // The segment header of a live block's segment is not a block either.
+  EXPECT_FALSE(depot_owns(reinterpret_cast<void *>(uintptr_t(small) & ~uintptr_t((4 << 20) - 1))));
+  depot_free_call(small, RAW);
+  depot_free_call(large, RAW);
+  depot_free_call(huge, RAW);
+  EXPECT_FALSE(depot_owns(large));
+  EXPECT_FALSE(depot_owns(huge));
+  depot_free_call(nullptr, RAW);  // nothing happens
+}
+
+class AllocDeath : public ::testing::Test {
+ protected:
+  void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }
+};
+
+TEST_F(AllocDeath, FreeWithAnotherDomainIsCaught) {
+  void *p = depot_alloc_call(64, MEM);
+  EXPECT_DEATH(depot_free_call(p, RAW),
+               "free\\(0x[0-9a-f]+\\): block of domain 'mem' used with domain 'raw'");
+  void *l = depot_alloc_call(100000, OBJ);
+  EXPECT_DEATH(depot_free_call(l, MEM), "domain 'obj' used with domain 'mem'");
+  void *h = depot_alloc_call(size_t(8) << 20, RAW);
+  EXPECT_DEATH(depot_free_call(h, OBJ), "domain 'raw' used with domain 'obj'");
+  EXPECT_DEATH(depot_realloc(p, 10, OBJ), "realloc.*domain 'mem' used with domain 'obj'");
+  depot_free_call(p, MEM);
+  depot_free_call(l, OBJ);
+  depot_free_call(h, RAW);
+}
+
+TEST_F(AllocDeath, ForeignAndInteriorPointersAreCaught) {
+  int on_stack;
+  EXPECT_DEATH(depot_free_call(&on_stack, RAW), "not allocated by Depot");
+  // Small blocks: the slow path (and the realloc path) checks the block
+  // start; the cache-hit fast path of free deliberately does not.
+  char *p = static_cast<char *>(depot_alloc_call(64, RAW));
+  EXPECT_DEATH(depot_realloc(p + 16, 100, RAW), "realloc.*not the start of a block");
+  char *l = static_cast<char *>(depot_alloc_call(100000, RAW));
+  EXPECT_DEATH(depot_free_call(l + 8192, RAW), "not the start of a block");
+  depot_free_call(p, RAW);
+  depot_free_call(l, RAW);
+  EXPECT_DEATH(depot_free_call(l, RAW), "not a live block \\(freed already");  // double free of a large block
+}
+
+TEST(Alloc, WarnModeReportsAndLeaksInsteadOfAborting) {
+  int on_stack;
+  depot_core_options.abort_on_bad_pointer = 0;
+  testing::internal::CaptureStderr();
+  depot_free_call(&on_stack, RAW);
+  std::string err = testing::internal::GetCapturedStderr();
+  depot_core_options.abort_on_bad_pointer = 1;
+  EXPECT_NE(err.find("not allocated by Depot (ignored; the block is leaked)"),
+            std::string::npos)
+      << err;
+}
+
+}  // namespace

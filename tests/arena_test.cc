@@ -1,0 +1,78 @@
+// The page arena on its own: spans, alignment, coalescing, purging.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "tests/probe.h"
+
+namespace {
+
+struct Stats {
+  size_t segments, free_pages, dirty_pages, free_spans;
+};
+Stats Get(probe_arena_t *a) {
+  Stats s;
+  probe_arena_stats(a, &s.segments, &s.free_pages, &s.dirty_pages, &s.free_spans);
+  return s;
+}
+
+TEST(Arena, SpansAreDisjointAlignedAndCoalesceBack) {
+  probe_arena_t *a = probe_arena_new();
+  ASSERT_NE(a, nullptr);
+  const size_t page = probe_page_size(), max = probe_span_max_pages();
+  std::mt19937 rng(7);
+  struct Span { char *p; size_t pages; };
+  std::vector<Span> live;
+  for (int i = 0; i < 400; i++) {
+    size_t pages = 1 + rng() % (i % 10 == 0 ? max : 40);
+    size_t align = size_t(1) << (rng() % 6);
+    char *p = static_cast<char *>(probe_arena_alloc(a, pages, align));
+    ASSERT_NE(p, nullptr);
+    EXPECT_EQ(uintptr_t(p) % (align * page), 0u);
+    memset(p, i & 0xFF, pages * page);  // writable, and detects overlap below
+    live.push_back({p, pages});
+    if (rng() % 3 == 0) {  // free a random one
+      size_t k = rng() % live.size();
+      probe_arena_free(a, live[k].p);
+      live.erase(live.begin() + long(k));
+    }
+  }
+  std::sort(live.begin(), live.end(), [](const Span &x, const Span &y) { return x.p < y.p; });
+  for (size_t i = 1; i < live.size(); i++)
+    EXPECT_LE(live[i - 1].p + live[i - 1].pages * page, live[i].p) << "overlap";
+  std::shuffle(live.begin(), live.end(), rng);
+  for (const Span &s : live) probe_arena_free(a, s.p);
+  Stats st = Get(a);
+  EXPECT_GT(st.segments, 1u);
+  EXPECT_EQ(st.free_pages, st.segments * max);
+  EXPECT_EQ(st.free_spans, st.segments) << "free neighbours did not coalesce";
+}
+
+TEST(Arena, PurgeReturnsFreePagesAndTheyReadBackAsZero) {
+  probe_arena_t *a = probe_arena_new();
+  const size_t page = probe_page_size();
+  char *p = static_cast<char *>(probe_arena_alloc(a, 64, 1));
+  memset(p, 0x77, 64 * page);
+  probe_arena_free(a, p);
+  EXPECT_GE(Get(a).dirty_pages, 64u);
+  probe_arena_purge(a);
+  EXPECT_EQ(Get(a).dirty_pages, 0u);
+  char *q = static_cast<char *>(probe_arena_alloc(a, 64, 1));
+  ASSERT_EQ(q, p) << "first fit should reuse the purged pages";
+  for (size_t i = 0; i < 64 * page; i += 512) ASSERT_EQ(q[i], 0);
+  probe_arena_free(a, q);
+}
+
+TEST(Arena, RejectsImpossibleRequests) {
+  probe_arena_t *a = probe_arena_new();
+  EXPECT_EQ(probe_arena_alloc(a, 0, 1), nullptr);
+  EXPECT_EQ(probe_arena_alloc(a, probe_span_max_pages() + 1, 1), nullptr);
+  EXPECT_EQ(probe_arena_alloc(a, 1, 3), nullptr);
+  EXPECT_EQ(Get(a).segments, 0u);
+}
+
+}  // namespace

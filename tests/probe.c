@@ -1,0 +1,75 @@
+/* probe.c: see probe.h. */
+#include "tests/probe.h"
+
+#include <stdatomic.h>
+
+#include "alloc/alloc.h"
+#include "alloc/arena.h"
+#include "alloc/meta.h"
+
+size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
+size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
+
+static depot_tcache_t *own_cache(void) {
+  depot_tcache_t *tc = depot_tls_tcache;
+  return tc == &depot_tcache_empty || tc == &depot_tcache_dead ? NULL : tc;
+}
+
+size_t probe_tcache_held_bytes(void) {
+  depot_tcache_t *tc = own_cache();
+  size_t n = 0;
+  if (!tc) return 0;
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
+    n += (size_t)tc->bins[i].count * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+  return n;
+}
+
+size_t probe_tcache_limit_bytes(void) {
+  depot_tcache_t *tc = own_cache();
+  return tc ? tc->limit_bytes : 0;
+}
+
+size_t probe_tcache_budget(void) {
+  depot_tcache_t *tc = own_cache();
+  return tc ? tc->budget : 0;
+}
+
+struct probe_arena {
+  depot_arena_t arena;
+};
+
+probe_arena_t *probe_arena_new(void) {
+  probe_arena_t *a = depot_meta_alloc(sizeof *a);
+  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, (size_t)-1);
+  return a;
+}
+
+void *probe_arena_alloc(probe_arena_t *a, size_t npages, size_t align_pages) {
+  depot_span_t *s =
+      depot_arena_alloc_span(&a->arena, npages, align_pages, DEPOT_SPAN_LARGE);
+  return s ? depot_span_start(s) : NULL;
+}
+
+void probe_arena_free(probe_arena_t *a, void *p) {
+  depot_segment_t *seg = depot_segment_base((uintptr_t)p);
+  depot_span_t *s =
+      depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)p)]);
+  depot_arena_free_span(&a->arena, s);
+}
+
+void probe_arena_purge(probe_arena_t *a) { depot_arena_purge(&a->arena); }
+
+void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
+                       size_t *dirty_pages, size_t *free_spans) {
+  depot_arena_stats_t st;
+  depot_arena_stats(&a->arena, &st);
+  *segments = st.segments;
+  *free_pages = st.free_pages;
+  *dirty_pages = st.dirty_pages;
+  size_t n = 0;
+  pthread_mutex_lock(&a->arena.lock);
+  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++)
+    for (depot_span_t *s = a->arena.bins[b]; s; s = s->next) n++;
+  pthread_mutex_unlock(&a->arena.lock);
+  *free_spans = n;
+}

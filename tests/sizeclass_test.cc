@@ -1,0 +1,68 @@
+// Properties of the size-class table and of the size-to-class map.
+#include "alloc/sizeclass.h"
+
+#include <gtest/gtest.h>
+
+namespace {
+
+TEST(SizeClass, TableIsMonotoneAndSixteenByteAligned) {
+  EXPECT_EQ(depot_class_size[0], 0u);
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    EXPECT_GT(depot_class_size[c], depot_class_size[c - 1]) << "class " << c;
+    EXPECT_EQ(depot_class_size[c] % 16, 0u) << "class " << c;
+  }
+  EXPECT_GE(depot_class_size[DEPOT_NCLASSES - 1], 32u * 1024u);
+  EXPECT_EQ(depot_class_size[DEPOT_NCLASSES - 1], DEPOT_SMALL_MAX);
+}
+
+TEST(SizeClass, SixteenByteStepsUpTo128) {
+  for (unsigned c = 1; c <= 8; c++) EXPECT_EQ(depot_class_size[c], 16u * c);
+}
+
+TEST(SizeClass, AtLeastFourClassesPerPowerOfTwoAbove128) {
+  for (unsigned lo = 128; lo < DEPOT_SMALL_MAX; lo *= 2) {
+    unsigned n = 0;
+    for (unsigned c = 1; c < DEPOT_NCLASSES; c++)
+      if (depot_class_size[c] > lo && depot_class_size[c] <= 2 * lo) n++;
+    EXPECT_GE(n, 4u) << "in (" << lo << ", " << 2 * lo << "]";
+  }
+}
+
+TEST(SizeClass, EveryRequestMapsToTheSmallestClassThatFits) {
+  EXPECT_EQ(depot_size_to_class(0), 0u);
+  for (size_t s = 1; s <= DEPOT_SMALL_MAX; s++) {
+    unsigned c = depot_size_to_class(s);
+    ASSERT_GE(c, 1u);
+    ASSERT_LT(c, DEPOT_NCLASSES);
+    ASSERT_GE(depot_class_size[c], s) << "size " << s;
+    ASSERT_LT(depot_class_size[c - 1], s) << "size " << s;
+  }
+}
+
+TEST(SizeClass, InternalFragmentationAtMostOneEighthAbove128) {
+  double worst = 0;
+  for (size_t s = 129; s <= DEPOT_SMALL_MAX; s++) {
+    double waste = double(depot_class_size[depot_size_to_class(s)] - s) / s;
+    if (waste > worst) worst = waste;
+  }
+  EXPECT_LE(worst, 0.125);
+  EXPECT_GT(worst, 0.1);  // the bound is tight, not vacuous
+}
+
+TEST(SizeClass, SpansHoldEnoughBlocksAndWasteLittle) {
+  depot_sizeclass_init(32);
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    const depot_class_info_t &ci = depot_class_info[c];
+    size_t span = size_t(ci.span_pages) * DEPOT_PAGE_SIZE;
+    EXPECT_GE(ci.capacity, 8u) << "class " << c;
+    EXPECT_EQ(ci.capacity, span / depot_class_size[c]);
+    EXPECT_LE(span - size_t(ci.capacity) * depot_class_size[c], span / 16);
+    EXPECT_GE(ci.batch, 2u);
+    EXPECT_LE(ci.batch, 32u);
+  }
+  depot_sizeclass_init(8);
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++)
+    EXPECT_LE(depot_class_info[c].batch, 8u);
+}
+
+}  // namespace

@@ -1,0 +1,252 @@
+// Blocks crossing threads: producer/consumer frees, threads that exit while
+// their blocks live on, and random mixed traffic between threads.  Every
+// test ends by checking that no block was lost: once everything is freed and
+// trimmed, every page of every segment is free again.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <cstring>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "tests/probe.h"
+
+namespace {
+
+constexpr unsigned RAW = 0, MEM = 1, OBJ = 2;
+
+struct Block {
+  unsigned char *p;
+  size_t size;
+  uint32_t seed;
+};
+
+void fill(const Block &b) {
+  for (size_t i = 0; i < b.size; i++) b.p[i] = (unsigned char)(b.seed + i * 13);
+}
+bool intact(const Block &b) {
+  for (size_t i = 0; i < b.size; i++)
+    if (b.p[i] != (unsigned char)(b.seed + i * 13)) return false;
+  return true;
+}
+
+// Frees everything cached and checks that every span went back to its arena.
+void ExpectNothingLost() {
+  depot_trim();
+  depot_core_stats_t st;
+  depot_core_stats(&st);
+  EXPECT_EQ(st.free_pages, st.segments * probe_span_max_pages())
+      << "pages still in use: a block was lost or is still cached";
+  EXPECT_EQ(st.huge_blocks, 0u);
+  EXPECT_EQ(st.dirty_pages, 0u) << "trim must purge every free page";
+}
+
+class BoundedQueue {
+ public:
+  explicit BoundedQueue(size_t cap) : cap_(cap) {}
+  void Push(Block b) {
+    std::unique_lock<std::mutex> l(m_);
+    not_full_.wait(l, [&] { return q_.size() < cap_; });
+    q_.push_back(b);
+    not_empty_.notify_one();
+  }
+  bool Pop(Block *b) {  // false once closed and drained
+    std::unique_lock<std::mutex> l(m_);
+    not_empty_.wait(l, [&] { return !q_.empty() || closed_; });
+    if (q_.empty()) return false;
+    *b = q_.front();
+    q_.pop_front();
+    not_full_.notify_one();
+    return true;
+  }
+  void Close() {
+    std::lock_guard<std::mutex> l(m_);
+    closed_ = true;
+    not_empty_.notify_all();
+  }
+
+ private:
+  std::mutex m_;
+  std::condition_variable not_full_, not_empty_;
+  std::deque<Block> q_;
+  size_t cap_;
+  bool closed_ = false;
+};
+
+TEST(Threads, ProducerConsumerFreesKeepContents) {
+  constexpr int kProducers = 2, kConsumers = 2, kPerProducer = 40000;
+  BoundedQueue q(4096);
+  std::atomic<long> consumed{0}, corrupt{0};
+  std::vector<std::thread> producers, consumers;
+  for (int t = 0; t < kConsumers; t++)
+    consumers.emplace_back([&] {
+      Block b;
+      while (q.Pop(&b)) {
+        if (!intact(b)) corrupt++;
+        depot_free_call(b.p, b.seed % 3);
+        consumed++;
+      }
+    });
+  for (int t = 0; t < kProducers; t++)
+    producers.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < kPerProducer; i++) {
+        size_t size = (rng() % 8 == 0) ? 1 + rng() % 40000 : 1 + rng() % 512;
+        uint32_t seed = rng();
+        Block b{static_cast<unsigned char *>(depot_alloc_call(size, seed % 3)),
+                size, seed};
+        ASSERT_NE(b.p, nullptr);
+        fill(b);
+        q.Push(b);
+      }
+    });
+  for (auto &t : producers) t.join();
+  q.Close();
+  for (auto &t : consumers) t.join();
+  EXPECT_EQ(consumed.load(), long(kProducers) * kPerProducer);
+  EXPECT_EQ(corrupt.load(), 0);
+  ExpectNothingLost();
+}
+
+TEST(Threads, ThousandShortLivedThreadsLeakNothing) {
+  constexpr int kThreads = 1000, kWave = 4, kPerThread = 200, kHanded = 10;
+  std::mutex m;
+  std::vector<Block> survivors;  // blocks that outlive their threads
+  auto worker = [&](int id) {
+    std::mt19937 rng(id);
+    std::vector<Block> mine;
+    for (int i = 0; i < kPerThread; i++) {
+      size_t size = (i == 0) ? 50000 : 1 + rng() % 2048;
+      Block b{static_cast<unsigned char *>(depot_alloc_call(size, RAW)), size,
+              uint32_t(rng())};
+      ASSERT_NE(b.p, nullptr);
+      fill(b);
+      mine.push_back(b);
+    }
+    std::lock_guard<std::mutex> l(m);
+    for (int i = 0; i < kPerThread; i++) {
+      if (i < kHanded) survivors.push_back(mine[i]);
+      else depot_free_call(mine[i].p, RAW);
+    }
+  };
+  size_t segments_early = 0, meta_early = 0;
+  for (int base = 0; base < kThreads; base += kWave) {
+    std::vector<std::thread> wave;
+    for (int i = 0; i < kWave; i++) wave.emplace_back(worker, base + i);
+    for (auto &t : wave) t.join();
+    for (const Block &b : survivors) {  // the survivors free them, later
+      ASSERT_TRUE(intact(b));
+      depot_free_call(b.p, RAW);
+    }
+    survivors.clear();
+    if (base == 100) {
+      depot_core_stats_t st;
+      depot_core_stats(&st);
+      segments_early = st.segments;
+      meta_early = st.meta_bytes;
+    }
+  }
+  depot_core_stats_t st;
+  depot_core_stats(&st);
+  // 1000 threads x 200 blocks would need ~200 MiB if nothing were reused.
+  EXPECT_LE(st.segments, segments_early + 2) << "memory grows with thread churn";
+  EXPECT_LE(st.segments, 16u);
+  EXPECT_LE(st.meta_bytes, meta_early + (size_t(1) << 20))
+      << "thread caches are not recycled";
+  ExpectNothingLost();
+}
+
+TEST(Threads, RandomTrafficThroughSharedSlots) {
+  constexpr int kThreads = 4, kOps = 60000, kSlots = 256;
+  std::vector<std::atomic<Block *>> slots(kSlots);
+  for (auto &s : slots) s = nullptr;
+  std::atomic<long> corrupt{0};
+  auto worker = [&](int id) {
+    std::mt19937 rng(1000 + id);
+    std::vector<Block *> local;
+    for (int i = 0; i < kOps; i++) {
+      unsigned op = rng() % 8;
+      if (op < 3 || local.empty()) {  // allocate (rarely aligned or large)
+        auto *b = new Block;
+        b->size = (rng() % 64 == 0) ? 32768 + rng() % 300000 : 1 + rng() % 1024;
+        b->seed = rng();
+        if (rng() % 16 == 0)
+          b->p = static_cast<unsigned char *>(
+              depot_aligned_alloc(size_t(64) << (rng() % 8), b->size, b->seed % 3));
+        else
+          b->p = static_cast<unsigned char *>(depot_alloc_call(b->size, b->seed % 3));
+        ASSERT_NE(b->p, nullptr);
+        fill(*b);
+        local.push_back(b);
+      } else if (op < 5) {  // free one of ours
+        Block *b = local.back();
+        local.pop_back();
+        if (!intact(*b)) corrupt++;
+        depot_free_call(b->p, b->seed % 3);
+        delete b;
+      } else if (op < 6) {  // realloc one of ours
+        Block *b = local[rng() % local.size()];
+        if (!intact(*b)) corrupt++;
+        size_t n = 1 + rng() % 4096;
+        void *q = depot_realloc(b->p, n, b->seed % 3);
+        ASSERT_NE(q, nullptr);
+        b->p = static_cast<unsigned char *>(q);
+        size_t keep = n < b->size ? n : b->size;
+        Block kept{b->p, keep, b->seed};
+        if (!intact(kept)) corrupt++;
+        b->size = n;
+        fill(*b);
+      } else {  // swap a block with a shared slot: it will be freed elsewhere
+        Block *b = local.back();
+        local.pop_back();
+        Block *got = slots[rng() % kSlots].exchange(b);
+        if (got) local.push_back(got);
+      }
+    }
+    for (Block *b : local) {
+      if (!intact(*b)) corrupt++;
+      depot_free_call(b->p, b->seed % 3);
+      delete b;
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int i = 0; i < kThreads; i++) ts.emplace_back(worker, i);
+  for (auto &t : ts) t.join();
+  for (auto &s : slots) {
+    Block *b = s.exchange(nullptr);
+    if (!b) continue;
+    if (!intact(*b)) corrupt++;
+    depot_free_call(b->p, b->seed % 3);
+    delete b;
+  }
+  EXPECT_EQ(corrupt.load(), 0);
+  ExpectNothingLost();
+}
+
+TEST(Threads, CacheStaysWithinItsByteBudget) {
+  size_t saved = depot_core_options.tcache_max_bytes;
+  depot_core_options.tcache_max_bytes = 256 * 1024;  // read by new caches
+  std::thread t([] {
+    std::vector<void *> v;
+    for (size_t size = 16; size <= 32768; size = size * 5 / 4 + 16)
+      for (int i = 0; i < 300; i++) v.push_back(depot_alloc_call(size, MEM));
+    EXPECT_EQ(probe_tcache_budget(), 256u * 1024u);
+    for (void *p : v) {
+      depot_free_call(p, MEM);
+      ASSERT_LE(probe_tcache_held_bytes(), probe_tcache_limit_bytes());
+      ASSERT_LE(probe_tcache_limit_bytes(), 256u * 1024u);
+    }
+    EXPECT_GT(probe_tcache_held_bytes(), 0u) << "the cache should cache something";
+  });
+  t.join();
+  depot_core_options.tcache_max_bytes = saved;
+  ExpectNothingLost();
+}
+
+}  // namespace
