@@ -69,6 +69,7 @@ static void flush_blocks(depot_tcache_t *tc, unsigned i, uint32_t n) {
 /* Flushes bin i entirely, a batch at a time. */
 static void flush_bin(depot_tcache_t *tc, unsigned i) {
   depot_bin_t *bin = &tc->bins[i];
+  if (bin->count == 0) return; /* also every bin of class 0 or >= NCLASSES */
   uint32_t b = bin_batch(i);
   while (bin->count) flush_blocks(tc, i, bin->count < b ? bin->count : b);
 }
