@@ -22,7 +22,7 @@
 depot_core_options_t depot_core_options = {
     .tcache_max_bytes = (size_t)2 << 20,
     .tcache_batch = 32,
-    .arena_reserve_bytes = (size_t)64 << 20,
+    .arena_reserve_bytes = (size_t)64 << 30,
     .huge_threshold_bytes = (size_t)2 << 20,
     .purge_threshold_bytes = (size_t)16 << 20,
     .abort_on_bad_pointer = 1,
@@ -43,15 +43,19 @@ static void tcache_exit(void *arg) {
   depot_tcache_destroy(arg);
 }
 
+/* Reservation size for segments made once the region is used up. */
+#define ARENA_FALLBACK_RESERVE ((size_t)64 << 20)
+
 static int init_once(void) {
   depot_sizeclass_init(depot_core_options.tcache_batch);
   int err = depot_central_global_init();
   if (err) return err;
+  depot_region_init(depot_core_options.arena_reserve_bytes);
   depot_nnodes = 1;
   for (unsigned n = 0; n < depot_nnodes; n++) {
     depot_arena_t *a = depot_meta_alloc(sizeof *a);
     if (!a) return ENOMEM;
-    depot_arena_init(a, n, depot_core_options.arena_reserve_bytes,
+    depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
                      depot_core_options.purge_threshold_bytes);
     depot_arenas[n] = a;
     if ((err = depot_central_node_init(n, a)) != 0) return err;
@@ -151,11 +155,11 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
   depot_segment_t *seg = depot_segment_base(a);
   unsigned page = depot_page_index(a);
   depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
-  unsigned li = depot_load_relaxed(&seg->page_list[page]);
   bi->why = "not a live block (freed already?)";
   if (!depot_span_covers(s, page)) return bi->kind;
   char *start = depot_span_start(s);
-  if (li != 0 && s->state == DEPOT_SPAN_SMALL) {
+  if (s->state == DEPOT_SPAN_SMALL) {
+    unsigned li = s->list_id;
     if ((size_t)((char *)p - start) % s->block_size != 0) {
       bi->why = "not the start of a block";
       return bi->kind;

@@ -30,39 +30,44 @@
 void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);
 
-/* Allocates size bytes in domain. */
+/* Allocates size bytes in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc(size_t size, unsigned domain) {
   depot_tcache_t *tc = depot_tls_tcache;
-  if (depot_likely(size <= DEPOT_SMALL_MAX)) {
-    depot_bin_t *bin =
-        &tc->bins[(domain << DEPOT_LIST_CLASS_BITS) | depot_size_to_class(size)];
-    void *p = bin->head;
-    if (depot_likely(p != NULL)) {
-      bin->head = *(void **)p;
-      bin->count--;
-      return p;
-    }
+  depot_bin_t *bin = &tc->bins[domain << DEPOT_LIST_CLASS_BITS];
+  /* Bins are 16 bytes and classes step by 16 up to 128, so a rounded-up
+   * size is the byte offset of its bin. */
+  if (depot_likely(size <= 128))
+    bin = (depot_bin_t *)((char *)bin + ((size + 15) & ~(size_t)15));
+  else if (depot_likely(size <= DEPOT_SMALL_MAX))
+    bin += depot_size_to_class(size);
+  else
+    return depot_alloc_slow(size, domain);
+  void *p = bin->head;
+  if (depot_likely(p != NULL)) {
+    bin->head = *(void **)p;
+    bin->room++;
+    return p;
   }
   return depot_alloc_slow(size, domain);
 }
 
-/* Frees p, allocated in domain. */
+/* Frees p, allocated in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void depot_free(void *p, unsigned domain) {
-  uintptr_t a = (uintptr_t)p;
   depot_tcache_t *tc = depot_tls_tcache;
-  if (depot_likely(depot_segmap_test(a))) {
-    depot_segment_t *seg = depot_segment_base(a);
-    /* One unsigned compare checks at once that the page serves a small class
-     * (list id != 0), of this thread's node and of the caller's domain:
-     * rel is the block's class exactly when all three hold. */
-    uint32_t rel = (uint32_t)depot_load_relaxed(&seg->page_list[depot_page_index(a)]) -
-                   tc->node_base - (domain << DEPOT_LIST_CLASS_BITS);
-    if (depot_likely(rel - 1u < DEPOT_NCLASSES - 1u)) {
-      depot_bin_t *bin = &tc->bins[(domain << DEPOT_LIST_CLASS_BITS) + rel];
-      if (depot_likely(bin->count < bin->limit)) {
+  uintptr_t off = depot_region_offset((uintptr_t)p);
+  if (depot_likely(depot_region_contains(off))) {
+    /* i is the bin of the block's list id if the block is of this thread's
+     * node.  One unsigned compare checks at once that the page serves a
+     * small class (list id != 0), of this thread's node and of the caller's
+     * domain. */
+    uint32_t i = depot_region_list_id(off) - tc->node_base;
+    if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
+                     DEPOT_NCLASSES - 1u)) {
+      depot_bin_t *bin = &tc->bins[i];
+      if (depot_likely(bin->room > 0)) {
         *(void **)p = bin->head;
         bin->head = p;
-        bin->count++;
+        bin->room--;
         return;
       }
     }

@@ -15,7 +15,7 @@ extern "C" {
 typedef struct {
   size_t tcache_max_bytes;     /* per-thread cache budget */
   unsigned tcache_batch;       /* most blocks moved per refill or flush */
-  size_t arena_reserve_bytes;  /* address space reserved from the OS at once */
+  size_t arena_reserve_bytes;  /* heap region reserved at start-up */
   size_t huge_threshold_bytes; /* larger requests are mapped directly */
   size_t purge_threshold_bytes; /* idle dirty bytes an arena keeps */
   int abort_on_bad_pointer;    /* 1: abort on a bad free; 0: warn and leak */

@@ -1,11 +1,69 @@
 /* arena.c: segments and spans of pages for one NUMA node (see arena.h). */
 #include "alloc/arena.h"
 
+#include <errno.h>
 #include <string.h>
 
 #include "alloc/os.h"
 
 _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+_Atomic uintptr_t depot_region_base;
+_Atomic uintptr_t depot_region_used;
+_Atomic(_Atomic uint16_t *) depot_region_pages;
+
+/* The region's size; written once by depot_region_init, before any segment. */
+static size_t region_size;
+static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define REGION_MIN ((size_t)64 << 20) /* smallest region worth having */
+
+size_t depot_region_init(size_t want) {
+  want &= ~(size_t)DEPOT_SEGMENT_MASK;
+  for (; want >= REGION_MIN; want /= 2) {
+    void *r;
+    if (depot_os_reserve(want, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
+    void *pages; /* committed by the kernel as entries are first written */
+    if (depot_os_map((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t), 4096,
+                     &pages) != 0) {
+      depot_os_release(r, want);
+      continue;
+    }
+    region_size = want;
+    depot_store_relaxed(&depot_region_pages, pages);
+    depot_store_relaxed(&depot_region_base, (uintptr_t)r);
+    return want;
+  }
+  return 0; /* every segment will come from fallback reservations */
+}
+
+void depot_region_set_list_id(const void *p, size_t npages, uint16_t li) {
+  uintptr_t off = depot_region_offset((uintptr_t)p);
+  if (!depot_region_contains(off)) return;
+  _Atomic uint16_t *t = depot_load_relaxed(&depot_region_pages);
+  for (size_t i = 0; i < npages; i++)
+    depot_store_relaxed(&t[(off >> DEPOT_PAGE_SHIFT) + i], li);
+}
+
+/* Cuts the next segment from the region and commits it.  Returns 0, ENOSPC
+ * when the region is used up (or absent), or the OS layer's error. */
+static int region_take(depot_segment_t **out) {
+  int err = ENOSPC;
+  pthread_mutex_lock(&region_lock);
+  uintptr_t used = depot_load_relaxed(&depot_region_used);
+  if (used + DEPOT_SEGMENT_SIZE <= region_size) {
+    char *seg = (char *)depot_load_relaxed(&depot_region_base) + used;
+    err = depot_os_commit(seg, DEPOT_SEGMENT_SIZE);
+    if (err == 0) {
+      *out = (depot_segment_t *)seg;
+      /* The segment's header is written before any block of it exists, and
+       * blocks travel with the program's synchronisation: relaxed is enough
+       * (see span.h). */
+      depot_store_relaxed(&depot_region_used, used + DEPOT_SEGMENT_SIZE);
+    }
+  }
+  pthread_mutex_unlock(&region_lock);
+  return err;
+}
 
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
                       size_t purge_threshold) {
@@ -65,7 +123,12 @@ static void make_free(depot_arena_t *a, depot_segment_t *seg, unsigned start,
 
 /* ---- segments ------------------------------------------------------------ */
 
-static depot_segment_t *segment_new(depot_arena_t *a) {
+/* A segment from the region, else from this arena's own reservations. */
+static depot_segment_t *segment_carve(depot_arena_t *a) {
+  depot_segment_t *seg;
+  int err = region_take(&seg);
+  if (err == 0) return seg;
+  if (err != ENOSPC) return NULL;
   if (a->res_cur == a->res_end) {
     void *r;
     size_t len = a->reserve_bytes;
@@ -76,9 +139,15 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
     a->res_cur = r;
     a->res_end = a->res_cur + len;
   }
-  depot_segment_t *seg = (depot_segment_t *)a->res_cur;
+  seg = (depot_segment_t *)a->res_cur;
   if (depot_os_commit(seg, DEPOT_SEGMENT_SIZE) != 0) return NULL;
   a->res_cur += DEPOT_SEGMENT_SIZE;
+  return seg;
+}
+
+static depot_segment_t *segment_new(depot_arena_t *a) {
+  depot_segment_t *seg = segment_carve(a);
+  if (!seg) return NULL;
   /* Fresh memory is zero: only the non-zero fields need writing. */
   seg->magic = DEPOT_SEGMENT_MAGIC;
   seg->node = (uint16_t)a->node;

@@ -25,7 +25,7 @@
 typedef struct depot_arena {
   pthread_mutex_t lock;
   unsigned node;
-  size_t reserve_bytes;        /* size of each OS reservation */
+  size_t reserve_bytes;        /* size of each reservation beyond the region */
   size_t purge_threshold;      /* purge when this many free bytes are dirty */
   char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
   depot_segment_t *segments;   /* every segment of this arena */
@@ -33,6 +33,11 @@ typedef struct depot_arena {
   size_t nsegments;            /* statistics, all in the lock */
   size_t free_pages, dirty_pages, purged_pages;
 } depot_arena_t;
+
+/* Reserves the heap region (see span.h): want bytes, or the largest half,
+ * quarter, ... of it the OS grants.  Returns the size reserved (0: none).
+ * Call once, before any arena makes a segment. */
+size_t depot_region_init(size_t want);
 
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
@@ -45,7 +50,7 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state);
 
-/* Returns an in-use span.  REQUIRES: the span's page_list entries are 0. */
+/* Returns an in-use span.  REQUIRES: its region page entries are 0. */
 void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 
 /* Returns the pages of every free span to the OS. */

@@ -156,11 +156,9 @@ static depot_span_t *span_new(depot_central_t *c) {
   s->domain = (uint8_t)depot_list_domain(c->list_id);
   s->bump = depot_span_start(s);
   s->bump_end = s->bump + (size_t)ci->capacity * s->block_size;
-  /* The page_list entries are what free() reads; they must be set before
+  /* The page table entries are what free() reads; they must be set before
    * any block of the span leaves this pool (the pool lock orders them). */
-  depot_segment_t *seg = depot_segment_base((uintptr_t)s);
-  for (unsigned i = 0; i < s->npages; i++)
-    depot_store_relaxed(&seg->page_list[s->start_page + i], c->list_id);
+  depot_region_set_list_id(s->bump, s->npages, c->list_id);
   partial_link(c, s);
   c->spans++;
   return s;
@@ -222,9 +220,7 @@ static void return_to_spans(depot_central_t *c, void *head) {
   while (empty) {
     depot_span_t *s = empty;
     empty = s->next;
-    depot_segment_t *seg = depot_segment_base((uintptr_t)s);
-    for (unsigned i = 0; i < s->npages; i++)
-      depot_store_relaxed(&seg->page_list[s->start_page + i], 0);
+    depot_region_set_list_id(depot_span_start(s), s->npages, 0);
     depot_arena_free_span(c->arena, s);
   }
 }

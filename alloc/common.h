@@ -25,6 +25,9 @@
 #define depot_noinline __attribute__((noinline))
 #define depot_cold __attribute__((cold, noinline))
 #define depot_inline static inline __attribute__((always_inline))
+/* Internal globals: no GOT indirection when the core is built into a shared
+ * library (libdepot.so), so the fast paths address them directly. */
+#define depot_hidden __attribute__((visibility("hidden")))
 #define DEPOT_CACHE_LINE 64
 #define depot_cache_aligned __attribute__((aligned(DEPOT_CACHE_LINE)))
 

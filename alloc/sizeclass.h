@@ -31,10 +31,16 @@ extern "C" {
 /* Block size of every class; depot_class_size[0] == 0. */
 extern const uint32_t depot_class_size[DEPOT_NCLASSES];
 
+/* Class of every size up to 1024, indexed by the size in 16-byte units
+ * rounded up: depot_class_of_16ths[(size + 15) >> 4]. */
+#define DEPOT_CLASS_TABLE_MAX 1024u
+extern const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
+
 /* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).
- * Constant time: a shift up to 128 bytes, a count-leading-zeros above. */
+ * Constant time: a table up to 1024 bytes, a count-leading-zeros above. */
 depot_inline unsigned depot_size_to_class(size_t size) {
-  if (depot_likely(size <= 128)) return (unsigned)((size + 15) >> 4);
+  if (depot_likely(size <= DEPOT_CLASS_TABLE_MAX))
+    return depot_class_of_16ths[(size + 15) >> 4];
   unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
   /* 2^k < size <= 2^(k+1); the class within that doubling is j in 0..7. */
   unsigned j = (unsigned)((size - 1) >> (k - 3)) - 8u;

@@ -6,16 +6,19 @@
  *
  *   segment base                                          base + 4 MiB
  *   | header pages | span | span (free) |   span   | ...          |
- *     page_list[]  : per page, the list id of a small span, else 0
  *     pagemap[]    : per page, the span descriptor covering it
  *     slots[]      : span descriptors; a span's descriptor is slots[first page]
+ *
+ * Segments are cut from the heap region (below) while it lasts.  Its page
+ * table holds, per page, the list id of the small span covering it, or 0:
+ * the only thing free() needs to find a block's cache bin.
  *
  * Invariants:
  *   - depot_segmap has the bit of a segment set for as long as the segment is
  *     mapped, so an address whose bit is clear is not Depot's and an address
  *     whose bit is set may have its header read without faulting.
- *   - page_list[i] != 0 exactly for the pages of a span that serves a small
- *     class; its value is the span's list id (node, domain, class).
+ *   - depot_region_pages[i] != 0 exactly for the region's pages of a span
+ *     that serves a small class; its value is the span's list id.
  *   - pagemap[i] is exact for every page of an in-use span and for the first
  *     and last page of a free span; elsewhere it may be stale, so a reader that
  *     starts from an arbitrary address checks depot_span_covers().
@@ -80,12 +83,8 @@ typedef struct depot_segment {
   uint16_t header_pages;
   struct depot_arena *arena;
   struct depot_segment *next; /* the arena's list of segments (arena lock) */
-  /* Relaxed atomics: written under a lock before any block of the page is
-   * handed out, read lock-free by free(); an ordinary block reaches its
-   * freeing thread through the program's own synchronisation, which orders
-   * the write before the read; a reader of a stale or garbage pointer only
-   * needs a value that was once true, which relaxed loads give. */
-  _Atomic uint16_t page_list[DEPOT_SEGMENT_PAGES];
+  /* Relaxed atomics: written under the arena lock, read lock-free by the
+   * slow paths of free and by ownership checks; see the invariant above. */
   _Atomic(depot_span_t *) pagemap[DEPOT_SEGMENT_PAGES];
   depot_span_t slots[DEPOT_SEGMENT_PAGES];
 } depot_segment_t;
@@ -100,7 +99,43 @@ typedef struct depot_segment {
 #define DEPOT_ADDRESS_BITS 47
 #define DEPOT_SEGMAP_WORDS \
   ((size_t)1 << (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT - 6))
-extern _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+extern depot_hidden _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+
+/* The heap region: one large reservation, made once at start-up, that
+ * segments are cut from in address order and never given back (their pages
+ * are purged instead).  So [base, base + used) is all committed segments,
+ * and the free fast path recognises a block of the region with one
+ * subtraction and one compare, then reads its list id from the region's
+ * page table, indexed by page number within the region.  Segments made when
+ * the region is exhausted or could not be reserved live elsewhere; their
+ * blocks take the slow path, which consults depot_segmap and the span.
+ *
+ * All three are relaxed atomics: base and pages are written once before any
+ * segment exists; used only grows after the segment it covers is committed;
+ * a page's entry is written under its central pool's lock before any block
+ * of the page is handed out.  A thread holding a block learned of it through
+ * the program's own synchronisation, which orders those writes before its
+ * reads; a stale value seen for a garbage pointer only sends it to the slow
+ * path. */
+extern depot_hidden _Atomic uintptr_t depot_region_base;
+extern depot_hidden _Atomic uintptr_t depot_region_used;
+extern depot_hidden _Atomic(_Atomic uint16_t *) depot_region_pages;
+
+/* Offset of a within the region if a is in a committed segment of it, else
+ * a value >= depot_region_used (the caller compares). */
+depot_inline uintptr_t depot_region_offset(uintptr_t a) {
+  return a - depot_load_relaxed(&depot_region_base);
+}
+depot_inline int depot_region_contains(uintptr_t off) {
+  return off < depot_load_relaxed(&depot_region_used);
+}
+/* The list id of the page at region offset off (which must be contained). */
+depot_inline unsigned depot_region_list_id(uintptr_t off) {
+  return depot_load_relaxed(
+      &depot_load_relaxed(&depot_region_pages)[off >> DEPOT_PAGE_SHIFT]);
+}
+/* Sets the list id of npages pages from p (no-op outside the region). */
+void depot_region_set_list_id(const void *p, size_t npages, uint16_t li);
 
 /* Nonzero if a is inside a segment of Depot's.  Never faults, for any a. */
 depot_inline int depot_segmap_test(uintptr_t a) {

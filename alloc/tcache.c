@@ -61,7 +61,7 @@ static void flush_blocks(depot_tcache_t *tc, unsigned i, uint32_t n) {
   for (uint32_t k = 1; k < n; k++) last = *(void **)last;
   bin->head = *(void **)last;
   *(void **)last = NULL;
-  bin->count -= n;
+  bin->room += (int32_t)n;
   depot_central_give(depot_central_of(bin_list_id(tc, i)), head, n,
                      &tc->stash);
 }
@@ -69,15 +69,17 @@ static void flush_blocks(depot_tcache_t *tc, unsigned i, uint32_t n) {
 /* Flushes bin i entirely, a batch at a time. */
 static void flush_bin(depot_tcache_t *tc, unsigned i) {
   depot_bin_t *bin = &tc->bins[i];
-  if (bin->count == 0) return; /* also every bin of class 0 or >= NCLASSES */
+  uint32_t n = depot_bin_count(bin);
+  if (n == 0) return; /* also every bin of class 0 or >= NCLASSES */
   uint32_t b = bin_batch(i);
-  while (bin->count) flush_blocks(tc, i, bin->count < b ? bin->count : b);
+  for (; n; n = depot_bin_count(bin)) flush_blocks(tc, i, n < b ? n : b);
 }
 
 void depot_tcache_flush_all(depot_tcache_t *tc) {
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     flush_bin(tc, i);
     tc->bins[i].limit = 0;
+    tc->bins[i].room = 0;
   }
   tc->limit_bytes = 0;
 }
@@ -102,8 +104,9 @@ static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
     if (j == except || bin->limit == 0) continue;
     uint32_t cut = bin_batch(j) < bin->limit ? bin_batch(j) : bin->limit;
     bin->limit -= cut;
+    bin->room -= (int32_t)cut;
     tc->limit_bytes -= cut * bin_size(j);
-    if (bin->count > bin->limit) flush_blocks(tc, j, bin->count - bin->limit);
+    if (bin->room < 0) flush_blocks(tc, j, (uint32_t)-bin->room);
   }
 }
 
@@ -116,6 +119,7 @@ static int grow(depot_tcache_t *tc, unsigned i) {
   if (tc->limit_bytes + need > tc->budget) steal(tc, i, need);
   if (tc->limit_bytes + need > tc->budget) return 0;
   bin->limit += b;
+  bin->room += (int32_t)b;
   tc->limit_bytes += need;
   return 1;
 }
@@ -127,7 +131,7 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
   void *p = bin->head;
   if (p) { /* not a miss after all (aligned requests land here) */
     bin->head = *(void **)p;
-    bin->count--;
+    bin->room++;
     return p;
   }
   if (bin->limit == 0) grow(tc, i);
@@ -139,7 +143,7 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
                                   &head, &tc->stash);
   if (n == 0) return NULL;
   bin->head = *(void **)head;
-  bin->count = n - 1;
+  bin->room = (int32_t)bin->limit - (int32_t)(n - 1);
   return head;
 }
 
@@ -147,19 +151,20 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned d, unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
   depot_bin_t *bin = &tc->bins[i];
-  if (bin->count >= bin->limit && !grow(tc, i)) {
-    if (bin->limit == 0) { /* no budget at all: straight to the pool */
-      *(void **)p = NULL;
-      depot_central_give(depot_central_of(bin_list_id(tc, i)), p, 1,
-                         &tc->stash);
-      return;
-    }
-    uint32_t b = bin_batch(i);
-    flush_blocks(tc, i, bin->count < b ? bin->count : b);
+  if (bin->room <= 0) grow(tc, i);
+  if (bin->limit == 0) { /* no budget at all: straight to the pool */
+    *(void **)p = NULL;
+    depot_central_give(depot_central_of(bin_list_id(tc, i)), p, 1, &tc->stash);
+    return;
+  }
+  /* limit > 0 and room <= 0 imply blocks on the list, so this ends. */
+  for (uint32_t b = bin_batch(i); bin->room <= 0;) {
+    uint32_t n = depot_bin_count(bin);
+    flush_blocks(tc, i, n < b ? n : b);
   }
   *(void **)p = bin->head;
   bin->head = p;
-  bin->count++;
+  bin->room--;
 }
 
 void *depot_central_alloc_one(unsigned li) {

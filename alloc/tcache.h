@@ -21,19 +21,29 @@
 #include "alloc/central.h"
 #include "alloc/sizeclass.h"
 
+/* A bin.  Invariant: blocks on the list == limit - room.  The fast paths
+ * touch only head and room (free needs room > 0), so neither loads limit;
+ * room goes negative when a refill brings more blocks than the limit. */
 typedef struct {
   void *head;     /* blocks linked through their first word */
-  uint32_t count; /* blocks on the list */
+  int32_t room;   /* blocks free() may still push before flushing */
   uint32_t limit; /* most blocks the list may hold */
 } depot_bin_t;
+
+_Static_assert(sizeof(depot_bin_t) == 16, "the alloc fast path relies on it");
+
+static inline uint32_t depot_bin_count(const depot_bin_t *b) {
+  return (uint32_t)((int64_t)b->limit - b->room);
+}
 
 #define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_NODE
 
 typedef struct depot_tcache {
-  /* Hot: every free reads node_base, every hit touches one bin. */
+  /* Hot: every hit touches one bin, every free reads node_base.  Bins come
+   * first so that a bin's address is the cache's plus 16 * index. */
+  depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
   uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
   uint32_t node;
-  depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
   size_t limit_bytes; /* sum of limit * class size over the bins */
@@ -41,15 +51,14 @@ typedef struct depot_tcache {
   depot_batch_stash_t stash;
   struct depot_tcache *next_free; /* recycled caches (global list) */
 } depot_tcache_t;
-_Static_assert(offsetof(depot_tcache_t, bins) == 8,
-               "bins must follow node_base on the first cache line");
+_Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
 /* Placeholders: a thread without a cache, and a thread whose cache has been
  * torn down at exit.  Both are never written. */
-extern depot_tcache_t depot_tcache_empty, depot_tcache_dead;
+extern depot_hidden depot_tcache_t depot_tcache_empty, depot_tcache_dead;
 
 /* The calling thread's cache (initial-exec TLS: one %fs-relative load). */
-extern __thread depot_tcache_t *depot_tls_tcache
+extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
     __attribute__((tls_model("initial-exec")));
 
 #define DEPOT_NODE_BASE_NONE 0xFFFF0000u

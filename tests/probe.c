@@ -20,7 +20,7 @@ size_t probe_tcache_held_bytes(void) {
   size_t n = 0;
   if (!tc) return 0;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
-    n += (size_t)tc->bins[i].count * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+    n += (size_t)depot_bin_count(&tc->bins[i]) * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
   return n;
 }
 

@@ -39,6 +39,13 @@ TEST(SizeClass, EveryRequestMapsToTheSmallestClassThatFits) {
   }
 }
 
+TEST(SizeClass, TableAndArithmeticAgreeAboveTheTable) {
+  // The table covers up to 1024 bytes; the arithmetic path must continue
+  // exactly where it stops.
+  EXPECT_EQ(depot_size_to_class(1024), depot_size_to_class(1023));
+  EXPECT_EQ(depot_size_to_class(1025), depot_size_to_class(1024) + 1);
+}
+
 TEST(SizeClass, InternalFragmentationAtMostOneEighthAbove128) {
   double worst = 0;
   for (size_t s = 129; s <= DEPOT_SMALL_MAX; s++) {
