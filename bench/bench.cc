@@ -2,6 +2,8 @@
 //   pair/<size>      malloc+free of one block, sizes 16..4096
 //   batch100/mixed   allocate 100 blocks of mixed sizes (8..508), free them
 //   prodcons/2thr    one thread allocates, another frees (cross-thread)
+//   scaling/threads:N  batch100 in N threads at once (N = 1, 2, 4, ... up to
+//                    the CPUs present): time per batch should stay flat
 // Each workload runs for both allocators; the closing table gives the ratio
 // Depot time / system time per workload (below 1.0: Depot is faster).
 #include <benchmark/benchmark.h>
@@ -86,12 +88,16 @@ void ProducerConsumer(benchmark::State &state) {
 
 void Register() {
   for (int size : {16, 32, 64, 128, 256, 512, 1024, 2048, 4096}) {
-    std::string n = "pair/" + std::to_string(size);
-    benchmark::RegisterBenchmark((n + "/depot").c_str(), Pair<Depot>)->Arg(size);
-    benchmark::RegisterBenchmark((n + "/system").c_str(), Pair<System>)->Arg(size);
+    benchmark::RegisterBenchmark("pair/depot", Pair<Depot>)->Arg(size);
+    benchmark::RegisterBenchmark("pair/system", Pair<System>)->Arg(size);
   }
   benchmark::RegisterBenchmark("batch100/mixed/depot", Batch100<Depot>);
   benchmark::RegisterBenchmark("batch100/mixed/system", Batch100<System>);
+  unsigned cpus = std::thread::hardware_concurrency();
+  for (unsigned t = 1; t <= (cpus ? cpus : 1); t *= 2) {
+    benchmark::RegisterBenchmark("scaling/depot", Batch100<Depot>)->Threads(int(t))->UseRealTime();
+    benchmark::RegisterBenchmark("scaling/system", Batch100<System>)->Threads(int(t))->UseRealTime();
+  }
   benchmark::RegisterBenchmark("prodcons/2thr/depot", ProducerConsumer<Depot>)
       ->UseRealTime();
   benchmark::RegisterBenchmark("prodcons/2thr/system", ProducerConsumer<System>)
@@ -105,13 +111,15 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::ReportRuns(runs);
     for (const Run &r : runs) {
       if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
+      // The workload's key is its name without the allocator's part.
       std::string name = r.benchmark_name();
       size_t cut = name.find("/depot");
       bool depot = cut != std::string::npos;
+      size_t len = depot ? 6 : 7;
       if (!depot) cut = name.find("/system");
       if (cut == std::string::npos) continue;
-      double t = r.GetAdjustedRealTime();
-      (depot ? times_[name.substr(0, cut)].first : times_[name.substr(0, cut)].second) = t;
+      auto &slot = times_[name.erase(cut, len)];
+      (depot ? slot.first : slot.second) = r.GetAdjustedRealTime();
     }
   }
   void Summary() const {
