@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,17 +108,24 @@ static depot_tcache_t *thread_cache(void) {
 
 static const char *const domain_names[DEPOT_NDOMAINS] = {"raw", "mem", "obj"};
 
+void depot_say(const char *fmt, ...) {
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
+  va_end(ap);
+  if (n < 0) return;
+  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
+  buf[n++] = '\n';
+  ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
+  (void)w;
+}
+
 void depot_bad_pointer(const char *op, const void *p, const char *why) {
-  char msg[256];
-  int n = snprintf(msg, sizeof msg, "depot: %s(%p): %s%s\n", op, p, why,
-                   depot_core_options.abort_on_bad_pointer
-                       ? ""
-                       : " (ignored; the block is leaked)");
-  if (n > 0) {
-    ssize_t w = write(STDERR_FILENO, msg, (size_t)n < sizeof msg ? (size_t)n
-                                                                  : sizeof msg - 1);
-    (void)w;
-  }
+  depot_say("depot: %s(%p): %s%s", op, p, why,
+            depot_core_options.abort_on_bad_pointer
+                ? ""
+                : " (ignored; the block is leaked)");
   if (depot_core_options.abort_on_bad_pointer) abort();
 }
 
@@ -198,6 +206,20 @@ static int check_block(const char *op, const void *p, unsigned d,
   return 1;
 }
 
+/* ---- large and huge block counts (statistics; relaxed) ------------------ */
+
+static _Atomic size_t big_count[DEPOT_NDOMAINS][2], big_bytes[DEPOT_NDOMAINS][2];
+
+static void big_account(unsigned d, int huge, size_t bytes, int sign) {
+  if (sign > 0) {
+    depot_add_relaxed(&big_count[d][huge], 1);
+    depot_add_relaxed(&big_bytes[d][huge], bytes);
+  } else {
+    depot_sub_relaxed(&big_count[d][huge], 1);
+    depot_sub_relaxed(&big_bytes[d][huge], bytes);
+  }
+}
+
 /* ---- allocation slow paths ----------------------------------------------- */
 
 static void *small_alloc(unsigned cls, unsigned d) {
@@ -231,6 +253,7 @@ static void *big_alloc(size_t size, size_t align, unsigned d) {
   void *p = NULL;
   if (is_huge(size, align)) {
     p = depot_huge_alloc(size, align, d);
+    if (p) big_account(d, 1, depot_huge_usable(size), 1);
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
@@ -240,6 +263,7 @@ static void *big_alloc(size_t size, size_t align, unsigned d) {
       s->domain = (uint8_t)d;
       s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
       p = depot_span_start(s);
+      big_account(d, 0, s->block_size, 1);
     }
   }
   if (!p) errno = ENOMEM;
@@ -274,10 +298,11 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
       return;
     }
     case BLOCK_LARGE:
+      big_account(d, 0, bi.usable, -1);
       depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi.span);
       return;
     case BLOCK_HUGE:
-      depot_huge_free(p);
+      if (depot_huge_free(p)) big_account(d, 1, bi.usable, -1);
       return;
     case BLOCK_BAD:
       return;
@@ -397,3 +422,31 @@ void *depot_alloc_call(size_t size, unsigned domain) {
 }
 
 void depot_free_call(void *p, unsigned domain) { depot_free(p, domain); }
+
+void depot_core_class_stats(unsigned domain, unsigned cls,
+                            depot_class_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (domain >= DEPOT_NDOMAINS || cls == 0 || cls >= DEPOT_NCLASSES ||
+      depot_load_acquire(&init_state) != 2)
+    return;
+  unsigned i = (domain << DEPOT_LIST_CLASS_BITS) | cls;
+  for (unsigned n = 0; n < depot_nnodes; n++) {
+    depot_central_stats_t cs;
+    depot_central_stats(&depot_central_table[n][i], &cs);
+    out->spans += cs.spans;
+    out->span_bytes += cs.span_bytes;
+    out->capacity += cs.capacity;
+    out->out += cs.blocks_out;
+    out->stacked += cs.stacked;
+  }
+  out->cached = depot_tcache_cached_blocks(i);
+}
+
+void depot_core_big_stats(unsigned domain, depot_big_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (domain >= DEPOT_NDOMAINS) return;
+  out->large_blocks = depot_load_relaxed(&big_count[domain][0]);
+  out->large_bytes = depot_load_relaxed(&big_bytes[domain][0]);
+  out->huge_blocks = depot_load_relaxed(&big_count[domain][1]);
+  out->huge_bytes = depot_load_relaxed(&big_bytes[domain][1]);
+}

@@ -49,6 +49,10 @@ void depot_trim(void);
 /* Flushes the calling thread's cache into the central pools. */
 void depot_thread_flush(void);
 
+/* Writes one formatted line (a newline is added) to stderr with write(2):
+ * no allocation, no stdio buffers.  Long lines are cut at 1 KiB. */
+void depot_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 /* Reports a bad pointer passed to op and aborts (or warns, per options). */
 void depot_bad_pointer(const char *op, const void *p, const char *why);
 
@@ -61,6 +65,25 @@ typedef struct {
   size_t batch_records;
 } depot_core_stats_t;
 void depot_core_stats(depot_core_stats_t *out);
+
+/* One size class of one domain, summed over the nodes.  Blocks in use by the
+ * program = out - stacked - cached; free blocks = capacity minus those. */
+typedef struct {
+  size_t spans;      /* spans serving the class */
+  size_t span_bytes; /* bytes of those spans */
+  size_t capacity;   /* blocks they hold in all */
+  size_t out;        /* blocks carved out of them (in use or cached) */
+  size_t stacked;    /* of those, on the central pools' stacks */
+  size_t cached;     /* of those, in thread caches (a snapshot) */
+} depot_class_stats_t;
+void depot_core_class_stats(unsigned domain, unsigned cls,
+                            depot_class_stats_t *out);
+
+/* Large (page-run) and huge (mapped) blocks of one domain. */
+typedef struct {
+  size_t large_blocks, large_bytes, huge_blocks, huge_bytes;
+} depot_big_stats_t;
+void depot_core_big_stats(unsigned domain, depot_big_stats_t *out);
 
 #ifdef __cplusplus
 }

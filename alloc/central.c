@@ -189,6 +189,7 @@ static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
     }
     if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
   }
+  c->blocks_out += n;
   pthread_mutex_unlock(&c->lock);
   *tail = NULL;
   *out = head;
@@ -207,6 +208,7 @@ static void return_to_spans(depot_central_t *c, void *head) {
         depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)b)]);
     *(void **)b = s->free;
     s->free = b;
+    c->blocks_out--;
     if (--s->used == 0) {
       if (s->in_partial) partial_unlink(c, s);
       s->next = empty;
@@ -233,6 +235,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
     depot_batch_t *b = rec(i);
     *head = b->head;
     uint32_t n = b->count;
+    depot_sub_relaxed(&c->stacked, n);
     record_free(stash, i);
     return n;
   }
@@ -247,6 +250,7 @@ void depot_central_give(depot_central_t *c, void *head, uint32_t count,
       depot_batch_t *b = rec(i);
       b->head = head;
       b->count = count;
+      depot_add_relaxed(&c->stacked, count);
       tstack_push(&c->top, i);
       depot_add_relaxed(&c->depth, 1);
       return;
@@ -259,8 +263,21 @@ void depot_central_drain(depot_central_t *c) {
   uint32_t i;
   while ((i = tstack_pop(&c->top)) != 0) {
     depot_sub_relaxed(&c->depth, 1);
+    depot_sub_relaxed(&c->stacked, rec(i)->count);
     void *head = rec(i)->head;
     record_free(NULL, i);
     return_to_spans(c, head);
   }
+}
+
+void depot_central_stats(depot_central_t *c, depot_central_stats_t *out) {
+  unsigned cls = depot_list_class(c->list_id);
+  pthread_mutex_lock(&c->lock);
+  out->spans = c->spans;
+  out->span_bytes = (uint64_t)c->spans * depot_class_info[cls].span_pages *
+                    DEPOT_PAGE_SIZE;
+  out->capacity = (uint64_t)c->spans * depot_class_info[cls].capacity;
+  out->blocks_out = c->blocks_out;
+  pthread_mutex_unlock(&c->lock);
+  out->stacked = depot_load_relaxed(&c->stacked);
 }

@@ -38,12 +38,14 @@ typedef struct depot_central {
    * high 32 bits a tag bumped on every change (ABA protection). */
   _Atomic uint64_t top depot_cache_aligned;
   _Atomic uint32_t depth; /* records on the stack; approximate, relaxed */
+  _Atomic uint64_t stacked; /* blocks in those records (statistics, relaxed) */
   /* Locked part. */
   pthread_mutex_t lock depot_cache_aligned;
   depot_span_t *partial;  /* spans with blocks to hand out (lock) */
   depot_arena_t *arena;
   uint16_t list_id;
   uint32_t spans;         /* spans owned by this pool (lock) */
+  uint64_t blocks_out;    /* sum of the spans' used counts (lock) */
   uint32_t max_depth;     /* records kept on the stack before blocks go back
                              to their spans; bounds the bytes a pool holds */
 } depot_central_t;
@@ -82,6 +84,13 @@ void depot_central_drain(depot_central_t *c);
 
 /* Returns every record of a private stash to the shared free list. */
 void depot_central_stash_release(depot_batch_stash_t *stash);
+
+/* A pool's statistics: spans, blocks they can hold, blocks out of them and
+ * blocks of those sitting on the pool's stack. */
+typedef struct {
+  uint64_t spans, span_bytes, capacity, blocks_out, stacked;
+} depot_central_stats_t;
+void depot_central_stats(depot_central_t *c, depot_central_stats_t *out);
 
 /* Records in the shared table in use or free (statistics). */
 uint32_t depot_central_records(void);

@@ -47,9 +47,9 @@
 
 /* The three API domains of the PyMem-style layer. */
 typedef enum {
-  DEPOT_DOMAIN_RAW = 0,
-  DEPOT_DOMAIN_MEM = 1,
-  DEPOT_DOMAIN_OBJ = 2,
+  DEPOT_DOM_RAW = 0,
+  DEPOT_DOM_MEM = 1,
+  DEPOT_DOM_OBJ = 2,
 } depot_domain_t;
 #define DEPOT_NDOMAINS 3
 

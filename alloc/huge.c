@@ -61,7 +61,7 @@ static int reserve_one(void) {
 
 void *depot_huge_alloc(size_t size, size_t align, unsigned domain) {
   if (align < OS_PAGE) align = OS_PAGE;
-  size_t len = depot_align_up(size, OS_PAGE);
+  size_t len = depot_huge_usable(size);
   if (len < size) return NULL;
   void *p;
   if (depot_os_map(len, align, &p) != 0) return NULL;

@@ -16,6 +16,11 @@ extern "C" {
  * two); NULL if the OS refuses. */
 void *depot_huge_alloc(size_t size, size_t align, unsigned domain);
 
+/* The usable size of a huge block of size bytes: whole OS pages. */
+static inline size_t depot_huge_usable(size_t size) {
+  return (size + 4095) & ~(size_t)4095;
+}
+
 /* If p is a live huge block: stores its usable size and domain, returns 1. */
 int depot_huge_lookup(const void *p, size_t *usable, unsigned *domain);
 

@@ -49,7 +49,8 @@ typedef struct depot_tcache {
   size_t limit_bytes; /* sum of limit * class size over the bins */
   unsigned steal_cursor;
   depot_batch_stash_t stash;
-  struct depot_tcache *next_free; /* recycled caches (global list) */
+  struct depot_tcache *next_free; /* recycled caches (registry lock) */
+  struct depot_tcache *next_live, *prev_live; /* live caches (registry lock) */
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
@@ -69,6 +70,11 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
 void depot_tcache_destroy(depot_tcache_t *tc);
 /* Flushes every bin to the central pools (limits reset). */
 void depot_tcache_flush_all(depot_tcache_t *tc);
+
+/* Blocks of bin index i held by all live caches, for statistics: a
+ * snapshot read without the owners' cooperation, exact only when they are
+ * quiescent. */
+uint64_t depot_tcache_cached_blocks(unsigned i);
 
 /* Slow paths: the bin of class cls in domain d is empty (alloc) or full
  * (free).  alloc returns NULL when no memory is left. */

@@ -13,10 +13,10 @@
 /* What an API entry point with a fixed domain compiles to (as DepotMem_Malloc
  * or the malloc override will): the inline fast path in an ordinary function. */
 __attribute__((noipa)) static void *depot_m(size_t n) {
-  return depot_alloc(n, DEPOT_DOMAIN_RAW);
+  return depot_alloc(n, DEPOT_DOM_RAW);
 }
 __attribute__((noipa)) static void depot_f(void *p) {
-  depot_free(p, DEPOT_DOMAIN_RAW);
+  depot_free(p, DEPOT_DOM_RAW);
 }
 
 /* One copy of the loops per allocator, with direct calls. */

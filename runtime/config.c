@@ -1,0 +1,315 @@
+/* config.c: the configuration table, its parser and its error messages
+ * (see config.h). */
+#define _GNU_SOURCE
+#include "runtime/config.h"
+
+#include "alloc/alloc_api.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
+#define DEPOT_CONF_DEF(name, type, def, min, max, choices, help) \
+  {#name, type, def, min, max, choices, help},
+    DEPOT_CONFIG_KEYS(DEPOT_CONF_DEF)
+#undef DEPOT_CONF_DEF
+};
+
+#define TEXT_MAX 64
+
+/* Current values.  Written while loading (once, before any reader) and by the
+ * test entry points. */
+static struct {
+  uint64_t value;
+  char text[TEXT_MAX];
+  depot_conf_source_t source;
+} conf[DEPOT_CONF_NKEYS];
+static int conf_ready;
+
+/* ---- messages ------------------------------------------------------------ */
+
+
+/* What a key accepts, in words. */
+static void describe(const depot_conf_def_t *d, char *out, size_t len) {
+  switch (d->type) {
+    case DEPOT_CONF_BOOL:
+      snprintf(out, len, "0 or 1 (also true/false, yes/no, on/off)");
+      break;
+    case DEPOT_CONF_UINT:
+      snprintf(out, len, "an integer from %llu to %llu",
+               (unsigned long long)d->min, (unsigned long long)d->max);
+      break;
+    case DEPOT_CONF_SIZE:
+      snprintf(out, len,
+               "a size from %llu to %llu bytes, with an optional k, m or g suffix",
+               (unsigned long long)d->min, (unsigned long long)d->max);
+      break;
+    case DEPOT_CONF_ENUM:
+      snprintf(out, len, "one of %s", d->choices);
+      break;
+    case DEPOT_CONF_TEXT:
+      snprintf(out, len, "%s", d->choices ? d->choices : "text");
+      break;
+  }
+}
+
+/* ---- value parsing (no locale, no allocation) ---------------------------- */
+
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+static int word_eq(const char *s, size_t n, const char *w) {
+  size_t i = 0;
+  for (; i < n && w[i]; i++)
+    if (lower((unsigned char)s[i]) != w[i]) return 0;
+  return i == n && w[i] == 0;
+}
+
+/* Parses an unsigned decimal; with allow_suffix, a k/m/g (optionally
+ * followed by b) multiplier.  Returns 0 on success. */
+static int parse_number(const char *s, size_t n, int allow_suffix,
+                        uint64_t *out) {
+  size_t i = 0;
+  uint64_t v = 0;
+  if (n == 0 || s[0] < '0' || s[0] > '9') return -1;
+  for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+    unsigned digit = (unsigned)(s[i] - '0');
+    if (v > (UINT64_MAX - digit) / 10) return -1; /* overflow */
+    v = v * 10 + digit;
+  }
+  if (i < n) {
+    if (!allow_suffix) return -1;
+    unsigned shift;
+    switch (lower((unsigned char)s[i])) {
+      case 'k': shift = 10; break;
+      case 'm': shift = 20; break;
+      case 'g': shift = 30; break;
+      default: return -1;
+    }
+    i++;
+    if (i < n && lower((unsigned char)s[i]) == 'b') i++;
+    if (i != n) return -1;
+    if (v > (UINT64_MAX >> shift)) return -1;
+    v <<= shift;
+  }
+  *out = v;
+  return 0;
+}
+
+/* Parses a value of key d.  Returns 0 and the value, or -1. */
+static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
+                       uint64_t *out) {
+  switch (d->type) {
+    case DEPOT_CONF_BOOL:
+      if (word_eq(s, n, "1") || word_eq(s, n, "true") || word_eq(s, n, "yes") ||
+          word_eq(s, n, "on")) {
+        *out = 1;
+        return 0;
+      }
+      if (word_eq(s, n, "0") || word_eq(s, n, "false") || word_eq(s, n, "no") ||
+          word_eq(s, n, "off")) {
+        *out = 0;
+        return 0;
+      }
+      return -1;
+    case DEPOT_CONF_UINT:
+    case DEPOT_CONF_SIZE:
+      if (parse_number(s, n, d->type == DEPOT_CONF_SIZE, out) != 0) return -1;
+      return *out >= d->min && *out <= d->max ? 0 : -1;
+    case DEPOT_CONF_ENUM: {
+      const char *w = d->choices;
+      for (uint64_t idx = 0; *w; idx++) {
+        size_t len = strcspn(w, "|");
+        if (len == n && strncmp(w, s, n) == 0) {
+          *out = idx;
+          return 0;
+        }
+        w += len + (w[len] == '|');
+      }
+      return -1;
+    }
+    case DEPOT_CONF_TEXT:
+      *out = 0;
+      return n > 0 && n < TEXT_MAX ? 0 : -1;
+  }
+  return -1;
+}
+
+static void set_text(depot_conf_key_t k, const char *s, size_t n) {
+  if (n >= TEXT_MAX) n = TEXT_MAX - 1;
+  memcpy(conf[k].text, s, n);
+  conf[k].text[n] = 0;
+}
+
+void depot_config_reset(void) {
+  for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
+    const depot_conf_def_t *d = &depot_conf_defs[k];
+    parse_value(d, d->default_text, strlen(d->default_text), &conf[k].value);
+    set_text((depot_conf_key_t)k, d->default_text, strlen(d->default_text));
+    conf[k].source = DEPOT_CONF_FROM_DEFAULT;
+  }
+  conf_ready = 1;
+}
+
+static void ensure_defaults(void) {
+  if (!conf_ready) depot_config_reset();
+}
+
+/* ---- items and texts ----------------------------------------------------- */
+
+static int is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+/* One "key=value" item from where (a label for messages).  seen[] marks the
+ * keys this source already set, to report duplicates. */
+static int parse_item(const char *s, size_t n, depot_conf_source_t source,
+                      const char *where, unsigned char *seen) {
+  while (n && is_space(*s)) s++, n--;
+  while (n && is_space(s[n - 1])) n--;
+  if (n == 0) return 0; /* an empty item (a trailing comma, a blank line) */
+  const char *eq = memchr(s, '=', n);
+  if (!eq) {
+    depot_say("depot: config: '%.*s' (%s) is not key=value; ignored", (int)n, s,
+        where);
+    return 1;
+  }
+  size_t klen = (size_t)(eq - s), vlen = n - klen - 1;
+  const char *v = eq + 1;
+  while (klen && is_space(s[klen - 1])) klen--;
+  while (vlen && is_space(*v)) v++, vlen--;
+  int k = 0;
+  for (; k < DEPOT_CONF_NKEYS; k++)
+    if (strlen(depot_conf_defs[k].name) == klen &&
+        strncmp(depot_conf_defs[k].name, s, klen) == 0)
+      break;
+  if (k == DEPOT_CONF_NKEYS) {
+    char keys[512];
+    size_t used = 0;
+    keys[0] = 0;
+    for (int j = 0; j < DEPOT_CONF_NKEYS && used < sizeof keys; j++)
+      used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s",
+                               j ? ", " : "", depot_conf_defs[j].name);
+    depot_say("depot: config: unknown key '%.*s' (%s); ignored. Keys: %s",
+        (int)klen, s, where, keys);
+    return 1;
+  }
+  const depot_conf_def_t *d = &depot_conf_defs[k];
+  int errors = 0;
+  if (seen[k]) {
+    depot_say("depot: config: %s given twice (%s); the later value '%.*s' is used",
+        d->name, where, (int)vlen, v);
+    errors++;
+  }
+  seen[k] = 1;
+  uint64_t val;
+  if (parse_value(d, v, vlen, &val) != 0) {
+    char accepts[160];
+    describe(d, accepts, sizeof accepts);
+    depot_say("depot: config: %s=%.*s (%s): %s; expected %s; using %s", d->name,
+        (int)vlen, v, where, vlen ? "bad value" : "empty value", accepts,
+        conf[k].text);
+    return errors + 1;
+  }
+  conf[k].value = val;
+  set_text((depot_conf_key_t)k, v, vlen);
+  conf[k].source = source;
+  return errors;
+}
+
+/* Splits text at sep ('\n' for files: '#' starts a comment) into items. */
+static int parse_items(const char *text, size_t len, char sep,
+                       depot_conf_source_t source, const char *label) {
+  unsigned char seen[DEPOT_CONF_NKEYS] = {0};
+  int errors = 0;
+  unsigned line = 1;
+  for (size_t i = 0; i <= len;) {
+    size_t end = i;
+    while (end < len && text[end] != sep) end++;
+    size_t item_len = end - i;
+    if (sep == '\n') {
+      const char *hash = memchr(text + i, '#', item_len);
+      if (hash) item_len = (size_t)(hash - (text + i));
+    }
+    char where[160];
+    if (sep == '\n')
+      snprintf(where, sizeof where, "%s line %u", label, line);
+    else
+      snprintf(where, sizeof where, "%s", label);
+    errors += parse_item(text + i, item_len, source, where, seen);
+    i = end + 1;
+    line++;
+  }
+  return errors;
+}
+
+/* Reads a whole (small) file into buf; returns its length or -1. */
+static long read_file(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t n = 0;
+  for (;;) {
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r <= 0) break;
+    n += (size_t)r;
+    if (n == cap) break;
+  }
+  close(fd);
+  return (long)n;
+}
+
+int depot_config_load_from(const char *path, const char *env) {
+  depot_config_reset();
+  int errors = 0;
+  if (path && *path) {
+    char buf[16384];
+    long n = read_file(path, buf, sizeof buf);
+    if (n < 0) {
+      depot_say("depot: config: cannot read DEPOT_CONF_FILE '%s'; using the "
+                "defaults for the keys it would set", path);
+      errors++;
+    } else {
+      if ((size_t)n == sizeof buf) {
+        depot_say("depot: config: DEPOT_CONF_FILE '%s' is larger than %zu "
+                  "bytes; the rest is ignored", path, sizeof buf);
+        errors++;
+      }
+      errors += parse_items(buf, (size_t)n, '\n', DEPOT_CONF_FROM_FILE, path);
+    }
+  }
+  if (env)
+    errors += parse_items(env, strlen(env), ',', DEPOT_CONF_FROM_ENV, "DEPOT_CONF");
+  if (errors && conf[DEPOT_CONF_strict_config].value) {
+    depot_say("depot: config: strict_config=1 and %d error%s above; aborting",
+              errors, errors == 1 ? "" : "s");
+    abort();
+  }
+  return errors;
+}
+
+int depot_config_load(void) {
+  return depot_config_load_from(getenv("DEPOT_CONF_FILE"), getenv("DEPOT_CONF"));
+}
+
+uint64_t depot_config_get(depot_conf_key_t key) {
+  ensure_defaults();
+  return conf[key].value;
+}
+
+const char *depot_config_text(depot_conf_key_t key) {
+  ensure_defaults();
+  return conf[key].text;
+}
+
+depot_conf_source_t depot_config_source(depot_conf_key_t key) {
+  ensure_defaults();
+  return conf[key].source;
+}
+
+const char *depot_config_source_name(depot_conf_source_t source) {
+  switch (source) {
+    case DEPOT_CONF_FROM_FILE: return "file";
+    case DEPOT_CONF_FROM_ENV: return "environment";
+    default: return "default";
+  }
+}

@@ -1,0 +1,100 @@
+/* config.h: Depot's configuration.  One table (DEPOT_CONFIG_KEYS) defines
+ * every key: its type, default, accepted range and help text; the parser,
+ * the error messages, the topology tool's listing and the README's reference
+ * all come from it.
+ *
+ * Sources, later ones overriding earlier ones:
+ *   default  <  file named by DEPOT_CONF_FILE (key=value lines, # comments)
+ *            <  DEPOT_CONF="key=value,key=value" in the environment.
+ * A bad key or value never aborts and never passes silently: one line on
+ * stderr names the key, the bad value, what is accepted and the value used
+ * instead.  strict_config=1 makes any such error fatal.
+ * Parsing allocates nothing and does not depend on the locale. */
+#ifndef DEPOT_RUNTIME_CONFIG_H
+#define DEPOT_RUNTIME_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+  DEPOT_CONF_BOOL,  /* 0/1, true/false, yes/no, on/off */
+  DEPOT_CONF_UINT,  /* decimal integer in [min, max] */
+  DEPOT_CONF_SIZE,  /* integer with optional k, m or g suffix (binary) */
+  DEPOT_CONF_ENUM,  /* one of the words in `choices` */
+  DEPOT_CONF_TEXT,  /* free text, validated by its user (e.g. a node list) */
+} depot_conf_type_t;
+
+typedef enum {
+  DEPOT_CONF_FROM_DEFAULT = 0,
+  DEPOT_CONF_FROM_FILE,
+  DEPOT_CONF_FROM_ENV,
+} depot_conf_source_t;
+
+/* X(name, type, default, min, max, choices, help) */
+#define DEPOT_CONFIG_KEYS(X)                                                   \
+  X(stats, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                                   \
+    "print the statistics report to stderr at exit")                          \
+  X(verbose, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                                 \
+    "print the effective configuration to stderr at start-up")                \
+  X(strict_config, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                           \
+    "make a bad configuration key or value fatal")                            \
+  X(on_bad_free, DEPOT_CONF_ENUM, "abort", 0, 0, "abort|warn",                 \
+    "a free of a foreign pointer or with the wrong domain: abort, or warn "   \
+    "and leak the block")                                                     \
+  X(tcache_max_bytes, DEPOT_CONF_SIZE, "2m", 0, (uint64_t)1 << 30, NULL,       \
+    "per-thread cache budget in bytes (0: no caching)")                       \
+  X(tcache_batch, DEPOT_CONF_UINT, "32", 2, 256, NULL,                         \
+    "most blocks moved between a thread cache and a central pool at once")    \
+  X(arena_reserve_bytes, DEPOT_CONF_SIZE, "64g", (uint64_t)64 << 20,           \
+    (uint64_t)1 << 46, NULL,                                                   \
+    "address space reserved at start-up for the page arenas")                 \
+  X(huge_threshold_bytes, DEPOT_CONF_SIZE, "2m", (uint64_t)32 << 10,           \
+    (uint64_t)3 << 20, NULL,                                                   \
+    "blocks above this size are mapped directly from the OS")
+
+typedef enum {
+#define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,
+  DEPOT_CONFIG_KEYS(DEPOT_CONF_ENUM_ID)
+#undef DEPOT_CONF_ENUM_ID
+  DEPOT_CONF_NKEYS
+} depot_conf_key_t;
+
+typedef struct {
+  const char *name;
+  depot_conf_type_t type;
+  const char *default_text;
+  uint64_t min, max;
+  const char *choices; /* ENUM: words separated by '|' */
+  const char *help;
+} depot_conf_def_t;
+
+extern const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS];
+
+/* Loads the defaults, then the file named by DEPOT_CONF_FILE, then
+ * DEPOT_CONF.  Returns the number of errors reported (each on one line of
+ * stderr); with strict_config=1 in the end, any error aborts instead. */
+int depot_config_load(void);
+
+/* The same from a given file path and DEPOT_CONF text (either may be NULL). */
+int depot_config_load_from(const char *file_path, const char *env_text);
+
+/* Restores every key to its default (tests). */
+void depot_config_reset(void);
+
+/* The value of a key: numbers and booleans as integers, ENUM as the index of
+ * the word in its choices. */
+uint64_t depot_config_get(depot_conf_key_t key);
+/* The value as text (TEXT keys, and for printing). */
+const char *depot_config_text(depot_conf_key_t key);
+depot_conf_source_t depot_config_source(depot_conf_key_t key);
+const char *depot_config_source_name(depot_conf_source_t source);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DEPOT_RUNTIME_CONFIG_H */

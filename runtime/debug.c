@@ -1,0 +1,229 @@
+/* debug.c: the debug hooks (DepotMem_SetupDebugHooks, DEPOTMALLOC=debug).
+ *
+ * They wrap each domain's current allocator.  A debug block of n bytes,
+ * with S = sizeof(size_t):
+ *
+ *   base                    p = base + 2S              p + n
+ *   | n (S bytes) | id | S-1 x 0xFD | data (n bytes) | S x 0xFD | serial (S) |
+ *
+ * id is the domain's API letter ('r', 'm', 'o'); serial counts every debug
+ * malloc and realloc.  Fresh data is filled with 0xCD (calloc: zeros), freed
+ * blocks with 0xDD.  Free and realloc check, in order: that the pointer came
+ * from Depot (when the wrapped allocator is Depot's own), the id, the
+ * leading pad, the trailing pad; a violation prints one report and aborts. */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc/alloc_api.h"
+#include "runtime/runtime.h"
+
+#define SST sizeof(size_t)
+#define OVERHEAD (4 * SST)
+#define FORBIDDEN_BYTE 0xFD
+#define CLEAN_BYTE 0xCD
+#define DEAD_BYTE 0xDD
+
+typedef struct {
+  char api_id;
+  unsigned domain;
+  int installed;
+  int base_is_depot;        /* base is Depot's own allocator of the domain */
+  DepotMemAllocatorEx base; /* the allocator the hooks wrap */
+  _Atomic uint64_t requested; /* bytes asked for by live blocks; relaxed */
+} debug_ctx_t;
+
+static debug_ctx_t dbg[3] = {
+    {.api_id = 'r', .domain = 0},
+    {.api_id = 'm', .domain = 1},
+    {.api_id = 'o', .domain = 2},
+};
+static _Atomic size_t serial_counter; /* relaxed: only needs uniqueness */
+
+static size_t get_size(const unsigned char *q) {
+  size_t v;
+  memcpy(&v, q, SST);
+  return v;
+}
+static void put_size(unsigned char *q, size_t v) { memcpy(q, &v, SST); }
+
+/* ---- reports ----------------------------------------------------------------- */
+
+/* Describes the pad of len bytes at q, as CPython's dump does.  lead: the pad
+ * just before p, whose bytes are named p-len .. p-1; else tail+0 .. */
+static void dump_pad(int lead, const unsigned char *q, size_t len) {
+  size_t bad = 0;
+  for (size_t i = 0; i < len; i++) bad += q[i] != FORBIDDEN_BYTE;
+  char where[48];
+  if (lead) snprintf(where, sizeof where, "p-%zu", len);
+  else snprintf(where, sizeof where, "tail=%p", (const void *)q);
+  if (!bad) {
+    depot_say("    The %zu pad bytes at %s are FORBIDDENBYTE (0x%02x), as "
+              "expected.", len, where, FORBIDDEN_BYTE);
+    return;
+  }
+  depot_say("    The %zu pad bytes at %s are not all FORBIDDENBYTE (0x%02x):",
+            len, where, FORBIDDEN_BYTE);
+  for (size_t i = 0; i < len; i++) {
+    const char *ouch = q[i] != FORBIDDEN_BYTE ? " *** OUCH" : "";
+    if (lead) depot_say("        at p-%zu: 0x%02x%s", len - i, q[i], ouch);
+    else depot_say("        at tail+%zu: 0x%02x%s", i, q[i], ouch);
+  }
+}
+
+/* One report for the block at p, then abort.  usable: bytes known readable
+ * from base (0: only the header is). */
+static void __attribute__((noreturn))
+fail(const debug_ctx_t *c, const char *op, const unsigned char *p,
+     const char *what, size_t usable) {
+  const unsigned char *base = p - 2 * SST;
+  size_t n = get_size(base);
+  int whole = usable && n <= usable - OVERHEAD;
+  depot_say("Debug memory block at address p=%p: API '%c'", (const void *)p,
+            base[SST]);
+  depot_say("    %zu bytes originally requested", n);
+  dump_pad(1, base + SST + 1, SST - 1);
+  if (whole) {
+    dump_pad(0, p + n, SST);
+    depot_say("    The block was made by call #%zu to debug malloc/realloc.",
+              get_size(p + n + SST));
+    char line[3 * 16 + 1];
+    size_t shown = n < 16 ? n : 16;
+    for (size_t i = 0; i < shown; i++)
+      snprintf(line + 3 * i, 4, " %02x", p[i]);
+    line[3 * shown] = 0;
+    depot_say("    Data at p:%s%s", shown ? line : " (none)",
+              n > shown ? " ..." : "");
+  } else {
+    depot_say("    (the size is not plausible: the tail is not shown)");
+  }
+  depot_say("depot: debug hooks: %s(%p): %s (API '%c' used, block's API '%c')",
+            op, (const void *)p, what, c->api_id, base[SST]);
+  abort();
+}
+
+/* Checks the block at p for op; returns its base.  Never returns on a bad
+ * block. */
+static unsigned char *check(const debug_ctx_t *c, const char *op, void *ptr) {
+  unsigned char *p = ptr, *base = p - 2 * SST;
+  size_t usable = 0;
+  if (c->base_is_depot) {
+    /* Only read the header once Depot vouches for it. */
+    if (depot_domain_of(base) < 0) {
+      depot_say("depot: debug hooks: %s(%p): not allocated by Depot's API '%c' "
+                "(a foreign pointer, or freed already)", op, ptr, c->api_id);
+      abort();
+    }
+    usable = depot_usable_size(base);
+  }
+  if (base[SST] != (unsigned char)c->api_id)
+    fail(c, op, p,
+         base[SST] == DEAD_BYTE ? "bad ID: the block was freed already (double "
+                                  "free?)"
+                                : "bad ID: the block belongs to another API",
+         usable);
+  for (size_t i = SST + 1; i < 2 * SST; i++)
+    if (base[i] != FORBIDDEN_BYTE)
+      fail(c, op, p, "bad leading pad byte (buffer underflow)", usable);
+  size_t n = get_size(base);
+  if (usable && n > usable - OVERHEAD)
+    fail(c, op, p, "bad size in the header (buffer underflow)", usable);
+  for (size_t i = 0; i < SST; i++)
+    if (p[n + i] != FORBIDDEN_BYTE)
+      fail(c, op, p, "bad trailing pad byte (buffer overflow)", usable);
+  return base;
+}
+
+/* ---- the hooks --------------------------------------------------------------- */
+
+/* Writes the header and trailer of a block of n bytes at base; returns p. */
+static void *finish(debug_ctx_t *c, unsigned char *base, size_t n) {
+  unsigned char *p = base + 2 * SST;
+  put_size(base, n);
+  base[SST] = (unsigned char)c->api_id;
+  memset(base + SST + 1, FORBIDDEN_BYTE, SST - 1);
+  memset(p + n, FORBIDDEN_BYTE, SST);
+  put_size(p + n + SST,
+           atomic_fetch_add_explicit(&serial_counter, 1, memory_order_relaxed) + 1);
+  atomic_fetch_add_explicit(&c->requested, n, memory_order_relaxed);
+  return p;
+}
+
+static int too_big(size_t n) {
+  if (n <= (size_t)PTRDIFF_MAX - OVERHEAD) return 0;
+  errno = ENOMEM;
+  return 1;
+}
+
+static void *debug_malloc(void *ctx, size_t n) {
+  debug_ctx_t *c = ctx;
+  if (too_big(n)) return NULL;
+  unsigned char *base = c->base.malloc(c->base.ctx, n + OVERHEAD);
+  if (!base) return NULL;
+  void *p = finish(c, base, n);
+  memset(p, CLEAN_BYTE, n);
+  return p;
+}
+
+static void *debug_calloc(void *ctx, size_t nelem, size_t elsize) {
+  debug_ctx_t *c = ctx;
+  if (elsize && nelem > ((size_t)PTRDIFF_MAX - OVERHEAD) / elsize) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t n = nelem * elsize;
+  unsigned char *base = c->base.calloc(c->base.ctx, 1, n + OVERHEAD);
+  return base ? finish(c, base, n) : NULL;
+}
+
+static void debug_free(void *ctx, void *p) {
+  debug_ctx_t *c = ctx;
+  if (!p) return;
+  unsigned char *base = check(c, "free", p);
+  size_t n = get_size(base);
+  atomic_fetch_sub_explicit(&c->requested, n, memory_order_relaxed);
+  memset(base, DEAD_BYTE, n + OVERHEAD);
+  c->base.free(c->base.ctx, base);
+}
+
+static void *debug_realloc(void *ctx, void *p, size_t n) {
+  debug_ctx_t *c = ctx;
+  if (!p) return debug_malloc(ctx, n);
+  if (too_big(n)) return NULL;
+  unsigned char *base = check(c, "realloc", p);
+  size_t old = get_size(base);
+  /* On failure the old block, header included, is untouched. */
+  unsigned char *nb = c->base.realloc(c->base.ctx, base, n + OVERHEAD);
+  if (!nb) return NULL;
+  atomic_fetch_sub_explicit(&c->requested, old, memory_order_relaxed);
+  unsigned char *q = finish(c, nb, n);
+  if (n > old) memset(q + old, CLEAN_BYTE, n - old);
+  return q;
+}
+
+void depot_debug_install(void) {
+  for (unsigned d = 0; d < 3; d++) {
+    DepotMemAllocatorEx cur;
+    depot_domain_get(d, &cur);
+    if (cur.malloc == debug_malloc) continue;
+    dbg[d].base = cur;
+    dbg[d].base_is_depot = depot_domain_is_default(d, &cur);
+    dbg[d].installed = 1;
+    DepotMemAllocatorEx hooks = {&dbg[d], debug_malloc, debug_calloc,
+                                 debug_realloc, debug_free};
+    depot_domain_set(d, &hooks);
+  }
+}
+
+void DepotMem_SetupDebugHooks(void) {
+  depot_runtime_init();
+  depot_debug_install();
+}
+
+int depot_debug_requested(unsigned domain, uint64_t *bytes) {
+  if (domain >= 3 || !dbg[domain].installed) return 0;
+  *bytes = atomic_load_explicit(&dbg[domain].requested, memory_order_relaxed);
+  return 1;
+}

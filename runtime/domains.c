@@ -1,0 +1,183 @@
+/* domains.c: the three API domains (raw, mem, object): their public
+ * functions, Depot's own allocator for each, the start-up trampolines and
+ * the pluggable-allocator table.
+ *
+ * Each domain's current allocator lives in `current`.  While it is Depot's
+ * own, the public functions skip the indirect call and run the core's inline
+ * fast paths.  `current` is written at start-up (before threads exist, from
+ * a constructor) and by DepotMem_SetAllocator, whose contract forbids
+ * changing a domain other threads are using; so plain fields suffice. */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "alloc/alloc.h"
+#include "runtime/runtime.h"
+
+_Static_assert((int)DEPOT_DOMAIN_RAW == (int)DEPOT_DOM_RAW &&
+                   (int)DEPOT_DOMAIN_MEM == (int)DEPOT_DOM_MEM &&
+                   (int)DEPOT_DOMAIN_OBJ == (int)DEPOT_DOM_OBJ,
+               "the public and the core's domain numbers must agree");
+
+/* ---- Depot's own allocators ---------------------------------------------- */
+
+#define DEPOT_OWN_ALLOCATOR(d, tag)                                          \
+  static void *tag##_malloc(void *ctx, size_t n) {                           \
+    (void)ctx;                                                               \
+    return depot_alloc(n, d);                                                \
+  }                                                                          \
+  static void *tag##_calloc(void *ctx, size_t nelem, size_t elsize) {        \
+    (void)ctx;                                                               \
+    return depot_calloc(nelem, elsize, d);                                   \
+  }                                                                          \
+  static void *tag##_realloc(void *ctx, void *p, size_t n) {                 \
+    (void)ctx;                                                               \
+    return depot_realloc(p, n, d);                                           \
+  }                                                                          \
+  static void tag##_free(void *ctx, void *p) {                               \
+    (void)ctx;                                                               \
+    depot_free(p, d);                                                        \
+  }
+DEPOT_OWN_ALLOCATOR(DEPOT_DOM_RAW, raw)
+DEPOT_OWN_ALLOCATOR(DEPOT_DOM_MEM, mem)
+DEPOT_OWN_ALLOCATOR(DEPOT_DOM_OBJ, obj)
+
+static const DepotMemAllocatorEx own[3] = {
+    {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free},
+    {NULL, mem_malloc, mem_calloc, mem_realloc, mem_free},
+    {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free},
+};
+
+/* ---- start-up trampolines -------------------------------------------------
+ * Until the runtime has read its configuration, every domain points here;
+ * ctx carries the domain number. */
+static DepotMemAllocatorEx current[3];
+
+static void *start_malloc(void *ctx, size_t n) {
+  unsigned d = (unsigned)(uintptr_t)ctx;
+  depot_runtime_init();
+  return current[d].malloc(current[d].ctx, n);
+}
+static void *start_calloc(void *ctx, size_t nelem, size_t elsize) {
+  unsigned d = (unsigned)(uintptr_t)ctx;
+  depot_runtime_init();
+  return current[d].calloc(current[d].ctx, nelem, elsize);
+}
+static void *start_realloc(void *ctx, void *p, size_t n) {
+  unsigned d = (unsigned)(uintptr_t)ctx;
+  depot_runtime_init();
+  return current[d].realloc(current[d].ctx, p, n);
+}
+static void start_free(void *ctx, void *p) {
+  unsigned d = (unsigned)(uintptr_t)ctx;
+  depot_runtime_init();
+  current[d].free(current[d].ctx, p);
+}
+
+static DepotMemAllocatorEx current[3] = {
+    {(void *)0, start_malloc, start_calloc, start_realloc, start_free},
+    {(void *)1, start_malloc, start_calloc, start_realloc, start_free},
+    {(void *)2, start_malloc, start_calloc, start_realloc, start_free},
+};
+
+/* ---- the public functions -------------------------------------------------- */
+
+#define DEPOT_DOMAIN_API(d, tag, Malloc, Calloc, Realloc, Free)            \
+  void *Malloc(size_t n) {                                                 \
+    const DepotMemAllocatorEx *a = &current[d];                            \
+    if (depot_likely(a->malloc == tag##_malloc)) return depot_alloc(n, d); \
+    return a->malloc(a->ctx, n);                                           \
+  }                                                                        \
+  void *Calloc(size_t nelem, size_t elsize) {                              \
+    const DepotMemAllocatorEx *a = &current[d];                            \
+    return a->calloc(a->ctx, nelem, elsize);                               \
+  }                                                                        \
+  void *Realloc(void *p, size_t n) {                                       \
+    const DepotMemAllocatorEx *a = &current[d];                            \
+    return a->realloc(a->ctx, p, n);                                       \
+  }                                                                        \
+  void Free(void *p) {                                                     \
+    const DepotMemAllocatorEx *a = &current[d];                            \
+    if (depot_likely(a->free == tag##_free)) {                             \
+      depot_free(p, d);                                                    \
+      return;                                                              \
+    }                                                                      \
+    a->free(a->ctx, p);                                                    \
+  }
+DEPOT_DOMAIN_API(DEPOT_DOMAIN_RAW, raw, DepotMem_RawMalloc, DepotMem_RawCalloc,
+                 DepotMem_RawRealloc, DepotMem_RawFree)
+DEPOT_DOMAIN_API(DEPOT_DOMAIN_MEM, mem, DepotMem_Malloc, DepotMem_Calloc,
+                 DepotMem_Realloc, DepotMem_Free)
+DEPOT_DOMAIN_API(DEPOT_DOMAIN_OBJ, obj, DepotObject_Malloc, DepotObject_Calloc,
+                 DepotObject_Realloc, DepotObject_Free)
+
+/* ---- the allocator table ----------------------------------------------------- */
+
+void depot_domain_default(unsigned domain, DepotMemAllocatorEx *out) {
+  *out = own[domain];
+}
+
+int depot_domain_is_default(unsigned domain, const DepotMemAllocatorEx *a) {
+  return a->malloc == own[domain].malloc && a->free == own[domain].free;
+}
+
+void depot_domain_get(unsigned domain, DepotMemAllocatorEx *out) {
+  *out = current[domain];
+}
+
+void depot_domain_set(unsigned domain, const DepotMemAllocatorEx *a) {
+  current[domain] = *a;
+}
+
+int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
+                          DepotMemAllocatorEx *allocator) {
+  if ((unsigned)domain >= 3 || !allocator) {
+    errno = EINVAL;
+    return -1;
+  }
+  depot_runtime_init();
+  depot_domain_get(domain, allocator);
+  return 0;
+}
+
+int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
+                          const DepotMemAllocatorEx *allocator) {
+  if ((unsigned)domain >= 3 || !allocator || !allocator->malloc ||
+      !allocator->calloc || !allocator->realloc || !allocator->free) {
+    errno = EINVAL;
+    return -1;
+  }
+  depot_runtime_init();
+  depot_domain_set(domain, allocator);
+  return 0;
+}
+
+/* ---- DEPOTMALLOC=malloc: the C library behind every domain ---------------- */
+
+static void *libc_malloc(void *ctx, size_t n) {
+  (void)ctx;
+  return malloc(n ? n : 1);
+}
+static void *libc_calloc(void *ctx, size_t nelem, size_t elsize) {
+  (void)ctx;
+  if (nelem == 0 || elsize == 0) nelem = elsize = 1;
+  return calloc(nelem, elsize);
+}
+static void *libc_realloc(void *ctx, void *p, size_t n) {
+  (void)ctx;
+  return realloc(p, n ? n : 1); /* never frees: n = 0 resizes to 1 byte */
+}
+static void libc_free(void *ctx, void *p) {
+  (void)ctx;
+  free(p);
+}
+
+void depot_domains_use_libc(void) {
+  static const DepotMemAllocatorEx libc = {NULL, libc_malloc, libc_calloc,
+                                           libc_realloc, libc_free};
+  for (unsigned d = 0; d < 3; d++) depot_domain_set(d, &libc);
+}
+
+void DepotMem_Trim(void) {
+  depot_runtime_init();
+  depot_trim();
+}

@@ -1,0 +1,171 @@
+/* depot/depot.h: Depot's public API.
+ *
+ * The shapes and contract of CPython's memory interface (PyMem_*), under the
+ * Depot prefix.  Three domains, each with malloc, calloc, realloc and free:
+ *
+ *   raw     DepotMem_Raw*    for buffers that may be used from any context
+ *   mem     DepotMem_*       general-purpose memory
+ *   object  DepotObject_*    many small objects
+ *
+ * Contract (all domains, all thread-safe):
+ *   - A request for 0 bytes returns a distinct non-NULL pointer, as if 1
+ *     byte had been asked for; so does Calloc with a zero count or size.
+ *   - Realloc(NULL, n) is Malloc(n).  Realloc(p, 0) resizes the block to a
+ *     minimum one: it does not free it and returns non-NULL.
+ *   - A failed Realloc returns NULL and leaves p valid, contents intact.
+ *   - Free(NULL) does nothing.
+ *   - Requests above PTRDIFF_MAX, and Calloc products that overflow, return
+ *     NULL.  On any failure the only side effect is errno = ENOMEM.
+ *   - Blocks are aligned to at least 16 bytes.
+ *   - A block must be freed or reallocated by its own domain.  Depot keeps
+ *     the domains in separate spans and checks this on every free, even
+ *     without debug hooks: a wrong-domain free, or a free of a pointer Depot
+ *     never handed out, is reported on stderr and aborts (DEPOT_CONF
+ *     on_bad_free=warn reports and leaks the block instead).
+ *
+ * Environment, read once when the first Depot function is called:
+ *   DEPOTMALLOC=debug         install the debug hooks (DepotMem_SetupDebugHooks)
+ *   DEPOTMALLOC=malloc        route all three domains to the C library
+ *   DEPOTMALLOC=malloc_debug  both
+ *   DEPOTMALLOCSTATS=1        print DepotMem_PrintStats() to stderr at exit
+ *   DEPOT_CONF="key=value,..." configuration (see README), e.g. stats=1
+ */
+#ifndef DEPOT_DEPOT_H
+#define DEPOT_DEPOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Exported from libdepot.so; everything else in it is hidden. */
+#define DEPOT_API __attribute__((visibility("default")))
+
+/* ---- the three domains --------------------------------------------------- */
+
+DEPOT_API void *DepotMem_RawMalloc(size_t size);
+DEPOT_API void *DepotMem_RawCalloc(size_t nelem, size_t elsize);
+DEPOT_API void *DepotMem_RawRealloc(void *ptr, size_t new_size);
+DEPOT_API void DepotMem_RawFree(void *ptr);
+
+DEPOT_API void *DepotMem_Malloc(size_t size);
+DEPOT_API void *DepotMem_Calloc(size_t nelem, size_t elsize);
+DEPOT_API void *DepotMem_Realloc(void *ptr, size_t new_size);
+DEPOT_API void DepotMem_Free(void *ptr);
+
+DEPOT_API void *DepotObject_Malloc(size_t size);
+DEPOT_API void *DepotObject_Calloc(size_t nelem, size_t elsize);
+DEPOT_API void *DepotObject_Realloc(void *ptr, size_t new_size);
+DEPOT_API void DepotObject_Free(void *ptr);
+
+/* ---- typed macros (mem domain) -------------------------------------------
+ * DepotMem_New(TYPE, n)       TYPE * for n elements, or NULL.
+ * DepotMem_Resize(p, TYPE, n) assigns p the resized block, or NULL on
+ *                             failure, exactly like PyMem_Resize: on failure
+ *                             the old block is still allocated but p no
+ *                             longer points to it.  To keep it, resize a
+ *                             copy:  TYPE *tmp = p;  DepotMem_Resize(tmp, TYPE, n);
+ *                                    if (tmp) p = tmp; else { ... p is intact ... }
+ * DepotMem_Del(p)             DepotMem_Free(p).
+ * New and Resize return NULL without calling the allocator when
+ * n * sizeof(TYPE) would exceed PTRDIFF_MAX (a negative n included). */
+#define DepotMem_New(type, n)                                         \
+  ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type)                   \
+       ? (type *)NULL                                                 \
+       : (type *)DepotMem_Malloc((size_t)(n) * sizeof(type)))
+#define DepotMem_Resize(p, type, n)                                   \
+  ((p) = ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type))           \
+             ? (type *)NULL                                           \
+             : (type *)DepotMem_Realloc((p), (size_t)(n) * sizeof(type)))
+#define DepotMem_Del DepotMem_Free
+
+/* ---- pluggable allocators --------------------------------------------------
+ * Layout-compatible with CPython's PyMemAllocatorEx and domain numbers, so
+ * Depot's functions can be installed into CPython with PyMem_SetAllocator.
+ * Set a domain's allocator before any block of that domain exists (or wrap
+ * the previous one, as a tracing hook does: get it, keep it in your ctx,
+ * forward to it).  A domain's allocator must not be changed while other
+ * threads use the domain. */
+typedef enum {
+  DEPOT_DOMAIN_RAW = 0,
+  DEPOT_DOMAIN_MEM = 1,
+  DEPOT_DOMAIN_OBJ = 2,
+} DepotMemAllocatorDomain;
+
+typedef struct {
+  void *ctx;
+  void *(*malloc)(void *ctx, size_t size);
+  void *(*calloc)(void *ctx, size_t nelem, size_t elsize);
+  void *(*realloc)(void *ctx, void *ptr, size_t new_size);
+  void (*free)(void *ctx, void *ptr);
+} DepotMemAllocatorEx;
+
+/* Both return 0, or -1 with errno = EINVAL for a bad domain or argument. */
+DEPOT_API int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
+                          DepotMemAllocatorEx *allocator);
+DEPOT_API int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
+                          const DepotMemAllocatorEx *allocator);
+
+/* Installs the debug hooks over the current allocator of every domain
+ * (a domain that already has them is left alone).  Each block then carries
+ * its size, its domain's API id ('r', 'm', 'o') and 0xFD guard bytes around
+ * it and a serial number; fresh memory is filled with 0xCD and freed memory
+ * with 0xDD.  Free and Realloc check the API id and both guards; on a
+ * violation (overflow, underflow, wrong domain, double free, a pointer Depot
+ * never handed out) one report goes to stderr and the process aborts. */
+DEPOT_API void DepotMem_SetupDebugHooks(void);
+
+/* ---- statistics --------------------------------------------------------- */
+
+#define DEPOT_STATS_VERSION 1
+#define DEPOT_STATS_CLASSES 72 /* small size classes, 16 B .. 32 KiB */
+
+typedef struct {
+  uint64_t block_size;     /* class size; 0 in the large and huge rows */
+  uint64_t spans;          /* spans (large: blocks) serving it */
+  uint64_t blocks_in_use;  /* handed to the program and not freed */
+  uint64_t free_blocks;    /* held by Depot: caches, pools, spans */
+  uint64_t bytes_in_use;   /* blocks_in_use x block size (large: usable) */
+  uint64_t bytes_held;     /* bytes of its spans (large/huge: mapped) */
+} DepotMemClassStats;
+
+typedef struct {
+  DepotMemClassStats classes[DEPOT_STATS_CLASSES];
+  DepotMemClassStats large; /* 32 KiB .. huge threshold: page runs */
+  DepotMemClassStats huge;  /* mapped directly */
+  DepotMemClassStats total;
+  /* Exact bytes the program asked for in live blocks; tracked only while
+   * the debug hooks are installed (requested_tracked = 1). */
+  uint64_t bytes_requested;
+  uint32_t requested_tracked;
+} DepotMemDomainStats;
+
+typedef struct {
+  size_t size;      /* set by the caller to sizeof(DepotMemStats) */
+  uint32_t version; /* set by Depot to DEPOT_STATS_VERSION */
+  DepotMemDomainStats domains[3];
+  DepotMemClassStats total;   /* over all domains */
+  uint64_t os_mapped_bytes;   /* address space Depot reserved or mapped */
+  uint64_t resident_bytes;    /* the process's resident memory (statm) */
+} DepotMemStats;
+
+/* Fills *stats (stats->size must be set; a smaller, older struct is filled
+ * up to its size).  Returns 0, or -1 with errno = EINVAL. */
+DEPOT_API int DepotMem_Stats(DepotMemStats *stats);
+
+#define DEPOT_STATS_JSON 1u
+/* Writes the statistics report (a table, or JSON with DEPOT_STATS_JSON) to
+ * the file descriptor fd.  Allocates nothing.  Returns 0 or -1 (errno). */
+DEPOT_API int DepotMem_PrintStats(int fd, unsigned flags);
+
+/* Returns free memory to the OS: flushes the calling thread's cache, empties
+ * the central pools into their spans and purges idle pages. */
+DEPOT_API void DepotMem_Trim(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DEPOT_DEPOT_H */

@@ -1,0 +1,36 @@
+/* runtime.h: what the files of runtime/ share, listed by the file that
+ * defines it.  Not installed; users include <depot/depot.h>. */
+#ifndef DEPOT_RUNTIME_RUNTIME_H
+#define DEPOT_RUNTIME_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "depot/depot.h"
+
+/* "init.c" */
+/* Reads the configuration and the environment and sets the domains up, once.
+ * Every public entry point calls it (directly or through a domain's start-up
+ * trampoline) before its first use. */
+void depot_runtime_init(void);
+
+/* "domains.c" */
+/* Depot's own allocator of a domain (what the domain starts with). */
+void depot_domain_default(unsigned domain, DepotMemAllocatorEx *out);
+/* Whether a allocates from Depot's domain `domain` directly. */
+int depot_domain_is_default(unsigned domain, const DepotMemAllocatorEx *a);
+/* A domain's current allocator, read or replaced without start-up (the
+ * runtime's own start-up uses these). */
+void depot_domain_get(unsigned domain, DepotMemAllocatorEx *out);
+void depot_domain_set(unsigned domain, const DepotMemAllocatorEx *a);
+/* Routes all three domains to the C library (DEPOTMALLOC=malloc). */
+void depot_domains_use_libc(void);
+
+/* "debug.c" */
+/* Installs the debug hooks over every domain's current allocator. */
+void depot_debug_install(void);
+/* Whether the debug hooks sit on domain; if so, the bytes requested by its
+ * live blocks. */
+int depot_debug_requested(unsigned domain, uint64_t *bytes);
+
+#endif /* DEPOT_RUNTIME_RUNTIME_H */

@@ -1,0 +1,218 @@
+/* stats.c: DepotMem_Stats and the statistics report (text and JSON). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/alloc_api.h"
+#include "alloc/sizeclass.h"
+#include "runtime/runtime.h"
+
+_Static_assert(DEPOT_STATS_CLASSES == DEPOT_NCLASSES - 1,
+               "the public class count must match the core's");
+
+static const char *const domain_names[3] = {"raw", "mem", "obj"};
+
+static void add_row(DepotMemClassStats *to, const DepotMemClassStats *r) {
+  to->spans += r->spans;
+  to->blocks_in_use += r->blocks_in_use;
+  to->free_blocks += r->free_blocks;
+  to->bytes_in_use += r->bytes_in_use;
+  to->bytes_held += r->bytes_held;
+}
+
+/* The process's resident memory, from /proc/self/statm; 0 if unknown. */
+static uint64_t resident_bytes(void) {
+  char buf[128];
+  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  uint64_t pages = 0;
+  const char *s = strchr(buf, ' '); /* field 2: resident pages */
+  if (!s) return 0;
+  for (s++; *s >= '0' && *s <= '9'; s++) pages = pages * 10 + (uint64_t)(*s - '0');
+  return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void fill_domain(unsigned d, DepotMemDomainStats *ds) {
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    depot_class_stats_t cs;
+    depot_core_class_stats(d, c, &cs);
+    DepotMemClassStats *r = &ds->classes[c - 1];
+    size_t held_out = cs.out - (cs.stacked + cs.cached > cs.out ? cs.out : cs.stacked + cs.cached);
+    r->block_size = depot_class_size[c];
+    r->spans = cs.spans;
+    r->blocks_in_use = held_out;
+    r->free_blocks = cs.capacity - held_out;
+    r->bytes_in_use = held_out * depot_class_size[c];
+    r->bytes_held = cs.span_bytes;
+    add_row(&ds->total, r);
+  }
+  depot_big_stats_t bs;
+  depot_core_big_stats(d, &bs);
+  ds->large = (DepotMemClassStats){0, bs.large_blocks, bs.large_blocks, 0,
+                                   bs.large_bytes, bs.large_bytes};
+  ds->huge = (DepotMemClassStats){0, bs.huge_blocks, bs.huge_blocks, 0,
+                                  bs.huge_bytes, bs.huge_bytes};
+  add_row(&ds->total, &ds->large);
+  add_row(&ds->total, &ds->huge);
+  uint64_t req;
+  if (depot_debug_requested(d, &req)) {
+    ds->bytes_requested = req;
+    ds->requested_tracked = 1;
+  }
+}
+
+int DepotMem_Stats(DepotMemStats *stats) {
+  if (!stats || stats->size < offsetof(DepotMemStats, domains)) {
+    errno = EINVAL;
+    return -1;
+  }
+  depot_runtime_init();
+  DepotMemStats all;
+  memset(&all, 0, sizeof all);
+  for (unsigned d = 0; d < 3; d++) {
+    fill_domain(d, &all.domains[d]);
+    add_row(&all.total, &all.domains[d].total);
+  }
+  depot_core_stats_t core;
+  depot_core_stats(&core);
+  all.os_mapped_bytes = core.os_mapped_bytes;
+  all.resident_bytes = resident_bytes();
+  /* An older, smaller struct gets the prefix it knows. */
+  size_t n = stats->size < sizeof all ? stats->size : sizeof all;
+  all.size = n;
+  all.version = DEPOT_STATS_VERSION;
+  memcpy(stats, &all, n);
+  return 0;
+}
+
+/* ---- the report ------------------------------------------------------------ */
+
+typedef struct {
+  int fd, err;
+  size_t len;
+  char buf[4096];
+} writer_t;
+
+static void flush(writer_t *w) {
+  for (size_t off = 0; off < w->len && !w->err;) {
+    ssize_t n = write(w->fd, w->buf + off, w->len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) w->err = n < 0 ? errno : EIO;
+    else off += (size_t)n;
+  }
+  w->len = 0;
+}
+
+static void out(writer_t *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void out(writer_t *w, const char *fmt, ...) {
+  va_list ap;
+  if (w->len > sizeof w->buf - 512) flush(w);
+  va_start(ap, fmt);
+  int n = vsnprintf(w->buf + w->len, sizeof w->buf - w->len, fmt, ap);
+  va_end(ap);
+  if (n > 0) w->len += (size_t)n < sizeof w->buf - w->len ? (size_t)n
+                                                          : sizeof w->buf - w->len - 1;
+}
+
+static void text_row(writer_t *w, const char *name, const DepotMemClassStats *r) {
+  out(w, "  %-8s %10llu %12llu %12llu %14llu %14llu\n", name,
+      (unsigned long long)r->spans, (unsigned long long)r->blocks_in_use,
+      (unsigned long long)r->free_blocks, (unsigned long long)r->bytes_in_use,
+      (unsigned long long)r->bytes_held);
+}
+
+static void report_text(writer_t *w, const DepotMemStats *s) {
+  out(w, "Depot memory statistics\n");
+  for (unsigned d = 0; d < 3; d++) {
+    const DepotMemDomainStats *ds = &s->domains[d];
+    out(w, "domain %s\n  %-8s %10s %12s %12s %14s %14s\n", domain_names[d],
+        "class", "spans", "in use", "free", "bytes in use", "bytes held");
+    for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
+      const DepotMemClassStats *r = &ds->classes[c];
+      if (!r->spans && !r->blocks_in_use) continue;
+      char name[16];
+      snprintf(name, sizeof name, "%llu", (unsigned long long)r->block_size);
+      text_row(w, name, r);
+    }
+    text_row(w, "large", &ds->large);
+    text_row(w, "huge", &ds->huge);
+    text_row(w, "total", &ds->total);
+    if (ds->requested_tracked)
+      out(w, "  bytes requested (debug hooks): %llu\n",
+          (unsigned long long)ds->bytes_requested);
+  }
+  out(w, "all domains\n");
+  text_row(w, "total", &s->total);
+  out(w, "address space mapped: %llu bytes\nresident memory: %llu bytes\n",
+      (unsigned long long)s->os_mapped_bytes,
+      (unsigned long long)s->resident_bytes);
+}
+
+static void json_row(writer_t *w, const DepotMemClassStats *r) {
+  out(w,
+      "{\"block_size\":%llu,\"spans\":%llu,\"blocks_in_use\":%llu,"
+      "\"free_blocks\":%llu,\"bytes_in_use\":%llu,\"bytes_held\":%llu}",
+      (unsigned long long)r->block_size, (unsigned long long)r->spans,
+      (unsigned long long)r->blocks_in_use, (unsigned long long)r->free_blocks,
+      (unsigned long long)r->bytes_in_use, (unsigned long long)r->bytes_held);
+}
+
+static void report_json(writer_t *w, const DepotMemStats *s) {
+  out(w, "{\"version\":%u,\"domains\":{", s->version);
+  for (unsigned d = 0; d < 3; d++) {
+    const DepotMemDomainStats *ds = &s->domains[d];
+    out(w, "%s\"%s\":{\"classes\":[", d ? "," : "", domain_names[d]);
+    for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
+      if (c) out(w, ",");
+      json_row(w, &ds->classes[c]);
+    }
+    out(w, "],\"large\":");
+    json_row(w, &ds->large);
+    out(w, ",\"huge\":");
+    json_row(w, &ds->huge);
+    out(w, ",\"total\":");
+    json_row(w, &ds->total);
+    if (ds->requested_tracked)
+      out(w, ",\"bytes_requested\":%llu", (unsigned long long)ds->bytes_requested);
+    out(w, "}");
+  }
+  out(w, "},\"total\":");
+  json_row(w, &s->total);
+  out(w, ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu}\n",
+      (unsigned long long)s->os_mapped_bytes,
+      (unsigned long long)s->resident_bytes);
+}
+
+int DepotMem_PrintStats(int fd, unsigned flags) {
+  /* Static: a report is large, and stacks of exiting threads may be small.
+   * The lock keeps two reports from sharing it. */
+  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+  static DepotMemStats s;
+  static writer_t w;
+  pthread_mutex_lock(&lock);
+  s.size = sizeof s;
+  DepotMem_Stats(&s);
+  w.fd = fd;
+  w.err = 0;
+  w.len = 0;
+  if (flags & DEPOT_STATS_JSON) report_json(&w, &s);
+  else report_text(&w, &s);
+  flush(&w);
+  int err = w.err;
+  pthread_mutex_unlock(&lock);
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  return 0;
+}

@@ -1,0 +1,163 @@
+// The configuration parser: every key, every kind of bad value, and the
+// precedence environment > file > default.
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "runtime/config.h"
+
+namespace {
+
+// Loads (file text, env text) and returns what was printed on stderr.
+std::string Load(const char *file_text, const char *env, int *errors = nullptr) {
+  std::string path;
+  if (file_text) {
+    char tmpl[] = "/tmp/depot_conf_XXXXXX";
+    int fd = mkstemp(tmpl);
+    EXPECT_GE(fd, 0);
+    EXPECT_EQ(write(fd, file_text, strlen(file_text)), ssize_t(strlen(file_text)));
+    close(fd);
+    path = tmpl;
+  }
+  testing::internal::CaptureStderr();
+  int e = depot_config_load_from(file_text ? path.c_str() : nullptr, env);
+  std::string err = testing::internal::GetCapturedStderr();
+  if (errors) *errors = e;
+  if (!path.empty()) unlink(path.c_str());
+  return err;
+}
+
+uint64_t Get(depot_conf_key_t k) { return depot_config_get(k); }
+
+TEST(Config, DefaultsComeFromTheTable) {
+  EXPECT_EQ(Load(nullptr, nullptr), "");
+  for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
+    EXPECT_STREQ(depot_config_text(depot_conf_key_t(k)), depot_conf_defs[k].default_text);
+    EXPECT_EQ(depot_config_source(depot_conf_key_t(k)), DEPOT_CONF_FROM_DEFAULT);
+    EXPECT_NE(depot_conf_defs[k].help[0], 0) << "every key has help text";
+  }
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 2u << 20);
+  EXPECT_EQ(Get(DEPOT_CONF_arena_reserve_bytes), uint64_t(64) << 30);
+}
+
+TEST(Config, EveryKeyAcceptsAGoodValue) {
+  int errors = -1;
+  std::string err = Load(nullptr,
+                         "stats=yes, verbose=off,strict_config=0,on_bad_free=warn,"
+                         "tcache_max_bytes=512k,tcache_batch=64,"
+                         "arena_reserve_bytes=1G,huge_threshold_bytes=1mb",
+                         &errors);
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(Get(DEPOT_CONF_stats), 1u);
+  EXPECT_EQ(Get(DEPOT_CONF_verbose), 0u);
+  EXPECT_EQ(Get(DEPOT_CONF_on_bad_free), 1u);  // index of "warn"
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 512u << 10);
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 64u);
+  EXPECT_EQ(Get(DEPOT_CONF_arena_reserve_bytes), uint64_t(1) << 30);
+  EXPECT_EQ(Get(DEPOT_CONF_huge_threshold_bytes), 1u << 20);
+  EXPECT_EQ(depot_config_source(DEPOT_CONF_tcache_batch), DEPOT_CONF_FROM_ENV);
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_tcache_batch), "64");
+}
+
+struct Bad {
+  const char *env;
+  const char *message;  // a piece of the one line printed
+};
+
+class ConfigBad : public ::testing::TestWithParam<Bad> {};
+
+TEST_P(ConfigBad, IsReportedOnOneLineAndChangesNothing) {
+  int errors = 0;
+  std::string err = Load(nullptr, GetParam().env, &errors);
+  EXPECT_EQ(errors, 1);
+  EXPECT_NE(err.find(GetParam().message), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 32u) << "the default stays";
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 2u << 20);
+  EXPECT_EQ(Get(DEPOT_CONF_stats), 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Values, ConfigBad,
+    ::testing::Values(
+        Bad{"tcache_batch=", "tcache_batch= (DEPOT_CONF): empty value; expected "
+                             "an integer from 2 to 256; using 32"},
+        Bad{"tcache_batch=abc", "tcache_batch=abc (DEPOT_CONF): bad value"},
+        Bad{"tcache_batch=-5", "tcache_batch=-5 (DEPOT_CONF): bad value"},
+        Bad{"tcache_batch=1", "expected an integer from 2 to 256; using 32"},
+        Bad{"tcache_batch=257", "expected an integer from 2 to 256"},
+        Bad{"tcache_batch=12x", "bad value"},
+        Bad{"tcache_batch=99999999999999999999999", "bad value"},
+        Bad{"tcache_max_bytes=17179869184g", "tcache_max_bytes=17179869184g"},
+        Bad{"tcache_max_bytes=2t", "with an optional k, m or g suffix; using 2m"},
+        Bad{"tcache_max_bytes=2q", "using 2m"},
+        Bad{"tcache_max_bytes=2g", "from 0 to 1073741824 bytes"},
+        Bad{"stats=maybe", "stats=maybe (DEPOT_CONF): bad value; expected 0 or 1"},
+        Bad{"on_bad_free=explode", "expected one of abort|warn; using abort"},
+        Bad{"no_such_key=1", "unknown key 'no_such_key' (DEPOT_CONF); ignored. "
+                             "Keys: stats, verbose"},
+        Bad{"tcache_batch", "'tcache_batch' (DEPOT_CONF) is not key=value"}));
+
+TEST(Config, DuplicateKeyIsReportedAndTheLaterWins) {
+  int errors = 0;
+  std::string err = Load(nullptr, "tcache_batch=8,tcache_batch=16", &errors);
+  EXPECT_EQ(errors, 1);
+  EXPECT_NE(err.find("tcache_batch given twice (DEPOT_CONF); the later value '16' "
+                     "is used"),
+            std::string::npos)
+      << err;
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 16u);
+}
+
+TEST(Config, EnvironmentOverridesFileOverridesDefault) {
+  std::string err = Load(
+      "# a comment line\n"
+      "tcache_batch = 8   # trailing comment\n"
+      "\n"
+      "tcache_max_bytes=1m\n"
+      "stats=1\n",
+      "tcache_batch=100");
+  EXPECT_EQ(err, "");
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 100u);
+  EXPECT_EQ(depot_config_source(DEPOT_CONF_tcache_batch), DEPOT_CONF_FROM_ENV);
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 1u << 20);
+  EXPECT_EQ(depot_config_source(DEPOT_CONF_tcache_max_bytes), DEPOT_CONF_FROM_FILE);
+  EXPECT_EQ(Get(DEPOT_CONF_stats), 1u);
+  EXPECT_EQ(Get(DEPOT_CONF_huge_threshold_bytes), 2u << 20);
+  EXPECT_EQ(depot_config_source(DEPOT_CONF_huge_threshold_bytes), DEPOT_CONF_FROM_DEFAULT);
+  EXPECT_STREQ(depot_config_source_name(DEPOT_CONF_FROM_FILE), "file");
+}
+
+TEST(Config, FileErrorsNameTheLine) {
+  int errors = 0;
+  std::string err = Load("stats=1\nverbose=2\n", nullptr, &errors);
+  EXPECT_EQ(errors, 1);
+  EXPECT_NE(err.find("line 2): bad value"), std::string::npos) << err;
+  EXPECT_EQ(Get(DEPOT_CONF_stats), 1u);
+}
+
+TEST(Config, UnreadableFileIsReported) {
+  testing::internal::CaptureStderr();
+  int errors = depot_config_load_from("/nonexistent/depot.conf", "stats=1");
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_EQ(errors, 1);
+  EXPECT_NE(err.find("cannot read DEPOT_CONF_FILE '/nonexistent/depot.conf'"),
+            std::string::npos);
+  EXPECT_EQ(Get(DEPOT_CONF_stats), 1u) << "the environment still applies";
+}
+
+TEST(ConfigDeath, StrictConfigMakesErrorsFatal) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(depot_config_load_from(nullptr, "strict_config=1,tcache_batch=0"),
+               "tcache_batch=0(.|\n)*strict_config=1 and 1 error above; aborting");
+  // Without errors, strict is harmless.
+  EXPECT_EQ(Load(nullptr, "strict_config=1,stats=0"), "");
+}
+
+}  // namespace

@@ -1,0 +1,132 @@
+// DepotMem_Stats and the statistics report.
+#include <depot/depot.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+namespace {
+
+DepotMemStats Snapshot() {
+  DepotMemStats s{};
+  s.size = sizeof s;
+  EXPECT_EQ(DepotMem_Stats(&s), 0);
+  EXPECT_EQ(s.version, unsigned(DEPOT_STATS_VERSION));
+  return s;
+}
+
+// Index of the class row that serves 48-byte blocks (classes step by 16).
+constexpr int kRow48 = 2;
+
+TEST(Stats, BlocksInUseFollowAllocationsPerDomainAndClass) {
+  DepotMemStats before = Snapshot();
+  std::vector<void *> v;
+  for (int i = 0; i < 1000; i++) v.push_back(DepotObject_Malloc(40));
+  DepotMemStats mid = Snapshot();
+  const DepotMemClassStats &b = before.domains[DEPOT_DOMAIN_OBJ].classes[kRow48];
+  const DepotMemClassStats &m = mid.domains[DEPOT_DOMAIN_OBJ].classes[kRow48];
+  EXPECT_EQ(m.block_size, 48u);
+  EXPECT_EQ(m.blocks_in_use - b.blocks_in_use, 1000u);
+  EXPECT_EQ(m.bytes_in_use - b.bytes_in_use, 48000u);
+  EXPECT_GE(m.spans, 1u);
+  EXPECT_GE(m.bytes_held, m.bytes_in_use);
+  EXPECT_EQ(m.free_blocks + m.blocks_in_use,
+            m.spans * (m.bytes_held / m.spans / 48)) << "capacity adds up";
+  // Other domains did not see this traffic.
+  EXPECT_EQ(mid.domains[DEPOT_DOMAIN_MEM].classes[kRow48].blocks_in_use,
+            before.domains[DEPOT_DOMAIN_MEM].classes[kRow48].blocks_in_use);
+  for (void *p : v) DepotObject_Free(p);
+  DepotMemStats after = Snapshot();
+  EXPECT_EQ(after.domains[DEPOT_DOMAIN_OBJ].classes[kRow48].blocks_in_use,
+            b.blocks_in_use);
+}
+
+TEST(Stats, LargeAndHugeRows) {
+  DepotMemStats before = Snapshot();
+  void *l = DepotMem_Malloc(100000);
+  void *h = DepotMem_Malloc(size_t(6) << 20);
+  DepotMemStats mid = Snapshot();
+  const DepotMemDomainStats &b = before.domains[DEPOT_DOMAIN_MEM];
+  const DepotMemDomainStats &m = mid.domains[DEPOT_DOMAIN_MEM];
+  EXPECT_EQ(m.large.blocks_in_use - b.large.blocks_in_use, 1u);
+  EXPECT_GE(m.large.bytes_held - b.large.bytes_held, 100000u);
+  EXPECT_EQ(m.huge.blocks_in_use - b.huge.blocks_in_use, 1u);
+  EXPECT_EQ(m.huge.bytes_held - b.huge.bytes_held, size_t(6) << 20);
+  EXPECT_EQ(m.total.blocks_in_use - b.total.blocks_in_use, 2u);
+  EXPECT_GT(mid.resident_bytes, 0u);
+  EXPECT_GE(mid.os_mapped_bytes, size_t(6) << 20);
+  DepotMem_Free(l);
+  DepotMem_Free(h);
+  DepotMemStats after = Snapshot();
+  EXPECT_EQ(after.domains[DEPOT_DOMAIN_MEM].huge.blocks_in_use, b.huge.blocks_in_use);
+  EXPECT_EQ(after.domains[DEPOT_DOMAIN_MEM].large.blocks_in_use, b.large.blocks_in_use);
+}
+
+TEST(Stats, OlderSmallerStructsGetTheirPrefix) {
+  unsigned char buf[sizeof(DepotMemStats)];
+  memset(buf, 0xAB, sizeof buf);
+  auto *s = reinterpret_cast<DepotMemStats *>(buf);
+  size_t small = offsetof(DepotMemStats, domains) + sizeof(DepotMemDomainStats);
+  s->size = small;
+  ASSERT_EQ(DepotMem_Stats(s), 0);
+  EXPECT_EQ(s->size, small);
+  EXPECT_EQ(s->version, unsigned(DEPOT_STATS_VERSION));
+  for (size_t i = small; i < sizeof buf; i++) ASSERT_EQ(buf[i], 0xAB) << i;
+  s->size = 3;
+  errno = 0;
+  EXPECT_EQ(DepotMem_Stats(s), -1);
+  EXPECT_EQ(errno, EINVAL);
+  EXPECT_EQ(DepotMem_Stats(nullptr), -1);
+}
+
+std::string Report(unsigned flags) {
+  FILE *f = tmpfile();
+  EXPECT_EQ(DepotMem_PrintStats(fileno(f), flags), 0);
+  rewind(f);
+  std::string s;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) s.append(buf, n);
+  fclose(f);
+  return s;
+}
+
+TEST(Stats, TextReport) {
+  void *p = DepotMem_RawMalloc(700);
+  std::string r = Report(0);
+  DepotMem_RawFree(p);
+  for (const char *want : {"domain raw", "domain mem", "domain obj", "bytes held",
+                           "large", "huge", "all domains", "resident memory: "})
+    EXPECT_NE(r.find(want), std::string::npos) << want << "\n" << r;
+  EXPECT_NE(r.find("\n  704 "), std::string::npos) << "the 704-byte class row";
+}
+
+TEST(Stats, JsonReport) {
+  std::string r = Report(DEPOT_STATS_JSON);
+  EXPECT_EQ(r.rfind("{\"version\":1,\"domains\":{\"raw\":{\"classes\":[", 0), 0u) << r;
+  int depth = 0, min_depth = 0;
+  size_t rows = 0;
+  for (size_t i = 0; i < r.size(); i++) {
+    depth += r[i] == '{' || r[i] == '[';
+    depth -= r[i] == '}' || r[i] == ']';
+    if (depth < min_depth) min_depth = depth;
+    if (r.compare(i, 13, "{\"block_size\"") == 0) rows++;
+  }
+  EXPECT_EQ(depth, 0) << "unbalanced JSON";
+  EXPECT_EQ(min_depth, 0);
+  EXPECT_EQ(rows, 3u * (DEPOT_STATS_CLASSES + 3) + 1) << "rows per domain + total";
+  EXPECT_NE(r.find("\"resident_bytes\":"), std::string::npos);
+  EXPECT_EQ(r.back(), '\n');
+}
+
+TEST(Stats, PrintToABadDescriptorFails) {
+  errno = 0;
+  EXPECT_EQ(DepotMem_PrintStats(-1, 0), -1);
+  EXPECT_EQ(errno, EBADF);
+}
+
+}  // namespace
