@@ -25,7 +25,8 @@ depot_core_options_t depot_core_options = {
     .tcache_batch = 32,
     .arena_reserve_bytes = (size_t)64 << 30,
     .huge_threshold_bytes = (size_t)2 << 20,
-    .purge_threshold_bytes = (size_t)16 << 20,
+    .purge_delay_ms = 1000,
+    .purge_lazy = 0,
     .abort_on_bad_pointer = 1,
 };
 
@@ -47,7 +48,35 @@ static void tcache_exit(void *arg) {
 /* Reservation size for segments made once the region is used up. */
 #define ARENA_FALLBACK_RESERVE ((size_t)64 << 20)
 
+/* ---- fork ------------------------------------------------------------------
+ * Every lock is taken before fork, in the lock order (registry, central
+ * pools, arenas, region, huge table, metadata), and released after it in
+ * both processes, so the child's only thread finds every structure
+ * consistent and unlocked and can allocate at once.  The caches of the
+ * parent's other threads stay registered in the child and their blocks stay
+ * unused there, as in any forked copy of a multithreaded heap. */
+static void fork_prepare(void) {
+  depot_tcache_prefork();
+  for (unsigned n = 0; n < depot_nnodes; n++) depot_central_prefork(n);
+  for (unsigned n = 0; n < depot_nnodes; n++)
+    pthread_mutex_lock(&depot_arenas[n]->lock);
+  depot_region_prefork();
+  depot_huge_prefork();
+  depot_meta_prefork();
+}
+
+static void fork_finish(void) {
+  depot_meta_postfork();
+  depot_huge_postfork();
+  depot_region_postfork();
+  for (unsigned n = 0; n < depot_nnodes; n++)
+    pthread_mutex_unlock(&depot_arenas[n]->lock);
+  for (unsigned n = 0; n < depot_nnodes; n++) depot_central_postfork(n);
+  depot_tcache_postfork();
+}
+
 static int init_once(void) {
+  if (depot_core_configure) depot_core_configure();
   depot_sizeclass_init(depot_core_options.tcache_batch);
   int err = depot_central_global_init();
   if (err) return err;
@@ -57,10 +86,13 @@ static int init_once(void) {
     depot_arena_t *a = depot_meta_alloc(sizeof *a);
     if (!a) return ENOMEM;
     depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
-                     depot_core_options.purge_threshold_bytes);
+                     depot_core_options.purge_delay_ms,
+                     depot_core_options.purge_lazy);
     depot_arenas[n] = a;
     if ((err = depot_central_node_init(n, a)) != 0) return err;
   }
+  if ((err = pthread_atfork(fork_prepare, fork_finish, fork_finish)) != 0)
+    return err;
   return pthread_key_create(&tcache_key, tcache_exit);
 }
 

@@ -10,17 +10,20 @@
 extern "C" {
 #endif
 
-/* Tunables read once when Depot initialises (the configuration layer fills
- * them before the first allocation). */
+/* Tunables read once when Depot initialises.  The configuration layer, when
+ * linked in, fills them first: the core calls depot_core_configure() (a weak
+ * symbol) at the start of its initialisation. */
 typedef struct {
   size_t tcache_max_bytes;     /* per-thread cache budget */
   unsigned tcache_batch;       /* most blocks moved per refill or flush */
   size_t arena_reserve_bytes;  /* heap region reserved at start-up */
   size_t huge_threshold_bytes; /* larger requests are mapped directly */
-  size_t purge_threshold_bytes; /* idle dirty bytes an arena keeps */
+  unsigned purge_delay_ms;     /* free pages stay resident this long */
+  int purge_lazy;              /* purge with MADV_FREE, not MADV_DONTNEED */
   int abort_on_bad_pointer;    /* 1: abort on a bad free; 0: warn and leak */
 } depot_core_options_t;
 extern depot_core_options_t depot_core_options;
+void depot_core_configure(void) __attribute__((weak));
 
 /* Out-of-line calls of the inline fast paths depot_alloc and depot_free,
  * for callers that need a function (pointers, C++). */

@@ -1,8 +1,10 @@
 /* arena.c: segments and spans of pages for one NUMA node (see arena.h). */
+#define _GNU_SOURCE
 #include "alloc/arena.h"
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc/os.h"
 
@@ -66,14 +68,27 @@ static int region_take(depot_segment_t **out) {
 }
 
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
-                      size_t purge_threshold) {
+                      uint32_t purge_delay_ms, int purge_lazy) {
   memset(a, 0, sizeof *a);
   pthread_mutex_init(&a->lock, NULL);
   a->node = node;
   if (reserve_bytes < DEPOT_SEGMENT_SIZE) reserve_bytes = DEPOT_SEGMENT_SIZE;
   a->reserve_bytes = reserve_bytes & ~(size_t)DEPOT_SEGMENT_MASK;
-  a->purge_threshold = purge_threshold;
+  a->purge_delay_ms = purge_delay_ms;
+  a->purge_lazy = purge_lazy;
 }
+
+void depot_region_prefork(void) { pthread_mutex_lock(&region_lock); }
+void depot_region_postfork(void) { pthread_mutex_unlock(&region_lock); }
+
+/* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
+ * with ms_before). */
+static uint32_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
+}
+static int ms_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 /* ---- free bins (arena lock held) ---------------------------------------- */
 
@@ -110,15 +125,57 @@ static void bin_remove(depot_arena_t *a, depot_span_t *s) {
   if (s->dirty) a->dirty_pages -= s->npages;
 }
 
-/* Makes slots[start] describe a free span of npages and files it. */
-static void make_free(depot_arena_t *a, depot_segment_t *seg, unsigned start,
-                      unsigned npages, int dirty) {
+/* Makes slots[start] describe a free span of npages and files it; a dirty
+ * one is due for purging purge_delay_ms after dirty_ms. */
+static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
+                               unsigned start, unsigned npages, int dirty,
+                               uint32_t dirty_ms) {
   depot_span_t *s = &seg->slots[start];
   memset(s, 0, sizeof *s);
   s->start_page = (uint16_t)start;
   s->npages = (uint16_t)npages;
   s->dirty = (uint8_t)dirty;
+  s->dirty_ms = dirty_ms;
   bin_insert(a, s);
+  if (dirty) {
+    uint32_t due = dirty_ms + a->purge_delay_ms;
+    if (!a->purge_pending || ms_before(due, a->next_purge_ms))
+      a->next_purge_ms = due;
+    a->purge_pending = 1;
+  }
+  return s;
+}
+
+/* Purges the dirty free spans that have been free for the delay (all of
+ * them with force), and notes when the next one falls due (lock held). */
+static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
+  a->purge_pending = 0;
+  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
+    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+      if (!s->dirty) continue;
+      uint32_t due = s->dirty_ms + a->purge_delay_ms;
+      if (!force && ms_before(now, due)) {
+        if (!a->purge_pending || ms_before(due, a->next_purge_ms))
+          a->next_purge_ms = due;
+        a->purge_pending = 1;
+        continue;
+      }
+      if (depot_os_decommit(depot_span_start(s),
+                            (size_t)s->npages << DEPOT_PAGE_SHIFT,
+                            a->purge_lazy) != 0)
+        continue; /* still usable, merely still resident */
+      s->dirty = 0;
+      a->dirty_pages -= s->npages;
+      a->purged_pages += s->npages;
+    }
+  }
+}
+
+/* Purges what has fallen due, if anything has (lock held). */
+static void purge_if_due(depot_arena_t *a) {
+  if (!a->purge_pending) return;
+  uint32_t now = now_ms();
+  if (!ms_before(now, a->next_purge_ms)) purge_locked(a, now, 0);
 }
 
 /* ---- segments ------------------------------------------------------------ */
@@ -159,7 +216,7 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
   uintptr_t si = (uintptr_t)seg >> DEPOT_SEGMENT_SHIFT;
   atomic_fetch_or_explicit(&depot_segmap[si >> 6], (uint64_t)1 << (si & 63),
                            memory_order_relaxed);
-  make_free(a, seg, DEPOT_SEGMENT_HEADER_PAGES, DEPOT_SPAN_MAX_PAGES, 0);
+  make_free(a, seg, DEPOT_SEGMENT_HEADER_PAGES, DEPOT_SPAN_MAX_PAGES, 0, 0);
   return seg;
 }
 
@@ -202,17 +259,19 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   unsigned f_start = f->start_page, f_end = f->start_page + f->npages;
   unsigned end = start + (unsigned)npages;
   int dirty = f->dirty;
+  uint32_t dirty_ms = f->dirty_ms;
   f->state = DEPOT_SPAN_DEAD;
   /* Pieces cut off in front and behind stay free; their outer neighbours
    * were not free (free spans never touch), so nothing more to merge. */
-  if (start > f_start) make_free(a, seg, f_start, start - f_start, dirty);
-  if (end < f_end) make_free(a, seg, end, f_end - end, dirty);
+  if (start > f_start) make_free(a, seg, f_start, start - f_start, dirty, dirty_ms);
+  if (end < f_end) make_free(a, seg, end, f_end - end, dirty, dirty_ms);
   depot_span_t *s = &seg->slots[start];
   memset(s, 0, sizeof *s);
   s->start_page = (uint16_t)start;
   s->npages = (uint16_t)npages;
   s->state = (uint8_t)state;
   set_pagemap(s, start, end - 1);
+  purge_if_due(a);
   pthread_mutex_unlock(&a->lock);
   return s;
 }
@@ -228,39 +287,33 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   depot_segment_t *seg = depot_segment_base((uintptr_t)s);
   pthread_mutex_lock(&a->lock);
   unsigned start = s->start_page, end = s->start_page + s->npages;
-  int dirty = 1;
+  uint32_t now = now_ms(), dirty_ms = now;
   s->state = DEPOT_SPAN_DEAD;
+  /* A merged span is as old as its oldest dirty part, so that a stream of
+   * fresh frees next to it cannot postpone its purge forever. */
   depot_span_t *left = start > 0 ? free_neighbour(seg, start - 1) : NULL;
   if (left) {
     bin_remove(a, left);
     left->state = DEPOT_SPAN_DEAD;
     start = left->start_page;
+    if (left->dirty && ms_before(left->dirty_ms, dirty_ms)) dirty_ms = left->dirty_ms;
   }
   depot_span_t *right = free_neighbour(seg, end);
   if (right) {
     bin_remove(a, right);
     right->state = DEPOT_SPAN_DEAD;
     end = right->start_page + right->npages;
+    if (right->dirty && ms_before(right->dirty_ms, dirty_ms)) dirty_ms = right->dirty_ms;
   }
-  make_free(a, seg, start, end - start, dirty);
-  int purge = a->dirty_pages * DEPOT_PAGE_SIZE > a->purge_threshold;
+  make_free(a, seg, start, end - start, 1, dirty_ms);
+  if (a->purge_delay_ms == 0) purge_locked(a, now, 1);
+  else purge_if_due(a);
   pthread_mutex_unlock(&a->lock);
-  if (purge) depot_arena_purge(a);
 }
 
 void depot_arena_purge(depot_arena_t *a) {
   pthread_mutex_lock(&a->lock);
-  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
-    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
-      if (!s->dirty) continue;
-      if (depot_os_decommit(depot_span_start(s),
-                            (size_t)s->npages << DEPOT_PAGE_SHIFT) != 0)
-        continue; /* still usable, merely still resident */
-      s->dirty = 0;
-      a->dirty_pages -= s->npages;
-      a->purged_pages += s->npages;
-    }
-  }
+  purge_locked(a, now_ms(), 1);
   pthread_mutex_unlock(&a->lock);
 }
 

@@ -1,8 +1,9 @@
 /* arena.h: page arenas.  One arena per NUMA node reserves address space from
  * the OS in large pieces, cuts it into segments, and hands out spans (runs of
  * pages) from them.  Free spans coalesce with free neighbours and wait in bins
- * by page count; their pages go back to the OS (purge) once enough of them
- * are idle, or on depot_arena_purge().
+ * by page count; their pages go back to the OS (purge) once they have been
+ * free for the purge delay (checked whenever the arena hands out or takes
+ * back a span), or at once on depot_arena_purge().
  *
  * Synchronisation: one mutex per arena guards everything below it.  Lock
  * order: a central pool's lock may be held while taking an arena lock, never
@@ -26,7 +27,10 @@ typedef struct depot_arena {
   pthread_mutex_t lock;
   unsigned node;
   size_t reserve_bytes;        /* size of each reservation beyond the region */
-  size_t purge_threshold;      /* purge when this many free bytes are dirty */
+  uint32_t purge_delay_ms;     /* how long free pages stay resident */
+  int purge_lazy;              /* MADV_FREE rather than MADV_DONTNEED */
+  uint32_t next_purge_ms;      /* when the oldest dirty span falls due */
+  int purge_pending;           /* some dirty span waits for next_purge_ms */
   char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
   depot_segment_t *segments;   /* every segment of this arena */
   depot_span_t *bins[DEPOT_ARENA_BINS];
@@ -41,7 +45,7 @@ size_t depot_region_init(size_t want);
 
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
-                      size_t purge_threshold);
+                      uint32_t purge_delay_ms, int purge_lazy);
 
 /* A span of npages (1..DEPOT_SPAN_MAX_PAGES) whose first page is aligned to
  * align_pages pages (a power of two), in the given state, with its pagemap
@@ -53,8 +57,13 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
 /* Returns an in-use span.  REQUIRES: its region page entries are 0. */
 void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 
-/* Returns the pages of every free span to the OS. */
+/* Returns the pages of every free span to the OS, whatever their age. */
 void depot_arena_purge(depot_arena_t *a);
+
+/* Fork safety: take every lock of the region (before fork), release it
+ * (after, in parent and child). */
+void depot_region_prefork(void);
+void depot_region_postfork(void);
 
 typedef struct {
   size_t segments, free_pages, dirty_pages, purged_pages;

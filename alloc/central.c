@@ -281,3 +281,17 @@ void depot_central_stats(depot_central_t *c, depot_central_stats_t *out) {
   pthread_mutex_unlock(&c->lock);
   out->stacked = depot_load_relaxed(&c->stacked);
 }
+
+void depot_central_prefork(unsigned node) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
+      pthread_mutex_lock(
+          &depot_central_table[node][(d << DEPOT_LIST_CLASS_BITS) | cls].lock);
+}
+
+void depot_central_postfork(unsigned node) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
+      pthread_mutex_unlock(
+          &depot_central_table[node][(d << DEPOT_LIST_CLASS_BITS) | cls].lock);
+}

@@ -92,6 +92,10 @@ typedef struct {
 } depot_central_stats_t;
 void depot_central_stats(depot_central_t *c, depot_central_stats_t *out);
 
+/* Fork safety (see alloc.c): every pool lock of a node. */
+void depot_central_prefork(unsigned node);
+void depot_central_postfork(unsigned node);
+
 /* Records in the shared table in use or free (statistics). */
 uint32_t depot_central_records(void);
 

@@ -123,3 +123,6 @@ void depot_huge_stats(depot_huge_stats_t *out) {
   out->bytes = table_bytes;
   pthread_mutex_unlock(&huge_lock);
 }
+
+void depot_huge_prefork(void) { pthread_mutex_lock(&huge_lock); }
+void depot_huge_postfork(void) { pthread_mutex_unlock(&huge_lock); }

@@ -27,6 +27,10 @@ int depot_huge_lookup(const void *p, size_t *usable, unsigned *domain);
 /* Unmaps the huge block p.  Returns 0 if p is not a live huge block. */
 int depot_huge_free(void *p);
 
+/* Fork safety (see alloc.c): the table's lock. */
+void depot_huge_prefork(void);
+void depot_huge_postfork(void);
+
 typedef struct {
   size_t blocks, bytes;
 } depot_huge_stats_t;

@@ -48,3 +48,6 @@ size_t depot_meta_bytes(void) {
   pthread_mutex_unlock(&meta_lock);
   return n;
 }
+
+void depot_meta_prefork(void) { pthread_mutex_lock(&meta_lock); }
+void depot_meta_postfork(void) { pthread_mutex_unlock(&meta_lock); }

@@ -14,6 +14,10 @@ extern "C" {
 /* Zeroed memory aligned to a cache line, or NULL if the OS refuses. */
 void *depot_meta_alloc(size_t size);
 
+/* Fork safety (see alloc.c): the metadata lock. */
+void depot_meta_prefork(void);
+void depot_meta_postfork(void);
+
 /* Bytes handed out so far (statistics). */
 size_t depot_meta_bytes(void);
 

@@ -61,7 +61,11 @@ int depot_os_commit(void *p, size_t size) {
   return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;
 }
 
-int depot_os_decommit(void *p, size_t size) {
+int depot_os_decommit(void *p, size_t size, int lazy) {
+#ifdef MADV_FREE
+  if (lazy && madvise(p, size, MADV_FREE) == 0) return 0;
+#endif
+  /* MADV_FREE unsupported (kernels before 4.5): fall back to eager. */
   return madvise(p, size, MADV_DONTNEED) == 0 ? 0 : errno;
 }
 

@@ -26,8 +26,11 @@ int depot_os_reserve(size_t size, size_t align, void **out);
 int depot_os_commit(void *p, size_t size);
 
 /* Returns the physical pages of [p, p+size) to the OS; the range stays
- * accessible and reads back as zeros. */
-int depot_os_decommit(void *p, size_t size);
+ * accessible.  Eager (MADV_DONTNEED): the pages go at once and read back as
+ * zeros.  Lazy (MADV_FREE): the kernel takes them when it needs memory, and
+ * until then they may read back as they were; resident memory figures fall
+ * only then. */
+int depot_os_decommit(void *p, size_t size, int lazy);
 
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);

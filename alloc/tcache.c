@@ -9,7 +9,7 @@
 depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
 depot_tcache_t depot_tcache_dead = {.node_base = DEPOT_NODE_BASE_NONE};
 __thread depot_tcache_t *depot_tls_tcache
-    __attribute__((tls_model("initial-exec"))) = &depot_tcache_empty;
+    __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
 
 /* The registry: live caches (for statistics), and caches of exited threads,
  * reused by new ones so that thread churn does not grow metadata. */
@@ -36,6 +36,9 @@ static inline uint32_t bin_max(unsigned i) {
 static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
   return tc->node_base | i;
 }
+
+void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
+void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   pthread_mutex_lock(&registry_lock);

@@ -59,8 +59,14 @@ _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 extern depot_hidden depot_tcache_t depot_tcache_empty, depot_tcache_dead;
 
 /* The calling thread's cache (initial-exec TLS: one %fs-relative load). */
+/* The TLS model: initial-exec by default (fast, but a library using it can
+ * only be loaded at start-up or preloaded); the dlopen variant of
+ * libdepot.so builds with DEPOT_TLS_MODEL="global-dynamic". */
+#ifndef DEPOT_TLS_MODEL
+#define DEPOT_TLS_MODEL "initial-exec"
+#endif
 extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
-    __attribute__((tls_model("initial-exec")));
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
 
 #define DEPOT_NODE_BASE_NONE 0xFFFF0000u
 
@@ -75,6 +81,10 @@ void depot_tcache_flush_all(depot_tcache_t *tc);
  * snapshot read without the owners' cooperation, exact only when they are
  * quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
+
+/* Fork safety (see alloc.c): the registry lock. */
+void depot_tcache_prefork(void);
+void depot_tcache_postfork(void);
 
 /* Slow paths: the bin of class cls in domain d is empty (alloc) or full
  * (free).  alloc returns NULL when no memory is left. */

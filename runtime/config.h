@@ -54,7 +54,13 @@ typedef enum {
     "address space reserved at start-up for the page arenas")                 \
   X(huge_threshold_bytes, DEPOT_CONF_SIZE, "2m", (uint64_t)32 << 10,           \
     (uint64_t)3 << 20, NULL,                                                   \
-    "blocks above this size are mapped directly from the OS")
+    "blocks above this size are mapped directly from the OS")                 \
+  X(purge_delay_ms, DEPOT_CONF_UINT, "1000", 0, 3600000, NULL,                 \
+    "milliseconds free pages stay resident before going back to the OS "      \
+    "(0: at once)")                                                           \
+  X(purge, DEPOT_CONF_ENUM, "dontneed", 0, 0, "dontneed|free",                 \
+    "how pages go back: dontneed (resident memory falls at once) or free "    \
+    "(MADV_FREE: the kernel takes them when it needs memory)")
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,

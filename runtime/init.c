@@ -22,8 +22,7 @@ static void print_config(void) {
               depot_config_source_name(depot_config_source((depot_conf_key_t)k)));
 }
 
-/* The core reads its options when it initialises; this runs first in any
- * program that starts through the API (the constructor sees to that). */
+/* The core reads its options when it initialises. */
 static void apply_config(void) {
   depot_core_options.tcache_max_bytes =
       (size_t)depot_config_get(DEPOT_CONF_tcache_max_bytes);
@@ -35,6 +34,22 @@ static void apply_config(void) {
       (size_t)depot_config_get(DEPOT_CONF_huge_threshold_bytes);
   depot_core_options.abort_on_bad_pointer =
       depot_config_get(DEPOT_CONF_on_bad_free) == 0; /* "abort" */
+  depot_core_options.purge_delay_ms =
+      (unsigned)depot_config_get(DEPOT_CONF_purge_delay_ms);
+  depot_core_options.purge_lazy = depot_config_get(DEPOT_CONF_purge) == 1;
+}
+
+static void configure_once(void) {
+  depot_config_load();
+  apply_config();
+  if (depot_config_get(DEPOT_CONF_verbose)) print_config();
+}
+
+/* Called by the core at the start of its initialisation (it may come first,
+ * from the malloc override, before any constructor) and by the runtime's. */
+void depot_core_configure(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, configure_once);
 }
 
 static void apply_depotmalloc(const char *m) {
@@ -53,9 +68,7 @@ static void apply_depotmalloc(const char *m) {
 }
 
 static void init_once(void) {
-  depot_config_load();
-  apply_config();
-  if (depot_config_get(DEPOT_CONF_verbose)) print_config();
+  depot_core_configure();
   DepotMemAllocatorEx own;
   for (unsigned d = 0; d < 3; d++) { /* leave the start-up trampolines */
     depot_domain_default(d, &own);

@@ -40,7 +40,7 @@ struct probe_arena {
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);
-  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, (size_t)-1);
+  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
   return a;
 }
 

@@ -1,0 +1,108 @@
+/* override.c: the C allocation family, for libdepot.so and for programs
+ * that link //:depot_malloc.  With these exported, LD_PRELOAD=libdepot.so
+ * (or linking it) puts every malloc of a program on Depot.
+ *
+ * The family allocates in the raw domain, so DepotMem_RawMalloc blocks and
+ * malloc blocks are interchangeable.  Semantics are the C library's, which
+ * differ from the Depot API's: realloc(p, 0) frees p and returns NULL, as
+ * glibc does; posix_memalign reports EINVAL or ENOMEM through its result and
+ * leaves *out untouched; memalign and valloc follow glibc (a non-power-of-two
+ * alignment is rounded up).
+ *
+ * Nothing here needs the dynamic loader (no dlsym), the runtime's start-up
+ * or any lock before the first allocation: the core initialises itself on
+ * its slow path, so this works before constructors run and while the
+ * loader itself allocates. */
+#include <errno.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "alloc/alloc.h"
+#include "runtime/runtime.h"
+
+#define RAW DEPOT_DOM_RAW
+#define EXPORT __attribute__((visibility("default")))
+
+static size_t page_size(void) {
+  static size_t cached;
+  if (!cached) cached = (size_t)sysconf(_SC_PAGESIZE);
+  return cached;
+}
+
+EXPORT void *malloc(size_t size) { return depot_alloc(size, RAW); }
+
+EXPORT void free(void *p) { depot_free(p, RAW); }
+
+EXPORT void *calloc(size_t n, size_t size) { return depot_calloc(n, size, RAW); }
+
+EXPORT void *realloc(void *p, size_t size) {
+  if (p && size == 0) {
+    depot_free(p, RAW);
+    return NULL;
+  }
+  return depot_realloc(p, size, RAW);
+}
+
+EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+  if (size && n > SIZE_MAX / size) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n * size);
+}
+
+EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+  if (align < sizeof(void *) || !depot_is_pow2(align)) return EINVAL;
+  int saved = errno;
+  void *p = depot_aligned_alloc(align, size, RAW);
+  errno = saved;
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t size) {
+  if (!depot_is_pow2(align)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return depot_aligned_alloc(align, size, RAW);
+}
+
+EXPORT void *memalign(size_t align, size_t size) {
+  if (align > SIZE_MAX / 2 + 1) {
+    errno = EINVAL;
+    return NULL;
+  }
+  size_t a = DEPOT_MIN_ALIGN;
+  while (a < align) a <<= 1; /* glibc rounds an odd alignment up */
+  return depot_aligned_alloc(a, size, RAW);
+}
+
+EXPORT void *valloc(size_t size) { return memalign(page_size(), size); }
+
+EXPORT void *pvalloc(size_t size) {
+  size_t ps = page_size();
+  if (size > SIZE_MAX - ps) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t rounded = (size + ps - 1) & ~(ps - 1);
+  return memalign(ps, rounded ? rounded : ps);
+}
+
+EXPORT size_t malloc_usable_size(void *p) { return p ? depot_usable_size(p) : 0; }
+
+/* Returns 1 if memory went back to the OS, 0 if there was none to return. */
+EXPORT int malloc_trim(size_t pad) {
+  (void)pad;
+  depot_core_stats_t before, after;
+  depot_core_stats(&before);
+  depot_trim();
+  depot_core_stats(&after);
+  return after.purged_pages > before.purged_pages;
+}
+
+EXPORT void malloc_stats(void) {
+  DepotMem_PrintStats(STDERR_FILENO, 0);
+}

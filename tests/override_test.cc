@@ -1,0 +1,81 @@
+// libdepot.so as a drop-in malloc: programs run with it preloaded (and, as a
+// control, without), a fork-heavy program, memory returned to the OS, a
+// late dlopen, and the thread life cycle of the static library.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+namespace {
+
+std::string Runfile(const std::string &rel) {
+  const char *srcdir = getenv("TEST_SRCDIR");
+  const char *ws = getenv("TEST_WORKSPACE");
+  return srcdir && ws ? std::string(srcdir) + "/" + ws + "/" + rel : rel;
+}
+
+struct Result {
+  int status;
+  std::string output;
+};
+
+Result Sh(const std::string &cmd) {
+  Result r{-1, ""};
+  FILE *f = popen((cmd + " 2>&1").c_str(), "r");
+  if (!f) return r;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.output.append(buf, n);
+  int st = pclose(f);
+  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return r;
+}
+
+std::string Preload() { return "env LD_PRELOAD=" + Runfile("libdepot.so") + " "; }
+
+class Program : public ::testing::TestWithParam<const char *> {};
+
+TEST_P(Program, PassesOnTheCLibraryAndOnDepot) {
+  std::string prog = Runfile(std::string("tests/progs/") + GetParam());
+  Result control = Sh(prog);
+  EXPECT_EQ(control.status, 0) << control.output;
+  EXPECT_NE(control.output.find("PASS libc"), std::string::npos) << control.output;
+  Result depot = Sh(Preload() + prog);
+  EXPECT_EQ(depot.status, 0) << depot.output;
+  EXPECT_NE(depot.output.find("PASS depot"), std::string::npos) << depot.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Preloaded, Program,
+                         ::testing::Values("malloc_semantics", "cxx_containers",
+                                           "memalign_heavy", "fork_threads"));
+
+TEST(Override, TrimReturnsAGibibyteToTheOs) {
+  Result r = Sh(Preload() + Runfile("tests/progs/trim_rss") + " 1024");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());  // the RSS figures, for the log
+}
+
+TEST(Override, PurgeDelayReturnsMemoryWithoutTrim) {
+  // With purge_delay_ms=0 pages go back as soon as their spans are free;
+  // only the thread caches and central pools still hold freed blocks.
+  Result r = Sh("env DEPOT_CONF=purge_delay_ms=0 " + Preload() +
+                Runfile("tests/progs/trim_rss") + " 256");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+TEST(Override, LateDlopen) {
+  Result r = Sh(Runfile("tests/progs/dlopen_late") + " " + Runfile("libdepot.so"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS"), std::string::npos) << r.output;
+}
+
+TEST(Override, ThreadLifeCycleLeavesNothingInUse) {
+  Result r = Sh(Runfile("tests/progs/lifecycle"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS in_use=0"), std::string::npos) << r.output;
+}
+
+}  // namespace
