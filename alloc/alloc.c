@@ -18,6 +18,7 @@
 #include "alloc/central.h"
 #include "alloc/huge.h"
 #include "alloc/meta.h"
+#include "alloc/numa.h"
 #include "alloc/os.h"
 
 depot_core_options_t depot_core_options = {
@@ -37,28 +38,24 @@ depot_core_options_t depot_core_options = {
 static _Atomic int init_state;
 static __thread int init_running; /* this thread is inside init_once */
 static pthread_key_t tcache_key;
-static unsigned depot_nnodes;
-static depot_arena_t *depot_arenas[DEPOT_MAX_NODES];
 
 static void tcache_exit(void *arg) {
   depot_tls_tcache = &depot_tcache_dead;
   depot_tcache_destroy(arg);
 }
 
-/* Reservation size for segments made once the region is used up. */
-#define ARENA_FALLBACK_RESERVE ((size_t)64 << 20)
-
 /* ---- fork ------------------------------------------------------------------
- * Every lock is taken before fork, in the lock order (registry, central
- * pools, arenas, region, huge table, metadata), and released after it in
+ * Every lock is taken before fork, in the lock order (NUMA install,
+ * registry, central pools, arenas, region, huge table, metadata), and released after it in
  * both processes, so the child's only thread finds every structure
  * consistent and unlocked and can allocate at once.  The caches of the
  * parent's other threads stay registered in the child and their blocks stay
  * unused there, as in any forked copy of a multithreaded heap. */
 static void fork_prepare(void) {
+  depot_numa_prefork();
   depot_tcache_prefork();
-  for (unsigned n = 0; n < depot_nnodes; n++) depot_central_prefork(n);
-  for (unsigned n = 0; n < depot_nnodes; n++)
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_prefork(n);
+  for (unsigned n = 0; n < depot_numa_nodes(); n++)
     pthread_mutex_lock(&depot_arenas[n]->lock);
   depot_region_prefork();
   depot_huge_prefork();
@@ -69,10 +66,11 @@ static void fork_finish(void) {
   depot_meta_postfork();
   depot_huge_postfork();
   depot_region_postfork();
-  for (unsigned n = 0; n < depot_nnodes; n++)
+  for (unsigned n = 0; n < depot_numa_nodes(); n++)
     pthread_mutex_unlock(&depot_arenas[n]->lock);
-  for (unsigned n = 0; n < depot_nnodes; n++) depot_central_postfork(n);
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_postfork(n);
   depot_tcache_postfork();
+  depot_numa_postfork();
 }
 
 static int init_once(void) {
@@ -81,16 +79,7 @@ static int init_once(void) {
   int err = depot_central_global_init();
   if (err) return err;
   depot_region_init(depot_core_options.arena_reserve_bytes);
-  depot_nnodes = 1;
-  for (unsigned n = 0; n < depot_nnodes; n++) {
-    depot_arena_t *a = depot_meta_alloc(sizeof *a);
-    if (!a) return ENOMEM;
-    depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
-                     depot_core_options.purge_delay_ms,
-                     depot_core_options.purge_lazy);
-    depot_arenas[n] = a;
-    if ((err = depot_central_node_init(n, a)) != 0) return err;
-  }
+  if ((err = depot_numa_init()) != 0) return err;
   if ((err = pthread_atfork(fork_prepare, fork_finish, fork_finish)) != 0)
     return err;
   return pthread_key_create(&tcache_key, tcache_exit);
@@ -120,7 +109,6 @@ int depot_init(void) {
   return init_slow();
 }
 
-static unsigned current_node(void) { return 0; }
 
 /* The calling thread's cache, created on first use; NULL for a thread that
  * is exiting or when no metadata memory is left. */
@@ -129,7 +117,7 @@ static depot_tcache_t *thread_cache(void) {
   if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
     return tc;
   if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
-  tc = depot_tcache_create(current_node(), depot_core_options.tcache_max_bytes);
+  tc = depot_tcache_create(depot_numa_home(), depot_core_options.tcache_max_bytes);
   if (!tc) return NULL;
   depot_tls_tcache = tc;
   pthread_setspecific(tcache_key, tc);
@@ -254,15 +242,28 @@ static void big_account(unsigned d, int huge, size_t bytes, int sign) {
 
 /* ---- allocation slow paths ----------------------------------------------- */
 
+/* A thread whose CPU moved to another node follows it: its cache only holds
+ * blocks of its node, so it is flushed first.  Checked on every refill. */
+static void follow_cpu(depot_tcache_t *tc) {
+  if (depot_likely(!depot_numa_multi())) return;
+  unsigned node = depot_numa_home();
+  if (node == tc->node) return;
+  depot_tcache_flush_all(tc);
+  tc->node = node;
+  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+}
+
 static void *small_alloc(unsigned cls, unsigned d) {
   depot_tcache_t *tc = thread_cache();
   void *p;
-  if (depot_likely(tc != NULL))
+  if (depot_likely(tc != NULL)) {
+    follow_cpu(tc);
     p = depot_tcache_alloc_slow(tc, d, cls);
-  else if (depot_init() == 0)
-    p = depot_central_alloc_one(depot_list_id(current_node(), d, cls));
-  else
+  } else if (depot_init() == 0) {
+    p = depot_central_alloc_one(depot_list_id(depot_numa_home(), d, cls));
+  } else {
     p = NULL;
+  }
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -289,8 +290,8 @@ static void *big_alloc(size_t size, size_t align, unsigned d) {
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
-    depot_span_t *s = depot_arena_alloc_span(depot_arenas[current_node()],
-                                             npages, ap, DEPOT_SPAN_LARGE);
+    depot_span_t *s = depot_arena_alloc_span(
+        depot_numa_arena_for(depot_numa_home()), npages, ap, DEPOT_SPAN_LARGE);
     if (s) {
       s->domain = (uint8_t)d;
       s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
@@ -412,6 +413,16 @@ int depot_domain_of(const void *p) {
   return classify(p, &bi) == BLOCK_BAD ? -1 : (int)bi.domain;
 }
 
+int depot_block_nodes(const void *p, unsigned *pool_node,
+                      unsigned *memory_node) {
+  block_info_t bi;
+  if (classify(p, &bi) != BLOCK_SMALL && bi.kind != BLOCK_LARGE) return -1;
+  unsigned mem = depot_segment_base((uintptr_t)p)->node;
+  *memory_node = mem;
+  *pool_node = bi.kind == BLOCK_SMALL ? depot_list_node(bi.list_id) : mem;
+  return 0;
+}
+
 void depot_thread_flush(void) {
   depot_tcache_t *tc = depot_tls_tcache;
   if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
@@ -421,7 +432,7 @@ void depot_thread_flush(void) {
 void depot_trim(void) {
   if (depot_load_acquire(&init_state) != 2) return;
   depot_thread_flush();
-  for (unsigned n = 0; n < depot_nnodes; n++) {
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
         depot_central_drain(&depot_central_table[n][i]);
@@ -435,14 +446,17 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->meta_bytes = depot_meta_bytes();
   if (depot_load_acquire(&init_state) != 2) return;
   out->batch_records = depot_central_records();
-  for (unsigned n = 0; n < depot_nnodes; n++) {
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     depot_arena_stats_t as;
     depot_arena_stats(depot_arenas[n], &as);
     out->segments += as.segments;
     out->free_pages += as.free_pages;
     out->dirty_pages += as.dirty_pages;
     out->purged_pages += as.purged_pages;
+    out->binds_ok += as.binds_ok;
+    out->binds_failed += as.binds_failed;
   }
+  out->nodes = depot_numa_nodes();
   depot_huge_stats_t hs;
   depot_huge_stats(&hs);
   out->huge_blocks = hs.blocks;
@@ -462,7 +476,7 @@ void depot_core_class_stats(unsigned domain, unsigned cls,
       depot_load_acquire(&init_state) != 2)
     return;
   unsigned i = (domain << DEPOT_LIST_CLASS_BITS) | cls;
-  for (unsigned n = 0; n < depot_nnodes; n++) {
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     depot_central_stats_t cs;
     depot_central_stats(&depot_central_table[n][i], &cs);
     out->spans += cs.spans;
@@ -482,3 +496,26 @@ void depot_core_big_stats(unsigned domain, depot_big_stats_t *out) {
   out->huge_blocks = depot_load_relaxed(&big_count[domain][1]);
   out->huge_bytes = depot_load_relaxed(&big_bytes[domain][1]);
 }
+
+int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
+  memset(out, 0, sizeof *out);
+  if (depot_load_acquire(&init_state) != 2 || node >= depot_numa_nodes())
+    return -1;
+  depot_arena_stats_t as;
+  depot_arena_stats(depot_arenas[node], &as);
+  out->segments = as.segments;
+  out->free_pages = as.free_pages;
+  out->binds_ok = as.binds_ok;
+  out->binds_failed = as.binds_failed;
+  for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++) {
+    unsigned cls = depot_list_class(i);
+    if (cls == 0 || cls >= DEPOT_NCLASSES) continue;
+    depot_central_stats_t cs;
+    depot_central_stats(&depot_central_table[node][i], &cs);
+    out->small_spans += cs.spans;
+    out->blocks_out += cs.blocks_out;
+  }
+  return 0;
+}
+
+int depot_numa_policy_now(void) { return (int)depot_numa_policy(); }

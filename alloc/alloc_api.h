@@ -43,6 +43,10 @@ size_t depot_usable_size(const void *p);
 int depot_owns(const void *p);
 /* The domain a block of Depot's was allocated in, or -1. */
 int depot_domain_of(const void *p);
+/* For a small or large block of Depot's: the node whose pools it belongs to
+ * and the node whose arena holds its memory (they differ only under
+ * interleave); returns -1 for anything else. */
+int depot_block_nodes(const void *p, unsigned *pool_node, unsigned *memory_node);
 
 /* Initialises Depot if needed.  Returns 0 or an errno value. */
 int depot_init(void);
@@ -66,8 +70,21 @@ typedef struct {
   size_t huge_blocks, huge_bytes;
   size_t meta_bytes;
   size_t batch_records;
+  size_t nodes;                   /* NUMA nodes with arenas and pools */
+  size_t binds_ok, binds_failed;  /* segments bound to their node, or not */
 } depot_core_stats_t;
 void depot_core_stats(depot_core_stats_t *out);
+
+/* One NUMA node: its arena's segments and bind results, and its pools'
+ * small spans and blocks out of them.  Returns -1 for a node that does not
+ * exist (yet). */
+typedef struct {
+  size_t segments, free_pages, binds_ok, binds_failed;
+  size_t small_spans, blocks_out;
+} depot_node_stats_t;
+int depot_core_node_stats(unsigned node, depot_node_stats_t *out);
+/* The NUMA placement in force: 0 off, 1 local, 2 interleave, 3 bind. */
+int depot_numa_policy_now(void);
 
 /* One size class of one domain, summed over the nodes.  Blocks in use by the
  * program = out - stacked - cached; free blocks = capacity minus those. */

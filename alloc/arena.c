@@ -202,9 +202,32 @@ static depot_segment_t *segment_carve(depot_arena_t *a) {
   return seg;
 }
 
+void depot_arena_set_binding(depot_arena_t *a, int bind, uint32_t os_node,
+                             int strict) {
+  pthread_mutex_lock(&a->lock);
+  a->bind = bind;
+  a->os_node = os_node;
+  a->bind_strict = strict;
+  pthread_mutex_unlock(&a->lock);
+}
+
 static depot_segment_t *segment_new(depot_arena_t *a) {
   depot_segment_t *seg = segment_carve(a);
   if (!seg) return NULL;
+  /* Bind before the first touch (the header write below), so that even the
+   * header's pages land on the node. */
+  if (a->bind) {
+    if (depot_os_bind(seg, DEPOT_SEGMENT_SIZE, a->os_node, a->bind_strict) == 0) {
+      a->binds_ok++;
+    } else {
+      a->binds_failed++;
+      if (a->bind_strict) {
+        /* The address range is lost to this arena, not its memory. */
+        depot_os_decommit(seg, DEPOT_SEGMENT_SIZE, 0);
+        return NULL;
+      }
+    }
+  }
   /* Fresh memory is zero: only the non-zero fields need writing. */
   seg->magic = DEPOT_SEGMENT_MAGIC;
   seg->node = (uint16_t)a->node;
@@ -323,5 +346,7 @@ void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out) {
   out->free_pages = a->free_pages;
   out->dirty_pages = a->dirty_pages;
   out->purged_pages = a->purged_pages;
+  out->binds_ok = a->binds_ok;
+  out->binds_failed = a->binds_failed;
   pthread_mutex_unlock(&a->lock);
 }

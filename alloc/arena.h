@@ -34,8 +34,12 @@ typedef struct depot_arena {
   char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
   depot_segment_t *segments;   /* every segment of this arena */
   depot_span_t *bins[DEPOT_ARENA_BINS];
+  int bind;                    /* bind new segments to os_node */
+  int bind_strict;             /* a failed bind fails the segment */
+  uint32_t os_node;
   size_t nsegments;            /* statistics, all in the lock */
   size_t free_pages, dirty_pages, purged_pages;
+  size_t binds_ok, binds_failed;
 } depot_arena_t;
 
 /* Reserves the heap region (see span.h): want bytes, or the largest half,
@@ -46,6 +50,10 @@ size_t depot_region_init(size_t want);
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
                       uint32_t purge_delay_ms, int purge_lazy);
+
+/* Sets how new segments are bound to a NUMA node (see numa.h). */
+void depot_arena_set_binding(depot_arena_t *a, int bind, uint32_t os_node,
+                             int strict);
 
 /* A span of npages (1..DEPOT_SPAN_MAX_PAGES) whose first page is aligned to
  * align_pages pages (a power of two), in the given state, with its pagemap
@@ -67,6 +75,7 @@ void depot_region_postfork(void);
 
 typedef struct {
   size_t segments, free_pages, dirty_pages, purged_pages;
+  size_t binds_ok, binds_failed;
 } depot_arena_stats_t;
 void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out);
 

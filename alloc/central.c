@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "alloc/meta.h"
+#include "alloc/numa.h"
 #include "alloc/os.h"
 #include "alloc/sizeclass.h"
 
@@ -105,9 +106,8 @@ uint32_t depot_central_records(void) {
 
 depot_central_t *depot_central_table[DEPOT_MAX_NODES];
 
-static void central_init(depot_central_t *c, depot_arena_t *a, uint16_t list_id) {
+static void central_init(depot_central_t *c, uint16_t list_id) {
   pthread_mutex_init(&c->lock, NULL);
-  c->arena = a;
   c->list_id = list_id;
   unsigned cls = depot_list_class(list_id);
   size_t batch_bytes =
@@ -116,13 +116,13 @@ static void central_init(depot_central_t *c, depot_arena_t *a, uint16_t list_id)
   c->max_depth = (uint32_t)(depth < 4 ? 4 : depth > 128 ? 128 : depth);
 }
 
-int depot_central_node_init(unsigned node, depot_arena_t *arena) {
+int depot_central_node_init(unsigned node) {
   depot_central_t *pools =
       depot_meta_alloc(sizeof(depot_central_t) * DEPOT_POOLS_PER_NODE);
   if (!pools) return ENOMEM;
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
-      central_init(&pools[(d << DEPOT_LIST_CLASS_BITS) | cls], arena,
+      central_init(&pools[(d << DEPOT_LIST_CLASS_BITS) | cls],
                    depot_list_id(node, d, cls));
   depot_central_table[node] = pools;
   return 0;
@@ -148,8 +148,9 @@ static void partial_unlink(depot_central_t *c, depot_span_t *s) {
 static depot_span_t *span_new(depot_central_t *c) {
   unsigned cls = depot_list_class(c->list_id);
   const depot_class_info_t *ci = &depot_class_info[cls];
-  depot_span_t *s =
-      depot_arena_alloc_span(c->arena, ci->span_pages, 1, DEPOT_SPAN_SMALL);
+  depot_span_t *s = depot_arena_alloc_span(
+      depot_numa_arena_for(depot_list_node(c->list_id)), ci->span_pages, 1,
+      DEPOT_SPAN_SMALL);
   if (!s) return NULL;
   s->block_size = depot_class_size[cls];
   s->list_id = c->list_id;
@@ -223,7 +224,8 @@ static void return_to_spans(depot_central_t *c, void *head) {
     depot_span_t *s = empty;
     empty = s->next;
     depot_region_set_list_id(depot_span_start(s), s->npages, 0);
-    depot_arena_free_span(c->arena, s);
+    /* Back to the arena it came from (under interleave, not c's own). */
+    depot_arena_free_span(depot_segment_base((uintptr_t)s)->arena, s);
   }
 }
 

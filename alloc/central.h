@@ -42,7 +42,6 @@ typedef struct depot_central {
   /* Locked part. */
   pthread_mutex_t lock depot_cache_aligned;
   depot_span_t *partial;  /* spans with blocks to hand out (lock) */
-  depot_arena_t *arena;
   uint16_t list_id;
   uint32_t spans;         /* spans owned by this pool (lock) */
   uint64_t blocks_out;    /* sum of the spans' used counts (lock) */
@@ -63,9 +62,10 @@ static inline depot_central_t *depot_central_of(unsigned list_id) {
 /* Sets up the batch record table.  Returns 0 or an errno value. */
 int depot_central_global_init(void);
 
-/* Creates the pools of one node over its arena.  Returns 0 or an errno value.
+/* Creates the pools of one node; their spans come from the arena that
+ * depot_numa_arena_for() names.  Returns 0 or an errno value.
  * REQUIRES: depot_sizeclass_init() has run. */
-int depot_central_node_init(unsigned node, depot_arena_t *arena);
+int depot_central_node_init(unsigned node);
 
 /* Takes up to want (>= 1) blocks: a batch from the stack if there is one,
  * else blocks carved from partial spans.  Returns the count (0 when out of

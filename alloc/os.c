@@ -6,6 +6,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/common.h"
 
@@ -73,4 +75,21 @@ int depot_os_release(void *p, size_t size) {
   if (munmap(p, size) != 0) return errno;
   depot_sub_relaxed(&os_mapped, size);
   return 0;
+}
+
+/* mbind(2) without libnuma: mode numbers from <linux/mempolicy.h>. */
+#define DEPOT_MPOL_PREFERRED 1
+#define DEPOT_MPOL_BIND 2
+#define DEPOT_BIND_MAX_NODES 1024
+
+int depot_os_bind(void *p, size_t size, unsigned os_node, int strict) {
+  unsigned long mask[DEPOT_BIND_MAX_NODES / (8 * sizeof(unsigned long))] = {0};
+  if (os_node >= DEPOT_BIND_MAX_NODES) return EINVAL;
+  mask[os_node / (8 * sizeof(unsigned long))] |=
+      1ul << (os_node % (8 * sizeof(unsigned long)));
+  /* The kernel counts maxnode one short of the bits it reads. */
+  long r = syscall(SYS_mbind, p, size,
+                   strict ? DEPOT_MPOL_BIND : DEPOT_MPOL_PREFERRED, mask,
+                   (unsigned long)DEPOT_BIND_MAX_NODES + 1, 0ul);
+  return r == 0 ? 0 : errno;
 }

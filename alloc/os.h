@@ -32,6 +32,11 @@ int depot_os_commit(void *p, size_t size);
  * only then. */
 int depot_os_decommit(void *p, size_t size, int lazy);
 
+/* Binds the pages of [p, p+size) to the kernel's NUMA node os_node (mbind):
+ * preferred (best effort) or, with strict, required.  Call before the pages
+ * are first touched. */
+int depot_os_bind(void *p, size_t size, unsigned os_node, int strict);
+
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);
 

@@ -130,11 +130,37 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
       }
       return -1;
     }
-    case DEPOT_CONF_TEXT:
+    case DEPOT_CONF_TEXT: {
       *out = 0;
-      return n > 0 && n < TEXT_MAX ? 0 : -1;
+      if (n == 0 || n >= TEXT_MAX) return -1;
+      int policy;
+      uint64_t mask;
+      if (d == &depot_conf_defs[DEPOT_CONF_numa])
+        return depot_numa_parse(s, n, &policy, &mask);
+      return 0;
+    }
   }
   return -1;
+}
+
+int depot_numa_parse(const char *s, size_t n, int *policy, uint64_t *mask) {
+  *mask = 0;
+  if (word_eq(s, n, "off")) return *policy = 0, 0;
+  if (word_eq(s, n, "local")) return *policy = 1, 0;
+  if (word_eq(s, n, "interleave")) return *policy = 2, 0;
+  if (n <= 5 || strncmp(s, "bind:", 5) != 0) return -1;
+  /* A comma-separated list of node numbers below 64. */
+  for (size_t i = 5; i < n;) {
+    size_t j = i;
+    while (j < n && s[j] != ',') j++;
+    uint64_t node;
+    if (parse_number(s + i, j - i, 0, &node) != 0 || node >= 64) return -1;
+    *mask |= (uint64_t)1 << node;
+    if (j < n && j + 1 == n) return -1; /* a trailing comma */
+    i = j + 1;
+  }
+  *policy = 3;
+  return 0;
 }
 
 static void set_text(depot_conf_key_t k, const char *s, size_t n) {

@@ -55,6 +55,13 @@ typedef enum {
   X(huge_threshold_bytes, DEPOT_CONF_SIZE, "2m", (uint64_t)32 << 10,           \
     (uint64_t)3 << 20, NULL,                                                   \
     "blocks above this size are mapped directly from the OS")                 \
+  X(numa, DEPOT_CONF_TEXT, "local", 0, 0,                                      \
+    "off, local, interleave or bind:<nodes> (e.g. bind:0,2)",                 \
+    "NUMA placement: off (one pool), local (each thread its CPU's node), "    \
+    "interleave (spans rotate over the nodes), bind:<nodes> (only those)")    \
+  X(numa_strict, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                             \
+    "fail an allocation whose memory cannot be bound to its node, rather "    \
+    "than count the failed bind and go on")                                   \
   X(purge_delay_ms, DEPOT_CONF_UINT, "1000", 0, 3600000, NULL,                 \
     "milliseconds free pages stay resident before going back to the OS "      \
     "(0: at once)")                                                           \
@@ -94,6 +101,13 @@ void depot_config_reset(void);
 /* The value of a key: numbers and booleans as integers, ENUM as the index of
  * the word in its choices. */
 uint64_t depot_config_get(depot_conf_key_t key);
+/* Parses a numa= value: "off", "local", "interleave" or "bind:N[,N...]"
+ * (kernel node numbers below 64).  Returns 0 and the policy (0 off, 1 local,
+ * 2 interleave, 3 bind, as depot_numa_policy_t) and for bind the mask of
+ * nodes; -1 for bad syntax. */
+int depot_numa_parse(const char *text, size_t len, int *policy,
+                     uint64_t *bind_mask);
+
 /* The value as text (TEXT keys, and for printing). */
 const char *depot_config_text(depot_conf_key_t key);
 depot_conf_source_t depot_config_source(depot_conf_key_t key);

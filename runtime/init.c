@@ -1,5 +1,6 @@
 /* init.c: the runtime's start-up, once per process: configuration into the
- * core's options, DEPOTMALLOC into the domains, statistics at exit.  Runs
+ * core's options, DEPOTMALLOC into the domains, the NUMA topology into the
+ * core's placement, statistics at exit.  Runs
  * from a constructor (before main, before threads), or earlier from the
  * first Depot call made by another constructor. */
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include "alloc/alloc_api.h"
 #include "runtime/config.h"
 #include "runtime/runtime.h"
+#include "runtime/topology.h"
 
 static void print_stats_at_exit(void) {
   DepotMem_PrintStats(STDERR_FILENO, 0);
@@ -75,6 +77,8 @@ static void init_once(void) {
     depot_domain_set(d, &own);
   }
   apply_depotmalloc(getenv("DEPOTMALLOC"));
+  /* After the core is usable: hwloc allocates while it loads. */
+  depot_topology_reload();
   const char *stats_env = getenv("DEPOTMALLOCSTATS");
   if (depot_config_get(DEPOT_CONF_stats) ||
       (stats_env && *stats_env && strcmp(stats_env, "0") != 0))

@@ -50,7 +50,8 @@ TEST(Config, EveryKeyAcceptsAGoodValue) {
   std::string err = Load(nullptr,
                          "stats=yes, verbose=off,strict_config=0,on_bad_free=warn,"
                          "tcache_max_bytes=512k,tcache_batch=64,"
-                         "arena_reserve_bytes=1G,huge_threshold_bytes=1mb",
+                         "arena_reserve_bytes=1G,huge_threshold_bytes=1mb,"
+                         "numa=bind:0,numa_strict=1,purge_delay_ms=0,purge=free",
                          &errors);
   EXPECT_EQ(err, "");
   EXPECT_EQ(errors, 0);
@@ -61,8 +62,27 @@ TEST(Config, EveryKeyAcceptsAGoodValue) {
   EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 64u);
   EXPECT_EQ(Get(DEPOT_CONF_arena_reserve_bytes), uint64_t(1) << 30);
   EXPECT_EQ(Get(DEPOT_CONF_huge_threshold_bytes), 1u << 20);
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0");
+  EXPECT_EQ(Get(DEPOT_CONF_numa_strict), 1u);
+  EXPECT_EQ(Get(DEPOT_CONF_purge_delay_ms), 0u);
+  EXPECT_EQ(Get(DEPOT_CONF_purge), 1u);  // index of "free"
   EXPECT_EQ(depot_config_source(DEPOT_CONF_tcache_batch), DEPOT_CONF_FROM_ENV);
   EXPECT_STREQ(depot_config_text(DEPOT_CONF_tcache_batch), "64");
+}
+
+TEST(Config, NumaValues) {
+  int policy;
+  uint64_t mask;
+  EXPECT_EQ(depot_numa_parse("off", 3, &policy, &mask), 0);
+  EXPECT_EQ(policy, 0);
+  EXPECT_EQ(depot_numa_parse("interleave", 10, &policy, &mask), 0);
+  EXPECT_EQ(policy, 2);
+  EXPECT_EQ(depot_numa_parse("bind:0,2,63", 11, &policy, &mask), 0);
+  EXPECT_EQ(policy, 3);
+  EXPECT_EQ(mask, (uint64_t(1) << 63) | 5u);
+  for (const char *bad : {"bind:", "bind:64", "bind:1,", "bind:a", "bind:-1", "locale",
+                          "bind:1,,2"})
+    EXPECT_EQ(depot_numa_parse(bad, strlen(bad), &policy, &mask), -1) << bad;
 }
 
 struct Bad {
@@ -102,7 +122,11 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"on_bad_free=explode", "expected one of abort|warn; using abort"},
         Bad{"no_such_key=1", "unknown key 'no_such_key' (DEPOT_CONF); ignored. "
                              "Keys: stats, verbose"},
-        Bad{"tcache_batch", "'tcache_batch' (DEPOT_CONF) is not key=value"}));
+        Bad{"tcache_batch", "'tcache_batch' (DEPOT_CONF) is not key=value"},
+        Bad{"numa=sideways", "numa=sideways (DEPOT_CONF): bad value; expected off, "
+                             "local, interleave or bind:<nodes> (e.g. bind:0,2); using local"},
+        Bad{"purge_delay_ms=4000000", "expected an integer from 0 to 3600000"},
+        Bad{"purge=lazy", "expected one of dontneed|free"}));
 
 TEST(Config, DuplicateKeyIsReportedAndTheLaterWins) {
   int errors = 0;

@@ -2,6 +2,7 @@
  * started before Depot initialises; some never allocate; others allocate,
  * hand blocks to main and exit at arbitrary points while those blocks live
  * on.  At the end, with every block freed, Depot must count none in use. */
+#define _DEFAULT_SOURCE
 #include <depot/depot.h>
 #include <pthread.h>
 #include <stdatomic.h>

@@ -1,0 +1,164 @@
+/* topology.c: NUMA topology discovery with hwloc, and the placement policy
+ * installed into the core (see topology.h and alloc/numa.h).
+ *
+ * hwloc allocates while it loads a topology, and Depot may be the process's
+ * malloc: so discovery runs after the core is up (from the runtime's
+ * start-up, never from inside an allocation), while the core still behaves
+ * as one node; its allocations are ordinary node-0 blocks. */
+#define _GNU_SOURCE
+#include "runtime/topology.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hwloc.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "alloc/alloc_api.h"
+#include "alloc/numa.h"
+#include "alloc/os.h"
+#include "runtime/config.h"
+
+_Static_assert(DEPOT_TOPO_MAX_NODES == DEPOT_MAX_NODES, "node limits agree");
+_Static_assert(DEPOT_TOPO_MAX_CPUS == DEPOT_NUMA_MAX_CPUS, "CPU limits agree");
+
+static void one_node(depot_topology_t *t) {
+  long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  t->nnodes = 1;
+  t->os_node[0] = 0;
+  t->node_bytes[0] = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+  t->ncpus = cpus > 0 && cpus <= DEPOT_TOPO_MAX_CPUS ? (unsigned)cpus : 1;
+  for (unsigned c = 0; c < t->ncpus; c++) t->cpu_node[c] = 0;
+}
+
+/* Whether the kernel shows one node only ("0" in .../node/online): then, with
+ * no synthetic topology asked for, hwloc has nothing to add and its start-up
+ * cost can be skipped for every process. */
+static int kernel_has_one_node(void) {
+  char buf[64];
+  int fd = open("/sys/devices/system/node/online", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 1; /* no NUMA support in this kernel */
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 1;
+  buf[n] = 0;
+  return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
+}
+
+static void probe_binding(depot_topology_t *t) {
+  void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (page == MAP_FAILED) {
+    t->bind_errno = errno;
+    return;
+  }
+  t->bind_errno = depot_os_bind(page, 4096, t->os_node[0], 0);
+  t->bind_works = t->bind_errno == 0;
+  munmap(page, 4096);
+}
+
+int depot_topology_discover(depot_topology_t *t) {
+  memset(t, 0, sizeof *t);
+  for (unsigned c = 0; c < DEPOT_TOPO_MAX_CPUS; c++) t->cpu_node[c] = -1;
+  t->synthetic = getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
+  int err = 0;
+  hwloc_topology_t topo;
+  if (!t->synthetic && kernel_has_one_node()) {
+    one_node(t);
+  } else if (hwloc_topology_init(&topo) != 0) {
+    err = errno ? errno : EIO;
+    one_node(t);
+  } else if (hwloc_topology_load(topo) != 0) {
+    err = errno ? errno : EIO;
+    hwloc_topology_destroy(topo);
+    one_node(t);
+  } else {
+    int n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+    if (n > DEPOT_TOPO_MAX_NODES) n = DEPOT_TOPO_MAX_NODES;
+    for (int i = 0; i < n; i++) {
+      hwloc_obj_t node = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
+      t->os_node[i] = node->os_index;
+      t->node_bytes[i] = node->attr ? node->attr->numanode.local_memory : 0;
+      int cpu;
+      hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
+        if (cpu >= 0 && cpu < DEPOT_TOPO_MAX_CPUS) {
+          t->cpu_node[cpu] = (int16_t)i;
+          if ((unsigned)cpu + 1 > t->ncpus) t->ncpus = (unsigned)cpu + 1;
+        }
+      }
+      hwloc_bitmap_foreach_end();
+    }
+    hwloc_topology_destroy(topo);
+    if (n > 0) {
+      t->nnodes = (unsigned)n;
+      t->from_hwloc = 1;
+    } else {
+      one_node(t);
+    }
+  }
+  probe_binding(t);
+  return err;
+}
+
+/* ---- applying ---------------------------------------------------------------- */
+
+static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_topology_t current;      /* guarded by apply_lock */
+static depot_numa_map_t map;          /* scratch, guarded by apply_lock */
+
+int depot_topology_apply(const depot_topology_t *t) {
+  int policy;
+  uint64_t mask;
+  const char *text = depot_config_text(DEPOT_CONF_numa);
+  if (depot_numa_parse(text, strlen(text), &policy, &mask) != 0) policy = 1;
+  pthread_mutex_lock(&apply_lock);
+  if (t != &current) current = *t;
+  memset(&map, 0, sizeof map);
+  map.policy = (depot_numa_policy_t)policy;
+  map.strict = (int)depot_config_get(DEPOT_CONF_numa_strict);
+  /* Nodes are never removed from the core: keep any it already has. */
+  unsigned have = depot_numa_nodes();
+  const depot_numa_map_t *old = depot_numa_current_map();
+  map.nnodes = t->nnodes > have ? t->nnodes : have;
+  for (unsigned n = 0; n < map.nnodes; n++)
+    map.os_node[n] = n < t->nnodes ? t->os_node[n] : old ? old->os_node[n] : n;
+  map.ncpus = t->ncpus;
+  for (unsigned c = 0; c < t->ncpus; c++)
+    map.cpu_node[c] = t->cpu_node[c] < 0 ? 0 : (uint16_t)t->cpu_node[c];
+  if (policy == DEPOT_NUMA_BIND) {
+    for (unsigned n = 0; n < t->nnodes; n++)
+      if (t->os_node[n] < 64 && (mask >> t->os_node[n]) & 1)
+        map.allowed[map.nallowed++] = (uint16_t)n;
+    for (unsigned b = 0; b < 64; b++) {
+      int known = 0;
+      for (unsigned n = 0; n < t->nnodes; n++) known |= t->os_node[n] == b;
+      if ((mask >> b) & 1 && !known)
+        depot_say("depot: config: numa=%s: node %u does not exist here; ignored",
+                  text, b);
+    }
+    if (map.nallowed == 0) {
+      depot_say("depot: config: numa=%s names no node of this machine; using "
+                "local", text);
+      map.policy = DEPOT_NUMA_LOCAL;
+    }
+  } else {
+    for (unsigned n = 0; n < t->nnodes; n++) map.allowed[map.nallowed++] = (uint16_t)n;
+  }
+  int err = depot_numa_install(&map);
+  pthread_mutex_unlock(&apply_lock);
+  return err;
+}
+
+const depot_topology_t *depot_topology_current(void) { return &current; }
+
+int depot_topology_reload(void) {
+  static depot_topology_t fresh;
+  pthread_mutex_lock(&apply_lock);
+  depot_topology_discover(&fresh);
+  pthread_mutex_unlock(&apply_lock);
+  return depot_topology_apply(&fresh);
+}

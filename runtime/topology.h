@@ -1,0 +1,48 @@
+/* topology.h: the machine's NUMA topology as Depot sees it (from hwloc),
+ * and the placement policy built from it and the configuration. */
+#ifndef DEPOT_RUNTIME_TOPOLOGY_H
+#define DEPOT_RUNTIME_TOPOLOGY_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DEPOT_TOPO_MAX_NODES 64
+#define DEPOT_TOPO_MAX_CPUS 4096
+
+typedef struct {
+  int from_hwloc;       /* 0: hwloc gave nothing usable, one node assumed */
+  int synthetic;        /* HWLOC_SYNTHETIC or HWLOC_XMLFILE was in effect */
+  unsigned nnodes;      /* nodes in hwloc's logical order */
+  uint32_t os_node[DEPOT_TOPO_MAX_NODES];   /* the kernel's node numbers */
+  uint64_t node_bytes[DEPOT_TOPO_MAX_NODES]; /* memory per node */
+  unsigned ncpus;       /* entries of cpu_node: max OS CPU index + 1 */
+  int16_t cpu_node[DEPOT_TOPO_MAX_CPUS];    /* -1: no such CPU */
+  int bind_works;       /* mbind to the first node succeeded here */
+  int bind_errno;       /* why it failed, if it did */
+} depot_topology_t;
+
+/* Discovers the topology with hwloc (honouring HWLOC_SYNTHETIC and
+ * HWLOC_XMLFILE).  Always fills *t; returns 0, or an errno value when hwloc
+ * failed and one node was assumed. */
+int depot_topology_discover(depot_topology_t *t);
+
+/* Builds the core's map from t and the numa / numa_strict configuration and
+ * installs it.  A node named in bind: that t lacks is reported and skipped.
+ * Returns 0 or an errno value. */
+int depot_topology_apply(const depot_topology_t *t);
+
+/* The topology applied at start-up (discovered once by the runtime). */
+const depot_topology_t *depot_topology_current(void);
+
+/* Discovers again and applies (tests: after changing HWLOC_SYNTHETIC or the
+ * numa configuration).  Nodes are only ever added. */
+int depot_topology_reload(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DEPOT_RUNTIME_TOPOLOGY_H */

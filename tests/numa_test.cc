@@ -1,0 +1,241 @@
+// NUMA placement without NUMA hardware: hwloc's synthetic topology
+// "numa:2 core:1 pu:1" maps this machine's CPUs 0 and 1 to two nodes.
+// Threads pinned to each CPU must get blocks of their own node; frees from
+// the other node go home; interleave rotates; bind excludes; a migrated
+// thread switches node.  A last test checks real placement where the kernel
+// has two nodes or more.
+#include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "runtime/config.h"
+#include "runtime/topology.h"
+
+namespace {
+
+constexpr unsigned RAW = 0;
+
+void Pin(int cpu) {
+  cpu_set_t one;
+  CPU_ZERO(&one);
+  CPU_SET(cpu, &one);
+  ASSERT_EQ(pthread_setaffinity_np(pthread_self(), sizeof one, &one), 0);
+  ASSERT_EQ(sched_getcpu(), cpu);
+}
+
+// Applies a configuration over the synthetic two-node topology.
+void Use(const char *conf) {
+  setenv("HWLOC_SYNTHETIC", "numa:2 core:1 pu:1", 1);
+  testing::internal::CaptureStderr();
+  depot_config_load_from(nullptr, conf);
+  ASSERT_EQ(depot_topology_reload(), 0);
+  testing::internal::GetCapturedStderr();
+  ASSERT_EQ(depot_topology_current()->nnodes, 2u);
+}
+
+struct Nodes {
+  unsigned pool, memory;
+};
+Nodes Of(void *p) {
+  Nodes n{99, 99};
+  EXPECT_EQ(depot_block_nodes(p, &n.pool, &n.memory), 0);
+  return n;
+}
+
+// Runs f in a thread pinned to cpu.
+template <class F>
+void OnCpu(int cpu, F f) {
+  std::thread t([&] {
+    Pin(cpu);
+    f();
+  });
+  t.join();
+}
+
+class Numa : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) GTEST_SKIP() << "needs two CPUs";
+  }
+};
+
+TEST_F(Numa, ThreadsGetBlocksOfTheirOwnNode) {
+  Use("numa=local");
+  for (int cpu : {0, 1}) {
+    OnCpu(cpu, [&] {
+      std::vector<void *> v;
+      for (int i = 0; i < 2000; i++) v.push_back(depot_alloc_call(16 + size_t(i % 50) * 40, RAW));
+      v.push_back(depot_alloc_call(100000, RAW));  // a large block too
+      for (void *p : v) {
+        Nodes n = Of(p);
+        EXPECT_EQ(n.pool, unsigned(cpu));
+        EXPECT_EQ(n.memory, unsigned(cpu));
+      }
+      for (void *p : v) depot_free_call(p, RAW);
+    });
+  }
+  depot_node_stats_t n0, n1;
+  ASSERT_EQ(depot_core_node_stats(0, &n0), 0);
+  ASSERT_EQ(depot_core_node_stats(1, &n1), 0);
+  EXPECT_GT(n1.segments, 0u);
+  EXPECT_GT(n0.binds_ok, 0u) << "node 0 exists in the kernel: binds work";
+  EXPECT_GT(n1.binds_failed, 0u) << "synthetic node 1 does not: counted";
+}
+
+TEST_F(Numa, FreesFromTheOtherNodeGoHome) {
+  Use("numa=local");
+  std::vector<void *> from0;
+  OnCpu(0, [&] {
+    for (int i = 0; i < 5000; i++) from0.push_back(depot_alloc_call(48, RAW));
+  });
+  std::set<void *> freed(from0.begin(), from0.end());
+  OnCpu(1, [&] {
+    for (void *p : from0) depot_free_call(p, RAW);  // remote frees
+    for (int i = 0; i < 5000; i++) {  // node 1 never receives node 0's blocks
+      void *p = depot_alloc_call(48, RAW);
+      EXPECT_EQ(Of(p).pool, 1u);
+      EXPECT_EQ(freed.count(p), 0u);
+      depot_free_call(p, RAW);
+    }
+  });
+  size_t reused = 0;
+  OnCpu(0, [&] {
+    std::vector<void *> again;
+    for (int i = 0; i < 5000; i++) again.push_back(depot_alloc_call(48, RAW));
+    for (void *p : again) {
+      reused += freed.count(p);
+      EXPECT_EQ(Of(p).pool, 0u);
+    }
+    for (void *p : again) depot_free_call(p, RAW);
+  });
+  EXPECT_GT(reused, 4000u) << "node 0's blocks went back to node 0's pool";
+}
+
+TEST_F(Numa, AMigratedThreadSwitchesNode) {
+  Use("numa=local");
+  std::thread t([] {
+    Pin(0);
+    void *a = depot_alloc_call(64, RAW);
+    EXPECT_EQ(Of(a).pool, 0u);
+    Pin(1);
+    // The next refill notices the move; allocate past what the cache holds.
+    std::vector<void *> v;
+    for (int i = 0; i < 3000; i++) v.push_back(depot_alloc_call(64, RAW));
+    EXPECT_EQ(Of(v.back()).pool, 1u);
+    EXPECT_EQ(Of(v.back()).memory, 1u);
+    for (void *p : v) depot_free_call(p, RAW);
+    depot_free_call(a, RAW);
+  });
+  t.join();
+}
+
+TEST_F(Numa, InterleaveRotatesSpansOverTheNodes) {
+  Use("numa=interleave");
+  EXPECT_EQ(depot_numa_policy_now(), 2);
+  std::vector<void *> v;
+  unsigned on[2] = {0, 0};
+  OnCpu(0, [&] {
+    for (int i = 0; i < 40; i++) v.push_back(depot_alloc_call(200000, RAW));
+    for (int i = 0; i < 20000; i++) v.push_back(depot_alloc_call(2048, RAW));
+  });
+  for (size_t i = 0; i < v.size(); i++) {
+    Nodes n = Of(v[i]);
+    if (i >= 40) EXPECT_EQ(n.pool, 0u) << "one set of pools for small blocks";
+    on[n.memory]++;
+  }
+  EXPECT_GT(on[0], v.size() / 4);
+  EXPECT_GT(on[1], v.size() / 4);
+  for (size_t i = 1; i < 40; i++)
+    EXPECT_NE(Of(v[i]).memory, Of(v[i - 1]).memory) << "large spans alternate";
+  for (void *p : v) depot_free_call(p, RAW);
+}
+
+TEST_F(Numa, BindExcludesOtherNodes) {
+  Use("numa=bind:1");
+  EXPECT_EQ(depot_numa_policy_now(), 3);
+  for (int cpu : {0, 1})
+    OnCpu(cpu, [&] {
+      std::vector<void *> v;
+      for (int i = 0; i < 3000; i++) v.push_back(depot_alloc_call(96, RAW));
+      for (void *p : v) EXPECT_EQ(Of(p).memory, 1u) << "cpu " << cpu;
+      for (void *p : v) depot_free_call(p, RAW);
+    });
+}
+
+TEST_F(Numa, StrictTurnsAFailedBindIntoAnAllocationFailure) {
+  Use("numa=bind:1,numa_strict=1");
+  OnCpu(1, [&] {
+    // Node 1 is synthetic: the kernel cannot bind to it, so no new segment
+    // can be made for it; the first allocation needing one fails cleanly.
+    std::vector<void *> v;
+    void *p = nullptr;
+    for (int i = 0; i < 100000; i++) {
+      errno = 0;
+      if (!(p = depot_alloc_call(30000, RAW))) break;
+      v.push_back(p);
+    }
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+    for (void *q : v) depot_free_call(q, RAW);
+  });
+  Use("numa=local");
+  OnCpu(1, [&] {
+    void *p = depot_alloc_call(30000, RAW);
+    EXPECT_NE(p, nullptr) << "best effort again";
+    depot_free_call(p, RAW);
+  });
+}
+
+TEST_F(Numa, OffMeansOnePool) {
+  Use("numa=off");
+  OnCpu(1, [&] {
+    void *p = depot_alloc_call(64, RAW);
+    EXPECT_EQ(Of(p).pool, 0u);
+    depot_free_call(p, RAW);
+  });
+}
+
+// Real placement: the kernel says where a page lives (move_pages query).
+TEST(NumaHardware, PagesLandOnTheirNode) {
+  char buf[64] = {0};
+  FILE *f = fopen("/sys/devices/system/node/online", "r");
+  if (f) {
+    if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
+    fclose(f);
+  }
+  if (!strchr(buf, '-') && !strchr(buf, ','))
+    GTEST_SKIP() << "one NUMA node here (/sys/devices/system/node/online: "
+                 << (buf[0] ? buf : "absent\n") << "); real placement needs two";
+  unsetenv("HWLOC_SYNTHETIC");
+  testing::internal::CaptureStderr();
+  depot_config_load_from(nullptr, "numa=local");
+  ASSERT_EQ(depot_topology_reload(), 0);
+  testing::internal::GetCapturedStderr();
+  const depot_topology_t *t = depot_topology_current();
+  for (unsigned n = 0; n < t->nnodes; n++) {
+    int cpu = -1;
+    for (unsigned c = 0; c < t->ncpus && cpu < 0; c++)
+      if (t->cpu_node[c] == int(n)) cpu = int(c);
+    if (cpu < 0) continue;
+    OnCpu(cpu, [&] {
+      char *p = static_cast<char *>(depot_alloc_call(1 << 20, RAW));
+      memset(p, 1, 1 << 20);
+      void *page = p + 4096;
+      int status = -1;
+      ASSERT_EQ(syscall(SYS_move_pages, 0, 1, &page, nullptr, &status, 0), 0);
+      EXPECT_EQ(status, int(t->os_node[n])) << "node " << n;
+      depot_free_call(p, RAW);
+    });
+  }
+}
+
+}  // namespace
