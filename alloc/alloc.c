@@ -277,15 +277,17 @@ static int is_huge(size_t size, size_t align) {
          npages + align_pages > DEPOT_SPAN_MAX_PAGES;
 }
 
-/* Blocks above the small maximum, and aligned ones no class can serve. */
-static void *big_alloc(size_t size, size_t align, unsigned d) {
+/* Blocks above the small maximum, and aligned ones no class can serve.
+ * *zeroed (if asked) tells whether the block is known to be all zeros. */
+static void *big_alloc(size_t size, size_t align, unsigned d, int *zeroed) {
+  int fresh = 0;
   if (size > PTRDIFF_MAX || depot_init() != 0) {
     errno = ENOMEM;
     return NULL;
   }
   void *p = NULL;
   if (is_huge(size, align)) {
-    p = depot_huge_alloc(size, align, d);
+    p = depot_huge_alloc(size, align, d, &fresh);
     if (p) big_account(d, 1, depot_huge_usable(size), 1);
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
@@ -300,6 +302,7 @@ static void *big_alloc(size_t size, size_t align, unsigned d) {
     }
   }
   if (!p) errno = ENOMEM;
+  if (zeroed) *zeroed = fresh;
   return p;
 }
 
@@ -308,9 +311,11 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
     errno = EINVAL;
     return NULL;
   }
-  if (size <= DEPOT_SMALL_MAX)
-    return small_alloc(size ? depot_size_to_class(size) : 1, d);
-  return big_alloc(size, DEPOT_MIN_ALIGN, d);
+  void *p = size <= DEPOT_SMALL_MAX
+                ? small_alloc(size ? depot_size_to_class(size) : 1, d)
+                : big_alloc(size, DEPOT_MIN_ALIGN, d, NULL);
+  if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
+  return p;
 }
 
 depot_noinline void depot_free_slow(void *p, unsigned d) {
@@ -350,10 +355,44 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
     return NULL;
   }
   size_t total = n * size;
-  void *p = depot_alloc(total, d);
-  /* Huge blocks are fresh mappings, already zero. */
-  if (p && !is_huge(total, DEPOT_MIN_ALIGN)) memset(p, 0, total);
+  int zeroed = 0;
+  void *p;
+  if (total > DEPOT_SMALL_MAX) {
+    p = big_alloc(total, DEPOT_MIN_ALIGN, d, &zeroed);
+    if (p) DEPOT_VG_ALLOCATED(p, total, zeroed);
+  } else {
+    p = depot_alloc(total, d);
+  }
+  /* Fresh mappings are zero already: no need to touch their pages. */
+  if (p && !zeroed) memset(p, 0, total);
   return p;
+}
+
+/* Grows or shrinks a large or huge block without copying when it stays of
+ * its kind: a page run takes or gives back the pages after it, a mapping is
+ * remapped.  Returns the block's (possibly new) address, or NULL if it must
+ * move. */
+static void *resize_in_place(void *p, size_t want, unsigned d,
+                             const block_info_t *bi) {
+  if (bi->kind == BLOCK_HUGE && is_huge(want, DEPOT_MIN_ALIGN)) {
+    void *q = depot_huge_resize(p, want);
+    if (!q) return NULL;
+    big_account(d, 1, bi->usable, -1);
+    big_account(d, 1, depot_huge_usable(want), 1);
+    return q;
+  }
+  if (bi->kind == BLOCK_LARGE && want > DEPOT_SMALL_MAX &&
+      !is_huge(want, DEPOT_MIN_ALIGN)) {
+    depot_span_t *s = bi->span;
+    size_t npages = (want + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
+    if (depot_arena_resize_span(depot_segment_base((uintptr_t)p)->arena, s, npages) != 0)
+      return NULL;
+    s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
+    big_account(d, 0, bi->usable, -1);
+    big_account(d, 0, s->block_size, 1);
+    return p;
+  }
+  return NULL;
 }
 
 void *depot_realloc(void *p, size_t size, unsigned d) {
@@ -368,12 +407,21 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
     return NULL;
   }
   size_t want = size ? size : 1;
-  /* Stay in place unless the block would be more than half empty. */
-  if (want <= bi.usable && (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
-    return p;
-  void *q = depot_alloc(want, d);
+  void *q;
+  /* Stay in place unless the block would be more than half empty; under
+   * Valgrind always move, so that memcheck's idea of the block stays exact. */
+  if (!DEPOT_VG) {
+    if (want <= bi.usable && (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
+      return p;
+    if ((q = resize_in_place(p, want, d, &bi)) != NULL) return q;
+  }
+  q = depot_alloc(want, d);
   if (!q) return NULL; /* p untouched */
+  /* Copies the usable size, which may exceed what was asked for: memcheck
+   * must not call that a read past the block. */
+  DEPOT_VG_QUIET_BEGIN();
   memcpy(q, p, want < bi.usable ? want : bi.usable);
+  DEPOT_VG_QUIET_END();
   depot_free(p, d);
   return q;
 }
@@ -393,9 +441,15 @@ void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {
      * so a class whose size is a multiple of align gives aligned blocks. */
     for (unsigned c = size ? depot_size_to_class(size) : 1; c < DEPOT_NCLASSES;
          c++)
-      if (depot_class_size[c] % align == 0) return small_alloc(c, d);
+      if (depot_class_size[c] % align == 0) {
+        void *p = small_alloc(c, d);
+        if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
+        return p;
+      }
   }
-  return big_alloc(size ? size : 1, align, d);
+  void *p = big_alloc(size ? size : 1, align, d, NULL);
+  if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
+  return p;
 }
 
 size_t depot_usable_size(const void *p) {
@@ -438,6 +492,7 @@ void depot_trim(void) {
         depot_central_drain(&depot_central_table[n][i]);
     depot_arena_purge(depot_arenas[n]);
   }
+  depot_huge_release_cache();
 }
 
 void depot_core_stats(depot_core_stats_t *out) {

@@ -25,6 +25,7 @@
 #include "alloc/sizeclass.h"
 #include "alloc/span.h"
 #include "alloc/tcache.h"
+#include "alloc/valgrind.h"
 
 /* Slow paths (alloc.c). */
 void *depot_alloc_slow(size_t size, unsigned domain);
@@ -46,6 +47,7 @@ depot_inline void *depot_alloc(size_t size, unsigned domain) {
   if (depot_likely(p != NULL)) {
     bin->head = *(void **)p;
     bin->room++;
+    DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
     return p;
   }
   return depot_alloc_slow(size, domain);
@@ -55,6 +57,7 @@ depot_inline void *depot_alloc(size_t size, unsigned domain) {
 depot_inline void depot_free(void *p, unsigned domain) {
   depot_tcache_t *tc = depot_tls_tcache;
   uintptr_t off = depot_region_offset((uintptr_t)p);
+  if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
     /* i is the bin of the block's list id if the block is of this thread's
      * node.  One unsigned compare checks at once that the page serves a

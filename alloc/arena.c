@@ -306,6 +306,48 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
   return depot_span_covers(n, page) && n->state == DEPOT_SPAN_FREE ? n : NULL;
 }
 
+int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
+  depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+  if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES) return -1;
+  pthread_mutex_lock(&a->lock);
+  unsigned start = s->start_page, end = start + s->npages;
+  unsigned new_end = start + (unsigned)npages;
+  int ok = 0;
+  if (new_end < end) {
+    /* Shrink: the tail becomes free, joined with a free span behind it. */
+    s->npages = (uint16_t)npages;
+    unsigned tail_end = end;
+    uint32_t dirty_ms = now_ms();
+    depot_span_t *right = free_neighbour(seg, end);
+    if (right) {
+      bin_remove(a, right);
+      right->state = DEPOT_SPAN_DEAD;
+      tail_end = right->start_page + right->npages;
+      if (right->dirty && ms_before(right->dirty_ms, dirty_ms)) dirty_ms = right->dirty_ms;
+    }
+    make_free(a, seg, new_end, tail_end - new_end, 1, dirty_ms);
+    ok = 1;
+  } else if (new_end == end) {
+    ok = 1;
+  } else {
+    /* Grow into a free span that starts right after this one. */
+    depot_span_t *right = free_neighbour(seg, end);
+    if (right && (unsigned)right->start_page + right->npages >= new_end) {
+      unsigned r_end = right->start_page + right->npages;
+      int dirty = right->dirty;
+      uint32_t dirty_ms = right->dirty_ms;
+      bin_remove(a, right);
+      right->state = DEPOT_SPAN_DEAD;
+      if (r_end > new_end) make_free(a, seg, new_end, r_end - new_end, dirty, dirty_ms);
+      s->npages = (uint16_t)npages;
+      set_pagemap(s, end, new_end - 1);
+      ok = 1;
+    }
+  }
+  pthread_mutex_unlock(&a->lock);
+  return ok ? 0 : -1;
+}
+
 void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   depot_segment_t *seg = depot_segment_base((uintptr_t)s);
   pthread_mutex_lock(&a->lock);

@@ -62,6 +62,11 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state);
 
+/* Resizes the in-use LARGE span s in place to npages: shrinking gives the
+ * tail back; growing takes pages from a free span that follows it.  Returns
+ * 0, or -1 (s unchanged) when the pages after it are not free. */
+int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages);
+
 /* Returns an in-use span.  REQUIRES: its region page entries are 0. */
 void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 

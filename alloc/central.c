@@ -7,6 +7,7 @@
 #include "alloc/numa.h"
 #include "alloc/os.h"
 #include "alloc/sizeclass.h"
+#include "alloc/valgrind.h"
 
 /* ---- the table of batch records ------------------------------------------
  * Index 0 means "none".  Records are never unmapped, so a stale index is
@@ -157,6 +158,8 @@ static depot_span_t *span_new(depot_central_t *c) {
   s->domain = (uint8_t)depot_list_domain(c->list_id);
   s->bump = depot_span_start(s);
   s->bump_end = s->bump + (size_t)ci->capacity * s->block_size;
+  /* Under Valgrind: forget what the pages held before (other blocks). */
+  DEPOT_VG_FORGET(s->bump, (size_t)s->npages << DEPOT_PAGE_SHIFT);
   /* The page table entries are what free() reads; they must be set before
    * any block of the span leaves this pool (the pool lock orders them). */
   depot_region_set_list_id(s->bump, s->npages, c->list_id);

@@ -1,8 +1,13 @@
 /* huge.h: huge blocks.  Requests above the huge threshold bypass the arenas:
- * each is its own OS mapping, unmapped on free.  A hash table keyed by the
- * block's address (behind one mutex: huge calls make system calls anyway)
- * records each mapping, so that free, realloc and usable-size can recognise
- * a huge block and a stray pointer is never mistaken for one. */
+ * each is its own OS mapping.  A hash table keyed by the block's address
+ * (behind one mutex: huge calls are rare and costly anyway) records each
+ * mapping, so that free, realloc and usable-size can recognise a huge block
+ * and a stray pointer is never mistaken for one.
+ *
+ * Freed mappings wait in a small cache for the purge delay before they are
+ * unmapped, so that a program that frees and allocates huge blocks in turn
+ * neither makes a system call nor faults its pages in again each time.
+ * Growing or shrinking a huge block moves no data (mremap). */
 #ifndef DEPOT_ALLOC_HUGE_H
 #define DEPOT_ALLOC_HUGE_H
 
@@ -12,9 +17,17 @@
 extern "C" {
 #endif
 
-/* A zero-filled block of at least size bytes aligned to align (a power of
- * two); NULL if the OS refuses. */
-void *depot_huge_alloc(size_t size, size_t align, unsigned domain);
+/* A block of at least size bytes aligned to align (a power of two); NULL if
+ * the OS refuses.  *zeroed tells whether it is known to be all zeros (a
+ * fresh mapping) or may hold old data (from the cache). */
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain, int *zeroed);
+
+/* Resizes the huge block p to at least size bytes (still huge), keeping its
+ * contents; may move it.  Returns the block, or NULL (p unchanged). */
+void *depot_huge_resize(void *p, size_t size);
+
+/* Unmaps every cached mapping now (trim). */
+void depot_huge_release_cache(void);
 
 /* The usable size of a huge block of size bytes: whole OS pages. */
 static inline size_t depot_huge_usable(size_t size) {
@@ -32,7 +45,8 @@ void depot_huge_prefork(void);
 void depot_huge_postfork(void);
 
 typedef struct {
-  size_t blocks, bytes;
+  size_t blocks, bytes;        /* live huge blocks */
+  size_t cached, cached_bytes; /* freed mappings waiting in the cache */
 } depot_huge_stats_t;
 void depot_huge_stats(depot_huge_stats_t *out);
 

@@ -11,25 +11,57 @@
 
 #include "alloc/common.h"
 
-/* Calls left to fail.  Relaxed: it is a test knob, not a synchronisation. */
-static _Atomic unsigned os_fail_budget;
+/* Fault injection knobs and counters.  Relaxed throughout: they are test
+ * knobs, not synchronisation. */
+static _Atomic unsigned os_fail_budget;   /* calls left to fail */
+static _Atomic unsigned os_fail_every;    /* fail every nth call; 0: off */
+static _Atomic uint64_t os_fail_threshold; /* fail if hash < this; 0: off */
+static _Atomic uint64_t os_calls;          /* calls seen while injecting */
+static _Atomic unsigned long os_failures;  /* failures injected */
 /* Statistics only; relaxed. */
 static _Atomic size_t os_mapped;
 
 void depot_os_fail_next(unsigned n) { depot_store_relaxed(&os_fail_budget, n); }
+void depot_os_fail_every(unsigned n) { depot_store_relaxed(&os_fail_every, n); }
+void depot_os_fail_rate(double rate) {
+  uint64_t t = rate <= 0 ? 0 : rate >= 1 ? UINT64_MAX : (uint64_t)(rate * 18446744073709551615.0);
+  depot_store_relaxed(&os_fail_threshold, t);
+}
+unsigned long depot_os_failures_injected(void) {
+  return depot_load_relaxed(&os_failures);
+}
 
 size_t depot_os_mapped_bytes(void) { return depot_load_relaxed(&os_mapped); }
 
-/* Consumes one injected failure if any is pending. */
+void depot_os_account_remap(size_t old_size, size_t new_size) {
+  depot_add_relaxed(&os_mapped, new_size);
+  depot_sub_relaxed(&os_mapped, old_size);
+}
+
+/* A well-mixed 64-bit hash (the finaliser of splitmix64). */
+static uint64_t mix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+/* Whether this call fails by injection (consuming a pending one). */
 static int os_injected_failure(void) {
+  int fail = 0;
   unsigned n = depot_load_relaxed(&os_fail_budget);
-  while (n > 0) {
-    if (atomic_compare_exchange_weak_explicit(&os_fail_budget, &n, n - 1,
-                                              memory_order_relaxed,
-                                              memory_order_relaxed))
-      return 1;
+  while (n > 0 && !fail)
+    fail = atomic_compare_exchange_weak_explicit(&os_fail_budget, &n, n - 1,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed);
+  unsigned every = depot_load_relaxed(&os_fail_every);
+  uint64_t threshold = depot_load_relaxed(&os_fail_threshold);
+  if (!fail && (every || threshold)) {
+    uint64_t call = depot_add_relaxed(&os_calls, 1) + 1;
+    fail = (every && call % every == 0) || (threshold && mix64(call) < threshold);
   }
-  return 0;
+  if (fail) depot_add_relaxed(&os_failures, 1);
+  return fail;
 }
 
 static int os_mmap_aligned(size_t size, size_t align, int prot, void **out) {

@@ -43,8 +43,19 @@ int depot_os_release(void *p, size_t size);
 /* Reserve and commit in one step (used for huge blocks and metadata). */
 int depot_os_map(size_t size, size_t align, void **out);
 
-/* Test seam: the next n calls of reserve, commit and map fail with ENOMEM. */
+/* Fault injection (tests and the stress tool): calls of reserve, commit and
+ * map fail with ENOMEM
+ *   - the next n calls (fail_next);
+ *   - every nth call (fail_every; 0 stops it);
+ *   - each call with probability rate (fail_rate; 0 stops it).
+ * Failures injected so far: depot_os_failures_injected(). */
 void depot_os_fail_next(unsigned n);
+void depot_os_fail_every(unsigned n);
+void depot_os_fail_rate(double rate);
+unsigned long depot_os_failures_injected(void);
+
+/* Accounts for a mapping that mremap() resized from old_size to new_size. */
+void depot_os_account_remap(size_t old_size, size_t new_size);
 
 /* Bytes currently mapped through this layer (reserved or committed). */
 size_t depot_os_mapped_bytes(void);

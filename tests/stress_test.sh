@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# depot-stress, bounded, in whatever build this is (plain, asan, tsan): a
+# plain run, one with DEPOTMALLOC=debug, one with OS fault injection, one
+# under a real address-space limit (plain build only: sanitizers need
+# terabytes of address space), and a short run on the C library to check
+# the tool itself.  Each must end with "errors: 0".
+set -uo pipefail
+stress=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}/tools/stress
+secs=${STRESS_SECONDS:-15}
+sizes=700,260,39,1
+fail=0
+run() {  # run NAME EXPECT_INJECTED ARGS... (env assignments first)
+  local name=$1 injected=$2; shift 2
+  local out
+  out=$("$@" 2>&1 | tail -8)
+  local status=$?
+  echo "--- $name"; echo "$out"
+  if ! grep -q "errors: 0" <<<"$out"; then echo "FAIL: $name"; fail=1; fi
+  if [[ $injected == yes ]] && grep -q "injected OS failures: 0$" <<<"$out"; then
+    echo "FAIL: $name injected no failure"; fail=1
+  fi
+}
+build=$("$stress" --seconds 0.5 --threads 1 --sizes 1,0,0,0 2>/dev/null | sed -n 's/.*build=\([a-z]*\).*/\1/p')
+run plain no "$stress" --seconds "$secs" --threads 4 --seed 11 --sizes $sizes
+run debug-hooks no env DEPOTMALLOC=debug "$stress" --seconds "$secs" --threads 4 --seed 12 --sizes $sizes
+run faults yes "$stress" --seconds "$secs" --threads 4 --seed 13 --sizes $sizes --fault-rate 0.2
+if [[ $build == plain ]]; then
+  run ulimit-v no bash -c "ulimit -v 2000000 && exec \"$stress\" --seconds 5 --threads 4 --seed 14 --sizes 500,300,150,50"
+else
+  echo "--- ulimit-v: skipped in a $build build (sanitizers reserve huge address ranges)"
+fi
+run system no "$stress" --seconds 2 --threads 4 --seed 15 --sizes $sizes --allocator system
+# The tool must notice a damaged block: exit 1 and a report naming it.
+echo "--- self-test"
+out=$(STRESS_SELF_TEST_CORRUPT=300 "$stress" --seconds 5 --threads 2 --seed 16 --sizes 1,0,0,0 2>&1)
+status=$?
+if [[ $status != 1 ]] || ! grep -q "CORRUPTION .*seed=16 thread=0 op=" <<<"$out"; then
+  echo "FAIL: a corrupted block went unnoticed (exit $status)"; echo "$out" | tail -3; fail=1
+else
+  grep CORRUPTION <<<"$out"
+fi
+exit $fail
