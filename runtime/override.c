@@ -23,19 +23,29 @@
 #define RAW DEPOT_DOM_RAW
 #define EXPORT __attribute__((visibility("default")))
 
+/* The fuzzer builds this file with DEPOT_OVERRIDE_PREFIX set, so that it can
+ * drive the family without replacing its own (sanitizer's) malloc. */
+#ifdef DEPOT_OVERRIDE_PREFIX
+#define DEPOT_PASTE2(a, b) a##b
+#define DEPOT_PASTE(a, b) DEPOT_PASTE2(a, b)
+#define NAME(f) DEPOT_PASTE(DEPOT_OVERRIDE_PREFIX, f)
+#else
+#define NAME(f) f
+#endif
+
 static size_t page_size(void) {
   static size_t cached;
   if (!cached) cached = (size_t)sysconf(_SC_PAGESIZE);
   return cached;
 }
 
-EXPORT void *malloc(size_t size) { return depot_alloc(size, RAW); }
+EXPORT void *NAME(malloc)(size_t size) { return depot_alloc(size, RAW); }
 
-EXPORT void free(void *p) { depot_free(p, RAW); }
+EXPORT void NAME(free)(void *p) { depot_free(p, RAW); }
 
-EXPORT void *calloc(size_t n, size_t size) { return depot_calloc(n, size, RAW); }
+EXPORT void *NAME(calloc)(size_t n, size_t size) { return depot_calloc(n, size, RAW); }
 
-EXPORT void *realloc(void *p, size_t size) {
+EXPORT void *NAME(realloc)(void *p, size_t size) {
   if (p && size == 0) {
     depot_free(p, RAW);
     return NULL;
@@ -43,15 +53,15 @@ EXPORT void *realloc(void *p, size_t size) {
   return depot_realloc(p, size, RAW);
 }
 
-EXPORT void *reallocarray(void *p, size_t n, size_t size) {
+EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
   if (size && n > SIZE_MAX / size) {
     errno = ENOMEM;
     return NULL;
   }
-  return realloc(p, n * size);
+  return NAME(realloc)(p, n * size);
 }
 
-EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+EXPORT int NAME(posix_memalign)(void **out, size_t align, size_t size) {
   if (align < sizeof(void *) || !depot_is_pow2(align)) return EINVAL;
   int saved = errno;
   void *p = depot_aligned_alloc(align, size, RAW);
@@ -61,7 +71,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
   return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t size) {
+EXPORT void *NAME(aligned_alloc)(size_t align, size_t size) {
   if (!depot_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
@@ -69,7 +79,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size) {
   return depot_aligned_alloc(align, size, RAW);
 }
 
-EXPORT void *memalign(size_t align, size_t size) {
+EXPORT void *NAME(memalign)(size_t align, size_t size) {
   if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
@@ -79,24 +89,24 @@ EXPORT void *memalign(size_t align, size_t size) {
   return depot_aligned_alloc(a, size, RAW);
 }
 
-EXPORT void *valloc(size_t size) { return memalign(page_size(), size); }
+EXPORT void *NAME(valloc)(size_t size) { return NAME(memalign)(page_size(), size); }
 
-EXPORT void *pvalloc(size_t size) {
+EXPORT void *NAME(pvalloc)(size_t size) {
   size_t ps = page_size();
   if (size > SIZE_MAX - ps) {
     errno = ENOMEM;
     return NULL;
   }
   size_t rounded = (size + ps - 1) & ~(ps - 1);
-  return memalign(ps, rounded ? rounded : ps);
+  return NAME(memalign)(ps, rounded ? rounded : ps);
 }
 
-EXPORT size_t malloc_usable_size(void *p) {
+EXPORT size_t NAME(malloc_usable_size)(void *p) {
   return p ? depot_usable_size_fast(p) : 0; /* servers call it on every malloc */
 }
 
 /* Returns 1 if memory went back to the OS, 0 if there was none to return. */
-EXPORT int malloc_trim(size_t pad) {
+EXPORT int NAME(malloc_trim)(size_t pad) {
   (void)pad;
   depot_core_stats_t before, after;
   depot_core_stats(&before);
@@ -105,6 +115,6 @@ EXPORT int malloc_trim(size_t pad) {
   return after.purged_pages > before.purged_pages;
 }
 
-EXPORT void malloc_stats(void) {
+EXPORT void NAME(malloc_stats)(void) {
   DepotMem_PrintStats(STDERR_FILENO, 0);
 }

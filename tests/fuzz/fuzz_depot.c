@@ -1,0 +1,277 @@
+/* fuzz_depot.c: a libFuzzer target.  The input is a sequence of operations
+ * on every entry point: the malloc family (built with a name prefix, so the
+ * fuzzer's own malloc stays the sanitizer's), the three domains, aligned and
+ * zero-size requests, realloc to zero, calloc overflow, trim and
+ * configuration strings.  A shadow model records each live block's family,
+ * size and fill byte; after every step every live block is checked. */
+#define _GNU_SOURCE
+#include <depot/depot.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "alloc/alloc_api.h"
+#include "runtime/config.h"
+
+void *fz_malloc(size_t);
+void fz_free(void *);
+void *fz_calloc(size_t, size_t);
+void *fz_realloc(void *, size_t);
+void *fz_reallocarray(void *, size_t, size_t);
+int fz_posix_memalign(void **, size_t, size_t);
+void *fz_aligned_alloc(size_t, size_t);
+void *fz_memalign(size_t, size_t);
+void *fz_valloc(size_t);
+void *fz_pvalloc(size_t);
+size_t fz_malloc_usable_size(void *);
+int fz_malloc_trim(size_t);
+
+enum { F_LIBC, F_RAW, F_MEM, F_OBJ, NF };
+typedef struct {
+  void *(*malloc)(size_t);
+  void *(*calloc)(size_t, size_t);
+  void *(*realloc)(void *, size_t);
+  void (*free)(void *);
+} fam_t;
+static const fam_t fams[NF] = {
+    {fz_malloc, fz_calloc, fz_realloc, fz_free},
+    {DepotMem_RawMalloc, DepotMem_RawCalloc, DepotMem_RawRealloc, DepotMem_RawFree},
+    {DepotMem_Malloc, DepotMem_Calloc, DepotMem_Realloc, DepotMem_Free},
+    {DepotObject_Malloc, DepotObject_Calloc, DepotObject_Realloc, DepotObject_Free},
+};
+
+#define MAXLIVE 64
+typedef struct {
+  unsigned char *p;
+  size_t size;
+  uint8_t fam, tag;
+} live_t;
+static live_t live[MAXLIVE];
+
+typedef struct {
+  const uint8_t *d;
+  size_t n, i;
+} in_t;
+static unsigned get8(in_t *in) { return in->i < in->n ? in->d[in->i++] : 0; }
+static unsigned get16(in_t *in) { return get8(in) | get8(in) << 8; }
+
+/* Offsets a pattern covers: all of a small block, the ends of a big one. */
+static size_t next_off(size_t size, size_t i) {
+  return size <= 4096 || i + 1 < 256 || i + 1 >= size - 256 ? i + 1 : size - 256;
+}
+static unsigned char byte_at(uint8_t tag, size_t i) {
+  return (unsigned char)(tag ^ (i * 31));
+}
+static void fill(live_t *b) {
+  for (size_t i = 0; i < b->size; i = next_off(b->size, i)) b->p[i] = byte_at(b->tag, i);
+}
+/* Checks b's pattern below upto (a realloc keeps only a prefix; the offsets
+ * are those b->size chose when the block was filled). */
+static void verify(const live_t *b, size_t upto) {
+  for (size_t i = 0; i < upto && i < b->size; i = next_off(b->size, i))
+    if (b->p[i] != byte_at(b->tag, i)) {
+      fprintf(stderr, "fuzz: block %p (%zu bytes, family %u) corrupted at %zu\n",
+              (void *)b->p, b->size, b->fam, i);
+      abort();
+    }
+}
+static void must(int cond, const char *what) {
+  if (!cond) {
+    fprintf(stderr, "fuzz: contract broken: %s\n", what);
+    abort();
+  }
+}
+
+static size_t decode_size(in_t *in) {
+  unsigned b = get8(in);
+  switch (b & 7) {
+    case 0: return 0;
+    case 1: case 2: case 3: return get8(in);
+    case 4: case 5: return get16(in) % 8193;
+    case 6: return 32768 + (size_t)get16(in) * 8;       /* large */
+    default: return (b & 0x80) ? ((size_t)2 << 20) + get16(in) : 40000; /* huge */
+  }
+}
+
+static void drop(live_t *b) {
+  if (!b->p) return;
+  verify(b, b->size);
+  fams[b->fam].free(b->p);
+  b->p = NULL;
+}
+
+static void adopt(live_t *b, void *p, size_t size, unsigned fam, uint8_t tag) {
+  must(((uintptr_t)p & 15) == 0, "16-byte alignment");
+  if (fam == F_LIBC) must(fz_malloc_usable_size(p) >= size, "usable size");
+  b->p = p;
+  b->size = size;
+  b->fam = (uint8_t)fam;
+  b->tag = tag;
+  fill(b);
+}
+
+/* Config strings print their complaints: keep the fuzzer's log readable. */
+static void quietly_load_config(const char *text) {
+  int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+  if (devnull >= 0) dup2(devnull, 2);
+  depot_config_load_from(NULL, text);
+  depot_config_load_from(NULL, NULL);
+  if (saved >= 0) dup2(saved, 2), close(saved);
+  if (devnull >= 0) close(devnull);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  in_t in = {data, size, 0};
+  while (in.i < in.n) {
+    unsigned op = get8(&in) % 12;
+    live_t *b = &live[get8(&in) % MAXLIVE];
+    unsigned fam = get8(&in) % NF;
+    uint8_t tag = (uint8_t)get8(&in);
+    switch (op) {
+      case 0: { /* allocate */
+        drop(b);
+        size_t n = decode_size(&in);
+        void *p = fams[fam].malloc(n);
+        must(p != NULL, "malloc of a modest size");
+        adopt(b, p, n, fam, tag);
+        break;
+      }
+      case 1: { /* calloc, overflowing or not */
+        drop(b);
+        size_t count = get16(&in), el = get16(&in);
+        if (get8(&in) & 1) count <<= 48;
+        errno = 0;
+        unsigned char *p = fams[fam].calloc(count, el);
+        if (count && el > (size_t)PTRDIFF_MAX / count) {
+          must(p == NULL && errno == ENOMEM, "overflowing calloc fails with ENOMEM");
+          break;
+        }
+        if (count * el > ((size_t)256 << 10)) { /* too big to check byte by byte */
+          if (p) fams[fam].free(p);
+          break;
+        }
+        must(p != NULL, "calloc of a modest size");
+        for (size_t i = 0; i < count * el; i++) must(p[i] == 0, "calloc zeroes");
+        adopt(b, p, count * el, fam, tag);
+        break;
+      }
+      case 2: { /* realloc, to zero too */
+        if (!b->p) break;
+        size_t n = decode_size(&in);
+        verify(b, b->size);
+        size_t keep = n < b->size ? n : b->size;
+        live_t old = *b;
+        unsigned char *q = fams[b->fam].realloc(b->p, n);
+        if (b->fam == F_LIBC && n == 0) {
+          must(q == NULL, "realloc(p, 0) frees, as glibc's does");
+          b->p = NULL;
+          break;
+        }
+        must(q != NULL, "realloc of a modest size");
+        old.p = q;
+        verify(&old, keep); /* the prefix survived */
+        b->p = q;
+        b->size = n;
+        b->tag = tag;
+        fill(b);
+        break;
+      }
+      case 3:
+        drop(b);
+        break;
+      case 4: { /* aligned, through each entry point */
+        drop(b);
+        size_t align = (size_t)1 << (get8(&in) % 23), n = decode_size(&in);
+        void *p = NULL;
+        switch (get8(&in) % 5) {
+          case 0: {
+            int r = fz_posix_memalign(&p, align, n);
+            if (align < sizeof(void *)) {
+              must(r == EINVAL && p == NULL, "posix_memalign rejects a small alignment");
+              break;
+            }
+            must(r == 0, "posix_memalign");
+            break;
+          }
+          case 1: p = fz_aligned_alloc(align, n); break;
+          case 2: p = fz_memalign(align, n); break;
+          case 3: p = fz_valloc(n); align = 4096; break;
+          default: p = fz_pvalloc(n); align = 4096; break;
+        }
+        if (!p) break;
+        must((uintptr_t)p % align == 0, "alignment honoured");
+        adopt(b, p, n, F_LIBC, tag);
+        break;
+      }
+      case 5: { /* zero bytes: distinct, non-NULL */
+        void *a = fams[fam].malloc(0), *c = fams[fam].malloc(0);
+        must(a && c && a != c, "zero-byte blocks are distinct and non-NULL");
+        fams[fam].free(a);
+        fams[fam].free(c);
+        break;
+      }
+      case 6:
+        if (tag & 1) DepotMem_Trim();
+        else fz_malloc_trim(0);
+        break;
+      case 7: { /* configuration text */
+        char text[49];
+        size_t len = get8(&in) % 48, k = 0;
+        for (; k < len && in.i < in.n; k++) text[k] = (char)get8(&in);
+        text[k] = 0;
+        if (!strstr(text, "strict")) quietly_load_config(text);
+        break;
+      }
+      case 8: { /* impossible sizes */
+        errno = 0;
+        must(fams[fam].malloc(SIZE_MAX - get8(&in)) == NULL && errno == ENOMEM,
+             "a request above PTRDIFF_MAX fails with ENOMEM");
+        errno = 0;
+        must(fz_reallocarray(NULL, SIZE_MAX / 2, 3) == NULL && errno == ENOMEM,
+             "reallocarray overflow");
+        break;
+      }
+      case 9: /* usable size of a live block */
+        if (b->p) {
+          must(depot_usable_size(b->p) >= b->size ||
+                   (b->fam != F_LIBC && depot_usable_size(b->p) == 0),
+               "usable size covers the block");
+          must(depot_owns(b->p) || b->fam != F_LIBC, "Depot owns its block");
+        }
+        break;
+      case 10: { /* statistics */
+        DepotMemStats st;
+        memset(&st, 0, sizeof st);
+        st.size = sizeof st;
+        must(DepotMem_Stats(&st) == 0, "statistics");
+        break;
+      }
+      default: { /* reallocarray */
+        if (!b->p || b->fam != F_LIBC) break;
+        size_t n = get8(&in) + 1, m = get8(&in);
+        verify(b, b->size);
+        unsigned char *q = fz_reallocarray(b->p, n, m);
+        if (n * m == 0) { /* glibc frees on a zero size too */
+          b->p = NULL;
+          break;
+        }
+        must(q != NULL, "reallocarray of a modest size");
+        live_t old = *b;
+        old.p = q;
+        verify(&old, n * m); /* the prefix survived */
+        b->p = q;
+        b->size = n * m;
+        fill(b);
+      }
+    }
+    for (unsigned k = 0; k < MAXLIVE; k++)
+      if (live[k].p) verify(&live[k], live[k].size);
+  }
+  for (unsigned k = 0; k < MAXLIVE; k++) drop(&live[k]);
+  return 0;
+}
