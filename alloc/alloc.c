@@ -278,17 +278,19 @@ static int is_huge(size_t size, size_t align) {
 }
 
 /* Blocks above the small maximum, and aligned ones no class can serve.
- * *zeroed (if asked) tells whether the block is known to be all zeros. */
-static void *big_alloc(size_t size, size_t align, unsigned d, int *zeroed) {
-  int fresh = 0;
+ * *dirty (if asked) is how many leading bytes may hold old data; the rest
+ * are known to be zero. */
+static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
+  size_t old_data = size;
   if (size > PTRDIFF_MAX || depot_init() != 0) {
     errno = ENOMEM;
     return NULL;
   }
   void *p = NULL;
   if (is_huge(size, align)) {
-    p = depot_huge_alloc(size, align, d, &fresh);
-    if (p) big_account(d, 1, depot_huge_usable(size), 1);
+    size_t usable;
+    p = depot_huge_alloc(size, align, d, &old_data, &usable);
+    if (p) big_account(d, 1, usable, 1);
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
@@ -302,7 +304,7 @@ static void *big_alloc(size_t size, size_t align, unsigned d, int *zeroed) {
     }
   }
   if (!p) errno = ENOMEM;
-  if (zeroed) *zeroed = fresh;
+  if (dirty) *dirty = old_data;
   return p;
 }
 
@@ -355,16 +357,19 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
     return NULL;
   }
   size_t total = n * size;
-  int zeroed = 0;
+  size_t dirty = total;
   void *p;
   if (total > DEPOT_SMALL_MAX) {
-    p = big_alloc(total, DEPOT_MIN_ALIGN, d, &zeroed);
-    if (p) DEPOT_VG_ALLOCATED(p, total, zeroed);
+    p = big_alloc(total, DEPOT_MIN_ALIGN, d, &dirty);
+    if (p) DEPOT_VG_ALLOCATED(p, total, 0);
   } else {
     p = depot_alloc(total, d);
   }
-  /* Fresh mappings are zero already: no need to touch their pages. */
-  if (p && !zeroed) memset(p, 0, total);
+  /* Fresh pages are zero already: only what may hold old data is cleared,
+   * so a huge calloc does not fault in pages it never uses.  (Under
+   * Valgrind all of it, so that memcheck sees it defined.) */
+  if (DEPOT_VG) dirty = total;
+  if (p) memset(p, 0, dirty < total ? dirty : total);
   return p;
 }
 

@@ -32,10 +32,11 @@ static size_t table_count, table_bytes;
 
 /* The cache of freed mappings (guarded by huge_lock): at most CACHE_SLOTS
  * mappings and CACHE_BYTES bytes, each released purge_delay_ms after it was
- * freed (checked on every huge call).  A cached mapping is reused for a
- * request it exceeds by at most a quarter. */
-#define CACHE_SLOTS 16
-#define CACHE_BYTES ((size_t)256 << 20)
+ * freed (checked on every huge call).  Freed ranges next to each other are
+ * joined; a request splits the smallest range long enough, or grows the
+ * longest shorter one, so the cache serves like a page heap. */
+#define CACHE_SLOTS 64
+#define CACHE_BYTES ((size_t)512 << 20)
 typedef struct {
   uintptr_t addr;
   size_t size;
@@ -105,21 +106,82 @@ static void unmap_all(const cached_t *c, size_t n) {
   for (size_t i = 0; i < n; i++) depot_os_release((void *)c[i].addr, c[i].size);
 }
 
-/* Takes a cached mapping of len..len + len/4 bytes aligned to align (the
- * smallest such) into *out.  Returns whether there was one.  Lock held. */
+/* Takes len bytes at align from the cache into *out, or returns 0.  The
+ * smallest cached range at least len long is split (returns 1: *out is
+ * exactly len, the rest stays cached); failing that, the longest shorter
+ * one is taken whole to be grown (returns 2; only when align is a page,
+ * since growing may move it).  Lock held. */
 static int cache_take(size_t len, size_t align, cached_t *out) {
-  size_t best = cache_n;
+  size_t fit = cache_n, grow = cache_n;
   for (size_t i = 0; i < cache_n; i++) {
-    if (cache[i].size < len || cache[i].size - len > len / 4 ||
-        cache[i].addr % align)
-      continue;
-    if (best == cache_n || cache[i].size < cache[best].size) best = i;
+    if (cache[i].addr % align) continue;
+    if (cache[i].size >= len) {
+      if (fit == cache_n || cache[i].size < cache[fit].size) fit = i;
+    } else if (align <= OS_PAGE &&
+               (grow == cache_n || cache[i].size > cache[grow].size)) {
+      grow = i;
+    }
   }
-  if (best == cache_n) return 0;
-  *out = cache[best];
-  cache_bytes -= cache[best].size;
-  cache[best] = cache[--cache_n];
-  return 1;
+  if (fit != cache_n) {
+    *out = (cached_t){cache[fit].addr, len, cache[fit].freed_ms};
+    cache_bytes -= len;
+    if (cache[fit].size > len) {
+      cache[fit].addr += len;
+      cache[fit].size -= len;
+    } else {
+      cache[fit] = cache[--cache_n];
+    }
+    return 1;
+  }
+  if (grow == cache_n) return 0;
+  *out = cache[grow];
+  cache_bytes -= cache[grow].size;
+  cache[grow] = cache[--cache_n];
+  return 2;
+}
+
+/* Grows a cached range to len bytes; its resident pages stay, with their
+ * contents.  Returns its (possibly new) address, or 0 (the range is gone). */
+static uintptr_t cache_grow(cached_t c, size_t len) {
+  void *q = mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) {
+    depot_os_release((void *)c.addr, c.size);
+    return 0;
+  }
+  depot_os_account_remap(c.size, len);
+  return (uintptr_t)q;
+}
+
+/* Puts a freed range into the cache, joined with cached ranges next to it
+ * (so that a later request of their total size is served whole).  Ranges
+ * pushed out to make room are added to evict[].  Lock held. */
+static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevict) {
+  uint64_t now = now_ms();
+  for (size_t i = 0; i < cache_n;) {
+    if (cache[i].addr + cache[i].size == addr || addr + len == cache[i].addr) {
+      if (cache[i].addr < addr) addr = cache[i].addr;
+      len += cache[i].size;
+      cache_bytes -= cache[i].size;
+      cache[i] = cache[--cache_n];
+      i = 0; /* the joined range may now touch another */
+    } else {
+      i++;
+    }
+  }
+  while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES)) {
+    size_t oldest = 0;
+    for (size_t i = 1; i < cache_n; i++)
+      if (cache[i].freed_ms < cache[oldest].freed_ms) oldest = i;
+    evict[(*nevict)++] = cache[oldest];
+    cache_bytes -= cache[oldest].size;
+    cache[oldest] = cache[--cache_n];
+  }
+  if (len > CACHE_BYTES) {
+    evict[(*nevict)++] = (cached_t){addr, len, now};
+    return;
+  }
+  cache[cache_n++] = (cached_t){addr, len, now};
+  cache_bytes += len;
 }
 
 /* Records a mapping in the table.  Returns 0 or an errno value.  Lock held. */
@@ -132,25 +194,23 @@ static int table_add(uintptr_t addr, size_t len, unsigned domain) {
   return 0;
 }
 
-void *depot_huge_alloc(size_t size, size_t align, unsigned domain, int *zeroed) {
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty,
+                       size_t *usable) {
   if (align < OS_PAGE) align = OS_PAGE;
   size_t len = depot_huge_usable(size);
   if (len < size) return NULL;
   cached_t expired[CACHE_SLOTS], got = {0, 0, 0};
-  void *p = NULL;
   pthread_mutex_lock(&huge_lock);
   size_t nexp = cache_expire(0, expired);
-  if (cache_take(len, align, &got)) {
-    if (table_add(got.addr, got.size, domain) == 0) p = (void *)got.addr;
-    else expired[nexp++] = got; /* no room to record it: let it go */
-  }
+  int reuse = cache_take(len, align, &got);
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);
-  if (p) {
-    *zeroed = 0; /* it held someone's data */
-    return p;
-  }
-  if (depot_os_map(len, align, &p) != 0) return NULL;
+  /* A reused range keeps its resident pages: no faults, old contents (only
+   * in its old length, if it grew). */
+  uintptr_t addr = reuse == 1 ? got.addr : reuse == 2 ? cache_grow(got, len) : 0;
+  *dirty = addr ? (reuse == 1 ? len : got.size) : 0;
+  void *p = (void *)addr;
+  if (!p && depot_os_map(len, align, &p) != 0) return NULL;
   pthread_mutex_lock(&huge_lock);
   int err = table_add((uintptr_t)p, len, domain);
   pthread_mutex_unlock(&huge_lock);
@@ -158,7 +218,7 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, int *zeroed) 
     depot_os_release(p, len);
     return NULL;
   }
-  *zeroed = 1;
+  *usable = len;
   return p;
 }
 
@@ -191,7 +251,7 @@ static void table_remove(huge_entry_t *e) {
 }
 
 int depot_huge_free(void *p) {
-  cached_t expired[CACHE_SLOTS + 1];
+  cached_t expired[2 * CACHE_SLOTS + 2];
   size_t nexp = 0;
   pthread_mutex_lock(&huge_lock);
   huge_entry_t *e = find((uintptr_t)p);
@@ -202,21 +262,10 @@ int depot_huge_free(void *p) {
   size_t len = e->size;
   table_remove(e);
   nexp = cache_expire(0, expired);
-  if (depot_core_options.purge_delay_ms > 0 && len <= CACHE_BYTES / 4) {
-    /* Make room, oldest first, then keep it. */
-    while (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES) {
-      size_t oldest = 0;
-      for (size_t i = 1; i < cache_n; i++)
-        if (cache[i].freed_ms < cache[oldest].freed_ms) oldest = i;
-      expired[nexp++] = cache[oldest];
-      cache_bytes -= cache[oldest].size;
-      cache[oldest] = cache[--cache_n];
-    }
-    cache[cache_n++] = (cached_t){(uintptr_t)p, len, now_ms()};
-    cache_bytes += len;
-  } else {
+  if (depot_core_options.purge_delay_ms > 0)
+    cache_put((uintptr_t)p, len, expired, &nexp);
+  else
     expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
-  }
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);
   return 1;

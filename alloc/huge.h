@@ -6,7 +6,7 @@
  *
  * Freed mappings wait in a small cache for the purge delay before they are
  * unmapped, so that a program that frees and allocates huge blocks in turn
- * neither makes a system call nor faults its pages in again each time.
+ * does not fault its pages in again each time.
  * Growing or shrinking a huge block moves no data (mremap). */
 #ifndef DEPOT_ALLOC_HUGE_H
 #define DEPOT_ALLOC_HUGE_H
@@ -18,9 +18,11 @@ extern "C" {
 #endif
 
 /* A block of at least size bytes aligned to align (a power of two); NULL if
- * the OS refuses.  *zeroed tells whether it is known to be all zeros (a
- * fresh mapping) or may hold old data (from the cache). */
-void *depot_huge_alloc(size_t size, size_t align, unsigned domain, int *zeroed);
+ * the OS refuses.  *dirty is how many leading bytes may hold old data (a
+ * range from the cache; 0 for a fresh mapping, all zeros); *usable is its
+ * usable size. */
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty,
+                       size_t *usable);
 
 /* Resizes the huge block p to at least size bytes (still huge), keeping its
  * contents; may move it.  Returns the block, or NULL (p unchanged). */
