@@ -23,11 +23,12 @@ per_pair() {  # per_pair PRELOAD VARIANT PATTERN
   awk -v a="$a" -v b="$b" 'BEGIN { printf "%.1f", (b - a) / 100000 }'
 }
 
+peer_dir=${PEER_DIR:-/usr/lib/x86_64-linux-gnu}
 declare -A peers=(
   [glibc]=""
-  [jemalloc]=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
-  [tcmalloc]=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
-  [mimalloc]=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2
+  [jemalloc]=$peer_dir/libjemalloc.so.2
+  [tcmalloc]=$peer_dir/libtcmalloc_minimal.so.4
+  [mimalloc]=$peer_dir/libmimalloc.so.2
 )
 printf '| allocator | 32-byte pair | mixed 8..508, 100 at a time |\n|---|---|---|\n'
 printf '| depot | %s | %s |\n' "$(per_pair "" depot pair32)" "$(per_pair "" depot mixed100)"

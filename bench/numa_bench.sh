@@ -8,19 +8,21 @@ set -euo pipefail
 runs=5
 [[ ${1:-} == --runs ]] && runs=$2
 here=$(cd "$(dirname "$0")" && pwd)
-bench=${RUNFILES_DIR:-$here/bench.runfiles}/depot/bench/bench
-[[ -x $bench ]] || bench=$here/bench
+root=${RUNFILES_DIR:-$0.runfiles}/depot
+micro=$root/bench/micro
+lib=$(readlink -f "$root/libdepot.so")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-filter='^(batch100/mixed/depot|scaling/depot|prodcons/2thr/depot)'
+filter='^(batch100/mixed|scaling/real_time/threads:[12]$|prodcons/2thr)'
 policies=(off local interleave)
 for ((r = 0; r < runs; r++)); do
   for ((i = 0; i < 3; i++)); do
     p=${policies[$(((i + r) % 3))]}
-    DEPOT_CONF=numa=$p "$bench" --benchmark_filter="$filter" --benchmark_min_time=0.1 \
-      --benchmark_repetitions=3 --benchmark_report_aggregates_only=true 2>/dev/null |
-      awk -v p="$p" '$1 ~ /depot.*_median$/ && $2 ~ /^[0-9.]+$/ {
-        sub(/\/depot/, "", $1); sub(/_median$/, "", $1); print p, $1, $2, $3 }' >>"$tmp/all"
+    LD_PRELOAD=$lib DEPOT_CONF=numa=$p "$micro" --benchmark_filter="$filter" \
+      --benchmark_min_time=0.1 --benchmark_repetitions=3 \
+      --benchmark_report_aggregates_only=true 2>/dev/null |
+      awk -v p="$p" '$1 ~ /_median$/ && $2 ~ /^[0-9.]+$/ {
+        sub(/_median$/, "", $1); print p, $1, $2, $3 }' >>"$tmp/all"
   done
 done
 echo "| workload | off | local | interleave | local/off | interleave/off |"

@@ -4,21 +4,23 @@
 # links it with), loaded with redis-benchmark on 127.0.0.1.  Reports the
 # median requests per second (mean over the workload's commands) and the
 # server's peak resident memory (VmHWM), and each as a ratio to jemalloc.
-#   tools/bazelw run //bench:redis_bench -- [--runs N] [--requests N]
+#   tools/bazelw run //bench:redis_bench -- [--runs N] [--requests N] [--raw]
 set -euo pipefail
-runs=5 requests=100000
+runs=5 requests=100000 raw=0 peer_dir=${PEER_DIR:-}
 while (($#)); do
   case $1 in
     --runs) runs=$2; shift 2 ;;
     --requests) requests=$2; shift 2 ;;
-    *) echo "usage: redis_bench [--runs N] [--requests N]" >&2; exit 2 ;;
+    --raw) raw=1; shift ;;  # one "RUN allocator rps peak_kib" line per run
+    --peer-dir) peer_dir=$2; shift 2 ;;
+    *) echo "usage: redis_bench [--runs N] [--requests N] [--raw] [--peer-dir DIR]" >&2; exit 2 ;;
   esac
 done
 here=$(cd "$(dirname "$0")" && pwd)
 find_lib() { for c in "$@"; do [[ -e $c ]] && { readlink -f "$c"; return; }; done; }
 depot=$(find_lib "${RUNFILES_DIR:-/nonexistent}/depot/libdepot.so" "$here/../libdepot.so" "$here/libdepot.so")
 shim=$(find_lib "${RUNFILES_DIR:-/nonexistent}/depot/bench/libglibc_shim.so" "$here/libglibc_shim.so")
-lib=/usr/lib/x86_64-linux-gnu
+lib=${peer_dir:-/usr/lib/x86_64-linux-gnu}
 declare -A preload=([depot]=$depot [glibc]=$shim [jemalloc]="" \
   [tcmalloc]=$lib/libtcmalloc_minimal.so.4 [mimalloc]=$lib/libmimalloc.so.2)
 names=()
@@ -60,6 +62,10 @@ for ((r = 0; r < runs; r++)); do  # interleaved, the starting allocator rotating
   done
 done
 
+if ((raw)); then
+  for n in "${names[@]}"; do sed "s/^/RUN $n /" "$tmp/$n"; done
+  exit 0
+fi
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ref_rps=$(cut -d' ' -f1 "$tmp/jemalloc" | median)
 ref_mem=$(cut -d' ' -f2 "$tmp/jemalloc" | median)

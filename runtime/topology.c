@@ -4,10 +4,16 @@
  * hwloc allocates while it loads a topology, and Depot may be the process's
  * malloc: so discovery runs after the core is up (from the runtime's
  * start-up, never from inside an allocation), while the core still behaves
- * as one node; its allocations are ordinary node-0 blocks. */
+ * as one node; its allocations are ordinary node-0 blocks.
+ *
+ * libhwloc is loaded with dlopen, and only when there is something to
+ * discover (more than one node, or a synthetic topology asked for): a
+ * program that preloads Depot on a one-node machine maps neither hwloc nor
+ * its dependencies. */
 #define _GNU_SOURCE
 #include "runtime/topology.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <hwloc.h>
@@ -49,6 +55,37 @@ static int kernel_has_one_node(void) {
   return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
 }
 
+/* The few hwloc functions used (the header's inline helpers call others,
+ * so only exported functions are called here). */
+typedef struct {
+  int (*topology_init)(hwloc_topology_t *);
+  int (*topology_load)(hwloc_topology_t);
+  void (*topology_destroy)(hwloc_topology_t);
+  int (*get_type_depth)(hwloc_topology_t, hwloc_obj_type_t);
+  unsigned (*get_nbobjs_by_depth)(hwloc_topology_t, int);
+  hwloc_obj_t (*get_obj_by_depth)(hwloc_topology_t, int, unsigned);
+  int (*bitmap_first)(hwloc_const_bitmap_t);
+  int (*bitmap_next)(hwloc_const_bitmap_t, int);
+} hwloc_api_t;
+
+static int load_hwloc(hwloc_api_t *api) {
+  void *h = dlopen("libhwloc.so.15", RTLD_NOW | RTLD_LOCAL);
+  if (!h) h = dlopen("libhwloc.so", RTLD_NOW | RTLD_LOCAL);
+  if (!h) return ENOENT;
+#define DEPOT_HWLOC_SYM(field, name) \
+  if (!(*(void **)&api->field = dlsym(h, name))) return ENOENT
+  DEPOT_HWLOC_SYM(topology_init, "hwloc_topology_init");
+  DEPOT_HWLOC_SYM(topology_load, "hwloc_topology_load");
+  DEPOT_HWLOC_SYM(topology_destroy, "hwloc_topology_destroy");
+  DEPOT_HWLOC_SYM(get_type_depth, "hwloc_get_type_depth");
+  DEPOT_HWLOC_SYM(get_nbobjs_by_depth, "hwloc_get_nbobjs_by_depth");
+  DEPOT_HWLOC_SYM(get_obj_by_depth, "hwloc_get_obj_by_depth");
+  DEPOT_HWLOC_SYM(bitmap_first, "hwloc_bitmap_first");
+  DEPOT_HWLOC_SYM(bitmap_next, "hwloc_bitmap_next");
+#undef DEPOT_HWLOC_SYM
+  return 0;
+}
+
 static void probe_binding(depot_topology_t *t) {
   void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -67,32 +104,35 @@ int depot_topology_discover(depot_topology_t *t) {
   t->synthetic = getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
   int err = 0;
   hwloc_topology_t topo;
+  hwloc_api_t api;
   if (!t->synthetic && kernel_has_one_node()) {
     one_node(t);
-  } else if (hwloc_topology_init(&topo) != 0) {
+  } else if ((err = load_hwloc(&api)) != 0) {
+    one_node(t); /* hwloc is not installed: one node */
+  } else if (api.topology_init(&topo) != 0) {
     err = errno ? errno : EIO;
     one_node(t);
-  } else if (hwloc_topology_load(topo) != 0) {
+  } else if (api.topology_load(topo) != 0) {
     err = errno ? errno : EIO;
-    hwloc_topology_destroy(topo);
+    api.topology_destroy(topo);
     one_node(t);
   } else {
-    int n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+    int depth = api.get_type_depth(topo, HWLOC_OBJ_NUMANODE);
+    int n = (int)api.get_nbobjs_by_depth(topo, depth);
     if (n > DEPOT_TOPO_MAX_NODES) n = DEPOT_TOPO_MAX_NODES;
     for (int i = 0; i < n; i++) {
-      hwloc_obj_t node = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
+      hwloc_obj_t node = api.get_obj_by_depth(topo, depth, (unsigned)i);
       t->os_node[i] = node->os_index;
       t->node_bytes[i] = node->attr ? node->attr->numanode.local_memory : 0;
-      int cpu;
-      hwloc_bitmap_foreach_begin(cpu, node->cpuset) {
-        if (cpu >= 0 && cpu < DEPOT_TOPO_MAX_CPUS) {
+      for (int cpu = api.bitmap_first(node->cpuset); cpu >= 0;
+           cpu = api.bitmap_next(node->cpuset, cpu)) {
+        if (cpu < DEPOT_TOPO_MAX_CPUS) {
           t->cpu_node[cpu] = (int16_t)i;
           if ((unsigned)cpu + 1 > t->ncpus) t->ncpus = (unsigned)cpu + 1;
         }
       }
-      hwloc_bitmap_foreach_end();
     }
-    hwloc_topology_destroy(topo);
+    api.topology_destroy(topo);
     if (n > 0) {
       t->nnodes = (unsigned)n;
       t->from_hwloc = 1;

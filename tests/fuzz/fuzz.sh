@@ -12,7 +12,7 @@ command -v clang >/dev/null || { echo "clang is needed (apt-get install clang li
 clang -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
   -DDEPOT_OVERRIDE_PREFIX=fz_ -I"$root" -I"$root/runtime/include" \
   "$root"/alloc/*.c "$root"/runtime/*.c "$root/tests/fuzz/fuzz_depot.c" \
-  -lhwloc -lpthread -o "$out/fuzz_depot"
+  -ldl -lpthread -o "$out/fuzz_depot"
 cp -n "$root"/tests/fuzz/corpus/* "$out/corpus/" 2>/dev/null || true
 chmod u+w "$out"/corpus/*
 exec "$out/fuzz_depot" "$out/corpus" -max_len=1024 "$@"

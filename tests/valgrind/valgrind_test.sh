@@ -11,7 +11,7 @@ root=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}
 out=${TEST_TMPDIR:-$(mktemp -d)}
 gcc -std=c11 -O1 -g -DDEPOT_VALGRIND -I"$root" -I"$root/runtime/include" \
   "$root"/alloc/*.c "$root"/runtime/*.c "$root/tests/valgrind/vg_user.c" \
-  -lhwloc -lpthread -o "$out/vg_user"
+  -ldl -lpthread -o "$out/vg_user"
 vg=(valgrind --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
     --show-leak-kinds=definite)
 fail=0
