@@ -56,7 +56,8 @@ static void fork_prepare(void) {
   depot_tcache_prefork();
   for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_prefork(n);
   for (unsigned n = 0; n < depot_numa_nodes(); n++)
-    pthread_mutex_lock(&depot_arenas[n]->lock);
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      pthread_mutex_lock(&depot_arenas[n][k]->lock);
   depot_region_prefork();
   depot_huge_prefork();
   depot_meta_prefork();
@@ -67,7 +68,8 @@ static void fork_finish(void) {
   depot_huge_postfork();
   depot_region_postfork();
   for (unsigned n = 0; n < depot_numa_nodes(); n++)
-    pthread_mutex_unlock(&depot_arenas[n]->lock);
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      pthread_mutex_unlock(&depot_arenas[n][k]->lock);
   for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_postfork(n);
   depot_tcache_postfork();
   depot_numa_postfork();
@@ -495,9 +497,25 @@ void depot_trim(void) {
     for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
         depot_central_drain(&depot_central_table[n][i]);
-    depot_arena_purge(depot_arenas[n]);
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      depot_arena_purge(depot_arenas[n][k]);
   }
   depot_huge_release_cache();
+}
+
+/* A node's arena statistics, summed over its shards. */
+static void node_arena_stats(unsigned node, depot_arena_stats_t *sum) {
+  memset(sum, 0, sizeof *sum);
+  for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++) {
+    depot_arena_stats_t as;
+    depot_arena_stats(depot_arenas[node][k], &as);
+    sum->segments += as.segments;
+    sum->free_pages += as.free_pages;
+    sum->dirty_pages += as.dirty_pages;
+    sum->purged_pages += as.purged_pages;
+    sum->binds_ok += as.binds_ok;
+    sum->binds_failed += as.binds_failed;
+  }
 }
 
 void depot_core_stats(depot_core_stats_t *out) {
@@ -508,7 +526,7 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->batch_records = depot_central_records();
   for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     depot_arena_stats_t as;
-    depot_arena_stats(depot_arenas[n], &as);
+    node_arena_stats(n, &as);
     out->segments += as.segments;
     out->free_pages += as.free_pages;
     out->dirty_pages += as.dirty_pages;
@@ -562,7 +580,7 @@ int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
   if (depot_load_acquire(&init_state) != 2 || node >= depot_numa_nodes())
     return -1;
   depot_arena_stats_t as;
-  depot_arena_stats(depot_arenas[node], &as);
+  node_arena_stats(node, &as);
   out->segments = as.segments;
   out->free_pages = as.free_pages;
   out->binds_ok = as.binds_ok;

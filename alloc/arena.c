@@ -23,7 +23,10 @@ size_t depot_region_init(size_t want) {
   want &= ~(size_t)DEPOT_SEGMENT_MASK;
   for (; want >= REGION_MIN; want /= 2) {
     void *r;
-    if (depot_os_reserve(want, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
+    /* Readable and writable from the start (not backed until touched): a
+     * segment cut from it needs no mprotect, which would take the process's
+     * mapping lock and stall every thread's page faults. */
+    if (depot_os_map(want, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
     void *pages; /* committed by the kernel as entries are first written */
     if (depot_os_map((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t), 4096,
                      &pages) != 0) {
@@ -54,7 +57,7 @@ static int region_take(depot_segment_t **out) {
   uintptr_t used = depot_load_relaxed(&depot_region_used);
   if (used + DEPOT_SEGMENT_SIZE <= region_size) {
     char *seg = (char *)depot_load_relaxed(&depot_region_base) + used;
-    err = depot_os_commit(seg, DEPOT_SEGMENT_SIZE);
+    err = depot_os_commit_mapped();
     if (err == 0) {
       *out = (depot_segment_t *)seg;
       /* The segment's header is written before any block of it exists, and

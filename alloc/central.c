@@ -168,10 +168,11 @@ static depot_span_t *span_new(depot_central_t *c) {
   return s;
 }
 
-static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
+/* Takes up to want blocks from the partial spans (lock held); the chain in
+ * *out, NULL-terminated.  Returns the count. */
+static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
   void *head = NULL, **tail = &head;
   uint32_t n = 0;
-  pthread_mutex_lock(&c->lock);
   while (n < want) {
     depot_span_t *s = c->partial;
     if (!s && !(s = span_new(c))) break;
@@ -194,9 +195,31 @@ static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
     if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
   }
   c->blocks_out += n;
-  pthread_mutex_unlock(&c->lock);
   *tail = NULL;
   *out = head;
+  return n;
+}
+
+/* Batches carved ahead, under the same lock, when the stack ran dry: many
+ * threads refilling one class at once then take the lock a quarter as often
+ * (they pop the extra batches from the stack). */
+#define CARVE_AHEAD 3
+
+static uint32_t carve(depot_central_t *c, uint32_t want, void **out,
+                      depot_batch_stash_t *stash) {
+  void *ahead[CARVE_AHEAD];
+  uint32_t ahead_n[CARVE_AHEAD], nahead = 0;
+  uint32_t depth = depot_load_relaxed(&c->depth);
+  uint32_t extra = depth + 2 * CARVE_AHEAD < c->max_depth ? CARVE_AHEAD : 0;
+  pthread_mutex_lock(&c->lock);
+  uint32_t n = carve_locked(c, want, out);
+  for (; n == want && nahead < extra; nahead++) {
+    ahead_n[nahead] = carve_locked(c, want, &ahead[nahead]);
+    if (ahead_n[nahead] == 0) break;
+  }
+  pthread_mutex_unlock(&c->lock);
+  for (uint32_t k = 0; k < nahead; k++)
+    if (ahead_n[k]) depot_central_give(c, ahead[k], ahead_n[k], stash);
   return n;
 }
 
@@ -244,7 +267,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
     record_free(stash, i);
     return n;
   }
-  return carve(c, want, head);
+  return carve(c, want, head, stash);
 }
 
 void depot_central_give(depot_central_t *c, void *head, uint32_t count,

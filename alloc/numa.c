@@ -11,7 +11,18 @@
 #include "alloc/central.h"
 #include "alloc/meta.h"
 
-depot_arena_t *depot_arenas[DEPOT_MAX_NODES];
+depot_arena_t *depot_arenas[DEPOT_MAX_NODES][DEPOT_ARENA_SHARDS];
+
+/* The calling thread's shard + 1 (0: not chosen yet); the next to give. */
+static __thread unsigned thread_shard;
+static _Atomic unsigned next_shard; /* relaxed: only needs to rotate */
+
+static unsigned shard(void) {
+  if (depot_unlikely(thread_shard == 0))
+    thread_shard = 1 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+                           DEPOT_ARENA_SHARDS;
+  return thread_shard - 1;
+}
 
 /* Nodes created (arenas and pools exist for 0..n-1).  Release store after a
  * node's structures are complete; readers acquire. */
@@ -28,13 +39,15 @@ static _Atomic unsigned interleave_turn;
 #define ARENA_FALLBACK_RESERVE ((size_t)64 << 20)
 
 static int node_create(unsigned n, uint32_t os_node, int bind, int strict) {
-  depot_arena_t *a = depot_meta_alloc(sizeof *a);
-  if (!a) return ENOMEM;
-  depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
-                   depot_core_options.purge_delay_ms,
-                   depot_core_options.purge_lazy);
-  depot_arena_set_binding(a, bind, os_node, strict);
-  depot_arenas[n] = a;
+  for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++) {
+    depot_arena_t *a = depot_meta_alloc(sizeof *a);
+    if (!a) return ENOMEM;
+    depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
+                     depot_core_options.purge_delay_ms,
+                     depot_core_options.purge_lazy);
+    depot_arena_set_binding(a, bind, os_node, strict);
+    depot_arenas[n][k] = a;
+  }
   return depot_central_node_init(n);
 }
 
@@ -67,7 +80,8 @@ int depot_numa_install(const depot_numa_map_t *in) {
   int bind = m->nnodes > 1 && m->policy != DEPOT_NUMA_OFF;
   for (unsigned n = 0; !err && n < m->nnodes; n++) {
     if (n < have)
-      depot_arena_set_binding(depot_arenas[n], bind, m->os_node[n], m->strict);
+      for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+        depot_arena_set_binding(depot_arenas[n][k], bind, m->os_node[n], m->strict);
     else if ((err = node_create(n, m->os_node[n], bind, m->strict)) == 0)
       depot_store_release(&numa_nodes, n + 1);
   }
@@ -110,9 +124,9 @@ depot_arena_t *depot_numa_arena_for(unsigned node) {
   if (m && m->policy == DEPOT_NUMA_INTERLEAVE && m->nallowed > 1) {
     unsigned turn = atomic_fetch_add_explicit(&interleave_turn, 1,
                                               memory_order_relaxed);
-    return depot_arenas[m->allowed[turn % m->nallowed]];
+    return depot_arenas[m->allowed[turn % m->nallowed]][shard()];
   }
-  return depot_arenas[node];
+  return depot_arenas[node][shard()];
 }
 
 void depot_numa_prefork(void) { pthread_mutex_lock(&install_lock); }

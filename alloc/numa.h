@@ -46,8 +46,15 @@ typedef struct {
   uint16_t cpu_node[DEPOT_NUMA_MAX_CPUS];
 } depot_numa_map_t;
 
-/* The arenas of the nodes created so far (index = node). */
-extern depot_arena_t *depot_arenas[DEPOT_MAX_NODES];
+/* Each node's page arena is split into shards, each with its own lock, and
+ * each thread uses one shard (assigned round robin at its first span): many
+ * threads growing their heaps at once then contend for a shard's lock, not
+ * for one lock per node.  A span goes back to the shard it came from (its
+ * segment's arena). */
+#define DEPOT_ARENA_SHARDS 8
+
+/* The arenas of the nodes created so far: [node][shard]. */
+extern depot_arena_t *depot_arenas[DEPOT_MAX_NODES][DEPOT_ARENA_SHARDS];
 
 /* Creates node 0.  Returns 0 or an errno value. */
 int depot_numa_init(void);
@@ -66,7 +73,8 @@ unsigned depot_numa_home(void);
 /* Whether homes can differ between threads (more than one node in use). */
 int depot_numa_multi(void);
 
-/* The arena a new span for node `node`'s pools comes from. */
+/* The arena (of the calling thread's shard) a new span for node `node`'s
+ * pools comes from. */
 depot_arena_t *depot_numa_arena_for(unsigned node);
 
 /* Fork safety (see alloc.c): the install lock, taken first of all. */

@@ -90,6 +90,8 @@ int depot_os_map(size_t size, size_t align, void **out) {
   return os_mmap_aligned(size, align, PROT_READ | PROT_WRITE, out);
 }
 
+int depot_os_commit_mapped(void) { return os_injected_failure() ? ENOMEM : 0; }
+
 int depot_os_commit(void *p, size_t size) {
   if (os_injected_failure()) return ENOMEM;
   return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;

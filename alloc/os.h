@@ -40,8 +40,14 @@ int depot_os_bind(void *p, size_t size, unsigned os_node, int strict);
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);
 
-/* Reserve and commit in one step (used for huge blocks and metadata). */
+/* Reserve and commit in one step (used for huge blocks, metadata and the
+ * heap region, which is mapped readable and writable but not backed until
+ * touched, so that cutting segments from it changes no mapping). */
 int depot_os_map(size_t size, size_t align, void **out);
+
+/* Commit of memory that depot_os_map already made accessible: only the
+ * fault-injection seam applies (returns ENOMEM when a failure is due). */
+int depot_os_commit_mapped(void);
 
 /* Fault injection (tests and the stress tool): calls of reserve, commit and
  * map fail with ENOMEM

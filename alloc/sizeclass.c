@@ -35,10 +35,12 @@ const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
 
 depot_class_info_t depot_class_info[DEPOT_NCLASSES];
 
-/* Spans are at least 64 KiB and hold at least 8 blocks, then grow page by page
- * until the unusable tail is at most 1/16 of the span. */
-#define SPAN_MIN_BYTES (64u * 1024u)
-#define SPAN_MIN_BLOCKS 8u
+/* Spans are at least 128 KiB and hold at least 16 blocks, then grow page by
+ * page until the unusable tail is at most 1/16 of the span.  (Bigger spans
+ * mean fewer trips to the arena's lock when many threads grow at once; only
+ * the pages touched cost memory.) */
+#define SPAN_MIN_BYTES (128u * 1024u)
+#define SPAN_MIN_BLOCKS 16u
 #define BATCH_BYTES (64u * 1024u)
 
 void depot_sizeclass_init(unsigned batch_max) {

@@ -21,7 +21,9 @@
  *              domain when Depot is loaded (DepotObject_Malloc), else malloc
  *
  * Prints one line: "RESULT name threads=T seconds=S peak_rss_kib=K ops=N",
- * the time being that of the work alone (threads started and joined). */
+ * the time being that of the work alone (threads started and joined).  The
+ * work per thread is fixed (scaled by --scale), so a thread sweep measures
+ * throughput: ideal scaling keeps the time flat and multiplies ops/s. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <pthread.h>
@@ -86,7 +88,7 @@ static _Atomic(void *) *larson_pool;
 static void *larson_worker(void *arg) {
   uint64_t s = (uintptr_t)arg + 1;
   size_t pool = (size_t)threads * LARSON_PER_THREAD;
-  unsigned long long ops = scaled(8000000) / threads;
+  unsigned long long ops = scaled(4000000);
   for (unsigned long long i = 0; i < ops; i++) {
     size_t n = 16 + rng_next(&s) % 1008;
     void *p = malloc(n);
@@ -105,7 +107,7 @@ static double larson(unsigned long long *ops) {
   double secs = run_threads(larson_worker);
   for (size_t i = 0; i < pool; i++) free(larson_pool[i]);
   free(larson_pool);
-  *ops = scaled(8000000) / threads * threads;
+  *ops = scaled(4000000) * threads;
   return secs;
 }
 
@@ -148,7 +150,7 @@ static double xmalloc(unsigned long long *ops) {
   if (threads < 2) threads = 2;
   threads &= ~1u; /* pairs */
   rings = calloc(threads / 2, sizeof *rings);
-  per_pair = scaled(1500000) / (threads / 2);
+  per_pair = scaled(750000);
   double secs = run_threads(xmalloc_worker);
   *ops = per_pair * (threads / 2);
   free(rings);
@@ -212,7 +214,7 @@ static void *mstress_worker(void *arg) {
     live[i] = malloc(n);
     touch(live[i], n);
   }
-  unsigned long long ops = scaled(3000000) / threads;
+  unsigned long long ops = scaled(1500000);
   for (unsigned long long i = 0; i < ops; i++) {
     uint64_t r = rng_next(&s);
     if (r % 10 == 0) { /* replace a long-lived block */
@@ -234,7 +236,7 @@ static void *mstress_worker(void *arg) {
 }
 
 static double mstress(unsigned long long *ops) {
-  *ops = scaled(3000000) / threads * threads;
+  *ops = (scaled(1500000) + 20000) * threads; /* the working set counts too */
   return run_threads(mstress_worker);
 }
 
@@ -244,7 +246,7 @@ static void *large_worker(void *arg) {
   uint64_t s = (uintptr_t)arg * 13 + 5;
   enum { KEEP = 8 };
   void *keep[KEEP] = {0};
-  unsigned long long ops = scaled(3000) / threads;
+  unsigned long long ops = scaled(1500);
   for (unsigned long long i = 0; i < ops; i++) {
     /* 256 KiB .. 32 MiB, smaller sizes more often (log-uniform). */
     size_t n = (size_t)256 << 10 << (rng_next(&s) % 8);
@@ -260,7 +262,7 @@ static void *large_worker(void *arg) {
 }
 
 static double large(unsigned long long *ops) {
-  *ops = scaled(3000) / threads * threads;
+  *ops = scaled(1500) * threads;
   return run_threads(large_worker);
 }
 

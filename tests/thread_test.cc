@@ -154,9 +154,10 @@ TEST(Threads, ThousandShortLivedThreadsLeakNothing) {
   }
   depot_core_stats_t st;
   depot_core_stats(&st);
-  // 1000 threads x 200 blocks would need ~200 MiB if nothing were reused.
+  // 1000 threads x 200 blocks would need ~200 MiB if nothing were reused;
+  // the arenas' shards (numa.h) each keep a couple of 4 MiB segments.
   EXPECT_LE(st.segments, segments_early + 2) << "memory grows with thread churn";
-  EXPECT_LE(st.segments, 16u);
+  EXPECT_LE(st.segments * 4, 128u) << "more than 128 MiB of segments";
   EXPECT_LE(st.meta_bytes, meta_early + (size_t(1) << 20))
       << "thread caches are not recycled";
   ExpectNothingLost();
