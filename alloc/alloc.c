@@ -503,9 +503,8 @@ void depot_trim(void) {
   depot_huge_release_cache();
 }
 
-/* A node's arena statistics, summed over its shards. */
+/* Adds a node's arena statistics, over its shards, to *sum. */
 static void node_arena_stats(unsigned node, depot_arena_stats_t *sum) {
-  memset(sum, 0, sizeof *sum);
   for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++) {
     depot_arena_stats_t as;
     depot_arena_stats(depot_arenas[node][k], &as);
@@ -524,16 +523,14 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->meta_bytes = depot_meta_bytes();
   if (depot_load_acquire(&init_state) != 2) return;
   out->batch_records = depot_central_records();
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
-    depot_arena_stats_t as;
-    node_arena_stats(n, &as);
-    out->segments += as.segments;
-    out->free_pages += as.free_pages;
-    out->dirty_pages += as.dirty_pages;
-    out->purged_pages += as.purged_pages;
-    out->binds_ok += as.binds_ok;
-    out->binds_failed += as.binds_failed;
-  }
+  depot_arena_stats_t as = {0};
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) node_arena_stats(n, &as);
+  out->segments = as.segments;
+  out->free_pages = as.free_pages;
+  out->dirty_pages = as.dirty_pages;
+  out->purged_pages = as.purged_pages;
+  out->binds_ok = as.binds_ok;
+  out->binds_failed = as.binds_failed;
   out->nodes = depot_numa_nodes();
   depot_huge_stats_t hs;
   depot_huge_stats(&hs);
@@ -579,7 +576,7 @@ int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
   memset(out, 0, sizeof *out);
   if (depot_load_acquire(&init_state) != 2 || node >= depot_numa_nodes())
     return -1;
-  depot_arena_stats_t as;
+  depot_arena_stats_t as = {0};
   node_arena_stats(node, &as);
   out->segments = as.segments;
   out->free_pages = as.free_pages;

@@ -1,34 +1,20 @@
 // Behaviour chosen by the environment at start-up (DEPOTMALLOC,
 // DEPOTMALLOCSTATS, DEPOT_CONF), checked in fresh processes of env_probe.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "tests/subprocess.h"
+
 namespace {
 
-struct Result {
-  int status;  // exit code, or 128 + signal
-  std::string output;  // stdout and stderr
-};
+using depot_test::Result;
 
 Result RunProbe(const std::string &env, const char *mode) {
-  const char *srcdir = getenv("TEST_SRCDIR");
-  const char *ws = getenv("TEST_WORKSPACE");
-  std::string probe = srcdir && ws ? std::string(srcdir) + "/" + ws + "/tests/env_probe"
-                                   : "tests/env_probe";
-  std::string cmd = "env " + env + " " + probe + " " + mode + " 2>&1";
-  Result r{-1, ""};
-  FILE *f = popen(cmd.c_str(), "r");
-  if (!f) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.output.append(buf, n);
-  int st = pclose(f);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
+  return depot_test::Sh("env " + env + " " + depot_test::Runfile("tests/env_probe") + " " +
+                        mode);
 }
 
 TEST(Env, DebugHooksFromDepotmalloc) {

@@ -2,36 +2,18 @@
 // control, without), a fork-heavy program, memory returned to the OS, a
 // late dlopen, and the thread life cycle of the static library.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "tests/subprocess.h"
+
 namespace {
 
-std::string Runfile(const std::string &rel) {
-  const char *srcdir = getenv("TEST_SRCDIR");
-  const char *ws = getenv("TEST_WORKSPACE");
-  return srcdir && ws ? std::string(srcdir) + "/" + ws + "/" + rel : rel;
-}
-
-struct Result {
-  int status;
-  std::string output;
-};
-
-Result Sh(const std::string &cmd) {
-  Result r{-1, ""};
-  FILE *f = popen((cmd + " 2>&1").c_str(), "r");
-  if (!f) return r;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, f)) > 0) r.output.append(buf, n);
-  int st = pclose(f);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
-}
+using depot_test::Result;
+using depot_test::Runfile;
+using depot_test::Sh;
 
 std::string Preload() { return "env LD_PRELOAD=" + Runfile("libdepot.so") + " "; }
 
