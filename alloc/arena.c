@@ -309,6 +309,14 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
   return depot_span_covers(n, page) && n->state == DEPOT_SPAN_FREE ? n : NULL;
 }
 
+/* Takes the free span n out of its bin to be merged into a neighbour; keeps
+ * in *dirty_ms the oldest dirty time of the merged parts (lock held). */
+static void absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
+  bin_remove(a, n);
+  n->state = DEPOT_SPAN_DEAD;
+  if (n->dirty && ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
+}
+
 int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
   depot_segment_t *seg = depot_segment_base((uintptr_t)s);
   if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES) return -1;
@@ -323,10 +331,8 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
     uint32_t dirty_ms = now_ms();
     depot_span_t *right = free_neighbour(seg, end);
     if (right) {
-      bin_remove(a, right);
-      right->state = DEPOT_SPAN_DEAD;
+      absorb(a, right, &dirty_ms);
       tail_end = right->start_page + right->npages;
-      if (right->dirty && ms_before(right->dirty_ms, dirty_ms)) dirty_ms = right->dirty_ms;
     }
     make_free(a, seg, new_end, tail_end - new_end, 1, dirty_ms);
     ok = 1;
@@ -361,17 +367,13 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
    * fresh frees next to it cannot postpone its purge forever. */
   depot_span_t *left = start > 0 ? free_neighbour(seg, start - 1) : NULL;
   if (left) {
-    bin_remove(a, left);
-    left->state = DEPOT_SPAN_DEAD;
+    absorb(a, left, &dirty_ms);
     start = left->start_page;
-    if (left->dirty && ms_before(left->dirty_ms, dirty_ms)) dirty_ms = left->dirty_ms;
   }
   depot_span_t *right = free_neighbour(seg, end);
   if (right) {
-    bin_remove(a, right);
-    right->state = DEPOT_SPAN_DEAD;
+    absorb(a, right, &dirty_ms);
     end = right->start_page + right->npages;
-    if (right->dirty && ms_before(right->dirty_ms, dirty_ms)) dirty_ms = right->dirty_ms;
   }
   make_free(a, seg, start, end - start, 1, dirty_ms);
   if (a->purge_delay_ms == 0) purge_locked(a, now, 1);
