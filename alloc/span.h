@@ -162,18 +162,4 @@ static inline int depot_span_covers(const depot_span_t *s, unsigned page) {
          page < (unsigned)s->start_page + s->npages;
 }
 
-/* The in-use span holding a, or NULL if a is in no in-use span of Depot's.
- * Never faults.  A SMALL span's descriptor may be read lock-free only by a
- * thread that owns a block of it. */
-static inline depot_span_t *depot_span_of(const void *p) {
-  uintptr_t a = (uintptr_t)p;
-  if (!depot_segmap_test(a)) return NULL;
-  depot_segment_t *seg = depot_segment_base(a);
-  unsigned page = depot_page_index(a);
-  depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
-  if (!depot_span_covers(s, page)) return NULL;
-  if (s->state != DEPOT_SPAN_SMALL && s->state != DEPOT_SPAN_LARGE) return NULL;
-  return s;
-}
-
 #endif /* DEPOT_ALLOC_SPAN_H */
