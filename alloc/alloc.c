@@ -1,161 +1,39 @@
-/* alloc.c: the core's slow paths and the entry points that are not on the
- * fast path: initialisation, thread-cache set-up and tear-down, large and
- * huge blocks, calloc, realloc, aligned allocation, pointer classification,
- * trimming and statistics. */
+/* alloc.c: the core's entry points that are not inline (alloc.h) and their
+ * slow paths: small-block refills and frees that miss the cache, large and
+ * huge blocks, calloc, realloc, aligned allocation, pointer classification
+ * and the reports of bad pointers, trimming. */
 #define _GNU_SOURCE
 #include "alloc/alloc.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "alloc/arena.h"
 #include "alloc/central.h"
+#include "alloc/check.h"
+#include "alloc/config.h"
 #include "alloc/huge.h"
-#include "alloc/meta.h"
+#include "alloc/init.h"
+#include "alloc/log.h"
 #include "alloc/numa.h"
-#include "alloc/os.h"
-
-depot_core_options_t depot_core_options = {
-    .tcache_max_bytes = (size_t)2 << 20,
-    .tcache_batch = 32,
-    .arena_reserve_bytes = (size_t)64 << 30,
-    .huge_threshold_bytes = (size_t)2 << 20,
-    .purge_delay_ms = 1000,
-    .purge_lazy = 0,
-    .abort_on_bad_pointer = 1,
-};
-
-/* ---- initialisation ------------------------------------------------------
- * init_state: 0 not done, 1 in progress, 2 done.  The release store of 2
- * publishes everything init_once wrote (tables, arenas, pools); every reader
- * of those goes through depot_init()'s acquire load first. */
-static _Atomic int init_state;
-static __thread int init_running; /* this thread is inside init_once */
-static pthread_key_t tcache_key;
-
-static void tcache_exit(void *arg) {
-  depot_tls_tcache = &depot_tcache_dead;
-  depot_tcache_destroy(arg);
-}
-
-/* ---- fork ------------------------------------------------------------------
- * Every lock is taken before fork, in the lock order (NUMA install,
- * registry, central pools, arenas, region, huge table, metadata), and released after it in
- * both processes, so the child's only thread finds every structure
- * consistent and unlocked and can allocate at once.  The caches of the
- * parent's other threads stay registered in the child and their blocks stay
- * unused there, as in any forked copy of a multithreaded heap. */
-static void fork_prepare(void) {
-  depot_numa_prefork();
-  depot_tcache_prefork();
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_prefork(n);
-  for (unsigned n = 0; n < depot_numa_nodes(); n++)
-    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      pthread_mutex_lock(&depot_arenas[n][k]->lock);
-  depot_region_prefork();
-  depot_huge_prefork();
-  depot_meta_prefork();
-}
-
-static void fork_finish(void) {
-  depot_meta_postfork();
-  depot_huge_postfork();
-  depot_region_postfork();
-  for (unsigned n = 0; n < depot_numa_nodes(); n++)
-    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      pthread_mutex_unlock(&depot_arenas[n][k]->lock);
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) depot_central_postfork(n);
-  depot_tcache_postfork();
-  depot_numa_postfork();
-}
-
-static int init_once(void) {
-  if (depot_core_configure) depot_core_configure();
-  depot_sizeclass_init(depot_core_options.tcache_batch);
-  int err = depot_central_global_init();
-  if (err) return err;
-  depot_region_init(depot_core_options.arena_reserve_bytes);
-  if ((err = depot_numa_init()) != 0) return err;
-  if ((err = pthread_atfork(fork_prepare, fork_finish, fork_finish)) != 0)
-    return err;
-  return pthread_key_create(&tcache_key, tcache_exit);
-}
-
-static depot_noinline int init_slow(void) {
-  if (init_running) return EAGAIN; /* re-entered from inside init */
-  for (;;) {
-    int expected = 0;
-    if (atomic_compare_exchange_strong_explicit(&init_state, &expected, 1,
-                                                memory_order_acquire,
-                                                memory_order_acquire)) {
-      init_running = 1;
-      int err = init_once();
-      init_running = 0;
-      depot_store_release(&init_state, err ? 0 : 2);
-      return err;
-    }
-    if (expected == 2) return 0;
-    while (depot_load_acquire(&init_state) == 1) sched_yield();
-    if (depot_load_acquire(&init_state) == 2) return 0;
-  }
-}
-
-int depot_init(void) {
-  if (depot_likely(depot_load_acquire(&init_state) == 2)) return 0;
-  return init_slow();
-}
-
-
-/* The calling thread's cache, created on first use; NULL for a thread that
- * is exiting or when no metadata memory is left. */
-static depot_tcache_t *thread_cache(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
-  if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
-    return tc;
-  if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
-  tc = depot_tcache_create(depot_numa_home(), depot_core_options.tcache_max_bytes);
-  if (!tc) return NULL;
-  depot_tls_tcache = tc;
-  pthread_setspecific(tcache_key, tc);
-  return tc;
-}
+#include "alloc/region.h"
 
 /* ---- bad pointers ---------------------------------------------------------- */
 
-static const char *const domain_names[DEPOT_NDOMAINS] = {"raw", "mem", "obj"};
-
-void depot_say(const char *fmt, ...) {
-  char buf[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-  va_end(ap);
-  if (n < 0) return;
-  if ((size_t)n > sizeof buf - 2) n = (int)sizeof buf - 2;
-  buf[n++] = '\n';
-  ssize_t w = write(STDERR_FILENO, buf, (size_t)n);
-  (void)w;
-}
-
 void depot_bad_pointer(const char *op, const void *p, const char *why) {
+  int fatal = depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
   depot_say("depot: %s(%p): %s%s", op, p, why,
-            depot_core_options.abort_on_bad_pointer
-                ? ""
-                : " (ignored; the block is leaked)");
-  if (depot_core_options.abort_on_bad_pointer) abort();
+            fatal ? "" : " (ignored; the block is leaked)");
+  if (fatal) abort();
 }
 
 static void wrong_domain(const char *op, const void *p, unsigned was,
                          unsigned used) {
   char why[96];
   snprintf(why, sizeof why, "block of domain '%s' used with domain '%s'",
-           domain_names[was], domain_names[used]);
+           depot_domain_name(was), depot_domain_name(used));
   depot_bad_pointer(op, p, why);
 }
 
@@ -228,9 +106,18 @@ static int check_block(const char *op, const void *p, unsigned d,
   return 1;
 }
 
-/* ---- large and huge block counts (statistics; relaxed) ------------------ */
+/* ---- large and huge block counts (statistics; relaxed) ------------------
+ * [domain][0 large, 1 huge]: counters only, nothing is ordered by them. */
 
 static _Atomic size_t big_count[DEPOT_NDOMAINS][2], big_bytes[DEPOT_NDOMAINS][2];
+
+void depot_big_counts(unsigned d, size_t *large_blocks, size_t *large_bytes,
+                      size_t *huge_blocks, size_t *huge_bytes) {
+  *large_blocks = depot_load_relaxed(&big_count[d][0]);
+  *large_bytes = depot_load_relaxed(&big_bytes[d][0]);
+  *huge_blocks = depot_load_relaxed(&big_count[d][1]);
+  *huge_bytes = depot_load_relaxed(&big_bytes[d][1]);
+}
 
 static void big_account(unsigned d, int huge, size_t bytes, int sign) {
   if (sign > 0) {
@@ -256,7 +143,7 @@ static void follow_cpu(depot_tcache_t *tc) {
 }
 
 static void *small_alloc(unsigned cls, unsigned d) {
-  depot_tcache_t *tc = thread_cache();
+  depot_tcache_t *tc = depot_thread_cache();
   void *p;
   if (depot_likely(tc != NULL)) {
     follow_cpu(tc);
@@ -275,7 +162,7 @@ static int is_huge(size_t size, size_t align) {
   size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
   size_t align_pages = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
   /* npages + align_pages within a segment guarantees a fresh segment fits. */
-  return size > depot_core_options.huge_threshold_bytes ||
+  return size > depot_options.huge_threshold_bytes ||
          npages + align_pages > DEPOT_SPAN_MAX_PAGES;
 }
 
@@ -332,7 +219,7 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
   if (!check_block("free", p, d, &bi)) return;
   switch (bi.kind) {
     case BLOCK_SMALL: {
-      depot_tcache_t *tc = thread_cache();
+      depot_tcache_t *tc = depot_thread_cache();
       if (tc && depot_list_node(bi.list_id) == tc->node)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi.list_id));
       else
@@ -484,14 +371,8 @@ int depot_block_nodes(const void *p, unsigned *pool_node,
   return 0;
 }
 
-void depot_thread_flush(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
-  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
-    depot_tcache_flush_all(tc);
-}
-
 void depot_trim(void) {
-  if (depot_load_acquire(&init_state) != 2) return;
+  if (!depot_initialised()) return;
   depot_thread_flush();
   for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
@@ -503,94 +384,8 @@ void depot_trim(void) {
   depot_huge_release_cache();
 }
 
-/* Adds a node's arena statistics, over its shards, to *sum. */
-static void node_arena_stats(unsigned node, depot_arena_stats_t *sum) {
-  for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++) {
-    depot_arena_stats_t as;
-    depot_arena_stats(depot_arenas[node][k], &as);
-    sum->segments += as.segments;
-    sum->free_pages += as.free_pages;
-    sum->dirty_pages += as.dirty_pages;
-    sum->purged_pages += as.purged_pages;
-    sum->binds_ok += as.binds_ok;
-    sum->binds_failed += as.binds_failed;
-  }
-}
-
-void depot_core_stats(depot_core_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  out->os_mapped_bytes = depot_os_mapped_bytes();
-  out->meta_bytes = depot_meta_bytes();
-  if (depot_load_acquire(&init_state) != 2) return;
-  out->batch_records = depot_central_records();
-  depot_arena_stats_t as = {0};
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) node_arena_stats(n, &as);
-  out->segments = as.segments;
-  out->free_pages = as.free_pages;
-  out->dirty_pages = as.dirty_pages;
-  out->purged_pages = as.purged_pages;
-  out->binds_ok = as.binds_ok;
-  out->binds_failed = as.binds_failed;
-  out->nodes = depot_numa_nodes();
-  depot_huge_stats_t hs;
-  depot_huge_stats(&hs);
-  out->huge_blocks = hs.blocks;
-  out->huge_bytes = hs.bytes;
-}
-
 void *depot_alloc_call(size_t size, unsigned domain) {
   return depot_alloc(size, domain);
 }
 
 void depot_free_call(void *p, unsigned domain) { depot_free(p, domain); }
-
-void depot_core_class_stats(unsigned domain, unsigned cls,
-                            depot_class_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  if (domain >= DEPOT_NDOMAINS || cls == 0 || cls >= DEPOT_NCLASSES ||
-      depot_load_acquire(&init_state) != 2)
-    return;
-  unsigned i = (domain << DEPOT_LIST_CLASS_BITS) | cls;
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
-    depot_central_stats_t cs;
-    depot_central_stats(&depot_central_table[n][i], &cs);
-    out->spans += cs.spans;
-    out->span_bytes += cs.span_bytes;
-    out->capacity += cs.capacity;
-    out->out += cs.blocks_out;
-    out->stacked += cs.stacked;
-  }
-  out->cached = depot_tcache_cached_blocks(i);
-}
-
-void depot_core_big_stats(unsigned domain, depot_big_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  if (domain >= DEPOT_NDOMAINS) return;
-  out->large_blocks = depot_load_relaxed(&big_count[domain][0]);
-  out->large_bytes = depot_load_relaxed(&big_bytes[domain][0]);
-  out->huge_blocks = depot_load_relaxed(&big_count[domain][1]);
-  out->huge_bytes = depot_load_relaxed(&big_bytes[domain][1]);
-}
-
-int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
-  memset(out, 0, sizeof *out);
-  if (depot_load_acquire(&init_state) != 2 || node >= depot_numa_nodes())
-    return -1;
-  depot_arena_stats_t as = {0};
-  node_arena_stats(node, &as);
-  out->segments = as.segments;
-  out->free_pages = as.free_pages;
-  out->binds_ok = as.binds_ok;
-  out->binds_failed = as.binds_failed;
-  for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++) {
-    unsigned cls = depot_list_class(i);
-    if (cls == 0 || cls >= DEPOT_NCLASSES) continue;
-    depot_central_stats_t cs;
-    depot_central_stats(&depot_central_table[node][i], &cs);
-    out->small_spans += cs.spans;
-    out->blocks_out += cs.blocks_out;
-  }
-  return 0;
-}
-
-int depot_numa_policy_now(void) { return (int)depot_numa_policy(); }

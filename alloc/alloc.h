@@ -22,10 +22,15 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/common.h"
+#include "alloc/region.h"
 #include "alloc/sizeclass.h"
 #include "alloc/span.h"
 #include "alloc/tcache.h"
 #include "alloc/valgrind.h"
+
+/* Large and huge blocks of domain d now (statistics; relaxed counters). */
+void depot_big_counts(unsigned d, size_t *large_blocks, size_t *large_bytes,
+                      size_t *huge_blocks, size_t *huge_bytes);
 
 /* Slow paths (alloc.c). */
 void *depot_alloc_slow(size_t size, unsigned domain);

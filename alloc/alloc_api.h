@@ -1,29 +1,19 @@
 /* alloc_api.h: the allocator core's entry points that are ordinary
- * functions, and its options and statistics.  Plain C types only, so C++
- * (the tests) can include it; alloc.h adds the inline fast paths for C. */
+ * functions, and its statistics: what the layers above (runtime/, tools/,
+ * tests/) call.  Plain C types only, so C++ (the tests) can include it;
+ * alloc.h adds the inline fast paths for C.  The options are in config.h,
+ * the core's messages in log.h. */
 #ifndef DEPOT_ALLOC_ALLOC_API_H
 #define DEPOT_ALLOC_ALLOC_API_H
 
 #include <stddef.h>
 
+#include "alloc/log.h"
+#include "alloc/numa_policy.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Tunables read once when Depot initialises.  The configuration layer, when
- * linked in, fills them first: the core calls depot_core_configure() (a weak
- * symbol) at the start of its initialisation. */
-typedef struct {
-  size_t tcache_max_bytes;     /* per-thread cache budget */
-  unsigned tcache_batch;       /* most blocks moved per refill or flush */
-  size_t arena_reserve_bytes;  /* heap region reserved at start-up */
-  size_t huge_threshold_bytes; /* larger requests are mapped directly */
-  unsigned purge_delay_ms;     /* free pages stay resident this long */
-  int purge_lazy;              /* purge with MADV_FREE, not MADV_DONTNEED */
-  int abort_on_bad_pointer;    /* 1: abort on a bad free; 0: warn and leak */
-} depot_core_options_t;
-extern depot_core_options_t depot_core_options;
-void depot_core_configure(void) __attribute__((weak));
 
 /* Out-of-line calls of the inline fast paths depot_alloc and depot_free,
  * for callers that need a function (pointers, C++). */
@@ -50,17 +40,26 @@ int depot_block_nodes(const void *p, unsigned *pool_node, unsigned *memory_node)
 
 /* Initialises Depot if needed.  Returns 0 or an errno value. */
 int depot_init(void);
+/* Whether depot_init() has completed. */
+int depot_initialised(void);
 /* Returns cached free memory: flushes the calling thread's cache, empties the
  * central pools into their spans and purges every arena. */
 void depot_trim(void);
 /* Flushes the calling thread's cache into the central pools. */
 void depot_thread_flush(void);
 
-/* Writes one formatted line (a newline is added) to stderr with write(2):
- * no allocation, no stdio buffers.  Long lines are cut at 1 KiB. */
-void depot_say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Walks every structure of the core and checks the invariants its files
+ * state (check.c); aborts with a message on the first violation, returns 0
+ * otherwise.  Exact only at a quiescent point: no other thread inside
+ * Depot.  Costs a walk of every segment: for tests and tools. */
+int depot_check_heap(void);
 
-/* Reports a bad pointer passed to op and aborts (or warns, per options). */
+/* The NUMA placement in force (DEPOT_NUMA_OFF before any map is
+ * installed). */
+depot_numa_policy_t depot_numa_policy(void);
+
+/* Reports a bad pointer passed to op and aborts (or warns, per the
+ * on_bad_free option). */
 void depot_bad_pointer(const char *op, const void *p, const char *why);
 
 typedef struct {
@@ -83,8 +82,6 @@ typedef struct {
   size_t small_spans, blocks_out;
 } depot_node_stats_t;
 int depot_core_node_stats(unsigned node, depot_node_stats_t *out);
-/* The NUMA placement in force: 0 off, 1 local, 2 interleave, 3 bind. */
-int depot_numa_policy_now(void);
 
 /* One size class of one domain, summed over the nodes.  Blocks in use by the
  * program = out - stacked - cached; free blocks = capacity minus those. */

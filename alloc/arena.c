@@ -1,74 +1,14 @@
-/* arena.c: segments and spans of pages for one NUMA node (see arena.h). */
+/* arena.c: segments and spans of pages for one arena shard of a NUMA node
+ * (see arena.h).  Everything here runs under the arena's lock. */
 #define _GNU_SOURCE
 #include "alloc/arena.h"
 
 #include <errno.h>
 #include <string.h>
-#include <time.h>
 
+#include "alloc/check.h"
 #include "alloc/os.h"
-
-_Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
-_Atomic uintptr_t depot_region_base;
-_Atomic uintptr_t depot_region_used;
-_Atomic(_Atomic uint16_t *) depot_region_pages;
-
-/* The region's size; written once by depot_region_init, before any segment. */
-static size_t region_size;
-static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
-
-#define REGION_MIN ((size_t)64 << 20) /* smallest region worth having */
-
-size_t depot_region_init(size_t want) {
-  want &= ~(size_t)DEPOT_SEGMENT_MASK;
-  for (; want >= REGION_MIN; want /= 2) {
-    void *r;
-    /* Readable and writable from the start (not backed until touched): a
-     * segment cut from it needs no mprotect, which would take the process's
-     * mapping lock and stall every thread's page faults. */
-    if (depot_os_map(want, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
-    void *pages; /* committed by the kernel as entries are first written */
-    if (depot_os_map((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t), 4096,
-                     &pages) != 0) {
-      depot_os_release(r, want);
-      continue;
-    }
-    region_size = want;
-    depot_store_relaxed(&depot_region_pages, pages);
-    depot_store_relaxed(&depot_region_base, (uintptr_t)r);
-    return want;
-  }
-  return 0; /* every segment will come from fallback reservations */
-}
-
-void depot_region_set_list_id(const void *p, size_t npages, uint16_t li) {
-  uintptr_t off = depot_region_offset((uintptr_t)p);
-  if (!depot_region_contains(off)) return;
-  _Atomic uint16_t *t = depot_load_relaxed(&depot_region_pages);
-  for (size_t i = 0; i < npages; i++)
-    depot_store_relaxed(&t[(off >> DEPOT_PAGE_SHIFT) + i], li);
-}
-
-/* Cuts the next segment from the region and commits it.  Returns 0, ENOSPC
- * when the region is used up (or absent), or the OS layer's error. */
-static int region_take(depot_segment_t **out) {
-  int err = ENOSPC;
-  pthread_mutex_lock(&region_lock);
-  uintptr_t used = depot_load_relaxed(&depot_region_used);
-  if (used + DEPOT_SEGMENT_SIZE <= region_size) {
-    char *seg = (char *)depot_load_relaxed(&depot_region_base) + used;
-    err = depot_os_commit_mapped();
-    if (err == 0) {
-      *out = (depot_segment_t *)seg;
-      /* The segment's header is written before any block of it exists, and
-       * blocks travel with the program's synchronisation: relaxed is enough
-       * (see span.h). */
-      depot_store_relaxed(&depot_region_used, used + DEPOT_SEGMENT_SIZE);
-    }
-  }
-  pthread_mutex_unlock(&region_lock);
-  return err;
-}
+#include "alloc/region.h"
 
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
                       uint32_t purge_delay_ms, int purge_lazy) {
@@ -80,18 +20,6 @@ void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
   a->purge_delay_ms = purge_delay_ms;
   a->purge_lazy = purge_lazy;
 }
-
-void depot_region_prefork(void) { pthread_mutex_lock(&region_lock); }
-void depot_region_postfork(void) { pthread_mutex_unlock(&region_lock); }
-
-/* A coarse monotonic clock in milliseconds (wraps every 49 days; compare
- * with ms_before). */
-static uint32_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint32_t)((uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u);
-}
-static int ms_before(uint32_t a, uint32_t b) { return (int32_t)(a - b) < 0; }
 
 /* ---- free bins (arena lock held) ---------------------------------------- */
 
@@ -142,7 +70,7 @@ static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
   bin_insert(a, s);
   if (dirty) {
     uint32_t due = dirty_ms + a->purge_delay_ms;
-    if (!a->purge_pending || ms_before(due, a->next_purge_ms))
+    if (!a->purge_pending || depot_ms_before(due, a->next_purge_ms))
       a->next_purge_ms = due;
     a->purge_pending = 1;
   }
@@ -157,8 +85,8 @@ static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
     for (depot_span_t *s = a->bins[b]; s; s = s->next) {
       if (!s->dirty) continue;
       uint32_t due = s->dirty_ms + a->purge_delay_ms;
-      if (!force && ms_before(now, due)) {
-        if (!a->purge_pending || ms_before(due, a->next_purge_ms))
+      if (!force && depot_ms_before(now, due)) {
+        if (!a->purge_pending || depot_ms_before(due, a->next_purge_ms))
           a->next_purge_ms = due;
         a->purge_pending = 1;
         continue;
@@ -177,8 +105,8 @@ static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
 /* Purges what has fallen due, if anything has (lock held). */
 static void purge_if_due(depot_arena_t *a) {
   if (!a->purge_pending) return;
-  uint32_t now = now_ms();
-  if (!ms_before(now, a->next_purge_ms)) purge_locked(a, now, 0);
+  uint32_t now = depot_os_now_ms();
+  if (!depot_ms_before(now, a->next_purge_ms)) purge_locked(a, now, 0);
 }
 
 /* ---- segments ------------------------------------------------------------ */
@@ -186,7 +114,7 @@ static void purge_if_due(depot_arena_t *a) {
 /* A segment from the region, else from this arena's own reservations. */
 static depot_segment_t *segment_carve(depot_arena_t *a) {
   depot_segment_t *seg;
-  int err = region_take(&seg);
+  int err = depot_region_take(&seg);
   if (err == 0) return seg;
   if (err != ENOSPC) return NULL;
   if (a->res_cur == a->res_end) {
@@ -232,16 +160,13 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
     }
   }
   /* Fresh memory is zero: only the non-zero fields need writing. */
-  seg->magic = DEPOT_SEGMENT_MAGIC;
   seg->node = (uint16_t)a->node;
   seg->header_pages = (uint16_t)DEPOT_SEGMENT_HEADER_PAGES;
   seg->arena = a;
   seg->next = a->segments;
   a->segments = seg;
   a->nsegments++;
-  uintptr_t si = (uintptr_t)seg >> DEPOT_SEGMENT_SHIFT;
-  atomic_fetch_or_explicit(&depot_segmap[si >> 6], (uint64_t)1 << (si & 63),
-                           memory_order_relaxed);
+  depot_segmap_add(seg);
   make_free(a, seg, DEPOT_SEGMENT_HEADER_PAGES, DEPOT_SPAN_MAX_PAGES, 0, 0);
   return seg;
 }
@@ -298,6 +223,7 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   s->state = (uint8_t)state;
   set_pagemap(s, start, end - 1);
   purge_if_due(a);
+  if (DEPOT_CHECKING_EXPENSIVE) depot_arena_check_locked(a, NULL, NULL);
   pthread_mutex_unlock(&a->lock);
   return s;
 }
@@ -314,7 +240,7 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
 static void absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
   bin_remove(a, n);
   n->state = DEPOT_SPAN_DEAD;
-  if (n->dirty && ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
+  if (n->dirty && depot_ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
 }
 
 int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
@@ -328,7 +254,7 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
     /* Shrink: the tail becomes free, joined with a free span behind it. */
     s->npages = (uint16_t)npages;
     unsigned tail_end = end;
-    uint32_t dirty_ms = now_ms();
+    uint32_t dirty_ms = depot_os_now_ms();
     depot_span_t *right = free_neighbour(seg, end);
     if (right) {
       absorb(a, right, &dirty_ms);
@@ -360,8 +286,11 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
 void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   depot_segment_t *seg = depot_segment_base((uintptr_t)s);
   pthread_mutex_lock(&a->lock);
+  /* Only an in-use span of this arena comes back, once. */
+  DEPOT_CHECK(seg->arena == a && (s->state == DEPOT_SPAN_SMALL ||
+                                  s->state == DEPOT_SPAN_LARGE));
   unsigned start = s->start_page, end = s->start_page + s->npages;
-  uint32_t now = now_ms(), dirty_ms = now;
+  uint32_t now = depot_os_now_ms(), dirty_ms = now;
   s->state = DEPOT_SPAN_DEAD;
   /* A merged span is as old as its oldest dirty part, so that a stream of
    * fresh frees next to it cannot postpone its purge forever. */
@@ -378,12 +307,13 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   make_free(a, seg, start, end - start, 1, dirty_ms);
   if (a->purge_delay_ms == 0) purge_locked(a, now, 1);
   else purge_if_due(a);
+  if (DEPOT_CHECKING_EXPENSIVE) depot_arena_check_locked(a, NULL, NULL);
   pthread_mutex_unlock(&a->lock);
 }
 
 void depot_arena_purge(depot_arena_t *a) {
   pthread_mutex_lock(&a->lock);
-  purge_locked(a, now_ms(), 1);
+  purge_locked(a, depot_os_now_ms(), 1);
   pthread_mutex_unlock(&a->lock);
 }
 
@@ -396,4 +326,55 @@ void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out) {
   out->binds_ok = a->binds_ok;
   out->binds_failed = a->binds_failed;
   pthread_mutex_unlock(&a->lock);
+}
+
+/* ---- invariants ------------------------------------------------------------ */
+
+void depot_arena_check_locked(depot_arena_t *a, depot_arena_span_fn fn,
+                              void *ctx) {
+  /* The free lists by length: every span on them is free, of the right
+   * length, exactly mapped at both ends; their pages add up to the counts. */
+  size_t free_pages = 0, dirty_pages = 0;
+  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
+    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+      depot_segment_t *seg = depot_segment_base((uintptr_t)s);
+      unsigned last = s->start_page + s->npages - 1u;
+      DEPOT_CHECK(s->state == DEPOT_SPAN_FREE && bin_of(s->npages) == b);
+      DEPOT_CHECK(seg->arena == a && s == &seg->slots[s->start_page]);
+      DEPOT_CHECK(depot_load_relaxed(&seg->pagemap[s->start_page]) == s &&
+                  depot_load_relaxed(&seg->pagemap[last]) == s);
+      DEPOT_CHECK(!s->next || s->next->prev == s);
+      free_pages += s->npages;
+      if (s->dirty) dirty_pages += s->npages;
+    }
+  }
+  DEPOT_CHECK(free_pages == a->free_pages);
+  DEPOT_CHECK(dirty_pages == a->dirty_pages);
+  /* Every segment is tiled by spans from its header to its end; in-use
+   * spans are mapped on every page; free spans never touch. */
+  size_t nsegments = 0;
+  for (depot_segment_t *seg = a->segments; seg; seg = seg->next) {
+    nsegments++;
+    DEPOT_CHECK(seg->arena == a && seg->node == a->node &&
+                seg->header_pages == DEPOT_SEGMENT_HEADER_PAGES);
+    depot_region_check_segment(seg);
+    int prev_free = 0;
+    unsigned page = seg->header_pages;
+    while (page < DEPOT_SEGMENT_PAGES) {
+      depot_span_t *s = depot_load_relaxed(&seg->pagemap[page]);
+      DEPOT_CHECK(depot_span_covers(s, page) && s->start_page == page);
+      DEPOT_CHECK(s->npages >= 1 &&
+                  page + s->npages <= (unsigned)DEPOT_SEGMENT_PAGES);
+      int is_free = s->state == DEPOT_SPAN_FREE;
+      DEPOT_CHECK(!(is_free && prev_free)); /* free neighbours coalesce */
+      if (!is_free)
+        for (unsigned i = page; i < page + s->npages; i++)
+          DEPOT_CHECK(depot_load_relaxed(&seg->pagemap[i]) == s);
+      if (fn) fn(s, ctx);
+      prev_free = is_free;
+      page += s->npages;
+    }
+    DEPOT_CHECK(page == DEPOT_SEGMENT_PAGES);
+  }
+  DEPOT_CHECK(nsegments == a->nsegments);
 }

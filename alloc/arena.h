@@ -1,13 +1,21 @@
-/* arena.h: page arenas.  One arena per NUMA node reserves address space from
- * the OS in large pieces, cuts it into segments, and hands out spans (runs of
- * pages) from them.  Free spans coalesce with free neighbours and wait in bins
- * by page count; their pages go back to the OS (purge) once they have been
- * free for the purge delay (checked whenever the arena hands out or takes
- * back a span), or at once on depot_arena_purge().
+/* arena.h: page arenas.  Each NUMA node has DEPOT_ARENA_SHARDS arenas
+ * (shards, placement.h), each with its own lock.  An arena takes segments
+ * from the heap region (region.h), or from address space it reserves itself
+ * once the region is used up, and hands out spans (runs of pages) from them.
+ * Free spans coalesce with free neighbours and wait on free lists by length
+ * ("bins" here only in the field name: bins[n] holds free spans of n
+ * pages); their pages go back to the OS (purge) once they have been free
+ * for the purge delay (checked whenever the arena hands out or takes back a
+ * span), or at once on depot_arena_purge().
  *
  * Synchronisation: one mutex per arena guards everything below it.  Lock
- * order: a central pool's lock may be held while taking an arena lock, never
- * the other way round. */
+ * order (alloc/README.md): a central pool's lock may be held while taking
+ * an arena lock, never the other way round.
+ *
+ * Invariants (depot_arena_check_locked): free_pages and dirty_pages are the
+ * sums over the free lists; every segment is tiled by spans; the page map
+ * is exact on every page of an in-use span and on both ends of a free one;
+ * no two free spans touch. */
 #ifndef DEPOT_ALLOC_ARENA_H
 #define DEPOT_ALLOC_ARENA_H
 
@@ -42,11 +50,6 @@ typedef struct depot_arena {
   size_t binds_ok, binds_failed;
 } depot_arena_t;
 
-/* Reserves the heap region (see span.h): want bytes, or the largest half,
- * quarter, ... of it the OS grants.  Returns the size reserved (0: none).
- * Call once, before any arena makes a segment. */
-size_t depot_region_init(size_t want);
-
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
                       uint32_t purge_delay_ms, int purge_lazy);
@@ -73,15 +76,17 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 /* Returns the pages of every free span to the OS, whatever their age. */
 void depot_arena_purge(depot_arena_t *a);
 
-/* Fork safety: take every lock of the region (before fork), release it
- * (after, in parent and child). */
-void depot_region_prefork(void);
-void depot_region_postfork(void);
-
 typedef struct {
   size_t segments, free_pages, dirty_pages, purged_pages;
   size_t binds_ok, binds_failed;
 } depot_arena_stats_t;
 void depot_arena_stats(depot_arena_t *a, depot_arena_stats_t *out);
+
+/* Checks the invariants above (REQUIRES: a's lock held) and calls fn, if
+ * not NULL, with every span of every segment of a, free or in use, so that
+ * the layers above can check what they own.  Aborts on a violation. */
+typedef void (*depot_arena_span_fn)(const depot_span_t *s, void *ctx);
+void depot_arena_check_locked(depot_arena_t *a, depot_arena_span_fn fn,
+                              void *ctx);
 
 #endif /* DEPOT_ALLOC_ARENA_H */

@@ -1,7 +1,12 @@
-/* central.c: central pools (see central.h). */
+/* central.c: central pools (see central.h): the table of batch records,
+ * the tagged lock-free stacks of records, carving blocks from spans and
+ * putting them back. */
 #include "alloc/central.h"
 
 #include <errno.h>
+
+#include "alloc/check.h"
+#include "alloc/region.h"
 
 #include "alloc/meta.h"
 #include "alloc/numa.h"
@@ -16,6 +21,8 @@
 #define RECORD_CAPACITY ((uint32_t)1 << 20)
 #define STASH_MAX 32u
 #define POOL_MAX_BYTES ((size_t)512 * 1024)
+_Static_assert(RECORD_CAPACITY - 1 <= UINT32_MAX,
+               "record indices fit the low half of a stack's top word");
 
 static depot_batch_t *records;
 static _Atomic uint32_t records_used;  /* bump index; relaxed (unique ids) */
@@ -34,12 +41,18 @@ int depot_central_global_init(void) {
 static inline depot_batch_t *rec(uint32_t i) { return &records[i]; }
 
 /* ---- tagged Treiber stack of record indices ------------------------------
- * Push publishes the record's head/count (plain fields written before it)
- * with a release CAS; pop's acquire load and acquire CAS pair with it.  The
- * tag in the high half changes on every successful CAS, so a pop that read
- * `next` from a record which was popped, reused and pushed again in between
- * fails its CAS instead of installing a stale `next` (ABA).  32 bits of tag
- * would need 4 billion changes inside one pop's window to wrap. */
+ * Memory order:
+ *   - push publishes the record's head and count (plain fields written
+ *     before it) with a release CAS;
+ *   - pop loads the top with acquire and swings it with an acq_rel CAS: the
+ *     acquire half pairs with the push that published the record, so its
+ *     head and count are visible; the release half keeps the relaxed read of
+ *     the record's `next` before the CAS that hands the record to this
+ *     thread (after which another thread may reuse and rewrite it).
+ * The tag in the high half changes on every successful CAS, so a pop that
+ * read `next` from a record which was popped, reused and pushed again in
+ * between fails its CAS instead of installing a stale `next` (ABA).  32 bits
+ * of tag would need 4 billion changes inside one pop's window to wrap. */
 static inline uint64_t tag_next(uint64_t old, uint32_t idx) {
   return ((old >> 32) + 1) << 32 | idx;
 }
@@ -195,6 +208,7 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
     if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
   }
   c->blocks_out += n;
+  DEPOT_CHECK_INTERNAL(n <= want);
   *tail = NULL;
   *out = head;
   return n;
@@ -233,6 +247,9 @@ static void return_to_spans(depot_central_t *c, void *head) {
     depot_segment_t *seg = depot_segment_base((uintptr_t)b);
     depot_span_t *s =
         depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)b)]);
+    /* A block in the wrong pool would corrupt another pool's counts. */
+    DEPOT_CHECK(s->state == DEPOT_SPAN_SMALL && s->list_id == c->list_id &&
+                s->used > 0);
     *(void **)b = s->free;
     s->free = b;
     c->blocks_out--;
@@ -322,4 +339,94 @@ void depot_central_postfork(unsigned node) {
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
       pthread_mutex_unlock(
           &depot_central_table[node][(d << DEPOT_LIST_CLASS_BITS) | cls].lock);
+}
+
+/* ---- without a thread cache ----------------------------------------------- */
+
+void *depot_central_alloc_one(unsigned li) {
+  depot_batch_stash_t stash = {0, 0};
+  depot_central_t *c = depot_central_of(li);
+  void *head;
+  uint32_t n = depot_central_take(c, 1, &head, &stash);
+  if (n > 1) depot_central_give(c, *(void **)head, n - 1, &stash);
+  depot_central_stash_release(&stash);
+  return n ? head : NULL;
+}
+
+void depot_central_free_one(unsigned li, void *p) {
+  depot_batch_stash_t stash = {0, 0};
+  *(void **)p = NULL;
+  depot_central_give(depot_central_of(li), p, 1, &stash);
+  depot_central_stash_release(&stash);
+}
+
+/* ---- invariants ------------------------------------------------------------ */
+
+/* Length of a chain of blocks, each checked to lie in a small span of list
+ * id li; at most limit links are followed (a cycle fails the check). */
+static uint64_t chain_length(void *head, unsigned li, uint64_t limit) {
+  uint64_t n = 0;
+  for (void *b = head; b; b = *(void **)b) {
+    DEPOT_CHECK(++n <= limit);
+    depot_segment_t *seg = depot_segment_base((uintptr_t)b);
+    DEPOT_CHECK(depot_segmap_test((uintptr_t)b));
+    depot_span_t *s =
+        depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)b)]);
+    DEPOT_CHECK(depot_span_covers(s, depot_page_index((uintptr_t)b)) &&
+                s->state == DEPOT_SPAN_SMALL && s->list_id == li);
+    DEPOT_CHECK((size_t)((char *)b - depot_span_start(s)) % s->block_size ==
+                0);
+  }
+  return n;
+}
+
+void depot_central_check_span(const depot_span_t *s) {
+  const depot_class_info_t *ci = &depot_class_info[depot_list_class(s->list_id)];
+  char *start = depot_span_start(s);
+  DEPOT_CHECK(s->block_size == depot_class_size[depot_list_class(s->list_id)]);
+  DEPOT_CHECK(s->npages == ci->span_pages);
+  DEPOT_CHECK(s->bump >= start && s->bump <= s->bump_end &&
+              s->bump_end == start + (size_t)ci->capacity * s->block_size);
+  /* Every block is out, on the span's free list, or not carved yet. */
+  uint64_t carved = (uint64_t)(s->bump - start) / s->block_size;
+  uint64_t on_list = chain_length(s->free, s->list_id, ci->capacity);
+  DEPOT_CHECK(s->used + on_list == carved);
+  DEPOT_CHECK(s->used > 0); /* an empty span goes back to its arena */
+  /* A span with blocks to hand out is on its pool's partial list. */
+  DEPOT_CHECK(s->in_partial == (s->free != NULL || s->bump < s->bump_end));
+  /* free() reads the region's page table: it must name this span's list. */
+  uintptr_t off = depot_region_offset((uintptr_t)start);
+  if (depot_region_contains(off))
+    for (unsigned i = 0; i < s->npages; i++)
+      DEPOT_CHECK(depot_region_list_id(off + ((size_t)i << DEPOT_PAGE_SHIFT)) ==
+                  s->list_id);
+}
+
+void depot_central_check_locked(depot_central_t *c, uint64_t spans,
+                                uint64_t used) {
+  DEPOT_CHECK(c->spans == spans);
+  DEPOT_CHECK(c->blocks_out == used);
+  for (depot_span_t *s = c->partial; s; s = s->next) {
+    DEPOT_CHECK(s->state == DEPOT_SPAN_SMALL && s->list_id == c->list_id);
+    DEPOT_CHECK(s->in_partial && (!s->next || s->next->prev == s));
+  }
+  /* The stack: depth and stacked count its records and their blocks.
+   * Lock-free, so exact only when no thread pushes or pops (the caller
+   * guarantees quiescence). */
+  uint64_t records = 0, blocks = 0;
+  for (uint32_t i = (uint32_t)depot_load_acquire(&c->top); i;
+       i = (uint32_t)depot_load_relaxed(&rec(i)->next)) {
+    DEPOT_CHECK(++records <= RECORD_CAPACITY);
+    uint64_t n = chain_length(rec(i)->head, c->list_id, rec(i)->count);
+    DEPOT_CHECK(n == rec(i)->count);
+    blocks += n;
+  }
+  DEPOT_CHECK(records == depot_load_relaxed(&c->depth));
+  DEPOT_CHECK(blocks == depot_load_relaxed(&c->stacked));
+  DEPOT_CHECK(blocks <= c->blocks_out);
+}
+
+void depot_central_lock(depot_central_t *c) { pthread_mutex_lock(&c->lock); }
+void depot_central_unlock(depot_central_t *c) {
+  pthread_mutex_unlock(&c->lock);
 }

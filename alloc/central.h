@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "alloc/arena.h"
+#include "alloc/sizeclass.h"
 
 typedef struct depot_batch {
   _Atomic uint64_t next; /* index of the next record on a stack or stash */
@@ -92,7 +93,25 @@ typedef struct {
 } depot_central_stats_t;
 void depot_central_stats(depot_central_t *c, depot_central_stats_t *out);
 
-/* Fork safety (see alloc.c): every pool lock of a node. */
+/* Without a thread cache (a thread that is exiting, or no metadata left for
+ * one): one block to or from the pool of list id li. */
+void *depot_central_alloc_one(unsigned li);
+void depot_central_free_one(unsigned li, void *p);
+
+/* Invariants.  A small span: its used count, free list and unhanded blocks
+ * add up to what was carved; it is on its pool's partial list exactly when
+ * it has blocks to hand out; the region's page table names its list.  A
+ * pool (REQUIRES: its lock held and no thread inside its stack): spans and
+ * blocks_out equal the counts of its spans found in the arenas (spans,
+ * used), its partial list is well linked, and depth and stacked count the
+ * records and blocks on its stack.  Abort on a violation. */
+void depot_central_check_span(const depot_span_t *s);
+void depot_central_check_locked(depot_central_t *c, uint64_t spans,
+                                uint64_t used);
+void depot_central_lock(depot_central_t *c);
+void depot_central_unlock(depot_central_t *c);
+
+/* Fork safety (init.c): every pool lock of a node. */
 void depot_central_prefork(unsigned node);
 void depot_central_postfork(unsigned node);
 

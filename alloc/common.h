@@ -1,18 +1,43 @@
-/* common.h: compiler helpers, the allocator's fixed geometry and the named
- * atomic helpers every file of the core shares.
+/* common.h: the bottom of the core.  Compiler helpers, the allocator's
+ * fixed geometry and the named atomic helpers that every file of alloc/
+ * shares; nothing here calls anything.
  *
- * Glossary (the same words name the files of alloc/):
- *   block    - what a caller gets back from malloc; at least 16-byte aligned.
- *   page     - DEPOT_PAGE_SIZE bytes, the unit the page arenas hand out.
- *   span     - a run of pages inside one segment: free, serving one size class
- *              ("small"), or holding one large block ("large").
- *   segment  - DEPOT_SEGMENT_SIZE bytes, aligned to its size, owned by one
- *              arena and one NUMA node; its first pages hold its header.
- *   domain   - one of the three API families (raw, mem, object); spans serve
- *              exactly one domain so a free with the wrong family is caught.
- *   tcache   - per-thread cache: a free list per (domain, size class).
- *   central  - per-node, per-domain, per-class pool of batches of blocks.
- *   arena    - per-node page allocator over segments (span.h, arena.c).
+ * Glossary.  Each word has one meaning in the code and the comments; the
+ * file that owns the thing is named in brackets.
+ *   block    - what a caller gets back; at least 16-byte aligned.
+ *   small    - a block of a size class (<= DEPOT_SMALL_MAX), carved from a
+ *              span that serves that class [sizeclass, central].
+ *   large    - a block above the small maximum served as one span, a run of
+ *              pages of an arena [arena].
+ *   huge     - a block above the huge threshold, mapped directly [huge].
+ *   big      - large or huge: whatever is not small (statistics) [alloc].
+ *   page     - DEPOT_PAGE_SIZE bytes, the unit arenas hand out.
+ *   span     - a run of pages inside one segment: free, serving one size
+ *              class (a small span) or holding one large block [span].
+ *   segment  - DEPOT_SEGMENT_SIZE bytes aligned to its size, owned by one
+ *              arena shard of one NUMA node; its first pages hold its header.
+ *   region   - the one big reservation segments are cut from, with its page
+ *              table of list ids that free() reads [region].
+ *   domain   - one of the three API families (raw, mem, object), numbered as
+ *              the public DepotMemAllocatorDomain; spans serve exactly one
+ *              domain so that a free with the wrong family is caught.
+ *   list id  - node, domain and class of a small block in 16 bits; names one
+ *              cache list and one central pool [span].
+ *   bin      - a thread cache's free list of one list id [tcache].  (The
+ *              arena's lists of free spans are its "free lists by length".)
+ *   batch    - a chain of free blocks moved as one between a thread cache
+ *              and a central pool; its length is the class's batch size.
+ *   record   - the descriptor of a batch on a pool's lock-free stack, from one
+ *              type-stable table [central].
+ *   stash    - a thread's private list of spare records [central].
+ *   tcache   - per-thread cache: a bin per (domain, class) [tcache].
+ *   pool     - per-node, per-domain, per-class central pool [central].
+ *   arena    - per-node page allocator over segments [arena]; each node has
+ *              DEPOT_ARENA_SHARDS of them, one lock each ("shards").
+ *   node     - a NUMA node as the core numbers it (0..n-1, hwloc's order);
+ *              the kernel's number is its "OS node" [placement].
+ *   purge    - giving a free span's pages back to the OS, keeping the
+ *              address range [arena, os].
  */
 #ifndef DEPOT_ALLOC_COMMON_H
 #define DEPOT_ALLOC_COMMON_H
@@ -30,6 +55,12 @@
 #define depot_hidden __attribute__((visibility("hidden")))
 #define DEPOT_CACHE_LINE 64
 #define depot_cache_aligned __attribute__((aligned(DEPOT_CACHE_LINE)))
+/* A compile-time check, in headers that C++ (the tests) includes too. */
+#ifdef __cplusplus
+#define depot_static_assert static_assert
+#else
+#define depot_static_assert _Static_assert
+#endif
 
 /* Geometry.  A segment is 4 MiB: small enough that an idle one costs little,
  * large enough that its header (about 1% of it) is amortised. */
@@ -42,15 +73,12 @@
 #define DEPOT_MIN_ALIGN 16
 
 /* Largest NUMA node count the core is built for.  Node ids are stored in the
- * 16-bit list id of every small page (see span.h), 9 bits are left for them. */
+ * 16-bit list id of every small page (see span.h): 7 bits are left for them
+ * after the class and the domain, room for 128 nodes. */
 #define DEPOT_MAX_NODES 64
 
-/* The three API domains of the PyMem-style layer. */
-typedef enum {
-  DEPOT_DOM_RAW = 0,
-  DEPOT_DOM_MEM = 1,
-  DEPOT_DOM_OBJ = 2,
-} depot_domain_t;
+/* The three API domains, numbered as the public DepotMemAllocatorDomain
+ * (raw 0, mem 1, object 2; the runtime asserts it). */
 #define DEPOT_NDOMAINS 3
 
 /* Atomic helpers that name their memory order, so that every ordering is a
@@ -70,9 +98,19 @@ typedef enum {
 #define depot_sub_relaxed(p, v) \
   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
+depot_static_assert(DEPOT_SEGMENT_SIZE % DEPOT_PAGE_SIZE == 0 &&
+                   DEPOT_SEGMENT_PAGES == 512,
+               "a segment is 512 pages of 8 KiB (4 MiB), as described above");
+
 static inline uintptr_t depot_align_up(uintptr_t x, uintptr_t a) {
   return (x + a - 1) & ~(a - 1);
 }
 static inline int depot_is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+/* Compares two readings of depot_os_now_ms (os.h), which wrap every 49
+ * days: nonzero if a is earlier than b. */
+static inline int depot_ms_before(uint32_t a, uint32_t b) {
+  return (int32_t)(a - b) < 0;
+}
 
 #endif /* DEPOT_ALLOC_COMMON_H */

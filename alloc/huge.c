@@ -8,13 +8,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
-#include <time.h>
 
 #include <stdatomic.h>
 
+#include "alloc/check.h"
 #include "alloc/common.h"
+#include "alloc/config.h"
 #include "alloc/os.h"
-#include "alloc/alloc_api.h"
 
 #define OS_PAGE 4096u
 
@@ -40,16 +40,10 @@ static size_t table_count, table_bytes;
 typedef struct {
   uintptr_t addr;
   size_t size;
-  uint64_t freed_ms;
+  uint32_t freed_ms; /* depot_os_now_ms() when freed */
 } cached_t;
 static cached_t cache[CACHE_SLOTS];
 static size_t cache_n, cache_bytes;
-
-static uint64_t now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static size_t slot_of(uintptr_t a, size_t cap) {
   return (size_t)(((a >> 12) * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
@@ -88,10 +82,11 @@ static int reserve_one(void) {
 /* Takes cached mappings that are due (all with force) out of the cache into
  * out[]; the caller unmaps them after dropping the lock.  Lock held. */
 static size_t cache_expire(int force, cached_t *out) {
-  uint64_t now = now_ms(), delay = depot_core_options.purge_delay_ms;
+  uint32_t now = depot_os_now_ms(), delay = depot_options.purge_delay_ms;
   size_t n = 0;
   for (size_t i = 0; i < cache_n;) {
-    if (force || now - cache[i].freed_ms >= delay) {
+    /* Unsigned difference: right across the clock's wrap. */
+    if (force || (uint32_t)(now - cache[i].freed_ms) >= delay) {
       out[n++] = cache[i];
       cache_bytes -= cache[i].size;
       cache[i] = cache[--cache_n];
@@ -156,7 +151,7 @@ static uintptr_t cache_grow(cached_t c, size_t len) {
  * (so that a later request of their total size is served whole).  Ranges
  * pushed out to make room are added to evict[].  Lock held. */
 static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevict) {
-  uint64_t now = now_ms();
+  uint32_t now = depot_os_now_ms();
   for (size_t i = 0; i < cache_n;) {
     if (cache[i].addr + cache[i].size == addr || addr + len == cache[i].addr) {
       if (cache[i].addr < addr) addr = cache[i].addr;
@@ -171,7 +166,8 @@ static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevic
   while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES)) {
     size_t oldest = 0;
     for (size_t i = 1; i < cache_n; i++)
-      if (cache[i].freed_ms < cache[oldest].freed_ms) oldest = i;
+      if (depot_ms_before(cache[i].freed_ms, cache[oldest].freed_ms))
+        oldest = i;
     evict[(*nevict)++] = cache[oldest];
     cache_bytes -= cache[oldest].size;
     cache[oldest] = cache[--cache_n];
@@ -262,7 +258,7 @@ int depot_huge_free(void *p) {
   size_t len = e->size;
   table_remove(e);
   nexp = cache_expire(0, expired);
-  if (depot_core_options.purge_delay_ms > 0)
+  if (depot_options.purge_delay_ms > 0)
     cache_put((uintptr_t)p, len, expired, &nexp);
   else
     expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
@@ -309,6 +305,31 @@ void depot_huge_stats(depot_huge_stats_t *out) {
   out->bytes = table_bytes;
   out->cached = cache_n;
   out->cached_bytes = cache_bytes;
+  pthread_mutex_unlock(&huge_lock);
+}
+
+void depot_huge_check(void) {
+  pthread_mutex_lock(&huge_lock);
+  size_t live = 0, bytes = 0;
+  for (size_t i = 0; i < table_cap; i++) {
+    if (!table[i].addr) continue;
+    live++;
+    bytes += table[i].size;
+    DEPOT_CHECK(table[i].addr % OS_PAGE == 0 && table[i].size % OS_PAGE == 0);
+    DEPOT_CHECK(find(table[i].addr) == &table[i]); /* reachable by probing */
+  }
+  DEPOT_CHECK(live == table_count && bytes == table_bytes);
+  DEPOT_CHECK(table_cap == 0 || table_count * 2 <= table_cap);
+  size_t cached = 0;
+  DEPOT_CHECK(cache_n <= CACHE_SLOTS);
+  for (size_t i = 0; i < cache_n; i++) {
+    cached += cache[i].size;
+    DEPOT_CHECK(cache[i].size > 0 && !find(cache[i].addr));
+    for (size_t j = 0; j < cache_n; j++) /* joined when adjacent, disjoint */
+      DEPOT_CHECK(i == j || cache[i].addr + cache[i].size < cache[j].addr ||
+                  cache[j].addr + cache[j].size < cache[i].addr);
+  }
+  DEPOT_CHECK(cached == cache_bytes && cache_bytes <= CACHE_BYTES);
   pthread_mutex_unlock(&huge_lock);
 }
 

@@ -42,7 +42,13 @@ int depot_huge_lookup(const void *p, size_t *usable, unsigned *domain);
 /* Unmaps the huge block p.  Returns 0 if p is not a live huge block. */
 int depot_huge_free(void *p);
 
-/* Fork safety (see alloc.c): the table's lock. */
+/* Checks the table and the cache: the count and bytes are those of the live
+ * entries, every entry is reachable by probing, cached ranges are disjoint,
+ * not adjacent (they are joined) and within the cache's bounds.  Takes the
+ * table's lock; aborts on a violation. */
+void depot_huge_check(void);
+
+/* Fork safety (init.c): the table's lock. */
 void depot_huge_prefork(void);
 void depot_huge_postfork(void);
 

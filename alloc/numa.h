@@ -1,35 +1,25 @@
-/* numa.h: the core's view of NUMA nodes.  It owns the per-node page arenas
- * (and creates each node's central pools beside them), the map from CPU to
- * node, the placement policy, and the choice of node for a thread and of
- * arena for a new span.
+/* numa.h: placement, below the central pools.  The table of node arenas,
+ * the installed map (policy, CPU-to-node map, allowed nodes), and the
+ * choice of node for a thread and of arena shard for a new span.  Node
+ * creation and installing a map are a layer up, in nodes.h, because they
+ * create central pools.
  *
- * Until a topology is installed (the runtime discovers one with hwloc after
- * start-up, since hwloc itself allocates) Depot is one node, node 0.
- * Installing can only add nodes, never remove them: blocks carry their node
- * in their list id for their whole life, so every node's pools must stay.
+ * Until a map is installed (the runtime discovers the topology with hwloc
+ * after start-up, since hwloc itself allocates) Depot is one node, node 0.
+ * Nodes are only ever added: blocks carry their node in their list id for
+ * their whole life, so every node's pools must stay.
  *
- * Policies:
- *   off         one pool, no binding;
- *   local       a thread uses the pools and arena of its CPU's node (the
- *               CPU is re-read on each cache refill, so a migrated thread
- *               follows it); new segments are bound to their node;
- *   interleave  one set of pools, whose new spans come from the allowed
- *               nodes' arenas in turn;
- *   bind        like local, but only the allowed nodes: a thread on a CPU of
- *               another node uses an allowed node instead. */
+ * Policies (numa_policy.h): under local the CPU is re-read on each cache
+ * refill, so a migrated thread follows it, and new segments are bound to
+ * their node; under bind a thread on a CPU of another node uses an allowed
+ * node instead. */
 #ifndef DEPOT_ALLOC_NUMA_H
 #define DEPOT_ALLOC_NUMA_H
 
 #include <stdint.h>
 
 #include "alloc/arena.h"
-
-typedef enum {
-  DEPOT_NUMA_OFF = 0,
-  DEPOT_NUMA_LOCAL,
-  DEPOT_NUMA_INTERLEAVE,
-  DEPOT_NUMA_BIND,
-} depot_numa_policy_t;
+#include "alloc/numa_policy.h"
 
 #define DEPOT_NUMA_MAX_CPUS 4096
 
@@ -56,16 +46,13 @@ typedef struct {
 /* The arenas of the nodes created so far: [node][shard]. */
 extern depot_arena_t *depot_arenas[DEPOT_MAX_NODES][DEPOT_ARENA_SHARDS];
 
-/* Creates node 0.  Returns 0 or an errno value. */
-int depot_numa_init(void);
-
-/* Installs a map: creates the arenas and pools of nodes not yet present,
- * then publishes the map.  Returns 0 or an errno value (EINVAL for a map
- * that would remove nodes or names none). */
-int depot_numa_install(const depot_numa_map_t *map);
-
 /* Nodes that have arenas and pools. */
 unsigned depot_numa_nodes(void);
+
+/* For nodes.c: nodes 0..n-1 are complete (arenas and pools); the map m is
+ * complete and in force.  Both publish with a release store. */
+void depot_numa_publish_nodes(unsigned n);
+void depot_numa_publish_map(const depot_numa_map_t *m);
 
 /* The node the calling thread should allocate from now (slow paths). */
 unsigned depot_numa_home(void);
@@ -77,14 +64,8 @@ int depot_numa_multi(void);
  * pools comes from. */
 depot_arena_t *depot_numa_arena_for(unsigned node);
 
-/* Fork safety (see alloc.c): the install lock, taken first of all. */
-void depot_numa_prefork(void);
-void depot_numa_postfork(void);
-
 /* The installed map, or NULL (for reports). */
 const depot_numa_map_t *depot_numa_current_map(void);
 
-/* The installed policy (DEPOT_NUMA_OFF before any install). */
-depot_numa_policy_t depot_numa_policy(void);
 
 #endif /* DEPOT_ALLOC_NUMA_H */

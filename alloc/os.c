@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc/common.h"
@@ -126,4 +127,11 @@ int depot_os_bind(void *p, size_t size, unsigned os_node, int strict) {
                    strict ? DEPOT_MPOL_BIND : DEPOT_MPOL_PREFERRED, mask,
                    (unsigned long)DEPOT_BIND_MAX_NODES + 1, 0ul);
   return r == 0 ? 0 : errno;
+}
+
+uint32_t depot_os_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint32_t)((uint64_t)ts.tv_sec * 1000u +
+                    (uint64_t)ts.tv_nsec / 1000000u);
 }

@@ -13,6 +13,7 @@
 #define DEPOT_ALLOC_OS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -62,6 +63,10 @@ unsigned long depot_os_failures_injected(void);
 
 /* Accounts for a mapping that mremap() resized from old_size to new_size. */
 void depot_os_account_remap(size_t old_size, size_t new_size);
+
+/* A coarse monotonic clock in milliseconds, for purge delays (wraps every
+ * 49 days: compare readings with depot_ms_before of common.h). */
+uint32_t depot_os_now_ms(void);
 
 /* Bytes currently mapped through this layer (reserved or committed). */
 size_t depot_os_mapped_bytes(void);

@@ -27,6 +27,8 @@ extern "C" {
 
 #define DEPOT_SMALL_MAX 32768u
 #define DEPOT_NCLASSES 73u /* including class 0 */
+depot_static_assert(DEPOT_NCLASSES == 1 + 8 + 8 * 8 && DEPOT_SMALL_MAX == 32768,
+                    "72 classes: 8 up to 128 bytes, 8 per doubling to 32 KiB");
 
 /* Block size of every class; depot_class_size[0] == 0. */
 extern const uint32_t depot_class_size[DEPOT_NCLASSES];

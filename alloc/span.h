@@ -1,5 +1,7 @@
-/* span.h: segments, the spans inside them, and the lock-free map from any
- * address to its segment, page and span.
+/* span.h: segments, the spans inside them, list ids, and the lock-free map
+ * from an address inside a segment to its page and span.  Definitions
+ * only: arenas (arena.c) create and change spans, central pools
+ * (central.c) own small ones, region.h finds segments.
  *
  * A segment is DEPOT_SEGMENT_SIZE bytes aligned to its size.  Its first
  * header_pages pages hold the header below; the rest are carved into spans.
@@ -30,21 +32,39 @@
 #include <stdint.h>
 
 #include "alloc/common.h"
+#include "alloc/sizeclass.h"
 
-/* A list id names one free list of a thread cache and one central pool:
- *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..15  node. */
+/* A list id names one bin of a thread cache and one central pool:
+ *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..15  node.
+ * 0 is no list (class 0 does not exist), which is what the region's page
+ * table holds for pages that do not serve a small class. */
 #define DEPOT_LIST_CLASS_BITS 7
+#define DEPOT_LIST_CLASS_MASK ((1u << DEPOT_LIST_CLASS_BITS) - 1)
 #define DEPOT_LIST_DOMAIN_SHIFT DEPOT_LIST_CLASS_BITS
-#define DEPOT_LIST_NODE_SHIFT 9
+#define DEPOT_LIST_DOMAIN_BITS 2
+#define DEPOT_LIST_NODE_SHIFT (DEPOT_LIST_DOMAIN_SHIFT + DEPOT_LIST_DOMAIN_BITS)
 #define DEPOT_LISTS_PER_NODE (1u << DEPOT_LIST_NODE_SHIFT)
+_Static_assert(DEPOT_NCLASSES <= (1u << DEPOT_LIST_CLASS_BITS),
+               "classes fit in the class bits");
+_Static_assert(DEPOT_NDOMAINS <= (1u << DEPOT_LIST_DOMAIN_BITS),
+               "domains fit in the domain bits");
+_Static_assert(DEPOT_LIST_NODE_SHIFT == 9 &&
+                   (DEPOT_MAX_NODES - 1) << DEPOT_LIST_NODE_SHIFT <= 0xFFFF,
+               "every node's list ids fit in 16 bits, as described above");
 static inline uint16_t depot_list_id(unsigned node, unsigned domain,
                                      unsigned cls) {
   return (uint16_t)((node << DEPOT_LIST_NODE_SHIFT) |
                     (domain << DEPOT_LIST_DOMAIN_SHIFT) | cls);
 }
-static inline unsigned depot_list_class(unsigned li) { return li & 127u; }
-static inline unsigned depot_list_domain(unsigned li) { return (li >> 7) & 3u; }
-static inline unsigned depot_list_node(unsigned li) { return li >> 9; }
+static inline unsigned depot_list_class(unsigned li) {
+  return li & DEPOT_LIST_CLASS_MASK;
+}
+static inline unsigned depot_list_domain(unsigned li) {
+  return (li >> DEPOT_LIST_DOMAIN_SHIFT) & ((1u << DEPOT_LIST_DOMAIN_BITS) - 1);
+}
+static inline unsigned depot_list_node(unsigned li) {
+  return li >> DEPOT_LIST_NODE_SHIFT;
+}
 
 typedef enum {
   DEPOT_SPAN_DEAD = 0, /* descriptor slot not the start of a span */
@@ -77,10 +97,7 @@ _Static_assert(sizeof(depot_span_t) == 64, "a span descriptor is a cache line");
 
 struct depot_arena;
 
-#define DEPOT_SEGMENT_MAGIC 0x44505347u /* "DPSG" */
-
 typedef struct depot_segment {
-  uint32_t magic;
   uint16_t node;
   uint16_t header_pages;
   struct depot_arena *arena;
@@ -93,59 +110,8 @@ typedef struct depot_segment {
 
 #define DEPOT_SEGMENT_HEADER_PAGES \
   ((sizeof(depot_segment_t) + DEPOT_PAGE_SIZE - 1) / DEPOT_PAGE_SIZE)
-
-/* One bit per possible segment of the 47-bit user address space (4 MiB of
- * zero-initialised BSS: untouched parts cost no memory).  Bits are set with a
- * relaxed fetch_or when a segment is mapped and cleared before it is unmapped;
- * see the invariant above for why relaxed suffices. */
-#define DEPOT_ADDRESS_BITS 47
-#define DEPOT_SEGMAP_WORDS \
-  ((size_t)1 << (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT - 6))
-extern depot_hidden _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
-
-/* The heap region: one large reservation, made once at start-up, that
- * segments are cut from in address order and never given back (their pages
- * are purged instead).  So [base, base + used) is all committed segments,
- * and the free fast path recognises a block of the region with one
- * subtraction and one compare, then reads its list id from the region's
- * page table, indexed by page number within the region.  Segments made when
- * the region is exhausted or could not be reserved live elsewhere; their
- * blocks take the slow path, which consults depot_segmap and the span.
- *
- * All three are relaxed atomics: base and pages are written once before any
- * segment exists; used only grows after the segment it covers is committed;
- * a page's entry is written under its central pool's lock before any block
- * of the page is handed out.  A thread holding a block learned of it through
- * the program's own synchronisation, which orders those writes before its
- * reads; a stale value seen for a garbage pointer only sends it to the slow
- * path. */
-extern depot_hidden _Atomic uintptr_t depot_region_base;
-extern depot_hidden _Atomic uintptr_t depot_region_used;
-extern depot_hidden _Atomic(_Atomic uint16_t *) depot_region_pages;
-
-/* Offset of a within the region if a is in a committed segment of it, else
- * a value >= depot_region_used (the caller compares). */
-depot_inline uintptr_t depot_region_offset(uintptr_t a) {
-  return a - depot_load_relaxed(&depot_region_base);
-}
-depot_inline int depot_region_contains(uintptr_t off) {
-  return off < depot_load_relaxed(&depot_region_used);
-}
-/* The list id of the page at region offset off (which must be contained). */
-depot_inline unsigned depot_region_list_id(uintptr_t off) {
-  return depot_load_relaxed(
-      &depot_load_relaxed(&depot_region_pages)[off >> DEPOT_PAGE_SHIFT]);
-}
-/* Sets the list id of npages pages from p (no-op outside the region). */
-void depot_region_set_list_id(const void *p, size_t npages, uint16_t li);
-
-/* Nonzero if a is inside a segment of Depot's.  Never faults, for any a. */
-depot_inline int depot_segmap_test(uintptr_t a) {
-  uintptr_t si = a >> DEPOT_SEGMENT_SHIFT;
-  if (depot_unlikely(si >> (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT)))
-    return 0;
-  return (int)((depot_load_relaxed(&depot_segmap[si >> 6]) >> (si & 63)) & 1);
-}
+_Static_assert(DEPOT_SEGMENT_HEADER_PAGES * 100 <= DEPOT_SEGMENT_PAGES,
+               "a segment's header is about 1% of it (common.h)");
 
 depot_inline depot_segment_t *depot_segment_base(uintptr_t a) {
   return (depot_segment_t *)(a & ~(uintptr_t)DEPOT_SEGMENT_MASK);

@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <string.h>
 
+#include "alloc/check.h"
 #include "alloc/meta.h"
+#include "alloc/region.h"
 
 depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
 depot_tcache_t depot_tcache_dead = {.node_base = DEPOT_NODE_BASE_NONE};
@@ -167,6 +169,7 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
   uint32_t n = depot_central_take(depot_central_of(bin_list_id(tc, i)), want,
                                   &head, &tc->stash);
   if (n == 0) return NULL;
+  DEPOT_CHECK_INTERNAL(bin->head == NULL && n <= want);
   bin->head = *(void **)head;
   bin->room = (int32_t)bin->limit - (int32_t)(n - 1);
   return head;
@@ -190,21 +193,31 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
   *(void **)p = bin->head;
   bin->head = p;
   bin->room--;
+  DEPOT_CHECK_INTERNAL(bin->room >= 0 && (uint32_t)bin->room < bin->limit);
+  if (DEPOT_CHECKING_EXPENSIVE) depot_tcache_check(tc);
 }
 
-void *depot_central_alloc_one(unsigned li) {
-  depot_batch_stash_t stash = {0, 0};
-  depot_central_t *c = depot_central_of(li);
-  void *head;
-  uint32_t n = depot_central_take(c, 1, &head, &stash);
-  if (n > 1) depot_central_give(c, *(void **)head, n - 1, &stash);
-  depot_central_stash_release(&stash);
-  return n ? head : NULL;
-}
-
-void depot_central_free_one(unsigned li, void *p) {
-  depot_batch_stash_t stash = {0, 0};
-  *(void **)p = NULL;
-  depot_central_give(depot_central_of(li), p, 1, &stash);
-  depot_central_stash_release(&stash);
+void depot_tcache_check(const depot_tcache_t *tc) {
+  size_t limit_bytes = 0;
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
+    const depot_bin_t *bin = &tc->bins[i];
+    unsigned cls = i & DEPOT_LIST_CLASS_MASK;
+    if (cls == 0 || cls >= DEPOT_NCLASSES) {
+      /* Bins no class uses stay empty: the fast path treats them as misses. */
+      DEPOT_CHECK(bin->head == NULL && bin->limit == 0 && bin->room == 0);
+      continue;
+    }
+    limit_bytes += (size_t)bin->limit * bin_size(i);
+    /* The bin's invariant: blocks on the list == limit - room. */
+    uint32_t n = 0;
+    for (void *b = bin->head; b; b = *(void **)b) {
+      DEPOT_CHECK(++n <= depot_bin_count(bin));
+      uintptr_t off = depot_region_offset((uintptr_t)b);
+      if (depot_region_contains(off))
+        DEPOT_CHECK(depot_region_list_id(off) == bin_list_id(tc, i));
+    }
+    DEPOT_CHECK(n == depot_bin_count(bin));
+  }
+  DEPOT_CHECK(limit_bytes == tc->limit_bytes);
+  DEPOT_CHECK(tc->limit_bytes <= tc->budget || tc->budget == 0);
 }

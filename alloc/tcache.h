@@ -82,7 +82,13 @@ void depot_tcache_flush_all(depot_tcache_t *tc);
  * quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
 
-/* Fork safety (see alloc.c): the registry lock. */
+/* Checks a cache's invariants: every bin holds limit - room blocks, all of
+ * its list id; bins of no class are empty; limit_bytes is the sum of
+ * limit * class size.  REQUIRES: tc is the calling thread's cache (or its
+ * thread is quiescent).  Aborts on a violation. */
+void depot_tcache_check(const depot_tcache_t *tc);
+
+/* Fork safety (init.c): the registry lock. */
 void depot_tcache_prefork(void);
 void depot_tcache_postfork(void);
 
@@ -91,10 +97,5 @@ void depot_tcache_postfork(void);
 void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d, unsigned cls);
 void depot_tcache_free_slow(depot_tcache_t *tc, void *p, unsigned d,
                             unsigned cls);
-
-/* Without a cache (a thread that is exiting): one block to or from the
- * central pool of list id li. */
-void *depot_central_alloc_one(unsigned li);
-void depot_central_free_one(unsigned li, void *p);
 
 #endif /* DEPOT_ALLOC_TCACHE_H */

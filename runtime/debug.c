@@ -35,7 +35,7 @@ typedef struct {
   _Atomic uint64_t requested; /* bytes asked for by live blocks; relaxed */
 } debug_ctx_t;
 
-static debug_ctx_t dbg[3] = {
+static debug_ctx_t dbg[DEPOT_NDOMAINS] = {
     {.api_id = 'r', .domain = 0},
     {.api_id = 'm', .domain = 1},
     {.api_id = 'o', .domain = 2},
@@ -204,7 +204,7 @@ static void *debug_realloc(void *ctx, void *p, size_t n) {
 }
 
 void depot_debug_install(void) {
-  for (unsigned d = 0; d < 3; d++) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
     DepotMemAllocatorEx cur;
     depot_domain_get(d, &cur);
     if (cur.malloc == debug_malloc) continue;
@@ -223,7 +223,7 @@ void DepotMem_SetupDebugHooks(void) {
 }
 
 int depot_debug_requested(unsigned domain, uint64_t *bytes) {
-  if (domain >= 3 || !dbg[domain].installed) return 0;
+  if (domain >= DEPOT_NDOMAINS || !dbg[domain].installed) return 0;
   *bytes = atomic_load_explicit(&dbg[domain].requested, memory_order_relaxed);
   return 1;
 }

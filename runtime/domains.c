@@ -13,9 +13,9 @@
 #include "alloc/alloc.h"
 #include "runtime/runtime.h"
 
-_Static_assert((int)DEPOT_DOMAIN_RAW == (int)DEPOT_DOM_RAW &&
-                   (int)DEPOT_DOMAIN_MEM == (int)DEPOT_DOM_MEM &&
-                   (int)DEPOT_DOMAIN_OBJ == (int)DEPOT_DOM_OBJ,
+/* The core numbers domains as the public enum does (common.h). */
+_Static_assert(DEPOT_DOMAIN_RAW == 0 && DEPOT_DOMAIN_MEM == 1 &&
+                   DEPOT_DOMAIN_OBJ == 2 && DEPOT_NDOMAINS == 3,
                "the public and the core's domain numbers must agree");
 
 /* ---- Depot's own allocators ---------------------------------------------- */
@@ -37,11 +37,11 @@ _Static_assert((int)DEPOT_DOMAIN_RAW == (int)DEPOT_DOM_RAW &&
     (void)ctx;                                                               \
     depot_free(p, d);                                                        \
   }
-DEPOT_OWN_ALLOCATOR(DEPOT_DOM_RAW, raw)
-DEPOT_OWN_ALLOCATOR(DEPOT_DOM_MEM, mem)
-DEPOT_OWN_ALLOCATOR(DEPOT_DOM_OBJ, obj)
+DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_RAW, raw)
+DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_MEM, mem)
+DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_OBJ, obj)
 
-static const DepotMemAllocatorEx own[3] = {
+static const DepotMemAllocatorEx own[DEPOT_NDOMAINS] = {
     {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free},
     {NULL, mem_malloc, mem_calloc, mem_realloc, mem_free},
     {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free},
@@ -50,7 +50,7 @@ static const DepotMemAllocatorEx own[3] = {
 /* ---- start-up trampolines -------------------------------------------------
  * Until the runtime has read its configuration, every domain points here;
  * ctx carries the domain number. */
-static DepotMemAllocatorEx current[3];
+static DepotMemAllocatorEx current[DEPOT_NDOMAINS];
 
 static void *start_malloc(void *ctx, size_t n) {
   unsigned d = (unsigned)(uintptr_t)ctx;
@@ -73,7 +73,7 @@ static void start_free(void *ctx, void *p) {
   current[d].free(current[d].ctx, p);
 }
 
-static DepotMemAllocatorEx current[3] = {
+static DepotMemAllocatorEx current[DEPOT_NDOMAINS] = {
     {(void *)0, start_malloc, start_calloc, start_realloc, start_free},
     {(void *)1, start_malloc, start_calloc, start_realloc, start_free},
     {(void *)2, start_malloc, start_calloc, start_realloc, start_free},
@@ -130,7 +130,7 @@ void depot_domain_set(unsigned domain, const DepotMemAllocatorEx *a) {
 
 int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
                           DepotMemAllocatorEx *allocator) {
-  if ((unsigned)domain >= 3 || !allocator) {
+  if ((unsigned)domain >= DEPOT_NDOMAINS || !allocator) {
     errno = EINVAL;
     return -1;
   }
@@ -141,7 +141,7 @@ int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
 
 int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
                           const DepotMemAllocatorEx *allocator) {
-  if ((unsigned)domain >= 3 || !allocator || !allocator->malloc ||
+  if ((unsigned)domain >= DEPOT_NDOMAINS || !allocator || !allocator->malloc ||
       !allocator->calloc || !allocator->realloc || !allocator->free) {
     errno = EINVAL;
     return -1;
@@ -174,7 +174,7 @@ static void libc_free(void *ctx, void *p) {
 void depot_domains_use_libc(void) {
   static const DepotMemAllocatorEx libc = {NULL, libc_malloc, libc_calloc,
                                            libc_realloc, libc_free};
-  for (unsigned d = 0; d < 3; d++) depot_domain_set(d, &libc);
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) depot_domain_set(d, &libc);
 }
 
 void DepotMem_Trim(void) {

@@ -1,15 +1,16 @@
-/* init.c: the runtime's start-up, once per process: configuration into the
- * core's options, DEPOTMALLOC into the domains, the NUMA topology into the
- * core's placement, statistics at exit.  Runs
- * from a constructor (before main, before threads), or earlier from the
- * first Depot call made by another constructor. */
+/* init.c: the runtime's start-up, once per process: DEPOTMALLOC into the
+ * domains, the NUMA topology into the core's placement, the runtime's fork
+ * handlers, statistics at exit.  Runs from a constructor (before main,
+ * before threads), or earlier from the first Depot call made by another
+ * constructor.  The core starts itself (and loads the configuration) on its
+ * own first use; this only reads the result. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
-#include "runtime/config.h"
+#include "alloc/config.h"
 #include "runtime/runtime.h"
 #include "runtime/topology.h"
 
@@ -22,36 +23,6 @@ static void print_config(void) {
     depot_say("depot: config: %s=%s (%s)", depot_conf_defs[k].name,
               depot_config_text((depot_conf_key_t)k),
               depot_config_source_name(depot_config_source((depot_conf_key_t)k)));
-}
-
-/* The core reads its options when it initialises. */
-static void apply_config(void) {
-  depot_core_options.tcache_max_bytes =
-      (size_t)depot_config_get(DEPOT_CONF_tcache_max_bytes);
-  depot_core_options.tcache_batch =
-      (unsigned)depot_config_get(DEPOT_CONF_tcache_batch);
-  depot_core_options.arena_reserve_bytes =
-      (size_t)depot_config_get(DEPOT_CONF_arena_reserve_bytes);
-  depot_core_options.huge_threshold_bytes =
-      (size_t)depot_config_get(DEPOT_CONF_huge_threshold_bytes);
-  depot_core_options.abort_on_bad_pointer =
-      depot_config_get(DEPOT_CONF_on_bad_free) == 0; /* "abort" */
-  depot_core_options.purge_delay_ms =
-      (unsigned)depot_config_get(DEPOT_CONF_purge_delay_ms);
-  depot_core_options.purge_lazy = depot_config_get(DEPOT_CONF_purge) == 1;
-}
-
-static void configure_once(void) {
-  depot_config_load();
-  apply_config();
-  if (depot_config_get(DEPOT_CONF_verbose)) print_config();
-}
-
-/* Called by the core at the start of its initialisation (it may come first,
- * from the malloc override, before any constructor) and by the runtime's. */
-void depot_core_configure(void) {
-  static pthread_once_t once = PTHREAD_ONCE_INIT;
-  pthread_once(&once, configure_once);
 }
 
 static void apply_depotmalloc(const char *m) {
@@ -69,10 +40,27 @@ static void apply_depotmalloc(const char *m) {
   }
 }
 
+/* The runtime's locks come first in the lock order (alloc/README.md):
+ * prepare takes them before the core's handler takes the core's (handlers
+ * registered later run their prepare first), and both processes release
+ * them after the core's. */
+static void fork_prepare(void) {
+  depot_stats_prefork();    /* 1 */
+  depot_topology_prefork(); /* 2 */
+}
+static void fork_finish(void) {
+  depot_topology_postfork();
+  depot_stats_postfork();
+}
+
 static void init_once(void) {
-  depot_core_configure();
+  /* The core first: it loads the configuration and registers its own fork
+   * handlers, which must be registered before the runtime's. */
+  if (depot_init() != 0) depot_config_ensure();
+  pthread_atfork(fork_prepare, fork_finish, fork_finish);
+  if (depot_options.verbose) print_config();
   DepotMemAllocatorEx own;
-  for (unsigned d = 0; d < 3; d++) { /* leave the start-up trampolines */
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) { /* leave the trampolines */
     depot_domain_default(d, &own);
     depot_domain_set(d, &own);
   }
@@ -80,7 +68,7 @@ static void init_once(void) {
   /* After the core is usable: hwloc allocates while it loads. */
   depot_topology_reload();
   const char *stats_env = getenv("DEPOTMALLOCSTATS");
-  if (depot_config_get(DEPOT_CONF_stats) ||
+  if (depot_options.stats ||
       (stats_env && *stats_env && strcmp(stats_env, "0") != 0))
     atexit(print_stats_at_exit);
 }

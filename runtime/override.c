@@ -20,7 +20,7 @@
 #include "alloc/alloc.h"
 #include "runtime/runtime.h"
 
-#define RAW DEPOT_DOM_RAW
+#define RAW DEPOT_DOMAIN_RAW
 #define EXPORT __attribute__((visibility("default")))
 
 /* The fuzzer builds this file with DEPOT_OVERRIDE_PREFIX set, so that it can

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc/common.h"
 #include "depot/depot.h"
 
 /* "init.c" */
@@ -25,6 +26,11 @@ void depot_domain_get(unsigned domain, DepotMemAllocatorEx *out);
 void depot_domain_set(unsigned domain, const DepotMemAllocatorEx *a);
 /* Routes all three domains to the C library (DEPOTMALLOC=malloc). */
 void depot_domains_use_libc(void);
+
+/* "stats.c" */
+/* Fork safety: the report lock (lock 1 of alloc/README.md's order). */
+void depot_stats_prefork(void);
+void depot_stats_postfork(void);
 
 /* "debug.c" */
 /* Installs the debug hooks over every domain's current allocator. */

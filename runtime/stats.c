@@ -9,13 +9,12 @@
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
+#include "alloc/common.h"
 #include "alloc/sizeclass.h"
 #include "runtime/runtime.h"
 
 _Static_assert(DEPOT_STATS_CLASSES == DEPOT_NCLASSES - 1,
                "the public class count must match the core's");
-
-static const char *const domain_names[3] = {"raw", "mem", "obj"};
 
 static void add_row(DepotMemClassStats *to, const DepotMemClassStats *r) {
   to->spans += r->spans;
@@ -78,7 +77,7 @@ int DepotMem_Stats(DepotMemStats *stats) {
   depot_runtime_init();
   DepotMemStats all;
   memset(&all, 0, sizeof all);
-  for (unsigned d = 0; d < 3; d++) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
     fill_domain(d, &all.domains[d]);
     add_row(&all.total, &all.domains[d].total);
   }
@@ -133,9 +132,9 @@ static void text_row(writer_t *w, const char *name, const DepotMemClassStats *r)
 
 static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w, "Depot memory statistics\n");
-  for (unsigned d = 0; d < 3; d++) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
     const DepotMemDomainStats *ds = &s->domains[d];
-    out(w, "domain %s\n  %-8s %10s %12s %12s %14s %14s\n", domain_names[d],
+    out(w, "domain %s\n  %-8s %10s %12s %12s %14s %14s\n", depot_domain_name(d),
         "class", "spans", "in use", "free", "bytes in use", "bytes held");
     for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
       const DepotMemClassStats *r = &ds->classes[c];
@@ -169,9 +168,9 @@ static void json_row(writer_t *w, const DepotMemClassStats *r) {
 
 static void report_json(writer_t *w, const DepotMemStats *s) {
   out(w, "{\"version\":%u,\"domains\":{", s->version);
-  for (unsigned d = 0; d < 3; d++) {
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
     const DepotMemDomainStats *ds = &s->domains[d];
-    out(w, "%s\"%s\":{\"classes\":[", d ? "," : "", domain_names[d]);
+    out(w, "%s\"%s\":{\"classes\":[", d ? "," : "", depot_domain_name(d));
     for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
       if (c) out(w, ",");
       json_row(w, &ds->classes[c]);
@@ -193,13 +192,19 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       (unsigned long long)s->resident_bytes);
 }
 
+/* Lock 1 of the lock order (alloc/README.md): held across a whole report,
+ * while the core's own locks are taken and dropped one at a time. */
+static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void depot_stats_prefork(void) { pthread_mutex_lock(&report_lock); }
+void depot_stats_postfork(void) { pthread_mutex_unlock(&report_lock); }
+
 int DepotMem_PrintStats(int fd, unsigned flags) {
   /* Static: a report is large, and stacks of exiting threads may be small.
-   * The lock keeps two reports from sharing it. */
-  static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+   * report_lock keeps two reports from sharing it. */
   static DepotMemStats s;
   static writer_t w;
-  pthread_mutex_lock(&lock);
+  pthread_mutex_lock(&report_lock);
   s.size = sizeof s;
   DepotMem_Stats(&s);
   w.fd = fd;
@@ -209,7 +214,7 @@ int DepotMem_PrintStats(int fd, unsigned flags) {
   else report_text(&w, &s);
   flush(&w);
   int err = w.err;
-  pthread_mutex_unlock(&lock);
+  pthread_mutex_unlock(&report_lock);
   if (err) {
     errno = err;
     return -1;

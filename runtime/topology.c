@@ -24,9 +24,9 @@
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
-#include "alloc/numa.h"
+#include "alloc/config.h"
+#include "alloc/nodes.h"
 #include "alloc/os.h"
-#include "runtime/config.h"
 
 _Static_assert(DEPOT_TOPO_MAX_NODES == DEPOT_MAX_NODES, "node limits agree");
 _Static_assert(DEPOT_TOPO_MAX_CPUS == DEPOT_NUMA_MAX_CPUS, "CPU limits agree");
@@ -151,14 +151,17 @@ static depot_topology_t current;      /* guarded by apply_lock */
 static depot_numa_map_t map;          /* scratch, guarded by apply_lock */
 
 int depot_topology_apply(const depot_topology_t *t) {
-  int policy;
+  depot_numa_policy_t policy;
   uint64_t mask;
   const char *text = depot_config_text(DEPOT_CONF_numa);
-  if (depot_numa_parse(text, strlen(text), &policy, &mask) != 0) policy = 1;
+  if (depot_numa_parse(text, strlen(text), &policy, &mask) != 0)
+    policy = DEPOT_NUMA_LOCAL; /* the parser refused it at load already */
+  int err = depot_init(); /* node 0 and the class table come first */
+  if (err) return err;
   pthread_mutex_lock(&apply_lock);
   if (t != &current) current = *t;
   memset(&map, 0, sizeof map);
-  map.policy = (depot_numa_policy_t)policy;
+  map.policy = policy;
   map.strict = (int)depot_config_get(DEPOT_CONF_numa_strict);
   /* Nodes are never removed from the core: keep any it already has. */
   unsigned have = depot_numa_nodes();
@@ -171,9 +174,10 @@ int depot_topology_apply(const depot_topology_t *t) {
     map.cpu_node[c] = t->cpu_node[c] < 0 ? 0 : (uint16_t)t->cpu_node[c];
   if (policy == DEPOT_NUMA_BIND) {
     for (unsigned n = 0; n < t->nnodes; n++)
-      if (t->os_node[n] < 64 && (mask >> t->os_node[n]) & 1)
+      if (t->os_node[n] < DEPOT_NUMA_BIND_MAX_OS_NODE &&
+          (mask >> t->os_node[n]) & 1)
         map.allowed[map.nallowed++] = (uint16_t)n;
-    for (unsigned b = 0; b < 64; b++) {
+    for (unsigned b = 0; b < DEPOT_NUMA_BIND_MAX_OS_NODE; b++) {
       int known = 0;
       for (unsigned n = 0; n < t->nnodes; n++) known |= t->os_node[n] == b;
       if ((mask >> b) & 1 && !known)
@@ -188,12 +192,15 @@ int depot_topology_apply(const depot_topology_t *t) {
   } else {
     for (unsigned n = 0; n < t->nnodes; n++) map.allowed[map.nallowed++] = (uint16_t)n;
   }
-  int err = depot_numa_install(&map);
+  err = depot_nodes_install(&map);
   pthread_mutex_unlock(&apply_lock);
   return err;
 }
 
 const depot_topology_t *depot_topology_current(void) { return &current; }
+
+void depot_topology_prefork(void) { pthread_mutex_lock(&apply_lock); }
+void depot_topology_postfork(void) { pthread_mutex_unlock(&apply_lock); }
 
 int depot_topology_reload(void) {
   static depot_topology_t fresh;

@@ -37,6 +37,10 @@ int depot_topology_apply(const depot_topology_t *t);
 /* The topology applied at start-up (discovered once by the runtime). */
 const depot_topology_t *depot_topology_current(void);
 
+/* Fork safety: the apply lock (lock 2 of alloc/README.md's order). */
+void depot_topology_prefork(void);
+void depot_topology_postfork(void);
+
 /* Discovers again and applies (tests: after changing HWLOC_SYNTHETIC or the
  * numa configuration).  Nodes are only ever added. */
 int depot_topology_reload(void);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "alloc/alloc_api.h"
+#include "alloc/config.h"
 #include "alloc/sizeclass.h"
 
 namespace {
@@ -236,14 +237,37 @@ TEST_F(AllocDeath, ForeignAndInteriorPointersAreCaught) {
 
 TEST(Alloc, WarnModeReportsAndLeaksInsteadOfAborting) {
   int on_stack;
-  depot_core_options.abort_on_bad_pointer = 0;
+  depot_options.on_bad_free = DEPOT_ON_BAD_FREE_WARN;
   testing::internal::CaptureStderr();
   depot_free_call(&on_stack, RAW);
   std::string err = testing::internal::GetCapturedStderr();
-  depot_core_options.abort_on_bad_pointer = 1;
+  depot_options.on_bad_free = DEPOT_ON_BAD_FREE_ABORT;
   EXPECT_NE(err.find("not allocated by Depot (ignored; the block is leaked)"),
             std::string::npos)
       << err;
 }
 
 }  // namespace
+
+// depot_check_heap must catch what it claims to: a thread cache bin whose
+// list no longer matches its count (here a block pushed twice, which makes
+// the list a cycle, as a double free in the cache would).
+TEST(CheckHeapDeathTest, CatchesACorruptedCacheBin) {
+  EXPECT_DEATH(
+      {
+        void *p = depot_alloc_call(48, 0);
+        depot_free_call(p, 0);
+        *static_cast<void **>(p) = p;  // the bin's list now loops
+        depot_check_heap();
+      },
+      "internal check failed.*tcache.c");
+}
+
+TEST(CheckHeap, PassesOnAHealthyHeap) {
+  std::vector<void *> v;
+  for (size_t i = 0; i < 3000; i++) v.push_back(depot_alloc_call(1 + i * 13 % 40000, i % 3));
+  EXPECT_EQ(depot_check_heap(), 0);
+  for (size_t i = 0; i < v.size(); i++) depot_free_call(v[i], i % 3);
+  depot_trim();
+  EXPECT_EQ(depot_check_heap(), 0);
+}

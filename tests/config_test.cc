@@ -9,7 +9,8 @@
 #include <cstring>
 #include <string>
 
-#include "runtime/config.h"
+#include "alloc/config.h"
+#include "alloc/numa_policy.h"
 
 namespace {
 
@@ -71,14 +72,14 @@ TEST(Config, EveryKeyAcceptsAGoodValue) {
 }
 
 TEST(Config, NumaValues) {
-  int policy;
+  depot_numa_policy_t policy;
   uint64_t mask;
   EXPECT_EQ(depot_numa_parse("off", 3, &policy, &mask), 0);
-  EXPECT_EQ(policy, 0);
+  EXPECT_EQ(policy, DEPOT_NUMA_OFF);
   EXPECT_EQ(depot_numa_parse("interleave", 10, &policy, &mask), 0);
-  EXPECT_EQ(policy, 2);
+  EXPECT_EQ(policy, DEPOT_NUMA_INTERLEAVE);
   EXPECT_EQ(depot_numa_parse("bind:0,2,63", 11, &policy, &mask), 0);
-  EXPECT_EQ(policy, 3);
+  EXPECT_EQ(policy, DEPOT_NUMA_BIND);
   EXPECT_EQ(mask, (uint64_t(1) << 63) | 5u);
   for (const char *bad : {"bind:", "bind:64", "bind:1,", "bind:a", "bind:-1", "locale",
                           "bind:1,,2"})

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc/alloc_api.h"
+#include "alloc/config.h"
 
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "";
@@ -31,8 +32,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(mode, "options") == 0) {
     printf("tcache_max_bytes=%zu tcache_batch=%u abort_on_bad_pointer=%d\n",
-           depot_core_options.tcache_max_bytes, depot_core_options.tcache_batch,
-           depot_core_options.abort_on_bad_pointer);
+           depot_options.tcache_max_bytes, depot_options.tcache_batch,
+           depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT);
     return 0;
   }
   fprintf(stderr, "usage: env_probe overflow|owner|stats|options\n");

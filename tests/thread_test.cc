@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "alloc/alloc_api.h"
+#include "alloc/config.h"
 #include "tests/probe.h"
 
 namespace {
@@ -38,7 +39,9 @@ bool intact(const Block &b) {
 
 // Frees everything cached and checks that every span went back to its arena.
 void ExpectNothingLost() {
+  depot_check_heap();  // a quiescent point: the workers have been joined
   depot_trim();
+  depot_check_heap();
   depot_core_stats_t st;
   depot_core_stats(&st);
   EXPECT_EQ(st.free_pages, st.segments * probe_span_max_pages())
@@ -231,8 +234,8 @@ TEST(Threads, RandomTrafficThroughSharedSlots) {
 }
 
 TEST(Threads, CacheStaysWithinItsByteBudget) {
-  size_t saved = depot_core_options.tcache_max_bytes;
-  depot_core_options.tcache_max_bytes = 256 * 1024;  // read by new caches
+  size_t saved = depot_options.tcache_max_bytes;
+  depot_options.tcache_max_bytes = 256 * 1024;  // read by new caches
   std::thread t([] {
     std::vector<void *> v;
     for (size_t size = 16; size <= 32768; size = size * 5 / 4 + 16)
@@ -246,7 +249,7 @@ TEST(Threads, CacheStaysWithinItsByteBudget) {
     EXPECT_GT(probe_tcache_held_bytes(), 0u) << "the cache should cache something";
   });
   t.join();
-  depot_core_options.tcache_max_bytes = saved;
+  depot_options.tcache_max_bytes = saved;
   ExpectNothingLost();
 }
 

@@ -501,6 +501,8 @@ int main(int argc, char **argv) {
     depot_os_fail_every(0);
     injected = depot_os_failures_injected();
   }
+  /* A quiescent point: every worker has been joined. */
+  if (!opt.system) depot_check_heap();
   /* Free what the slots still hold, checking it. */
   worker_t cleaner = {.id = next_id};
   for (unsigned s = 0; s < opt.slots; s++) {
@@ -524,6 +526,7 @@ int main(int argc, char **argv) {
       fams[f].free(p);
     }
   }
+  if (!opt.system) depot_check_heap();
   long long live = atomic_load(&live_blocks);
   if (live != 0) {
     fprintf(stderr, "stress: %lld blocks unaccounted for\n", live);

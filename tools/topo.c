@@ -14,10 +14,9 @@
 #include <string.h>
 
 #include "alloc/alloc_api.h"
-#include "runtime/config.h"
+#include "alloc/config.h"
 #include "runtime/topology.h"
 
-static const char *const policy_names[] = {"off", "local", "interleave", "bind"};
 static const char *const type_names[] = {"bool", "integer", "size", "choice", "text"};
 
 /* Allocates a fresh span on every node (from a CPU of that node), so that
@@ -125,7 +124,7 @@ int main(int argc, char **argv) {
   DepotMem_Trim(); /* starts Depot: configuration, topology, placement */
   const depot_topology_t *t = depot_topology_current();
   touch_nodes(t);
-  const char *policy = policy_names[depot_numa_policy_now()];
+  const char *policy = depot_numa_policy_name(depot_numa_policy());
   if (json) print_json(t, policy);
   else print_text(t, policy);
   return 0;

@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
-#include "runtime/config.h"
+#include "alloc/config.h"
 
 void *fz_malloc(size_t);
 void fz_free(void *);
@@ -271,7 +271,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     for (unsigned k = 0; k < MAXLIVE; k++)
       if (live[k].p) verify(&live[k], live[k].size);
+    depot_check_heap(); /* every structure of the core, after every step */
   }
   for (unsigned k = 0; k < MAXLIVE; k++) drop(&live[k]);
+  depot_check_heap();
   return 0;
 }

@@ -1,19 +1,24 @@
-/* config.c: the configuration table, its parser and its error messages
- * (see config.h). */
+/* config.c: the configuration table, its parser, its error messages and
+ * the option struct it fills (see config.h).  Values live in conf[] (as
+ * numbers and as text) and are copied into depot_options after every load;
+ * both are written under config_lock. */
 #define _GNU_SOURCE
-#include "runtime/config.h"
-
-#include "alloc/alloc_api.h"
+#include "alloc/config.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc/log.h"
+#include "alloc/numa_policy.h"
+
 const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
-#define DEPOT_CONF_DEF(name, type, def, min, max, choices, help) \
-  {#name, type, def, min, max, choices, help},
+#define DEPOT_CONF_DEF(name, kind, ctype, def, min, max, choices, help) \
+  {#name, DEPOT_CONF_##kind, def, min, max, choices, help},
     DEPOT_CONFIG_KEYS(DEPOT_CONF_DEF)
 #undef DEPOT_CONF_DEF
 };
@@ -28,6 +33,24 @@ static struct {
   depot_conf_source_t source;
 } conf[DEPOT_CONF_NKEYS];
 static int conf_ready;
+/* Guards conf[] and depot_options while a load writes them (lock order:
+ * see alloc/README.md). */
+static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
+
+depot_options_t depot_options;
+
+/* Copies conf[] into the typed fields of depot_options (lock held). */
+static void fill_options(void) {
+#define DEPOT_OPT_VALUE_BOOL(k) conf[k].value
+#define DEPOT_OPT_VALUE_UINT(k) conf[k].value
+#define DEPOT_OPT_VALUE_SIZE(k) conf[k].value
+#define DEPOT_OPT_VALUE_ENUM(k) conf[k].value
+#define DEPOT_OPT_VALUE_TEXT(k) conf[k].text
+#define DEPOT_CONF_FILL(name, kind, ctype, ...) \
+  depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
+  DEPOT_CONFIG_KEYS(DEPOT_CONF_FILL)
+#undef DEPOT_CONF_FILL
+}
 
 /* ---- messages ------------------------------------------------------------ */
 
@@ -133,7 +156,7 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
     case DEPOT_CONF_TEXT: {
       *out = 0;
       if (n == 0 || n >= TEXT_MAX) return -1;
-      int policy;
+      depot_numa_policy_t policy;
       uint64_t mask;
       if (d == &depot_conf_defs[DEPOT_CONF_numa])
         return depot_numa_parse(s, n, &policy, &mask);
@@ -143,33 +166,14 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
   return -1;
 }
 
-int depot_numa_parse(const char *s, size_t n, int *policy, uint64_t *mask) {
-  *mask = 0;
-  if (word_eq(s, n, "off")) return *policy = 0, 0;
-  if (word_eq(s, n, "local")) return *policy = 1, 0;
-  if (word_eq(s, n, "interleave")) return *policy = 2, 0;
-  if (n <= 5 || strncmp(s, "bind:", 5) != 0) return -1;
-  /* A comma-separated list of node numbers below 64. */
-  for (size_t i = 5; i < n;) {
-    size_t j = i;
-    while (j < n && s[j] != ',') j++;
-    uint64_t node;
-    if (parse_number(s + i, j - i, 0, &node) != 0 || node >= 64) return -1;
-    *mask |= (uint64_t)1 << node;
-    if (j < n && j + 1 == n) return -1; /* a trailing comma */
-    i = j + 1;
-  }
-  *policy = 3;
-  return 0;
-}
-
 static void set_text(depot_conf_key_t k, const char *s, size_t n) {
   if (n >= TEXT_MAX) n = TEXT_MAX - 1;
   memcpy(conf[k].text, s, n);
   conf[k].text[n] = 0;
 }
 
-void depot_config_reset(void) {
+/* Every key back to its default (lock held). */
+static void reset_locked(void) {
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
     const depot_conf_def_t *d = &depot_conf_defs[k];
     parse_value(d, d->default_text, strlen(d->default_text), &conf[k].value);
@@ -177,8 +181,16 @@ void depot_config_reset(void) {
     conf[k].source = DEPOT_CONF_FROM_DEFAULT;
   }
   conf_ready = 1;
+  fill_options();
 }
 
+void depot_config_reset(void) {
+  pthread_mutex_lock(&config_lock);
+  reset_locked();
+  pthread_mutex_unlock(&config_lock);
+}
+
+/* Readers before any load see the defaults. */
 static void ensure_defaults(void) {
   if (!conf_ready) depot_config_reset();
 }
@@ -285,7 +297,8 @@ static long read_file(const char *path, char *buf, size_t cap) {
 }
 
 int depot_config_load_from(const char *path, const char *env) {
-  depot_config_reset();
+  pthread_mutex_lock(&config_lock);
+  reset_locked();
   int errors = 0;
   if (path && *path) {
     char buf[16384];
@@ -305,6 +318,8 @@ int depot_config_load_from(const char *path, const char *env) {
   }
   if (env)
     errors += parse_items(env, strlen(env), ',', DEPOT_CONF_FROM_ENV, "DEPOT_CONF");
+  fill_options();
+  pthread_mutex_unlock(&config_lock);
   if (errors && conf[DEPOT_CONF_strict_config].value) {
     depot_say("depot: config: strict_config=1 and %d error%s above; aborting",
               errors, errors == 1 ? "" : "s");
@@ -316,6 +331,16 @@ int depot_config_load_from(const char *path, const char *env) {
 int depot_config_load(void) {
   return depot_config_load_from(getenv("DEPOT_CONF_FILE"), getenv("DEPOT_CONF"));
 }
+
+static void load_once(void) { depot_config_load(); }
+
+void depot_config_ensure(void) {
+  static pthread_once_t once = PTHREAD_ONCE_INIT;
+  pthread_once(&once, load_once);
+}
+
+void depot_config_prefork(void) { pthread_mutex_lock(&config_lock); }
+void depot_config_postfork(void) { pthread_mutex_unlock(&config_lock); }
 
 uint64_t depot_config_get(depot_conf_key_t key) {
   ensure_defaults();

@@ -1,7 +1,13 @@
-/* config.h: Depot's configuration.  One table (DEPOT_CONFIG_KEYS) defines
- * every key: its type, default, accepted range and help text; the parser,
- * the error messages, the topology tool's listing and the README's reference
- * all come from it.
+/* config.h: Depot's configuration, the core's options.  One table
+ * (DEPOT_CONFIG_KEYS) defines every key: its kind, the C type of its field
+ * in depot_options, its default, accepted range and help text.  The option
+ * struct, the parser, the error messages, the topology tool's listing and
+ * the README's reference all come from it: adding a key touches the table,
+ * the code that uses the key and a test.
+ *
+ * The core loads the configuration on first use (depot_init calls
+ * depot_config_ensure before anything reads an option), as the very first
+ * step of start-up; the runtime only reads it.
  *
  * Sources, later ones overriding earlier ones:
  *   default  <  file named by DEPOT_CONF_FILE (key=value lines, # comments)
@@ -10,8 +16,8 @@
  * stderr names the key, the bad value, what is accepted and the value used
  * instead.  strict_config=1 makes any such error fatal.
  * Parsing allocates nothing and does not depend on the locale. */
-#ifndef DEPOT_RUNTIME_CONFIG_H
-#define DEPOT_RUNTIME_CONFIG_H
+#ifndef DEPOT_ALLOC_CONFIG_H
+#define DEPOT_ALLOC_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -34,40 +40,45 @@ typedef enum {
   DEPOT_CONF_FROM_ENV,
 } depot_conf_source_t;
 
-/* X(name, type, default, min, max, choices, help) */
+/* X(name, kind, C type, default, min, max, choices, help).  ENUM keys are
+ * stored as the index of the word in choices. */
 #define DEPOT_CONFIG_KEYS(X)                                                   \
-  X(stats, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                                   \
+  X(stats, BOOL, int, "0", 0, 1, NULL,                                         \
     "print the statistics report to stderr at exit")                          \
-  X(verbose, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                                 \
+  X(verbose, BOOL, int, "0", 0, 1, NULL,                                       \
     "print the effective configuration to stderr at start-up")                \
-  X(strict_config, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                           \
+  X(strict_config, BOOL, int, "0", 0, 1, NULL,                                 \
     "make a bad configuration key or value fatal")                            \
-  X(on_bad_free, DEPOT_CONF_ENUM, "abort", 0, 0, "abort|warn",                 \
+  X(on_bad_free, ENUM, int, "abort", 0, 0, "abort|warn",                       \
     "a free of a foreign pointer or with the wrong domain: abort, or warn "   \
     "and leak the block")                                                     \
-  X(tcache_max_bytes, DEPOT_CONF_SIZE, "2m", 0, (uint64_t)1 << 30, NULL,       \
+  X(tcache_max_bytes, SIZE, size_t, "2m", 0, (uint64_t)1 << 30, NULL,          \
     "per-thread cache budget in bytes (0: no caching)")                       \
-  X(tcache_batch, DEPOT_CONF_UINT, "32", 2, 256, NULL,                         \
+  X(tcache_batch, UINT, unsigned, "32", 2, 256, NULL,                          \
     "most blocks moved between a thread cache and a central pool at once")    \
-  X(arena_reserve_bytes, DEPOT_CONF_SIZE, "64g", (uint64_t)64 << 20,           \
+  X(arena_reserve_bytes, SIZE, size_t, "64g", (uint64_t)64 << 20,              \
     (uint64_t)1 << 46, NULL,                                                   \
     "address space reserved at start-up for the page arenas")                 \
-  X(huge_threshold_bytes, DEPOT_CONF_SIZE, "2m", (uint64_t)32 << 10,           \
+  X(huge_threshold_bytes, SIZE, size_t, "2m", (uint64_t)32 << 10,              \
     (uint64_t)3 << 20, NULL,                                                   \
     "blocks above this size are mapped directly from the OS")                 \
-  X(numa, DEPOT_CONF_TEXT, "local", 0, 0,                                      \
+  X(numa, TEXT, const char *, "local", 0, 0,                                   \
     "off, local, interleave or bind:<nodes> (e.g. bind:0,2)",                 \
     "NUMA placement: off (one pool), local (each thread its CPU's node), "    \
     "interleave (spans rotate over the nodes), bind:<nodes> (only those)")    \
-  X(numa_strict, DEPOT_CONF_BOOL, "0", 0, 1, NULL,                             \
+  X(numa_strict, BOOL, int, "0", 0, 1, NULL,                                   \
     "fail an allocation whose memory cannot be bound to its node, rather "    \
     "than count the failed bind and go on")                                   \
-  X(purge_delay_ms, DEPOT_CONF_UINT, "1000", 0, 3600000, NULL,                 \
+  X(purge_delay_ms, UINT, unsigned, "1000", 0, 3600000, NULL,                  \
     "milliseconds free pages stay resident before going back to the OS "      \
     "(0: at once)")                                                           \
-  X(purge, DEPOT_CONF_ENUM, "dontneed", 0, 0, "dontneed|free",                 \
+  X(purge, ENUM, int, "dontneed", 0, 0, "dontneed|free",                       \
     "how pages go back: dontneed (resident memory falls at once) or free "    \
     "(MADV_FREE: the kernel takes them when it needs memory)")
+
+/* Values of the ENUM keys, in the order of their choices. */
+enum { DEPOT_ON_BAD_FREE_ABORT = 0, DEPOT_ON_BAD_FREE_WARN = 1 };
+enum { DEPOT_PURGE_DONTNEED = 0, DEPOT_PURGE_FREE = 1 };
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,
@@ -75,6 +86,18 @@ typedef enum {
 #undef DEPOT_CONF_ENUM_ID
   DEPOT_CONF_NKEYS
 } depot_conf_key_t;
+
+/* The options, one field per key, of the key's C type: what the core and
+ * the runtime read.  Written while the configuration loads (under the
+ * configuration lock, before depot_init publishes the core) and by tests;
+ * read plainly afterwards.  TEXT fields point into the configuration's own
+ * storage. */
+typedef struct {
+#define DEPOT_CONF_FIELD(name, kind, ctype, ...) ctype name;
+  DEPOT_CONFIG_KEYS(DEPOT_CONF_FIELD)
+#undef DEPOT_CONF_FIELD
+} depot_options_t;
+extern depot_options_t depot_options;
 
 typedef struct {
   const char *name;
@@ -87,12 +110,18 @@ typedef struct {
 
 extern const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS];
 
+/* Loads the configuration once (later calls return at once).  The core's
+ * start-up calls it first of all. */
+void depot_config_ensure(void);
+
 /* Loads the defaults, then the file named by DEPOT_CONF_FILE, then
  * DEPOT_CONF.  Returns the number of errors reported (each on one line of
  * stderr); with strict_config=1 in the end, any error aborts instead. */
 int depot_config_load(void);
 
-/* The same from a given file path and DEPOT_CONF text (either may be NULL). */
+/* The same from a given file path and DEPOT_CONF text (either may be NULL);
+ * also re-loads at run time (tests, the topology tool).  Takes the
+ * configuration lock. */
 int depot_config_load_from(const char *file_path, const char *env_text);
 
 /* Restores every key to its default (tests). */
@@ -101,20 +130,18 @@ void depot_config_reset(void);
 /* The value of a key: numbers and booleans as integers, ENUM as the index of
  * the word in its choices. */
 uint64_t depot_config_get(depot_conf_key_t key);
-/* Parses a numa= value: "off", "local", "interleave" or "bind:N[,N...]"
- * (kernel node numbers below 64).  Returns 0 and the policy (0 off, 1 local,
- * 2 interleave, 3 bind, as depot_numa_policy_t) and for bind the mask of
- * nodes; -1 for bad syntax. */
-int depot_numa_parse(const char *text, size_t len, int *policy,
-                     uint64_t *bind_mask);
 
 /* The value as text (TEXT keys, and for printing). */
 const char *depot_config_text(depot_conf_key_t key);
 depot_conf_source_t depot_config_source(depot_conf_key_t key);
 const char *depot_config_source_name(depot_conf_source_t source);
 
+/* Fork safety (init.c): the configuration lock. */
+void depot_config_prefork(void);
+void depot_config_postfork(void);
+
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* DEPOT_RUNTIME_CONFIG_H */
+#endif /* DEPOT_ALLOC_CONFIG_H */

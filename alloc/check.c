@@ -1,0 +1,63 @@
+/* check.c: depot_check_heap, the walk of every structure of the core that
+ * verifies the invariants the other files state (each file checks its own;
+ * this one brings the counts of the layers together).
+ *
+ * It takes every lock in the lock order (depot_lock_all), so slow paths of
+ * other threads wait; the lock-free parts (the pools' stacks, other
+ * threads' caches) are only exact when no other thread is inside Depot,
+ * which is why the tests and the tools call it at quiescent points. */
+#include <string.h>
+
+#include "alloc/alloc_api.h"
+#include "alloc/central.h"
+#include "alloc/check.h"
+#include "alloc/huge.h"
+#include "alloc/init.h"
+#include "alloc/numa.h"
+#include "alloc/tcache.h"
+
+/* Per list id of one node: small spans found in the arenas and the blocks
+ * out of them. */
+typedef struct {
+  uint64_t spans[DEPOT_POOLS_PER_NODE];
+  uint64_t used[DEPOT_POOLS_PER_NODE];
+  unsigned node;
+} node_tally_t;
+
+static node_tally_t tally[DEPOT_MAX_NODES]; /* under depot_lock_all */
+
+static void count_span(const depot_span_t *s, void *ctx) {
+  (void)ctx;
+  if (s->state != DEPOT_SPAN_SMALL) return;
+  depot_central_check_span(s);
+  unsigned node = depot_list_node(s->list_id);
+  DEPOT_CHECK(node < depot_numa_nodes());
+  unsigned i = s->list_id & (DEPOT_LISTS_PER_NODE - 1);
+  tally[node].spans[i]++;
+  tally[node].used[i] += s->used;
+}
+
+int depot_check_heap(void) {
+  if (!depot_initialised()) return 0;
+  depot_huge_check(); /* takes its own lock: before the rest */
+  depot_lock_all();
+  unsigned nodes = depot_numa_nodes();
+  memset(tally, 0, sizeof tally[0] * nodes);
+  /* Arenas first: they know every span, so they tell each pool how many
+   * spans and blocks out it must account for. */
+  for (unsigned n = 0; n < nodes; n++)
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      depot_arena_check_locked(depot_arenas[n][k], count_span, NULL);
+  for (unsigned n = 0; n < nodes; n++)
+    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+      for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
+        unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
+        depot_central_check_locked(&depot_central_table[n][i],
+                                   tally[n].spans[i], tally[n].used[i]);
+      }
+  depot_tcache_t *tc = depot_tls_tcache;
+  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
+    depot_tcache_check(tc);
+  depot_unlock_all();
+  return 0;
+}

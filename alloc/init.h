@@ -1,0 +1,34 @@
+/* init.h: the core's start-up, its fork handlers and the life cycle of
+ * thread caches.  Above the pools and nodes, below the entry points.
+ *
+ * Start-up, once per process, from whichever call comes first (a malloc
+ * from the dynamic loader, a constructor, a thread): the configuration is
+ * loaded, the class table filled, the record table and the heap region
+ * reserved, node 0 created, the fork handlers and the thread-exit key
+ * registered.  No part of it calls up into the runtime. */
+#ifndef DEPOT_ALLOC_INIT_H
+#define DEPOT_ALLOC_INIT_H
+
+#include "alloc/tcache.h"
+
+/* Initialises the core if needed.  Returns 0 or an errno value (EAGAIN when
+ * called again from inside start-up). */
+int depot_init(void);
+
+/* Whether start-up has completed (an acquire load: what it wrote is then
+ * visible). */
+int depot_initialised(void);
+
+/* The calling thread's cache, created on first use; NULL for a thread that
+ * is exiting or when no metadata memory is left. */
+depot_tcache_t *depot_thread_cache(void);
+
+/* Flushes the calling thread's cache (if it has one) into the pools. */
+void depot_thread_flush(void);
+
+/* Takes, and releases, every lock of the core in the lock order of
+ * alloc/README.md: what the fork handlers and depot_check_heap hold. */
+void depot_lock_all(void);
+void depot_unlock_all(void);
+
+#endif /* DEPOT_ALLOC_INIT_H */

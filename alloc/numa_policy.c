@@ -1,0 +1,50 @@
+/* numa_policy.c: parsing and naming the NUMA policies (numa_policy.h).  No
+ * locale, no allocation: it runs while the configuration loads, before the
+ * allocator works. */
+#include "alloc/numa_policy.h"
+
+static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
+
+/* Whether s[0..n) is the lower-case word w, ignoring case in s. */
+static int word_is(const char *s, size_t n, const char *w) {
+  size_t i = 0;
+  for (; i < n && w[i]; i++)
+    if (lower((unsigned char)s[i]) != w[i]) return 0;
+  return i == n && w[i] == 0;
+}
+
+int depot_numa_parse(const char *s, size_t n, depot_numa_policy_t *policy,
+                     uint64_t *mask) {
+  *mask = 0;
+  for (depot_numa_policy_t p = DEPOT_NUMA_OFF; p < DEPOT_NUMA_BIND; p++)
+    if (word_is(s, n, depot_numa_policy_name(p))) {
+      *policy = p;
+      return 0;
+    }
+  if (n <= 5 || !word_is(s, 5, "bind:")) return -1;
+  /* A comma-separated list of node numbers, none empty. */
+  for (size_t i = 5; i <= n;) {
+    size_t j = i;
+    unsigned node = 0;
+    for (; j < n && s[j] != ','; j++) {
+      if (s[j] < '0' || s[j] > '9') return -1;
+      node = node * 10 + (unsigned)(s[j] - '0');
+      if (node >= DEPOT_NUMA_BIND_MAX_OS_NODE) return -1;
+    }
+    if (j == i) return -1; /* an empty item: ",," or a trailing comma */
+    *mask |= (uint64_t)1 << node;
+    i = j + 1;
+  }
+  *policy = DEPOT_NUMA_BIND;
+  return 0;
+}
+
+const char *depot_numa_policy_name(depot_numa_policy_t policy) {
+  switch (policy) {
+    case DEPOT_NUMA_OFF: return "off";
+    case DEPOT_NUMA_LOCAL: return "local";
+    case DEPOT_NUMA_INTERLEAVE: return "interleave";
+    case DEPOT_NUMA_BIND: return "bind";
+  }
+  return "?";
+}

@@ -1,0 +1,112 @@
+/* region.h: where segments come from and how any address is recognised.
+ *
+ *   - The heap region: one large reservation made at start-up that
+ *     segments are cut from in address order, with a page table of list
+ *     ids: what the free fast path reads.
+ *   - The segment map: one bit per possible segment of the address space,
+ *     set for every segment of Depot's wherever it lives (region or an
+ *     arena's own reservation), so "is this a segment of ours?" never
+ *     faults.
+ *
+ * Invariants (checked by depot_region_check):
+ *   - a segment's bit is set from the moment its header is written and
+ *     stays set (segments are never unmapped), so an address whose bit is
+ *     clear is not Depot's and an address whose bit is set may have its
+ *     segment header read without faulting;
+ *   - depot_region_pages[i] != 0 exactly for the region's pages of a span
+ *     that serves a small class; its value is that span's list id;
+ *   - depot_region_used is a multiple of the segment size, at most the
+ *     region's size, and every segment below it is committed.
+ */
+#ifndef DEPOT_ALLOC_REGION_H
+#define DEPOT_ALLOC_REGION_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "alloc/common.h"
+#include "alloc/span.h"
+
+/* One bit per possible segment of the 47-bit user address space (4 MiB of
+ * zero-initialised BSS: untouched parts cost no memory).  Bits are set with a
+ * relaxed fetch_or when a segment is made (segments are never unmapped);
+ * see the invariants above for why relaxed suffices. */
+#define DEPOT_ADDRESS_BITS 47
+#define DEPOT_SEGMAP_WORDS \
+  ((size_t)1 << (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT - 6))
+extern depot_hidden _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+
+/* The heap region: one large reservation, made once at start-up, that
+ * segments are cut from in address order and never given back (their pages
+ * are purged instead).  So [base, base + used) is all committed segments,
+ * and the free fast path recognises a block of the region with one
+ * subtraction and one compare, then reads its list id from the region's
+ * page table, indexed by page number within the region.  Segments made when
+ * the region is exhausted or could not be reserved live elsewhere; their
+ * blocks take the slow path, which consults depot_segmap and the span.
+ *
+ * All three are relaxed atomics: base and pages are written once before any
+ * segment exists; used only grows after the segment it covers is committed;
+ * a page's entry is written under its central pool's lock before any block
+ * of the page is handed out.  A thread holding a block learned of it through
+ * the program's own synchronisation, which orders those writes before its
+ * reads; a stale value seen for a garbage pointer only sends it to the slow
+ * path. */
+extern depot_hidden _Atomic uintptr_t depot_region_base;
+extern depot_hidden _Atomic uintptr_t depot_region_used;
+extern depot_hidden _Atomic(_Atomic uint16_t *) depot_region_pages;
+
+/* Offset of a within the region if a is in a committed segment of it, else
+ * a value >= depot_region_used (the caller compares). */
+depot_inline uintptr_t depot_region_offset(uintptr_t a) {
+  return a - depot_load_relaxed(&depot_region_base);
+}
+depot_inline int depot_region_contains(uintptr_t off) {
+  return off < depot_load_relaxed(&depot_region_used);
+}
+/* The list id of the page at region offset off (which must be contained). */
+depot_inline unsigned depot_region_list_id(uintptr_t off) {
+  return depot_load_relaxed(
+      &depot_load_relaxed(&depot_region_pages)[off >> DEPOT_PAGE_SHIFT]);
+}
+/* Sets the list id of npages pages from p (no-op outside the region). */
+void depot_region_set_list_id(const void *p, size_t npages, uint16_t li);
+
+/* Nonzero if a is inside a segment of Depot's.  Never faults, for any a. */
+depot_inline int depot_segmap_test(uintptr_t a) {
+  uintptr_t si = a >> DEPOT_SEGMENT_SHIFT;
+  if (depot_unlikely(si >> (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT)))
+    return 0;
+  return (int)((depot_load_relaxed(&depot_segmap[si >> 6]) >> (si & 63)) & 1);
+}
+
+
+/* Reserves the heap region: want bytes, or the largest half, quarter, ...
+ * of it the OS grants.  Returns the size reserved (0: none; every segment
+ * then comes from the arenas' own reservations).  Call once, before any
+ * arena makes a segment. */
+size_t depot_region_init(size_t want);
+
+/* Cuts the next segment from the region and commits it.  Returns 0, ENOSPC
+ * when the region is used up (or absent), or the OS layer's error.  Takes
+ * the region lock. */
+int depot_region_take(depot_segment_t **out);
+
+/* Marks seg as Depot's in the segment map (after its header is written). */
+void depot_segmap_add(const depot_segment_t *seg);
+
+/* The region's bounds, for checks and tests: its base, bytes reserved and
+ * bytes cut into segments so far. */
+void depot_region_bounds(uintptr_t *base, size_t *size, size_t *used);
+
+/* Checks the invariants above for the segment seg (region lock not needed:
+ * reads of relaxed atomics and of headers that no longer change).  Aborts
+ * through DEPOT_CHECK on a violation. */
+void depot_region_check_segment(const depot_segment_t *seg);
+
+/* Fork safety (init.c): the region lock. */
+void depot_region_prefork(void);
+void depot_region_postfork(void);
+
+#endif /* DEPOT_ALLOC_REGION_H */

@@ -1,0 +1,89 @@
+// Fork while other threads hold Depot's locks: a statistics report and a
+// configuration change (reload of the configuration and the NUMA map) run
+// in loops beside allocating threads while the main thread forks.  The
+// fork handlers take every lock of alloc/README.md's table; if one were
+// missing, or taken out of order, a child would find a lock held by a
+// thread that does not exist in it (and hang in its first report or
+// reload) or the parent would deadlock in fork.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "alloc/config.h"
+#include "depot/depot.h"
+#include "runtime/topology.h"
+
+namespace {
+
+TEST(Fork, WhileReportAndConfigurationChangeAreInProgress) {
+  int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  ASSERT_GE(devnull, 0);
+  std::atomic<bool> stop{false};
+  std::atomic<long> reports{0}, reloads{0};
+  std::vector<std::thread> ts;
+  ts.emplace_back([&] {  // statistics reports, lock 1 and the core's locks
+    while (!stop.load()) {
+      DepotMem_PrintStats(devnull, reports % 2 ? DEPOT_STATS_JSON : 0);
+      reports++;
+    }
+  });
+  ts.emplace_back([&] {  // configuration changes, locks 2, 3 and 4
+    while (!stop.load()) {
+      depot_config_load_from(nullptr, reloads % 2 ? "purge_delay_ms=1000"
+                                                  : "purge_delay_ms=1000,numa=local");
+      depot_topology_reload();
+      reloads++;
+    }
+  });
+  for (int t = 0; t < 2; t++)
+    ts.emplace_back([&, t] {  // allocation: pools, arenas, huge, metadata
+      std::vector<void *> keep;
+      for (unsigned i = 0; !stop.load(); i++) {
+        size_t size = i % 64 == 0 ? (size_t(3) << 20) : 16 + (i * 37 + t) % 40000;
+        keep.push_back(DepotMem_Malloc(size));
+        if (keep.size() > 200) {
+          for (void *p : keep) DepotMem_Free(p);
+          keep.clear();
+        }
+      }
+      for (void *p : keep) DepotMem_Free(p);
+    });
+  int children = 0, clean = 0;
+  for (; children < 40; children++) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      // The child: every lock must be free.  alarm() turns a hang into a
+      // failure the parent sees.
+      alarm(10);
+      void *p = DepotMem_Malloc(100);
+      void *q = DepotMem_Malloc(size_t(5) << 20);
+      DepotMem_Free(p);
+      DepotMem_Free(q);
+      if (DepotMem_PrintStats(devnull, 0) != 0) _exit(3);
+      if (depot_config_load_from(nullptr, "purge_delay_ms=1000") != 0) _exit(4);
+      if (depot_topology_reload() != 0) _exit(5);
+      _exit(0);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) clean++;
+    else ADD_FAILURE() << "child " << children << " ended with status " << status;
+  }
+  stop = true;
+  for (auto &t : ts) t.join();
+  close(devnull);
+  EXPECT_EQ(clean, children);
+  EXPECT_GT(reports.load(), 0);
+  EXPECT_GT(reloads.load(), 0);
+  depot_check_heap();
+}
+
+}  // namespace
