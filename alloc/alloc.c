@@ -22,14 +22,15 @@
 
 /* ---- bad pointers ---------------------------------------------------------- */
 
-void depot_bad_pointer(const char *op, const void *p, const char *why) {
+depot_cold void depot_bad_pointer(const char *op, const void *p,
+                                  const char *why) {
   int fatal = depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
   depot_say("depot: %s(%p): %s%s", op, p, why,
             fatal ? "" : " (ignored; the block is leaked)");
   if (fatal) abort();
 }
 
-static void wrong_domain(const char *op, const void *p, unsigned was,
+depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
                          unsigned used) {
   char why[96];
   snprintf(why, sizeof why, "block of domain '%s' used with domain '%s'",

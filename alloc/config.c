@@ -39,15 +39,20 @@ static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 
 depot_options_t depot_options;
 
-/* Copies conf[] into the typed fields of depot_options (lock held). */
+/* Copies conf[] into the typed fields of depot_options (lock held).  Only
+ * fields whose value changes are written: the core reads options without a
+ * lock, so a reload that changes nothing (the common case at run time) must
+ * not race with those reads.  A reload that does change a field is for
+ * start-up and tests, with the core quiescent. */
 static void fill_options(void) {
 #define DEPOT_OPT_VALUE_BOOL(k) conf[k].value
 #define DEPOT_OPT_VALUE_UINT(k) conf[k].value
 #define DEPOT_OPT_VALUE_SIZE(k) conf[k].value
 #define DEPOT_OPT_VALUE_ENUM(k) conf[k].value
 #define DEPOT_OPT_VALUE_TEXT(k) conf[k].text
-#define DEPOT_CONF_FILL(name, kind, ctype, ...) \
-  depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
+#define DEPOT_CONF_FILL(name, kind, ctype, ...)                          \
+  if (depot_options.name != (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name)) \
+    depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
   DEPOT_CONFIG_KEYS(DEPOT_CONF_FILL)
 #undef DEPOT_CONF_FILL
 }

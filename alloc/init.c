@@ -74,7 +74,7 @@ static int init_once(void) {
   return pthread_key_create(&tcache_key, tcache_exit);
 }
 
-static depot_noinline int init_slow(void) {
+static depot_cold int init_slow(void) {
   if (init_running) return EAGAIN; /* re-entered from inside init */
   for (;;) {
     int expected = 0;
