@@ -49,14 +49,14 @@ void depot_trim(void);
 void depot_thread_flush(void);
 
 /* Walks every structure of the core and checks the invariants its files
- * state (check.c); aborts with a message on the first violation, returns 0
+ * state (heapcheck.c); aborts with a message on the first violation, returns 0
  * otherwise.  Exact only at a quiescent point: no other thread inside
  * Depot.  Costs a walk of every segment: for tests and tools. */
 int depot_check_heap(void);
 
 /* The NUMA placement in force (DEPOT_NUMA_OFF before any map is
  * installed). */
-depot_numa_policy_t depot_numa_policy(void);
+depot_numa_policy_t depot_core_numa_policy(void);
 
 /* Reports a bad pointer passed to op and aborts (or warns, per the
  * on_bad_free option). */

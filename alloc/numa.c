@@ -4,8 +4,6 @@
 #define _GNU_SOURCE
 #include "alloc/numa.h"
 
-#include "alloc/alloc_api.h"
-
 #include <sched.h>
 
 depot_arena_t *depot_arenas[DEPOT_MAX_NODES][DEPOT_ARENA_SHARDS];

@@ -64,6 +64,9 @@ int depot_numa_multi(void);
  * pools comes from. */
 depot_arena_t *depot_numa_arena_for(unsigned node);
 
+/* The installed policy (DEPOT_NUMA_OFF before any map is installed). */
+depot_numa_policy_t depot_numa_policy(void);
+
 /* The installed map, or NULL (for reports). */
 const depot_numa_map_t *depot_numa_current_map(void);
 

@@ -98,3 +98,5 @@ int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
   }
   return 0;
 }
+
+depot_numa_policy_t depot_core_numa_policy(void) { return depot_numa_policy(); }

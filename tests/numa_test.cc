@@ -140,7 +140,7 @@ TEST_F(Numa, AMigratedThreadSwitchesNode) {
 
 TEST_F(Numa, InterleaveRotatesSpansOverTheNodes) {
   Use("numa=interleave");
-  EXPECT_EQ(depot_numa_policy(), DEPOT_NUMA_INTERLEAVE);
+  EXPECT_EQ(depot_core_numa_policy(), DEPOT_NUMA_INTERLEAVE);
   std::vector<void *> v;
   unsigned on[2] = {0, 0};
   OnCpu(0, [&] {
@@ -161,7 +161,7 @@ TEST_F(Numa, InterleaveRotatesSpansOverTheNodes) {
 
 TEST_F(Numa, BindExcludesOtherNodes) {
   Use("numa=bind:1");
-  EXPECT_EQ(depot_numa_policy(), DEPOT_NUMA_BIND);
+  EXPECT_EQ(depot_core_numa_policy(), DEPOT_NUMA_BIND);
   for (int cpu : {0, 1})
     OnCpu(cpu, [&] {
       std::vector<void *> v;

@@ -124,7 +124,7 @@ int main(int argc, char **argv) {
   DepotMem_Trim(); /* starts Depot: configuration, topology, placement */
   const depot_topology_t *t = depot_topology_current();
   touch_nodes(t);
-  const char *policy = depot_numa_policy_name(depot_numa_policy());
+  const char *policy = depot_numa_policy_name(depot_core_numa_policy());
   if (json) print_json(t, policy);
   else print_text(t, policy);
   return 0;

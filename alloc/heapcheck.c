@@ -1,4 +1,4 @@
-/* check.c: depot_check_heap, the walk of every structure of the core that
+/* heapcheck.c: depot_check_heap, the walk of every structure of the core that
  * verifies the invariants the other files state (each file checks its own;
  * this one brings the counts of the layers together).
  *
