@@ -35,7 +35,7 @@ def _depot_archive_impl(ctx):
         progress_message = "Archiving %s" % out.short_path,
         use_default_shell_env = True,
     )
-    return [DefaultInfo(files = depset([out]))]
+    return [DefaultInfo(files = depset([out]), runfiles = ctx.runfiles(files = [out]))]
 
 depot_archive = rule(
     implementation = _depot_archive_impl,
