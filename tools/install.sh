@@ -97,7 +97,9 @@ make_dir() {
 # put MODE SOURCE DEST: one file.
 put() {
   make_dir "$(dirname -- "$3")"
-  install -m "$1" -- "$2" "$root/$3"
+  rm -f -- "$root/$3"
+  cp -- "$2" "$root/$3"
+  chmod "$1" "$root/$3"
   record "f $3"
 }
 # link TARGET DEST: a symbolic link.
