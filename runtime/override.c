@@ -18,6 +18,8 @@
 #include <unistd.h>
 
 #include "alloc/alloc.h"
+#include "alloc/config.h"
+#include "alloc/huge.h"
 #include "runtime/runtime.h"
 
 #define RAW DEPOT_DOMAIN_RAW
@@ -117,4 +119,44 @@ EXPORT int NAME(malloc_trim)(size_t pad) {
 
 EXPORT void NAME(malloc_stats)(void) {
   DepotMem_PrintStats(STDERR_FILENO, 0);
+}
+
+/* ---- C23 sized frees, malloc_good_size ----------------------------------- */
+
+/* In debug mode (the debug hooks on the raw domain: DEPOTMALLOC=debug or
+ * malloc_debug, or DepotMem_SetupDebugHooks) the sized frees check what
+ * they are told against the block: a size larger than the block, or a
+ * block not at the stated alignment, is reported like any bad free (abort,
+ * or with on_bad_free=warn a warning and the block leaked).  Without debug
+ * mode they are free(). */
+static int sized_free_ok(const char *op, void *p, size_t size, size_t align) {
+  uint64_t requested;
+  if (!p || !depot_debug_requested(RAW, &requested)) return 1;
+  size_t usable = depot_usable_size(p);
+  if (usable == 0) return 1; /* not a block: depot_free reports it */
+  const char *why = NULL;
+  if (size > usable) why = "size larger than the block";
+  else if (align && (!depot_is_pow2(align) || (uintptr_t)p % align))
+    why = "block not at the stated alignment";
+  if (!why) return 1;
+  depot_bad_pointer(op, p, why);
+  return 0;
+}
+
+EXPORT void NAME(free_sized)(void *p, size_t size) {
+  if (sized_free_ok("free_sized", p, size, 0)) depot_free(p, RAW);
+}
+
+EXPORT void NAME(free_aligned_sized)(void *p, size_t align, size_t size) {
+  if (sized_free_ok("free_aligned_sized", p, size, align)) depot_free(p, RAW);
+}
+
+/* The usable size malloc(size) returns (macOS and jemalloc have it): a
+ * small block's class size, whole arena pages up to the huge threshold,
+ * whole OS pages above it (the placement rule of alloc.c's big_alloc). */
+EXPORT size_t NAME(malloc_good_size)(size_t size) {
+  if (size <= DEPOT_SMALL_MAX) return depot_class_size[depot_size_to_class(size ? size : 1)];
+  if (size > PTRDIFF_MAX || depot_init() != 0) return size;
+  if (size > depot_options.huge_threshold_bytes) return depot_huge_usable(size);
+  return (size + DEPOT_PAGE_SIZE - 1) & ~(DEPOT_PAGE_SIZE - 1);
 }

@@ -43,6 +43,22 @@ extern "C" {
 /* Exported from libdepot.so; everything else in it is hidden. */
 #define DEPOT_API __attribute__((visibility("default")))
 
+/* ---- version -------------------------------------------------------------
+ * A minor version adds functions, configuration keys or statistics fields
+ * (at the end of the struct, see DepotMem_Stats) and keeps every existing
+ * one; a major version may remove or change them, and changes the soname
+ * (libdepot.so.<major>).  tools/version.bzl holds the same numbers. */
+#define DEPOT_VERSION_MAJOR 1
+#define DEPOT_VERSION_MINOR 0
+#define DEPOT_VERSION_PATCH 0
+#define DEPOT_VERSION_NUMBER \
+  (DEPOT_VERSION_MAJOR * 10000 + DEPOT_VERSION_MINOR * 100 + DEPOT_VERSION_PATCH)
+
+/* The version of the Depot running the program, as DEPOT_VERSION_NUMBER
+ * (major * 10000 + minor * 100 + patch): compare it with the header's to
+ * tell which library a program actually loaded. */
+DEPOT_API unsigned DepotMem_Version(void);
+
 /* ---- the three domains --------------------------------------------------- */
 
 DEPOT_API void *DepotMem_RawMalloc(size_t size);
