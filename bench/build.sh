@@ -18,12 +18,6 @@ if [[ -n ${BENCH_DEPS:-} ]]; then
   extra=(-I"$BENCH_DEPS/usr/include" -L"$libdir" -Wl,-rpath,"$libdir")
 fi
 flags=(-O2 -DNDEBUG -g -I"$root" -fno-strict-aliasing -pthread)
-objs=()
-for c in "$root"/alloc/*.c; do
-  o=$out/obj/$(basename "$c" .c).o
-  gcc -std=c11 "${flags[@]}" -c "$c" -o "$o"
-  objs+=("$o")
-done
 # libdepot.so: the core, the runtime and the malloc override, position
 # independent, exporting only the DEPOT_API functions and the malloc family.
 pic=()
@@ -35,6 +29,7 @@ done
 gcc -shared "${pic[@]}" -ldl -lpthread -o "$out/libdepot.so"
 g++ -std=c++17 "${flags[@]}" "${extra[@]}" "$root/bench/micro.cc" -lbenchmark -o "$out/micro"
 gcc -std=c11 "${flags[@]}" "$root/bench/workloads.c" -ldl -o "$out/workloads"
-gcc -std=c11 "${flags[@]}" -fno-builtin "$root/bench/icount.c" "${objs[@]}" -o "$out/icount"
-cp "$root/bench/suite.py" "$root/bench/redis_bench.sh" "$root/bench/fastpath_icount.sh" "$out/"
-echo "built $out: libdepot.so micro workloads icount (run: python3 $out/suite.py)"
+# fastpath_icount.sh compiles icount.c and preloads the libdepot.so beside it.
+cp "$root/bench/suite.py" "$root/bench/redis_bench.sh" "$root/bench/fastpath_icount.sh" \
+  "$root/bench/icount.c" "$out/"
+echo "built $out: libdepot.so micro workloads (run: python3 $out/suite.py)"
