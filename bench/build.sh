@@ -3,9 +3,10 @@
 # Bazel (a larger machine for thread-scaling runs, say): libdepot.so, the
 # microbenchmarks, the workloads, and the suite's scripts beside them.
 #   bench/build.sh [OUTDIR]          default OUTDIR: bench/out (git-ignored)
-# Needs gcc, g++, python3 and Google Benchmark.  Where the machine has no package
-# registry, carry Debian's libbenchmark packages unpacked into a folder and
-# name it in BENCH_DEPS (bench/fetch_deps.sh makes such a folder here):
+# Needs gcc, g++, python3 and Google Benchmark.  Where the machine has no
+# package registry, carry Debian's libbenchmark packages unpacked into a
+# folder and name it in BENCH_DEPS (bench/fetch_deps.sh makes such a folder
+# here):
 #   BENCH_DEPS=$PWD/.benchdeps bench/build.sh && python3 bench/out/suite.py \
 #     --peer-dir .benchdeps/usr/lib/x86_64-linux-gnu --threads=1,2,4,8,16
 set -euo pipefail

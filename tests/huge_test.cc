@@ -29,7 +29,8 @@ struct Block {
 
 Block Alloc(size_t size) {
   Block b{nullptr, 0, 0};
-  b.p = static_cast<char *>(depot_huge_alloc(size, 4096, MEM, &b.dirty, &b.usable));
+  b.p = static_cast<char *>(
+      depot_huge_alloc(size, 4096, MEM, &b.dirty, &b.usable));
   return b;
 }
 

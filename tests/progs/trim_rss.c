@@ -30,7 +30,7 @@ static size_t rss_bytes(void) {
 }
 
 static size_t per_thread;
-static long wait_ms = -1; /* -1: malloc_trim mode */
+static long wait_ms = -1;       /* -1: malloc_trim mode */
 static pthread_barrier_t freed; /* workers and main: every block is freed */
 #define THREADS 4
 
