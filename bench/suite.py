@@ -183,11 +183,13 @@ def run_redis(args, res, names, redis_bench, peer_dir):
                 res.add("redis", parts[1], 1e9 / rps, rss, "ns/request", "server")
 
 
-def run_icount(icount_script, peer_dir):
+def run_icount(icount_script, peer_dir, libdepot):
     if not icount_script or not shutil.which("valgrind"):
         return None
-    rc, out, err = run(["bash", icount_script], None, timeout=900,
-                       env_extra={"PEER_DIR": peer_dir} if peer_dir else None)
+    env = {"DEPOT_LIB": os.path.abspath(libdepot)}
+    if peer_dir:
+        env["PEER_DIR"] = peer_dir
+    rc, out, err = run(["bash", icount_script], None, timeout=900, env_extra=env)
     if rc != 0:
         log("suite: the instruction count failed: %s" % err.strip()[-300:])
         return None
@@ -453,7 +455,7 @@ def main():
     if not args.no_redis:
         run_redis(args, res, names, redis_bench, args.peer_dir)
     scaling = run_scaling(args, names, libs, workloads_bin)
-    icount_rows = run_icount(icount, args.peer_dir)
+    icount_rows = run_icount(icount, args.peer_dir, libdepot)
     table = summarise(res, names)
 
     host = socket.gethostname()

@@ -2,9 +2,11 @@
 #include "tests/probe.h"
 
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "alloc/alloc.h"
 #include "alloc/arena.h"
+#include "alloc/central.h"
 #include "alloc/meta.h"
 
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
@@ -73,3 +75,56 @@ void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
   pthread_mutex_unlock(&a->arena.lock);
   *free_spans = n;
 }
+
+/* probe_pool_t and probe_stash_t are the core's own structures under names
+ * the C++ tests can hold. */
+static depot_central_t *pool_of(probe_pool_t *p) {
+  return (depot_central_t *)p;
+}
+static depot_batch_stash_t *stash_of(probe_stash_t *s) {
+  return (depot_batch_stash_t *)s;
+}
+
+probe_pool_t *probe_pool(unsigned domain, unsigned cls) {
+  if (depot_init() != 0) return NULL;
+  return (probe_pool_t *)depot_central_of(depot_list_id(0, domain, cls));
+}
+
+probe_stash_t *probe_stash_new(void) {
+  return (probe_stash_t *)calloc(1, sizeof(depot_batch_stash_t));
+}
+
+unsigned probe_stash_count(const probe_stash_t *s) {
+  return ((const depot_batch_stash_t *)s)->count;
+}
+
+void probe_stash_free(probe_stash_t *s) {
+  depot_central_stash_release(stash_of(s));
+  free(s);
+}
+
+unsigned probe_pool_take(probe_pool_t *p, unsigned want, void **head,
+                         probe_stash_t *s) {
+  return depot_central_take(pool_of(p), want, head, stash_of(s));
+}
+
+void probe_pool_give(probe_pool_t *p, void *head, unsigned count,
+                     probe_stash_t *s) {
+  depot_central_give(pool_of(p), head, count, stash_of(s));
+}
+
+void probe_pool_drain(probe_pool_t *p) { depot_central_drain(pool_of(p)); }
+
+void probe_pool_stats(probe_pool_t *p, probe_pool_stats_t *out) {
+  depot_central_t *c = pool_of(p);
+  depot_central_stats_t st;
+  depot_central_stats(c, &st);
+  out->spans = st.spans;
+  out->capacity = st.capacity;
+  out->blocks_out = st.blocks_out;
+  out->stacked = st.stacked;
+  out->depth = depot_load_relaxed(&c->depth);
+  out->max_depth = c->max_depth;
+}
+
+size_t probe_batch_records(void) { return depot_central_records(); }

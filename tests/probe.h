@@ -32,6 +32,37 @@ void probe_arena_purge(probe_arena_t *a);
 void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
                        size_t *dirty_pages, size_t *free_spans);
 
+/* The central pool of node 0 for (domain, class), initialising the core if
+ * needed; NULL if it cannot be.  Tests own a pool only if nothing else in the
+ * process allocates from that domain and class. */
+typedef struct probe_pool probe_pool_t;
+probe_pool_t *probe_pool(unsigned domain, unsigned cls);
+/* A private list of spare batch records, as each thread cache keeps one. */
+typedef struct probe_stash probe_stash_t;
+probe_stash_t *probe_stash_new(void);
+unsigned probe_stash_count(const probe_stash_t *s);
+/* Hands the stash's records back to the shared table and frees it. */
+void probe_stash_free(probe_stash_t *s);
+/* The pool's take and give: chains linked through each block's first word,
+ * NULL-terminated.  take returns the count (0: out of memory). */
+unsigned probe_pool_take(probe_pool_t *p, unsigned want, void **head,
+                         probe_stash_t *s);
+void probe_pool_give(probe_pool_t *p, void *head, unsigned count,
+                     probe_stash_t *s);
+/* Empties the pool's stack into its spans; empty spans go to the arena. */
+void probe_pool_drain(probe_pool_t *p);
+typedef struct {
+  size_t spans;      /* spans the pool owns */
+  size_t capacity;   /* blocks they hold in all */
+  size_t blocks_out; /* blocks carved out of them and not given back */
+  size_t stacked;    /* of those, blocks in batches on the lock-free stack */
+  size_t depth;      /* batches on the stack */
+  size_t max_depth;  /* batches the stack keeps before blocks go to spans */
+} probe_pool_stats_t;
+void probe_pool_stats(probe_pool_t *p, probe_pool_stats_t *out);
+/* Batch records ever taken from the shared table. */
+size_t probe_batch_records(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,207 @@
+// Huge blocks and the cache of freed mappings on their own: reuse keeps the
+// pages and their contents, a cached range is split to serve a smaller
+// request, adjacent freed ranges are joined, and cached ranges are unmapped
+// once the purge delay has passed or on trim, and not before.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "alloc/config.h"
+#include "alloc/huge.h"
+
+namespace {
+
+constexpr unsigned MEM = 1;
+constexpr size_t MiB = size_t(1) << 20;
+constexpr unsigned kLongDelayMs = 600000;
+
+struct Block {
+  char *p;
+  size_t dirty, usable;
+};
+
+Block Alloc(size_t size) {
+  Block b{nullptr, 0, 0};
+  b.p = static_cast<char *>(
+      depot_huge_alloc(size, 4096, MEM, &b.dirty, &b.usable));
+  return b;
+}
+
+depot_huge_stats_t Stats() {
+  depot_huge_stats_t st;
+  depot_huge_stats(&st);
+  return st;
+}
+
+// Whether every page of [p, p + n) is mapped (mincore fails with ENOMEM on
+// an unmapped page).
+bool Mapped(const void *p, size_t n) {
+  std::vector<unsigned char> v((n + 4095) / 4096);
+  if (mincore(const_cast<void *>(p), n, v.data()) == 0) return true;
+  EXPECT_EQ(errno, ENOMEM);
+  return false;
+}
+
+class Huge : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_EQ(depot_init(), 0);
+    depot_huge_release_cache();
+    depot_options.purge_delay_ms = kLongDelayMs;
+    ASSERT_EQ(Stats().cached, 0u);
+  }
+  void TearDown() override {
+    depot_huge_release_cache();
+    depot_options.purge_delay_ms = kLongDelayMs;
+  }
+};
+
+TEST_F(Huge, ReuseKeepsThePagesAndTheirContents) {
+  Block a = Alloc(4 * MiB);
+  ASSERT_NE(a.p, nullptr);
+  EXPECT_EQ(a.usable, 4 * MiB);
+  EXPECT_EQ(a.dirty, 0u) << "a fresh mapping holds only zeros";
+  memset(a.p, 0x3C, a.usable);
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(Stats().blocks, 0u);
+  EXPECT_EQ(Stats().cached, 1u);
+  EXPECT_EQ(Stats().cached_bytes, 4 * MiB);
+  EXPECT_TRUE(Mapped(a.p, a.usable)) << "unmapped before the purge delay";
+
+  Block b = Alloc(4 * MiB);
+  ASSERT_EQ(b.p, a.p) << "the cached range was not reused";
+  EXPECT_EQ(b.dirty, 4 * MiB) << "a reused range may hold old data";
+  EXPECT_EQ(Stats().cached, 0u);
+  EXPECT_EQ(Stats().blocks, 1u);
+  for (size_t i = 0; i < b.usable; i += 4096) ASSERT_EQ(b.p[i], 0x3C);
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+}
+
+TEST_F(Huge, SplitsTheSmallestCachedRangeThatFits) {
+  // Two cached ranges, 8 and 16 MiB, kept apart by a live spacer.
+  Block big = Alloc(16 * MiB), spacer = Alloc(4 * MiB), small = Alloc(8 * MiB);
+  ASSERT_TRUE(big.p && spacer.p && small.p);
+  ASSERT_EQ(depot_huge_free(big.p), 1);
+  ASSERT_EQ(depot_huge_free(small.p), 1);
+  ASSERT_EQ(Stats().cached, 2u) << "the two ranges are adjacent after all";
+
+  // 3 MiB comes from the front of the 8 MiB range; the rest stays cached.
+  Block a = Alloc(3 * MiB);
+  ASSERT_EQ(a.p, small.p) << "not split from the smallest range that fits";
+  EXPECT_EQ(a.dirty, 3 * MiB);
+  EXPECT_EQ(Stats().cached, 2u);
+  EXPECT_EQ(Stats().cached_bytes, 21 * MiB);
+  // 5 MiB fits the 5 MiB left exactly.
+  Block b = Alloc(5 * MiB);
+  ASSERT_EQ(b.p, small.p + 3 * MiB);
+  EXPECT_EQ(Stats().cached, 1u);
+  EXPECT_EQ(Stats().cached_bytes, 16 * MiB);
+  EXPECT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(depot_huge_free(b.p), 1);
+  EXPECT_EQ(depot_huge_free(spacer.p), 1);
+}
+
+TEST_F(Huge, JoinsAdjacentFreedRanges) {
+  // Two adjacent blocks, split from one freed 8 MiB mapping.
+  Block x = Alloc(8 * MiB);
+  ASSERT_NE(x.p, nullptr);
+  ASSERT_EQ(depot_huge_free(x.p), 1);
+  Block a = Alloc(4 * MiB), b = Alloc(4 * MiB);
+  ASSERT_EQ(a.p, x.p);
+  ASSERT_EQ(b.p, x.p + 4 * MiB);
+  ASSERT_EQ(Stats().cached, 0u);
+
+  // Freed in the order that needs a join on the left.
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(Stats().cached, 1u) << "adjacent ranges were not joined";
+  EXPECT_EQ(Stats().cached_bytes, 8 * MiB);
+
+  // The joined range serves a request of its whole size.
+  Block c = Alloc(8 * MiB);
+  EXPECT_EQ(c.p, x.p);
+  EXPECT_EQ(c.dirty, 8 * MiB);
+  EXPECT_EQ(Stats().cached, 0u);
+  ASSERT_EQ(depot_huge_free(c.p), 1);
+}
+
+TEST_F(Huge, GrowsAShorterCachedRangeKeepingItsContents) {
+  Block a = Alloc(4 * MiB);
+  ASSERT_NE(a.p, nullptr);
+  memset(a.p, 0x5A, a.usable);
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  Block b = Alloc(6 * MiB);
+  ASSERT_NE(b.p, nullptr);
+  EXPECT_EQ(b.dirty, 4 * MiB) << "not the cached 4 MiB, grown";
+  EXPECT_EQ(Stats().cached, 0u);
+  for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(b.p[i], 0x5A);
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+}
+
+// Frees a, waits past a purge delay of delay_ms, then frees b (any huge call
+// checks the cache for ranges that are due).
+void FreeWaitFree(unsigned delay_ms, Block a, Block b) {
+  depot_options.purge_delay_ms = delay_ms;
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(Stats().cached, 1u);
+  EXPECT_TRUE(Mapped(a.p, a.usable));
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+}
+
+TEST_F(Huge, CachedRangesAreUnmappedAfterThePurgeDelay) {
+  Block a = Alloc(4 * MiB), spacer = Alloc(4 * MiB), b = Alloc(4 * MiB);
+  ASSERT_TRUE(a.p && spacer.p && b.p);
+  FreeWaitFree(50, a, b);
+  EXPECT_FALSE(Mapped(a.p, a.usable)) << "still mapped after the delay";
+  EXPECT_EQ(Stats().cached, 1u) << "only b should be cached";
+  EXPECT_EQ(Stats().cached_bytes, 4 * MiB);
+  EXPECT_TRUE(Mapped(b.p, b.usable)) << "b was unmapped before its delay";
+  EXPECT_EQ(depot_huge_free(spacer.p), 1);
+}
+
+TEST_F(Huge, CachedRangesStayWithALongPurgeDelay) {
+  // The control for the test above: the same calls, a long delay.
+  Block a = Alloc(4 * MiB), spacer = Alloc(4 * MiB), b = Alloc(4 * MiB);
+  ASSERT_TRUE(a.p && spacer.p && b.p);
+  FreeWaitFree(kLongDelayMs, a, b);
+  EXPECT_TRUE(Mapped(a.p, a.usable)) << "unmapped before the delay";
+  EXPECT_EQ(Stats().cached, 2u);
+  EXPECT_EQ(Stats().cached_bytes, 8 * MiB);
+  EXPECT_EQ(depot_huge_free(spacer.p), 1);
+}
+
+TEST_F(Huge, NoDelayUnmapsAtOnce) {
+  depot_options.purge_delay_ms = 0;
+  Block a = Alloc(4 * MiB);
+  ASSERT_NE(a.p, nullptr);
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(Stats().cached, 0u);
+  EXPECT_FALSE(Mapped(a.p, a.usable));
+}
+
+TEST_F(Huge, TrimUnmapsTheWholeCache) {
+  Block a = Alloc(4 * MiB), spacer = Alloc(4 * MiB), b = Alloc(8 * MiB);
+  ASSERT_TRUE(a.p && spacer.p && b.p);
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+  ASSERT_EQ(Stats().cached, 2u);
+  depot_trim();
+  EXPECT_EQ(Stats().cached, 0u);
+  EXPECT_EQ(Stats().cached_bytes, 0u);
+  EXPECT_FALSE(Mapped(a.p, a.usable));
+  EXPECT_FALSE(Mapped(b.p, b.usable));
+  EXPECT_TRUE(Mapped(spacer.p, spacer.usable)) << "trim unmapped a live block";
+  EXPECT_EQ(Stats().blocks, 1u);
+  EXPECT_EQ(depot_huge_free(spacer.p), 1);
+}
+
+}  // namespace
