@@ -36,8 +36,14 @@
  *              DEPOT_ARENA_SHARDS of them, one lock each ("shards").
  *   node     - a NUMA node as the core numbers it (0..n-1, hwloc's order);
  *              the kernel's number is its "OS node" [placement].
+ *   carve    - cut never-used blocks out of a small span, bump by bump
+ *              [central].
+ *   partial  - a small span with blocks left to hand out, on its pool's
+ *              partial list [central].
+ *   dirty    - a free span whose pages may still be resident [arena].
  *   purge    - giving a free span's pages back to the OS, keeping the
  *              address range [arena, os].
+ *   home     - the node a thread allocates from now [numa].
  */
 #ifndef DEPOT_ALLOC_COMMON_H
 #define DEPOT_ALLOC_COMMON_H
