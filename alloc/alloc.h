@@ -36,6 +36,9 @@ void depot_big_counts(unsigned d, size_t *large_blocks, size_t *large_bytes,
 void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);
 
+_Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
+               "blocks are 16-byte aligned and a rounded size is a bin offset");
+
 /* Allocates size bytes in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc(size_t size, unsigned domain) {
   depot_tcache_t *tc = depot_tls_tcache;

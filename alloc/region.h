@@ -36,6 +36,8 @@
 #define DEPOT_SEGMAP_WORDS \
   ((size_t)1 << (DEPOT_ADDRESS_BITS - DEPOT_SEGMENT_SHIFT - 6))
 extern depot_hidden _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+_Static_assert(sizeof(uint64_t) * DEPOT_SEGMAP_WORDS == ((size_t)4 << 20),
+               "the segment map is 4 MiB of BSS, as said above");
 
 /* The heap region: one large reservation, made once at start-up, that
  * segments are cut from in address order and never given back (their pages
