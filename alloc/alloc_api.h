@@ -51,7 +51,8 @@ void depot_thread_flush(void);
 /* Walks every structure of the core and checks the invariants its files
  * state (heapcheck.c); aborts with a message on the first violation, returns 0
  * otherwise.  Exact only at a quiescent point: no other thread inside
- * Depot.  Costs a walk of every segment: for tests and tools. */
+ * Depot (and so one call at a time).  Costs a walk of every segment: for
+ * tests and tools. */
 int depot_check_heap(void);
 
 /* The NUMA placement in force (DEPOT_NUMA_OFF before any map is

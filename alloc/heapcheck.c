@@ -2,10 +2,14 @@
  * verifies the invariants the other files state (each file checks its own;
  * this one brings the counts of the layers together).
  *
- * It takes every lock in the lock order (depot_lock_all), so slow paths of
- * other threads wait; the lock-free parts (the pools' stacks, other
- * threads' caches) are only exact when no other thread is inside Depot,
- * which is why the tests and the tools call it at quiescent points. */
+ * It holds one lock at a time (each arena's, then each pool's), never all
+ * of them at once: the counts it brings together are taken at different
+ * moments, and the lock-free parts (the pools' stacks, the caches) change
+ * without any lock, so the result is only exact when no other thread is
+ * inside Depot, which is why the tests and the tools call it at quiescent
+ * points.  (Holding every lock at once, as fork does, would also exceed
+ * what ThreadSanitizer's deadlock detector can track in one thread.) */
+#include <pthread.h>
 #include <string.h>
 
 #include "alloc/alloc_api.h"
@@ -24,7 +28,10 @@ typedef struct {
   unsigned node;
 } node_tally_t;
 
-static node_tally_t tally[DEPOT_MAX_NODES]; /* under depot_lock_all */
+/* Written only by depot_check_heap, which its callers run at a quiescent
+ * point, one call at a time (documented in alloc_api.h); no lock of its
+ * own, so that no lock outside the lock order exists. */
+static node_tally_t tally[DEPOT_MAX_NODES];
 
 static void count_span(const depot_span_t *s, void *ctx) {
   (void)ctx;
@@ -39,25 +46,29 @@ static void count_span(const depot_span_t *s, void *ctx) {
 
 int depot_check_heap(void) {
   if (!depot_initialised()) return 0;
-  depot_huge_check(); /* takes its own lock: before the rest */
-  depot_lock_all();
+  depot_huge_check(); /* takes and drops the huge table's lock */
   unsigned nodes = depot_numa_nodes();
   memset(tally, 0, sizeof tally[0] * nodes);
   /* Arenas first: they know every span, so they tell each pool how many
    * spans and blocks out it must account for. */
   for (unsigned n = 0; n < nodes; n++)
-    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      depot_arena_check_locked(depot_arenas[n][k], count_span, NULL);
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++) {
+      depot_arena_t *a = depot_arenas[n][k];
+      pthread_mutex_lock(&a->lock);
+      depot_arena_check_locked(a, count_span, NULL);
+      pthread_mutex_unlock(&a->lock);
+    }
   for (unsigned n = 0; n < nodes; n++)
     for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
       for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
         unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
-        depot_central_check_locked(&depot_central_table[n][i],
-                                   tally[n].spans[i], tally[n].used[i]);
+        depot_central_t *c = &depot_central_table[n][i];
+        depot_central_lock(c);
+        depot_central_check_locked(c, tally[n].spans[i], tally[n].used[i]);
+        depot_central_unlock(c);
       }
   depot_tcache_t *tc = depot_tls_tcache;
   if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
     depot_tcache_check(tc);
-  depot_unlock_all();
   return 0;
 }

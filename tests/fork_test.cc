@@ -23,6 +23,12 @@
 namespace {
 
 TEST(Fork, WhileReportAndConfigurationChangeAreInProgress) {
+#ifdef __SANITIZE_THREAD__
+  // The fork handlers hold every pool and arena lock at once (hundreds);
+  // ThreadSanitizer's deadlock detector can track 64 per thread and stops
+  // the process with an internal CHECK beyond that.
+  GTEST_SKIP() << "fork holds more locks than ThreadSanitizer can track";
+#endif
   int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
   ASSERT_GE(devnull, 0);
   std::atomic<bool> stop{false};
