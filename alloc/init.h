@@ -27,7 +27,8 @@ depot_tcache_t *depot_thread_cache(void);
 void depot_thread_flush(void);
 
 /* Takes, and releases, every lock of the core in the lock order of
- * alloc/README.md: what the fork handlers and depot_check_heap hold. */
+ * alloc/README.md: what the fork handlers (after the C library's stdio
+ * list lock, see init.c) and depot_check_heap hold. */
 void depot_lock_all(void);
 void depot_unlock_all(void);
 

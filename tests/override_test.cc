@@ -54,6 +54,33 @@ TEST(Override, LateDlopen) {
   EXPECT_NE(r.output.find("PASS"), std::string::npos) << r.output;
 }
 
+// fork() while two threads read long lines with getline() (allocating
+// under a stream's lock) and one calls fflush(NULL) (holding the list of
+// streams): the fork handlers must not hold Depot's locks while fork()
+// waits for the list lock.  A hang ends by the program's alarm.
+TEST(Override, ForkWhileThreadsUseStdio) {
+  for (int run = 0; run < 3; run++) {
+    Result r = Sh("timeout -s KILL 60 " + Preload() +
+                  Runfile("tests/progs/fork_stdio") + " 3");
+    ASSERT_EQ(r.status, 0) << "run " << run << " (142: hung until SIGALRM)\n"
+                           << r.output;
+    EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  }
+}
+
+// A single-threaded program forks from a signal handler, every
+// millisecond, while its main loop is inside malloc, realloc or free; with
+// no thread cache, most of those calls hold one of Depot's locks.
+TEST(Override, ForkFromSignalHandlerInterruptingMalloc) {
+  Result r = Sh("timeout -s KILL 60 env DEPOT_CONF=tcache_max_bytes=0 " +
+                Preload() + Runfile("tests/progs/fork_signal") + " 2");
+  EXPECT_EQ(r.status, 0) << "(142: hung until SIGALRM)\n" << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  r = Sh("timeout -s KILL 60 " + Preload() + Runfile("tests/progs/fork_signal") +
+         " 1");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
 TEST(Override, ThreadLifeCycleLeavesNothingInUse) {
   Result r = Sh(Runfile("tests/progs/lifecycle"));
   EXPECT_EQ(r.status, 0) << r.output;
