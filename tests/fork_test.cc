@@ -139,7 +139,11 @@ TEST(Fork, HundredsWhileThreadsAllocateAndStdioIsBusy) {
       for (void *p : keep) DepotMem_Free(p);
     });
   int clean = 0;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  const int forks = 200;  // a fork copies the shadow's page tables: ~0.4 s
+#else
   const int forks = 300;
+#endif
   for (int i = 0; i < forks; i++) {
     pid_t pid = fork();
     ASSERT_GE(pid, 0);
