@@ -143,17 +143,25 @@ static void follow_cpu(depot_tcache_t *tc) {
   tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
 }
 
-static void *small_alloc(unsigned cls, unsigned d) {
+/* The OS refused memory.  Freed huge blocks waiting in their cache hold
+ * address space (which RLIMIT_AS counts) and commit charge: gives them back
+ * and says whether a second try may succeed. */
+static int released_for_retry(void) { return depot_huge_release_cache() != 0; }
+
+static void *small_alloc_once(unsigned cls, unsigned d) {
   depot_tcache_t *tc = depot_thread_cache();
-  void *p;
   if (depot_likely(tc != NULL)) {
     follow_cpu(tc);
-    p = depot_tcache_alloc_slow(tc, d, cls);
-  } else if (depot_init() == 0) {
-    p = depot_central_alloc_one(depot_list_id(depot_numa_home(), d, cls));
-  } else {
-    p = NULL;
+    return depot_tcache_alloc_slow(tc, d, cls);
   }
+  if (depot_init() == 0)
+    return depot_central_alloc_one(depot_list_id(depot_numa_home(), d, cls));
+  return NULL;
+}
+
+static void *small_alloc(unsigned cls, unsigned d) {
+  void *p = small_alloc_once(cls, d);
+  if (!p && released_for_retry()) p = small_alloc_once(cls, d);
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -167,19 +175,13 @@ static int is_huge(size_t size, size_t align) {
          npages + align_pages > DEPOT_SPAN_MAX_PAGES;
 }
 
-/* Blocks above the small maximum, and aligned ones no class can serve.
- * *dirty (if asked) is how many leading bytes may hold old data; the rest
- * are known to be zero. */
-static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
-  size_t old_data = size;
-  if (size > PTRDIFF_MAX || depot_init() != 0) {
-    errno = ENOMEM;
-    return NULL;
-  }
+/* One try at a large or huge block; *old_data as big_alloc's *dirty. */
+static void *big_alloc_once(size_t size, size_t align, unsigned d,
+                            size_t *old_data) {
   void *p = NULL;
   if (is_huge(size, align)) {
     size_t usable;
-    p = depot_huge_alloc(size, align, d, &old_data, &usable);
+    p = depot_huge_alloc(size, align, d, old_data, &usable);
     if (p) big_account(d, 1, usable, 1);
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
@@ -193,6 +195,20 @@ static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
       big_account(d, 0, s->block_size, 1);
     }
   }
+  return p;
+}
+
+/* Blocks above the small maximum, and aligned ones no class can serve.
+ * *dirty (if asked) is how many leading bytes may hold old data; the rest
+ * are known to be zero. */
+static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
+  size_t old_data = size;
+  if (size > PTRDIFF_MAX || depot_init() != 0) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  void *p = big_alloc_once(size, align, d, &old_data);
+  if (!p && released_for_retry()) p = big_alloc_once(size, align, d, &old_data);
   if (!p) errno = ENOMEM;
   if (dirty) *dirty = old_data;
   return p;

@@ -42,6 +42,9 @@ int depot_block_nodes(const void *p, unsigned *pool_node, unsigned *memory_node)
 int depot_init(void);
 /* Whether depot_init() has completed. */
 int depot_initialised(void);
+/* Nonzero when the process has one thread (the C library says so): the
+ * fork handlers, the core's (init.c) and the runtime's, then take no lock. */
+int depot_fork_single_threaded(void);
 /* Returns cached free memory: flushes the calling thread's cache, empties the
  * central pools into their spans and purges every arena. */
 void depot_trim(void);

@@ -302,6 +302,10 @@ static long read_file(const char *path, char *buf, size_t cap) {
 }
 
 int depot_config_load_from(const char *path, const char *env) {
+  /* open, read and depot_say's write are cancellation points: none may
+   * leave config_lock held. */
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&config_lock);
   reset_locked();
   int errors = 0;
@@ -325,6 +329,7 @@ int depot_config_load_from(const char *path, const char *env) {
     errors += parse_items(env, strlen(env), ',', DEPOT_CONF_FROM_ENV, "DEPOT_CONF");
   fill_options();
   pthread_mutex_unlock(&config_lock);
+  pthread_setcancelstate(cancel_state, NULL);
   if (errors && conf[DEPOT_CONF_strict_config].value) {
     depot_say("depot: config: strict_config=1 and %d error%s above; aborting",
               errors, errors == 1 ? "" : "s");

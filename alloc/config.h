@@ -58,7 +58,7 @@ typedef enum {
     "most blocks moved between a thread cache and a central pool at once")    \
   X(arena_reserve_bytes, SIZE, size_t, "64g", (uint64_t)64 << 20,              \
     (uint64_t)1 << 46, NULL,                                                   \
-    "address space reserved at start-up for the page arenas")                 \
+    "most address space the heap region grows to, a segment at a time")       \
   X(huge_threshold_bytes, SIZE, size_t, "2m", (uint64_t)32 << 10,              \
     (uint64_t)3 << 20, NULL,                                                   \
     "blocks above this size are mapped directly from the OS")                 \

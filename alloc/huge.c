@@ -206,7 +206,8 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty
   uintptr_t addr = reuse == 1 ? got.addr : reuse == 2 ? cache_grow(got, len) : 0;
   *dirty = addr ? (reuse == 1 ? len : got.size) : 0;
   void *p = (void *)addr;
-  if (!p && depot_os_map(len, align, &p) != 0) return NULL;
+  /* Accounted like any mapping: the overcommit policy may refuse it. */
+  if (!p && depot_os_map_blocks(len, align, &p) != 0) return NULL;
   pthread_mutex_lock(&huge_lock);
   int err = table_add((uintptr_t)p, len, domain);
   pthread_mutex_unlock(&huge_lock);
@@ -291,12 +292,13 @@ void *depot_huge_resize(void *p, size_t size) {
   return q;
 }
 
-void depot_huge_release_cache(void) {
+size_t depot_huge_release_cache(void) {
   cached_t expired[CACHE_SLOTS];
   pthread_mutex_lock(&huge_lock);
   size_t n = cache_expire(1, expired);
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, n);
+  return n;
 }
 
 void depot_huge_stats(depot_huge_stats_t *out) {

@@ -28,8 +28,9 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty
  * contents; may move it.  Returns the block, or NULL (p unchanged). */
 void *depot_huge_resize(void *p, size_t size);
 
-/* Unmaps every cached mapping now (trim). */
-void depot_huge_release_cache(void);
+/* Unmaps every cached mapping now (trim, or the OS refused memory).
+ * Returns how many there were. */
+size_t depot_huge_release_cache(void);
 
 /* The usable size of a huge block of size bytes: whole OS pages. */
 static inline size_t depot_huge_usable(size_t size) {

@@ -10,6 +10,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define DEPOT_HAVE_SINGLE_THREADED 1
+#endif
+#endif
 
 #include "alloc/config.h"
 #include "alloc/huge.h"
@@ -27,11 +33,8 @@ static void tcache_exit(void *arg) {
 }
 
 /* ---- every lock, in the lock order of alloc/README.md --------------------
- * The fork handlers take them all before fork and release them after it in
- * both processes, so the child's only thread finds every structure
- * consistent and unlocked and can allocate at once.  The caches of the
- * parent's other threads stay registered in the child and their blocks stay
- * unused there, as in any forked copy of a multithreaded heap. */
+ * What depot_check_heap holds, and what the fork handlers below hold across
+ * fork() in a multithreaded process. */
 void depot_lock_all(void) {
   depot_config_prefork();                                /* 3 */
   depot_nodes_prefork();                                 /* 4 */
@@ -61,6 +64,77 @@ void depot_unlock_all(void) {
   depot_config_postfork();
 }
 
+/* ---- fork -------------------------------------------------------------------
+ * The design: lock everything, but only after the C library's stdio list
+ * lock, so that the lock order is total and fork cannot close a cycle.
+ *
+ * glibc's fork() runs the prepare handlers first and only then takes its
+ * own list lock of open streams (which fflush(NULL) holds while it waits
+ * for each stream's lock), and its own malloc's locks last of all, because
+ * a thread inside getline() holds a stream's lock while it allocates.  A
+ * prepare handler that took Depot's locks and returned would hold them
+ * while fork() waits for the list lock: a getline() thread waits for Depot,
+ * the fflush(NULL) thread holding the list lock waits for that stream, and
+ * fork() waits for the list lock (a deadlock glibc's own fork code names).
+ * So the prepare handler takes the list lock itself first (glibc exports
+ * _IO_list_lock; the lock is recursive, so fork()'s own acquisition later
+ * does not wait), then Depot's locks.  Every thread then takes these locks
+ * in one order, list lock < a stream's lock < Depot's locks (Depot writes
+ * with write(2) and never calls stdio while it holds a lock of its own), so
+ * no wait can close a cycle.  The handlers after fork release Depot's locks
+ * and the list lock in the parent; the child resets the list lock (one
+ * thread is left, and glibc may already have reset it).
+ *
+ * A process with one thread takes nothing, as glibc's malloc does: there
+ * is no other thread to wait for, and a fork() from a signal handler that
+ * interrupted malloc in that thread would otherwise wait for a lock its
+ * own interrupted frame holds.  As in glibc, such a child may only call
+ * async-signal-safe functions (it may find a lock held).
+ *
+ * Remaining exposure: glibc (2.34 and later) also takes and drops its NSS
+ * database lock between the prepare handlers and _Fork; a thread holding
+ * that lock while it allocates (reloading /etc/nsswitch.conf) could wait
+ * for Depot while fork() waits for it.  No exported function orders that
+ * lock, and glibc's own malloc alone can take its locks after it. */
+extern void _IO_list_lock(void) __attribute__((weak));
+extern void _IO_list_unlock(void) __attribute__((weak));
+extern void _IO_list_resetlock(void) __attribute__((weak));
+
+/* Whether the prepare handler took the locks.  Read by the handlers of the
+ * same fork (glibc runs all three in the forking thread and serialises
+ * forks while several threads run). */
+static int fork_locked;
+
+int depot_fork_single_threaded(void) {
+#if DEPOT_HAVE_SINGLE_THREADED
+  /* glibc's own test: true until the first pthread_create, never again
+   * after it (except in a child of fork), so never true while another
+   * thread runs. */
+  return __libc_single_threaded;
+#else
+  return 0;
+#endif
+}
+
+static void fork_prepare(void) {
+  fork_locked = !depot_fork_single_threaded();
+  if (!fork_locked) return;
+  if (_IO_list_lock) _IO_list_lock();
+  depot_lock_all();
+}
+
+static void fork_parent(void) {
+  if (!fork_locked) return;
+  depot_unlock_all();
+  if (_IO_list_unlock) _IO_list_unlock();
+}
+
+static void fork_child(void) {
+  if (!fork_locked) return;
+  depot_unlock_all();
+  if (_IO_list_resetlock) _IO_list_resetlock();
+}
+
 static int init_once(void) {
   depot_config_ensure();
   depot_sizeclass_init(depot_options.tcache_batch);
@@ -68,8 +142,7 @@ static int init_once(void) {
   if (err) return err;
   depot_region_init(depot_options.arena_reserve_bytes);
   if ((err = depot_nodes_init()) != 0) return err;
-  if ((err = pthread_atfork(depot_lock_all, depot_unlock_all,
-                            depot_unlock_all)) != 0)
+  if ((err = pthread_atfork(fork_prepare, fork_parent, fork_child)) != 0)
     return err;
   return pthread_key_create(&tcache_key, tcache_exit);
 }

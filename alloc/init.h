@@ -27,7 +27,8 @@ depot_tcache_t *depot_thread_cache(void);
 void depot_thread_flush(void);
 
 /* Takes, and releases, every lock of the core in the lock order of
- * alloc/README.md: what the fork handlers hold. */
+ * alloc/README.md: what the fork handlers hold (after the C library's stdio
+ * list lock, see init.c). */
 void depot_lock_all(void);
 void depot_unlock_all(void);
 

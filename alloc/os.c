@@ -65,10 +65,11 @@ static int os_injected_failure(void) {
   return fail;
 }
 
-static int os_mmap_aligned(size_t size, size_t align, int prot, void **out) {
+static int os_mmap_aligned(size_t size, size_t align, int prot, int flags,
+                           void **out) {
   if (size == 0 || !depot_is_pow2(align) || size + align < size) return EINVAL;
   if (os_injected_failure()) return ENOMEM;
-  int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  flags |= MAP_PRIVATE | MAP_ANONYMOUS;
   /* Over-map by align, then trim both ends so the kept range is aligned. */
   size_t len = size + align;
   void *raw = mmap(NULL, len, prot, flags, -1, 0);
@@ -84,14 +85,34 @@ static int os_mmap_aligned(size_t size, size_t align, int prot, void **out) {
 }
 
 int depot_os_reserve(size_t size, size_t align, void **out) {
-  return os_mmap_aligned(size, align, PROT_NONE, out);
+  return os_mmap_aligned(size, align, PROT_NONE, MAP_NORESERVE, out);
 }
 
 int depot_os_map(size_t size, size_t align, void **out) {
-  return os_mmap_aligned(size, align, PROT_READ | PROT_WRITE, out);
+  return os_mmap_aligned(size, align, PROT_READ | PROT_WRITE, MAP_NORESERVE,
+                         out);
 }
 
-int depot_os_commit_mapped(void) { return os_injected_failure() ? ENOMEM : 0; }
+int depot_os_map_blocks(size_t size, size_t align, void **out) {
+  return os_mmap_aligned(size, align, PROT_READ | PROT_WRITE, 0, out);
+}
+
+#ifndef MAP_FIXED_NOREPLACE
+#define MAP_FIXED_NOREPLACE 0x100000 /* Linux 4.17; older kernels ignore it */
+#endif
+
+int depot_os_map_at(void *p, size_t size) {
+  if (os_injected_failure()) return ENOMEM;
+  void *r = mmap(p, size, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (r == MAP_FAILED) return errno == ENOMEM ? ENOMEM : EEXIST;
+  if (r != p) { /* taken as a hint: the range was not free */
+    munmap(r, size);
+    return EEXIST;
+  }
+  depot_add_relaxed(&os_mapped, size);
+  return 0;
+}
 
 int depot_os_commit(void *p, size_t size) {
   if (os_injected_failure()) return ENOMEM;

@@ -41,17 +41,28 @@ int depot_os_bind(void *p, size_t size, unsigned os_node, int strict);
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);
 
-/* Reserve and commit in one step (used for huge blocks, metadata and the
- * heap region, which is mapped readable and writable but not backed until
- * touched, so that cutting segments from it changes no mapping). */
+/* Reserve and commit in one step, for metadata (tables reserved whole and
+ * touched sparsely): mapped with MAP_NORESERVE, so that the kernel's
+ * heuristic overcommit does not weigh the untouched part. */
 int depot_os_map(size_t size, size_t align, void **out);
 
-/* Commit of memory that depot_os_map already made accessible: only the
- * fault-injection seam applies (returns ENOMEM when a failure is due). */
-int depot_os_commit_mapped(void);
+/* Reserve and commit in one step, for memory handed out as blocks (huge
+ * blocks): an ordinary private mapping, without MAP_NORESERVE, so that the
+ * kernel's overcommit policy decides as for any program's memory
+ * (vm.overcommit_memory 0: a request larger than RAM + swap fails; 1: every
+ * request is granted; 2: requests count against the commit limit). */
+int depot_os_map_blocks(size_t size, size_t align, void **out);
+
+/* Maps [p, p+size) readable and writable, accounted as depot_os_map_blocks,
+ * only if none of it is mapped yet (MAP_FIXED_NOREPLACE).  Returns 0,
+ * EEXIST when something else lives there (also on kernels before 4.17,
+ * which may take p as a mere hint), or ENOMEM (out of memory, or the
+ * address-space limit RLIMIT_AS reached).  REQUIRES: p and size are
+ * multiples of the OS page size. */
+int depot_os_map_at(void *p, size_t size);
 
 /* Fault injection (tests and the stress tool): calls of reserve, commit and
- * map fail with ENOMEM
+ * the three maps fail with ENOMEM
  *   - the next n calls (fail_next);
  *   - every nth call (fail_every; 0 stops it);
  *   - each call with probability rate (fail_rate; 0 stops it).

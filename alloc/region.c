@@ -1,6 +1,6 @@
 /* region.c: the heap region, its page table and the segment map (see
- * region.h).  The region is reserved once; region_lock orders the cutting
- * of segments from it. */
+ * region.h).  The region's addresses are chosen once; region_lock orders
+ * the mapping of segments (and of the page table) at its front. */
 #define _GNU_SOURCE
 #include "alloc/region.h"
 
@@ -15,30 +15,53 @@ _Atomic uintptr_t depot_region_base;
 _Atomic uintptr_t depot_region_used;
 _Atomic(_Atomic uint16_t *) depot_region_pages;
 
-/* The region's size; written once by depot_region_init, before any segment. */
+/* All written once by depot_region_init, before any segment: the most
+ * bytes the region may grow to (0: no region), and the address range kept
+ * for its page table, which is mapped as the region grows. */
 static size_t region_size;
+static size_t table_size;
 static pthread_mutex_t region_lock = PTHREAD_MUTEX_INITIALIZER;
+static size_t table_mapped; /* bytes of the page table mapped (region_lock) */
 
 #define REGION_MIN ((size_t)64 << 20) /* smallest region worth having */
+/* The page table grows by this much at a time (a multiple of any OS page
+ * size; it covers 256 MiB of region). */
+#define TABLE_STEP ((size_t)64 << 10)
 
+/* Where the region goes.  The kernel finds a free range for the page table
+ * and twice the region (a reservation of it, given back at once, so that it
+ * costs nothing): the table goes at the bottom, the region above it and
+ * grows upwards.  The kernel places new mappings from the top of free
+ * ranges downwards, so other mappings fill the upper half first.  Under an
+ * address-space limit set before start-up, the range halves until one fits
+ * (the region may still grow past it while its addresses stay free). */
 size_t depot_region_init(size_t want) {
   want &= ~(size_t)DEPOT_SEGMENT_MASK;
-  for (; want >= REGION_MIN; want /= 2) {
+  size_t table = depot_align_up((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t),
+                                DEPOT_SEGMENT_SIZE);
+  for (size_t len = want; len >= REGION_MIN; len /= 2) {
     void *r;
-    /* Readable and writable from the start (not backed until touched): a
-     * segment cut from it needs no mprotect, which would take the process's
-     * mapping lock and stall every thread's page faults. */
-    if (depot_os_map(want, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
-    void *pages; /* committed by the kernel as entries are first written */
-    if (depot_os_map((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t), 4096,
-                     &pages) != 0) {
-      depot_os_release(r, want);
-      continue;
-    }
+    if (depot_os_reserve(table + 2 * len, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
+    depot_os_release(r, table + 2 * len);
     region_size = want;
-    depot_store_relaxed(&depot_region_pages, pages);
-    depot_store_relaxed(&depot_region_base, (uintptr_t)r);
+    table_size = table;
+    depot_store_relaxed(&depot_region_pages, r);
+    depot_store_relaxed(&depot_region_base, (uintptr_t)r + table);
     return want;
+  }
+  return 0;
+}
+
+/* Maps the page table for the first bytes of the region (lock held). */
+static int table_cover(size_t bytes) {
+  size_t need = depot_align_up((bytes >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t),
+                               TABLE_STEP);
+  char *t = (char *)depot_load_relaxed(&depot_region_pages);
+  while (table_mapped < need) {
+    DEPOT_CHECK_INTERNAL(table_mapped + TABLE_STEP <= table_size);
+    int err = depot_os_map_at(t + table_mapped, TABLE_STEP);
+    if (err) return err;
+    table_mapped += TABLE_STEP;
   }
   return 0;
 }
@@ -55,15 +78,18 @@ int depot_region_take(depot_segment_t **out) {
   int err = ENOSPC;
   pthread_mutex_lock(&region_lock);
   uintptr_t used = depot_load_relaxed(&depot_region_used);
-  if (used + DEPOT_SEGMENT_SIZE <= region_size) {
+  if (region_size && used + DEPOT_SEGMENT_SIZE <= region_size) {
     char *seg = (char *)depot_load_relaxed(&depot_region_base) + used;
-    err = depot_os_commit_mapped();
+    err = table_cover(used + DEPOT_SEGMENT_SIZE);
+    if (err == 0) err = depot_os_map_at(seg, DEPOT_SEGMENT_SIZE);
     if (err == 0) {
       *out = (depot_segment_t *)seg;
-      /* The segment's header is written before any block of it exists, and
-       * blocks travel with the program's synchronisation: relaxed is enough
-       * (see region.h). */
+      /* The table entries and the segment's header are written before any
+       * block of it exists, and blocks travel with the program's
+       * synchronisation: relaxed is enough (see region.h). */
       depot_store_relaxed(&depot_region_used, used + DEPOT_SEGMENT_SIZE);
+    } else if (err != ENOMEM) {
+      err = ENOSPC; /* another mapping lives there: try again next time */
     }
   }
   pthread_mutex_unlock(&region_lock);
@@ -93,6 +119,8 @@ void depot_region_check_segment(const depot_segment_t *seg) {
   if (!depot_region_contains(off)) return;
   DEPOT_CHECK(off % DEPOT_SEGMENT_SIZE == 0);
   DEPOT_CHECK(depot_load_relaxed(&depot_region_used) <= region_size);
+  DEPOT_CHECK(off + DEPOT_SEGMENT_SIZE <=
+              depot_load_relaxed(&depot_region_used));
 }
 
 void depot_region_prefork(void) { pthread_mutex_lock(&region_lock); }

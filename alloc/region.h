@@ -1,8 +1,8 @@
 /* region.h: where segments come from and how any address is recognised.
  *
- *   - The heap region: one large reservation made at start-up that
- *     segments are cut from in address order, with a page table of list
- *     ids: what the free fast path reads.
+ *   - The heap region: a range of addresses chosen at start-up that
+ *     segments are mapped into in address order, one at a time, with a
+ *     page table of list ids: what the free fast path reads.
  *   - The segment map: one bit per possible segment of the address space,
  *     set for every segment of Depot's wherever it lives (region or an
  *     arena's own reservation), so "is this a segment of ours?" never
@@ -16,7 +16,8 @@
  *   - depot_region_pages[i] != 0 exactly for the region's pages of a span
  *     that serves a small class; its value is that span's list id;
  *   - depot_region_used is a multiple of the segment size, at most the
- *     region's size, and every segment below it is committed.
+ *     region's size, and every segment below it is mapped, as is the page
+ *     table's part for it.
  */
 #ifndef DEPOT_ALLOC_REGION_H
 #define DEPOT_ALLOC_REGION_H
@@ -39,14 +40,17 @@ extern depot_hidden _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
 _Static_assert(sizeof(uint64_t) * DEPOT_SEGMAP_WORDS == ((size_t)4 << 20),
                "the segment map is 4 MiB of BSS, as said above");
 
-/* The heap region: one large reservation, made once at start-up, that
- * segments are cut from in address order and never given back (their pages
- * are purged instead).  So [base, base + used) is all committed segments,
- * and the free fast path recognises a block of the region with one
- * subtraction and one compare, then reads its list id from the region's
- * page table, indexed by page number within the region.  Segments made when
- * the region is exhausted or could not be reserved live elsewhere; their
- * blocks take the slow path, which consults depot_segmap and the span.
+/* The heap region: addresses chosen once at start-up, mapped a segment at
+ * a time at the region's front (so a process pays address space, which
+ * RLIMIT_AS counts, only for segments it has used) and never given back
+ * (their pages are purged instead).  So [base, base + used) is all mapped
+ * segments, and the free fast path recognises a block of the region with
+ * one subtraction and one compare, then reads its list id from the
+ * region's page table, indexed by page number within the region and mapped
+ * as the region grows.  Segments made while the region is full, while
+ * another mapping sits at its front, or when it could not be placed live
+ * elsewhere; their blocks take the slow path, which consults depot_segmap
+ * and the span.
  *
  * All three are relaxed atomics: base and pages are written once before any
  * segment exists; used only grows after the segment it covers is committed;
@@ -84,22 +88,23 @@ depot_inline int depot_segmap_test(uintptr_t a) {
 }
 
 
-/* Reserves the heap region: want bytes, or the largest half, quarter, ...
- * of it the OS grants.  Returns the size reserved (0: none; every segment
- * then comes from the arenas' own reservations).  Call once, before any
- * arena makes a segment. */
+/* Chooses the heap region's addresses, for up to want bytes; maps
+ * nothing.  Returns want (0 when no free range of addresses was found;
+ * every segment then comes from the arenas' own reservations).  Call once,
+ * before any arena makes a segment. */
 size_t depot_region_init(size_t want);
 
-/* Cuts the next segment from the region and commits it.  Returns 0, ENOSPC
- * when the region is used up (or absent), or the OS layer's error.  Takes
- * the region lock. */
+/* Maps the next segment at the region's front.  Returns 0; ENOSPC when the
+ * region is used up or absent, or another mapping sits at its front (the
+ * arena then makes a reservation of its own); or ENOMEM (the OS refused:
+ * memory or the address-space limit).  Takes the region lock. */
 int depot_region_take(depot_segment_t **out);
 
 /* Marks seg as Depot's in the segment map (after its header is written). */
 void depot_segmap_add(const depot_segment_t *seg);
 
-/* The region's bounds, for checks and tests: its base, bytes reserved and
- * bytes cut into segments so far. */
+/* The region's bounds, for checks and tests: its base, the most bytes it
+ * may grow to and bytes mapped as segments so far. */
 void depot_region_bounds(uintptr_t *base, size_t *size, size_t *used);
 
 /* Checks the invariants above for the segment seg (region lock not needed:

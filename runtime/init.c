@@ -41,14 +41,22 @@ static void apply_depotmalloc(const char *m) {
 }
 
 /* The runtime's locks come first in the lock order (alloc/README.md):
- * prepare takes them before the core's handler takes the core's (handlers
- * registered later run their prepare first), and both processes release
- * them after the core's. */
+ * prepare takes them before the core's handler takes the stdio list lock
+ * and the core's locks (handlers registered later run their prepare
+ * first), and both processes release them after the core's.  They come
+ * before the list lock because a topology reload holds lock 2 while hwloc
+ * opens files with stdio.  A process with one thread takes nothing (see
+ * the core's handlers in alloc/init.c). */
+static int fork_locked;
+
 static void fork_prepare(void) {
+  fork_locked = !depot_fork_single_threaded();
+  if (!fork_locked) return;
   depot_stats_prefork();    /* 1 */
   depot_topology_prefork(); /* 2 */
 }
 static void fork_finish(void) {
+  if (!fork_locked) return;
   depot_topology_postfork();
   depot_stats_postfork();
 }

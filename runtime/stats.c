@@ -193,7 +193,11 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
 }
 
 /* Lock 1 of the lock order (alloc/README.md): held across a whole report,
- * while the core's own locks are taken and dropped one at a time. */
+ * while the core's own locks are taken and dropped one at a time.  write()
+ * is a cancellation point: a report runs with cancellation disabled, as
+ * glibc's malloc_stats does, so that a thread cancelled while writing
+ * cannot leave the lock held (a pending cancel acts at the thread's next
+ * cancellation point after the report). */
 static pthread_mutex_t report_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void depot_stats_prefork(void) { pthread_mutex_lock(&report_lock); }
@@ -204,6 +208,8 @@ int DepotMem_PrintStats(int fd, unsigned flags) {
    * report_lock keeps two reports from sharing it. */
   static DepotMemStats s;
   static writer_t w;
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&report_lock);
   s.size = sizeof s;
   DepotMem_Stats(&s);
@@ -215,6 +221,7 @@ int DepotMem_PrintStats(int fd, unsigned flags) {
   flush(&w);
   int err = w.err;
   pthread_mutex_unlock(&report_lock);
+  pthread_setcancelstate(cancel_state, NULL);
   if (err) {
     errno = err;
     return -1;

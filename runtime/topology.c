@@ -158,6 +158,9 @@ int depot_topology_apply(const depot_topology_t *t) {
     policy = DEPOT_NUMA_LOCAL; /* the parser refused it at load already */
   int err = depot_init(); /* node 0 and the class table come first */
   if (err) return err;
+  /* No cancellation while apply_lock is held: depot_say writes. */
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&apply_lock);
   if (t != &current) current = *t;
   memset(&map, 0, sizeof map);
@@ -194,6 +197,7 @@ int depot_topology_apply(const depot_topology_t *t) {
   }
   err = depot_nodes_install(&map);
   pthread_mutex_unlock(&apply_lock);
+  pthread_setcancelstate(cancel_state, NULL);
   return err;
 }
 
@@ -204,8 +208,12 @@ void depot_topology_postfork(void) { pthread_mutex_unlock(&apply_lock); }
 
 int depot_topology_reload(void) {
   static depot_topology_t fresh;
+  /* hwloc reads files (cancellation points) while apply_lock is held. */
+  int cancel_state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&apply_lock);
   depot_topology_discover(&fresh);
   pthread_mutex_unlock(&apply_lock);
+  pthread_setcancelstate(cancel_state, NULL);
   return depot_topology_apply(&fresh);
 }

@@ -1,6 +1,10 @@
 // OS failures injected through the OS layer's seam: allocations return NULL
 // with ENOMEM, live blocks stay intact, and allocation recovers afterwards.
+// The heap region's growth: a refused segment fails one allocation and the
+// region grows again after it; a foreign mapping at the region's front
+// sends new segments to the arenas' own reservations until it goes.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <cerrno>
 #include <cstring>
@@ -8,6 +12,7 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/os.h"
+#include "tests/probe.h"
 
 namespace {
 
@@ -70,6 +75,77 @@ TEST(Fault, OsRefusalGivesNullAndLosesNothing) {
   }
   for (void *p : got) depot_free_call(p, RAW);
   for (auto &b : live) depot_free_call(b.first, RAW);
+}
+
+constexpr size_t kMiB = size_t(1) << 20;
+constexpr size_t kSegment = 4 * kMiB;
+
+size_t RegionUsed() {
+  size_t base, size, used;
+  probe_region_bounds(&base, &size, &used);
+  return used;
+}
+
+TEST(Fault, RegionGrowthRefusedFailsOneAllocationThenGrowsAgain) {
+  depot_trim();  // no cached huge mapping to give back and retry with
+  std::vector<void *> got;
+  size_t used_before = RegionUsed();
+  unsigned long injected = depot_os_failures_injected();
+  depot_os_fail_next(1);  // the next OS call: the next segment's mapping
+  void *p = nullptr;
+  for (int i = 0; i < 1000; i++) {
+    errno = 0;
+    p = depot_alloc_call(kMiB, RAW);
+    if (!p) break;
+    got.push_back(p);
+  }
+  ASSERT_EQ(p, nullptr) << "no allocation needed a new segment";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(depot_os_failures_injected(), injected + 1);
+  EXPECT_EQ(RegionUsed(), used_before) << "a refused segment was counted";
+  // The next request maps the segment that was refused.
+  p = depot_alloc_call(kMiB, RAW);
+  ASSERT_NE(p, nullptr);
+  EXPECT_TRUE(probe_region_contains(p));
+  EXPECT_EQ(RegionUsed(), used_before + kSegment);
+  got.push_back(p);
+  for (void *q : got) depot_free_call(q, RAW);
+  depot_check_heap();
+}
+
+TEST(Fault, ForeignMappingAtTheRegionsFrontSendsSegmentsElsewhere) {
+  size_t base, size, used;
+  probe_region_bounds(&base, &size, &used);
+  ASSERT_GT(size, used + 2 * kSegment) << "no region, or no room left in it";
+  void *front = reinterpret_cast<void *>(base + used);
+  void *m = mmap(front, kSegment, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  ASSERT_EQ(m, front) << "could not map at the region's front";
+  std::vector<std::pair<unsigned char *, size_t>> got;
+  int outside = 0;
+  for (int i = 0; i < 40; i++) {
+    auto *p = static_cast<unsigned char *>(depot_alloc_call(kMiB, RAW));
+    ASSERT_NE(p, nullptr) << "block " << i;
+    memset(p, i, kMiB);
+    outside += !probe_region_contains(p);
+    got.push_back({p, size_t(i)});
+  }
+  EXPECT_GT(outside, 0) << "every block came from the region";
+  EXPECT_EQ(RegionUsed(), used) << "the region grew over another mapping";
+  ASSERT_EQ(munmap(front, kSegment), 0);
+  for (int i = 0; i < 40; i++) {  // the region grows again once it is free
+    void *p = depot_alloc_call(kMiB, RAW);
+    ASSERT_NE(p, nullptr);
+    got.push_back({static_cast<unsigned char *>(p), size_t(i)});
+    memset(p, i, kMiB);
+  }
+  EXPECT_GT(RegionUsed(), used);
+  depot_check_heap();
+  for (auto &b : got) {
+    EXPECT_EQ(b.first[kMiB - 1], (unsigned char)b.second);
+    depot_free_call(b.first, RAW);  // in the region or not: the slow path knows
+  }
+  depot_check_heap();
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <string>
 
 #include "tests/subprocess.h"
@@ -92,6 +93,91 @@ TEST(Override, LateDlopen) {
   EXPECT_EQ(r.status, 0) << r.output;
   EXPECT_NE(r.output.find("PASS"), std::string::npos) << r.output;
 }
+
+// fork() while two threads read long lines with getline() (allocating
+// under a stream's lock) and one calls fflush(NULL) (holding the list of
+// streams): the fork handlers must not hold Depot's locks while fork()
+// waits for the list lock.  A hang ends by the program's alarm.
+TEST(Override, ForkWhileThreadsUseStdio) {
+  for (int run = 0; run < 3; run++) {
+    Result r = Sh("timeout -s KILL 60 " + Preload() +
+                  Runfile("tests/progs/fork_stdio") + " 3");
+    ASSERT_EQ(r.status, 0) << "run " << run << " (142: hung until SIGALRM)\n"
+                           << r.output;
+    EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  }
+}
+
+// A single-threaded program forks from a signal handler, every
+// millisecond, while its main loop is inside malloc, realloc or free; with
+// no thread cache, most of those calls hold one of Depot's locks.
+TEST(Override, ForkFromSignalHandlerInterruptingMalloc) {
+  Result r = Sh("timeout -s KILL 60 env DEPOT_CONF=tcache_max_bytes=0 " +
+                Preload() + Runfile("tests/progs/fork_signal") + " 2");
+  EXPECT_EQ(r.status, 0) << "(142: hung until SIGALRM)\n" << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  r = Sh("timeout -s KILL 60 " + Preload() + Runfile("tests/progs/fork_signal") +
+         " 1");
+  EXPECT_EQ(r.status, 0) << r.output;
+}
+
+// RLIMIT_AS lowered after start-up to 200 MiB above what the process uses:
+// a thread starts, a library loads, a huge block comes back, and blocks of
+// 1 MiB and 4000 bytes stop at the limit, having used most of it.
+TEST(Override, AddressSpaceLimitSetAfterStartUp) {
+  std::string prog = Runfile("tests/progs/rlimit_as");
+  Result control = Sh(prog);
+  EXPECT_EQ(control.status, 0) << control.output;
+  Result r = Sh("timeout -s KILL 120 " + Preload() + prog);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());  // the counts, for the log
+}
+
+// An oversized request gets what the kernel's overcommit policy gives any
+// mapping.  The policy is machine-wide: the test runs under the mode in
+// force, and sets the other modes (restoring the first) only when
+// DEPOT_TEST_SET_OVERCOMMIT=1 says that it may change it for every process
+// of the machine for a moment, and /proc/sys lets it.
+class Overcommit : public ::testing::TestWithParam<int> {};
+
+int ReadOvercommit() {
+  std::ifstream f("/proc/sys/vm/overcommit_memory");
+  int mode = -1;
+  f >> mode;
+  return f ? mode : -1;
+}
+
+bool WriteOvercommit(int mode) {
+  std::ofstream f("/proc/sys/vm/overcommit_memory");
+  f << mode << "\n";
+  f.close();
+  return bool(f) && ReadOvercommit() == mode;
+}
+
+TEST_P(Overcommit, OversizedRequestFollowsThePolicy) {
+  const int mode = GetParam(), was = ReadOvercommit();
+  ASSERT_GE(was, 0) << "no /proc/sys/vm/overcommit_memory";
+  if (mode != was) {
+    const char *allowed = getenv("DEPOT_TEST_SET_OVERCOMMIT");
+    if (!allowed || std::string(allowed) != "1")
+      GTEST_SKIP() << "vm.overcommit_memory is " << was << "; mode " << mode
+                   << " needs DEPOT_TEST_SET_OVERCOMMIT=1 (a machine-wide change)";
+    if (!WriteOvercommit(mode))
+      GTEST_SKIP() << "cannot set vm.overcommit_memory=" << mode << " here";
+  }
+  std::string prog = Runfile("tests/progs/oversized");
+  Result control = Sh(prog);
+  Result depot = Sh(Preload() + prog);
+  if (mode != was) WriteOvercommit(was);
+  EXPECT_EQ(control.status, 0) << control.output;
+  EXPECT_EQ(depot.status, 0) << depot.output;
+  EXPECT_NE(depot.output.find("PASS depot mode=" + std::to_string(mode)),
+            std::string::npos)
+      << depot.output;
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Overcommit, ::testing::Values(0, 1, 2));
 
 TEST(Override, ThreadLifeCycleLeavesNothingInUse) {
   Result r = Sh(Runfile("tests/progs/lifecycle"));

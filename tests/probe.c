@@ -36,6 +36,16 @@ size_t probe_tcache_budget(void) {
   return tc ? tc->budget : 0;
 }
 
+void probe_region_bounds(size_t *base, size_t *size, size_t *used) {
+  uintptr_t b;
+  depot_region_bounds(&b, size, used);
+  *base = (size_t)b;
+}
+
+int probe_region_contains(const void *p) {
+  return depot_region_contains(depot_region_offset((uintptr_t)p));
+}
+
 struct probe_arena {
   depot_arena_t arena;
 };

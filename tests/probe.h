@@ -20,6 +20,11 @@ size_t probe_tcache_held_bytes(void);
 size_t probe_tcache_limit_bytes(void);
 size_t probe_tcache_budget(void);
 
+/* The heap region: its base, the most bytes it may grow to, the bytes
+ * mapped as segments so far; and whether p lies in those segments. */
+void probe_region_bounds(size_t *base, size_t *size, size_t *used);
+int probe_region_contains(const void *p);
+
 /* A private arena for unit tests of the page arena. */
 typedef struct probe_arena probe_arena_t;
 probe_arena_t *probe_arena_new(void);

@@ -1,12 +1,17 @@
 // DepotMem_Stats and the statistics report.
 #include <depot/depot.h>
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -127,6 +132,61 @@ TEST(Stats, PrintToABadDescriptorFails) {
   errno = 0;
   EXPECT_EQ(DepotMem_PrintStats(-1, 0), -1);
   EXPECT_EQ(errno, EBADF);
+}
+
+// A thread cancelled while its report waits in write() (a cancellation
+// point) must not leave the report's lock held: the next report, from
+// another thread, completes.
+void *ReportToFd(void *arg) {
+  DepotMem_PrintStats(*static_cast<int *>(arg), DEPOT_STATS_JSON);
+  pthread_testcancel();  // a cancel held back during the report acts here
+  return nullptr;
+}
+
+TEST(Stats, CancelledReportIsFollowedByAnother) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  ASSERT_GT(fcntl(fds[1], F_SETPIPE_SZ, 4096), 0);  // the JSON report is larger
+  pthread_t t;
+  ASSERT_EQ(pthread_create(&t, nullptr, ReportToFd, &fds[1]), 0);
+  // Wait until the pipe is full (a report writes a few KiB at a time): the
+  // writer is then blocked in write() with the report's lock held.
+  int queued = 0, stable = 0;
+  for (int i = 0; i < 5000 && stable < 50; i++) {
+    usleep(1000);
+    int now = 0;
+    ASSERT_EQ(ioctl(fds[0], FIONREAD, &now), 0);
+    stable = now > 0 && now == queued ? stable + 1 : 0;
+    queued = now;
+  }
+  ASSERT_EQ(stable, 50) << "the report never filled the pipe";
+  ASSERT_EQ(pthread_cancel(t), 0);
+  std::thread drain([&] {
+    char buf[4096];
+    while (read(fds[0], buf, sizeof buf) > 0) {
+    }
+  });
+  void *ret = nullptr;
+  ASSERT_EQ(pthread_join(t, &ret), 0);
+  EXPECT_EQ(ret, PTHREAD_CANCELED);
+  close(fds[1]);
+  drain.join();
+  close(fds[0]);
+  // The next report, with a deadline (a report waiting for the lock forever
+  // cannot be joined: end the process with the failure instead).
+  std::atomic<bool> done{false};
+  std::thread next([&] {
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    EXPECT_EQ(DepotMem_PrintStats(devnull, 0), 0);
+    close(devnull);
+    done = true;
+  });
+  for (int i = 0; i < 10000 && !done; i++) usleep(1000);
+  if (!done) {
+    std::fprintf(stderr, "FAILED: the report after a cancelled one never ended\n");
+    _exit(1);
+  }
+  next.join();
 }
 
 }  // namespace
