@@ -8,7 +8,9 @@
  *               (madvise); the next read sees zeros;
  *   release  -> unmapped.
  * A test-only seam makes the next N reserve/commit calls fail as if the kernel
- * had refused them, so callers' out-of-memory paths can be exercised. */
+ * had refused them, so callers' out-of-memory paths can be exercised; the
+ * layers above call depot_os_commit_mapped where they reuse memory, so the
+ * seam fires after reuse too. */
 #ifndef DEPOT_ALLOC_OS_H
 #define DEPOT_ALLOC_OS_H
 
@@ -46,8 +48,12 @@ int depot_os_release(void *p, size_t size);
  * touched, so that cutting segments from it changes no mapping). */
 int depot_os_map(size_t size, size_t align, void **out);
 
-/* Commit of memory that depot_os_map already made accessible: only the
- * fault-injection seam applies (returns ENOMEM when a failure is due). */
+/* Commit of memory that is accessible already: a segment cut from the heap
+ * region, and the reuse points (a free span handed out again, metadata from
+ * a chunk mapped earlier, a cached huge range, a thread cache, fresh or
+ * recycled).  Only the fault-injection seam applies: returns ENOMEM when a
+ * failure is due, and the caller fails as if the OS had refused, changing
+ * nothing. */
 int depot_os_commit_mapped(void);
 
 /* Fault injection (tests and the stress tool): calls of reserve, commit and

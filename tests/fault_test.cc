@@ -4,6 +4,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "alloc/alloc_api.h"
@@ -70,6 +71,42 @@ TEST(Fault, OsRefusalGivesNullAndLosesNothing) {
   }
   for (void *p : got) depot_free_call(p, RAW);
   for (auto &b : live) depot_free_call(b.first, RAW);
+}
+
+// Memory that is reused (a free span, a cached huge range, a recycled thread
+// cache) passes the seam too: a failure there is a NULL with ENOMEM that
+// changes nothing, and the next try gets the same memory.
+TEST(Fault, ReusedMemoryCanFailToo) {
+  for (size_t s : {size_t(300000), size_t(8) << 20}) {
+    void *p = depot_alloc_call(s, RAW);
+    ASSERT_NE(p, nullptr);
+    depot_free_call(p, RAW);  // a free span of the arena, or a cached range
+    unsigned long before = depot_os_failures_injected();
+    depot_os_fail_next(1);
+    errno = 0;
+    EXPECT_EQ(depot_alloc_call(s, RAW), nullptr) << s << " bytes: reuse passed the seam";
+    EXPECT_EQ(errno, ENOMEM);
+    EXPECT_EQ(depot_os_failures_injected(), before + 1);
+    depot_os_fail_next(0);
+    void *q = depot_alloc_call(s, RAW);
+    EXPECT_EQ(q, p) << "the memory kept for reuse is still there";
+    depot_free_call(q, RAW);
+  }
+  depot_check_heap();
+  // A thread whose cache cannot be created still allocates (from the pools)
+  // and gets a cache later.
+  depot_os_fail_next(1);
+  std::thread t([] {
+    void *p = depot_alloc_call(64, RAW);
+    EXPECT_NE(p, nullptr);
+    depot_free_call(p, RAW);
+    p = depot_alloc_call(64, RAW);
+    EXPECT_NE(p, nullptr);
+    depot_free_call(p, RAW);
+  });
+  t.join();
+  depot_os_fail_next(0);
+  depot_check_heap();
 }
 
 }  // namespace
