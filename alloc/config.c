@@ -301,7 +301,7 @@ static int parse_items(const char *text, size_t len, char sep,
       const char *hash = memchr(text + i, '#', item_len);
       if (hash) item_len = (size_t)(hash - (text + i));
     }
-    char where[160];
+    char where[ECHO_MAX + 32]; /* the escaped path and a line number */
     if (sep == '\n')
       snprintf(where, sizeof where, "%s line %u", label, line);
     else

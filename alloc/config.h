@@ -71,7 +71,7 @@ typedef enum {
     (uint64_t)3 << 20, NULL,                                                   \
     "blocks above this size are mapped directly from the OS")                 \
   X(numa, TEXT, const char *, "local", 0, 0,                                   \
-    "off, local, interleave or bind:<nodes> (e.g. bind:0+2, bind:0-3)",                 \
+    "off, local, interleave or bind:<nodes> (e.g. bind:0+2, bind:0-3)",       \
     "NUMA placement: off (one pool), local (each thread its CPU's node), "    \
     "interleave (spans rotate over the nodes), bind:<nodes> (only those)")    \
   X(numa_strict, BOOL, int, "0", 0, 1, NULL,                                   \
