@@ -271,18 +271,36 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
   return errors;
 }
 
+/* Whether s[0..n) is the key numa, spaces around it allowed. */
+static int is_numa_key(const char *s, size_t n) {
+  while (n && is_space(*s)) s++, n--;
+  while (n && is_space(s[n - 1])) n--;
+  return n == 4 && memcmp(s, "numa", 4) == 0;
+}
+
+/* Whether s[0..n) can only be more of a node list: digits, '-', '+'. */
+static int is_node_list_piece(const char *s, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '+' && !is_space(s[i]))
+      return 0;
+  return 1;
+}
+
 /* End of the item that starts at text[i]: the next sep, except that in
- * DEPOT_CONF (sep ',') a piece after a comma that holds no '=' still belongs
- * to the value (so that numa=bind:0,2 stays one item; "x=1,junk" is then
- * one bad value instead of a bad item). */
+ * DEPOT_CONF (sep ',') the value of numa= goes on over pieces that can only
+ * be more of its node list, so that numa=bind:0,2 stays one item.  Nothing
+ * else changes: "stats=1,junk" is still a good item and a bad one. */
 static size_t item_end(const char *text, size_t len, size_t i, char sep) {
   size_t end = i;
   while (end < len && text[end] != sep) end++;
-  if (sep != ',' || !memchr(text + i, '=', end - i)) return end;
+  const char *eq = memchr(text + i, '=', end - i);
+  if (sep != ',' || !eq || !is_numa_key(text + i, (size_t)(eq - (text + i))))
+    return end;
   while (end < len) {
     size_t next = end + 1;
     while (next < len && text[next] != sep) next++;
-    if (next == end + 1 || memchr(text + end + 1, '=', next - end - 1)) break;
+    if (!is_node_list_piece(text + end + 1, next - end - 1)) break;
     end = next;
   }
   return end;

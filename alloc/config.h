@@ -18,8 +18,9 @@
  * strict_config=1 makes any such error fatal: one more line, then the
  * process exits with status 1.
  *
- * In DEPOT_CONF, ',' separates items, but a piece after a comma that holds
- * no '=' continues the value before it (numa=bind:0,2 is one item).  The
+ * In DEPOT_CONF, ',' separates items, except inside the node list of
+ * numa=: a piece after a comma made only of digits, '-' and '+' continues
+ * it (numa=bind:0,2 is one item; numa=bind:0+2 is the spelling to use).  The
  * file must be a regular file of at most DEPOT_CONF_FILE_MAX bytes; it is
  * opened without blocking, so a FIFO or a terminal is refused, not waited
  * on.

@@ -111,12 +111,15 @@ TEST(Config, NumaNodeListsSurviveTheItemSeparator) {
   EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
   EXPECT_EQ(Load("numa=bind:0,2\n", nullptr), "");
   EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
-  // A piece without '=' after another key joins that key's value: still one
-  // error, on one line.
+  // Only numa='s node list goes on past a comma: a stray piece after another
+  // key is an item of its own, so a good strict_config=1 before it holds.
   int errors = 0;
-  std::string err = Load(nullptr, "tcache_batch=8,junk", &errors);
-  EXPECT_EQ(errors, 1);
-  EXPECT_NE(err.find("tcache_batch=8,junk (DEPOT_CONF): bad value"), std::string::npos) << err;
+  std::string err = Load(nullptr, "tcache_batch=8,junk,numa=bind:0,2,x", &errors);
+  EXPECT_EQ(errors, 2);
+  EXPECT_NE(err.find("'junk' (DEPOT_CONF) is not key=value"), std::string::npos) << err;
+  EXPECT_NE(err.find("'x' (DEPOT_CONF) is not key=value"), std::string::npos) << err;
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 8u);
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
 }
 
 // What is echoed stays on one line, whatever bytes the user typed.
