@@ -282,7 +282,8 @@ static int is_numa_key(const char *s, size_t n) {
 static int is_node_list_piece(const char *s, size_t n) {
   if (n == 0) return 0;
   for (size_t i = 0; i < n; i++)
-    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '+' && !is_space(s[i]))
+    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '+' &&
+        !is_space(s[i]))
       return 0;
   return 1;
 }

@@ -139,7 +139,7 @@ TEST(Config, ControlCharactersAreEscaped) {
   std::string lots = "tcache_batch=" + std::string(5000, '\x01');
   err = Load(nullptr, lots.c_str(), &errors);
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1);
-  EXPECT_NE(err.find("\\x01...") , std::string::npos) << err;
+  EXPECT_NE(err.find("\\x01..."), std::string::npos) << err;
 }
 
 // A file of exactly the limit is whole; one byte more is reported.
