@@ -368,6 +368,10 @@ size_t depot_usable_size(const void *p) {
   return classify(p, &bi) == BLOCK_BAD ? 0 : bi.usable;
 }
 
+depot_cold void depot_usable_size_interior(const void *p) {
+  depot_bad_pointer("malloc_usable_size", p, "not the start of a block");
+}
+
 int depot_owns(const void *p) {
   block_info_t bi;
   return classify(p, &bi) != BLOCK_BAD;

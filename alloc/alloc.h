@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "alloc/alloc_api.h"
+#include "alloc/check.h"
 #include "alloc/common.h"
 #include "alloc/region.h"
 #include "alloc/sizeclass.h"
@@ -86,15 +87,33 @@ depot_inline void depot_free(void *p, unsigned domain) {
   depot_free_slow(p, domain);
 }
 
-/* The usable size of a live block, fast for small blocks (a page-table
- * read).  Unlike depot_usable_size, it takes an address inside a small block
- * for the block itself; for what the C library's malloc_usable_size promises
- * (a pointer malloc returned) the answers agree. */
+/* Reports p, an address inside a small block but not its start, passed to
+ * malloc_usable_size (alloc.c; debug builds). */
+void depot_usable_size_interior(const void *p);
+
+/* malloc_usable_size: fast for small blocks (a page-table read, the span's
+ * first page, one 32-bit division).  What it promises:
+ *   - for a pointer malloc returned, the block's usable size, as
+ *     depot_usable_size says;
+ *   - for an address inside a small block, the bytes from there to the
+ *     block's end, never more (in builds with DEPOT_CHECK_LEVEL >= 2, as
+ *     --config=debug, it is reported as a bad pointer instead);
+ *   - for an address inside a large or huge block, or one that is not
+ *     Depot's, 0 (depot_usable_size: the slow path).
+ * A freed block's answer is meaningless (not unsafe: every read stays in the
+ * region's page table and a segment header). */
 depot_inline size_t depot_usable_size_fast(const void *p) {
-  uintptr_t off = depot_region_offset((uintptr_t)p);
+  uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
   if (depot_likely(depot_region_contains(off))) {
     unsigned li = depot_region_list_id(off);
-    if (depot_likely(li != 0)) return depot_class_size[depot_list_class(li)];
+    if (depot_likely(li != 0)) {
+      const depot_span_t *s = depot_load_relaxed(
+          &depot_segment_base(a)->pagemap[depot_page_index(a)]);
+      uint32_t size = depot_class_size[depot_list_class(li)];
+      uint32_t into = (uint32_t)(a - (uintptr_t)depot_span_start(s)) % size;
+      if (DEPOT_CHECK_LEVEL >= 2 && into != 0) depot_usable_size_interior(p);
+      return size - into;
+    }
   }
   return depot_usable_size(p);
 }

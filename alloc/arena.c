@@ -198,6 +198,12 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   pthread_mutex_lock(&a->lock);
   unsigned start;
   depot_span_t *f = find_fit(a, npages, align_pages, &start);
+  /* A reused span is committed again, as far as fault injection goes (a
+   * fresh segment passed the OS layer already). */
+  if (f && depot_os_commit_mapped() != 0) {
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+  }
   if (!f) {
     if (segment_new(a)) f = find_fit(a, npages, align_pages, &start);
     if (!f) {

@@ -24,6 +24,8 @@ const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
 };
 
 #define TEXT_MAX 64
+/* Most bytes of an escaped echo of the user's text in one message. */
+#define ECHO_MAX 200
 
 /* Current values.  Written while loading (once, before any reader) and by the
  * test entry points. */
@@ -95,6 +97,20 @@ static int word_eq(const char *s, size_t n, const char *w) {
   return i == n && w[i] == 0;
 }
 
+int depot_config_parse_bool(const char *s, size_t n, int *out) {
+  if (word_eq(s, n, "1") || word_eq(s, n, "true") || word_eq(s, n, "yes") ||
+      word_eq(s, n, "on")) {
+    *out = 1;
+    return 0;
+  }
+  if (word_eq(s, n, "0") || word_eq(s, n, "false") || word_eq(s, n, "no") ||
+      word_eq(s, n, "off")) {
+    *out = 0;
+    return 0;
+  }
+  return -1;
+}
+
 /* Parses an unsigned decimal; with allow_suffix, a k/m/g (optionally
  * followed by b) multiplier.  Returns 0 on success. */
 static int parse_number(const char *s, size_t n, int allow_suffix,
@@ -130,18 +146,12 @@ static int parse_number(const char *s, size_t n, int allow_suffix,
 static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
                        uint64_t *out) {
   switch (d->type) {
-    case DEPOT_CONF_BOOL:
-      if (word_eq(s, n, "1") || word_eq(s, n, "true") || word_eq(s, n, "yes") ||
-          word_eq(s, n, "on")) {
-        *out = 1;
-        return 0;
-      }
-      if (word_eq(s, n, "0") || word_eq(s, n, "false") || word_eq(s, n, "no") ||
-          word_eq(s, n, "off")) {
-        *out = 0;
-        return 0;
-      }
-      return -1;
+    case DEPOT_CONF_BOOL: {
+      int b;
+      if (depot_config_parse_bool(s, n, &b) != 0) return -1;
+      *out = (uint64_t)b;
+      return 0;
+    }
     case DEPOT_CONF_UINT:
     case DEPOT_CONF_SIZE:
       if (parse_number(s, n, d->type == DEPOT_CONF_SIZE, out) != 0) return -1;
@@ -212,9 +222,10 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
   while (n && is_space(s[n - 1])) n--;
   if (n == 0) return 0; /* an empty item (a trailing comma, a blank line) */
   const char *eq = memchr(s, '=', n);
+  char shown[ECHO_MAX];
   if (!eq) {
-    depot_say("depot: config: '%.*s' (%s) is not key=value; ignored", (int)n, s,
-        where);
+    depot_say("depot: config: '%s' (%s) is not key=value; ignored",
+              depot_escape(s, n, shown, sizeof shown), where);
     return 1;
   }
   size_t klen = (size_t)(eq - s), vlen = n - klen - 1;
@@ -233,15 +244,15 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
     for (int j = 0; j < DEPOT_CONF_NKEYS && used < sizeof keys; j++)
       used += (size_t)snprintf(keys + used, sizeof keys - used, "%s%s",
                                j ? ", " : "", depot_conf_defs[j].name);
-    depot_say("depot: config: unknown key '%.*s' (%s); ignored. Keys: %s",
-        (int)klen, s, where, keys);
+    depot_say("depot: config: unknown key '%s' (%s); ignored. Keys: %s",
+              depot_escape(s, klen, shown, sizeof shown), where, keys);
     return 1;
   }
   const depot_conf_def_t *d = &depot_conf_defs[k];
   int errors = 0;
   if (seen[k]) {
-    depot_say("depot: config: %s given twice (%s); the later value '%.*s' is used",
-        d->name, where, (int)vlen, v);
+    depot_say("depot: config: %s given twice (%s); the later value '%s' is used",
+              d->name, where, depot_escape(v, vlen, shown, sizeof shown));
     errors++;
   }
   seen[k] = 1;
@@ -249,15 +260,51 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
   if (parse_value(d, v, vlen, &val) != 0) {
     char accepts[160];
     describe(d, accepts, sizeof accepts);
-    depot_say("depot: config: %s=%.*s (%s): %s; expected %s; using %s", d->name,
-        (int)vlen, v, where, vlen ? "bad value" : "empty value", accepts,
-        conf[k].text);
+    depot_say("depot: config: %s=%s (%s): %s; expected %s; using %s", d->name,
+              depot_escape(v, vlen, shown, sizeof shown), where,
+              vlen ? "bad value" : "empty value", accepts, conf[k].text);
     return errors + 1;
   }
   conf[k].value = val;
   set_text((depot_conf_key_t)k, v, vlen);
   conf[k].source = source;
   return errors;
+}
+
+/* Whether s[0..n) is the key numa, spaces around it allowed. */
+static int is_numa_key(const char *s, size_t n) {
+  while (n && is_space(*s)) s++, n--;
+  while (n && is_space(s[n - 1])) n--;
+  return n == 4 && memcmp(s, "numa", 4) == 0;
+}
+
+/* Whether s[0..n) can only be more of a node list: digits, '-', '+'. */
+static int is_node_list_piece(const char *s, size_t n) {
+  if (n == 0) return 0;
+  for (size_t i = 0; i < n; i++)
+    if (!(s[i] >= '0' && s[i] <= '9') && s[i] != '-' && s[i] != '+' &&
+        !is_space(s[i]))
+      return 0;
+  return 1;
+}
+
+/* End of the item that starts at text[i]: the next sep, except that in
+ * DEPOT_CONF (sep ',') the value of numa= goes on over pieces that can only
+ * be more of its node list, so that numa=bind:0,2 stays one item.  Nothing
+ * else changes: "stats=1,junk" is still a good item and a bad one. */
+static size_t item_end(const char *text, size_t len, size_t i, char sep) {
+  size_t end = i;
+  while (end < len && text[end] != sep) end++;
+  const char *eq = memchr(text + i, '=', end - i);
+  if (sep != ',' || !eq || !is_numa_key(text + i, (size_t)(eq - (text + i))))
+    return end;
+  while (end < len) {
+    size_t next = end + 1;
+    while (next < len && text[next] != sep) next++;
+    if (!is_node_list_piece(text + end + 1, next - end - 1)) break;
+    end = next;
+  }
+  return end;
 }
 
 /* Splits text at sep ('\n' for files: '#' starts a comment) into items. */
@@ -267,14 +314,13 @@ static int parse_items(const char *text, size_t len, char sep,
   int errors = 0;
   unsigned line = 1;
   for (size_t i = 0; i <= len;) {
-    size_t end = i;
-    while (end < len && text[end] != sep) end++;
+    size_t end = item_end(text, len, i, sep);
     size_t item_len = end - i;
     if (sep == '\n') {
       const char *hash = memchr(text + i, '#', item_len);
       if (hash) item_len = (size_t)(hash - (text + i));
     }
-    char where[160];
+    char where[ECHO_MAX + 32]; /* the escaped path and a line number */
     if (sep == '\n')
       snprintf(where, sizeof where, "%s line %u", label, line);
     else
@@ -286,19 +332,46 @@ static int parse_items(const char *text, size_t len, char sep,
   return errors;
 }
 
-/* Reads a whole (small) file into buf; returns its length or -1. */
-static long read_file(const char *path, char *buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
+/* Reads the file at path into buf (cap bytes; one more than the largest
+ * file accepted, so that a larger one shows).  Without blocking: a FIFO with
+ * no writer, a terminal or /dev/stdin on a pipe is refused rather than
+ * waited on.  Returns the length, or -1 with *why saying what is wrong. */
+static long read_file(const char *path, char *buf, size_t cap, const char **why) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  if (fd < 0) {
+    *why = "cannot be opened";
+    return -1;
+  }
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    *why = S_ISDIR(st.st_mode) ? "is a directory" : S_ISFIFO(st.st_mode)
+               ? "is a FIFO, not a regular file" : "is not a regular file";
+    close(fd);
+    return -1;
+  }
   size_t n = 0;
-  for (;;) {
+  while (n < cap) {
     ssize_t r = read(fd, buf + n, cap - n);
-    if (r <= 0) break;
+    if (r == 0) break;
+    if (r < 0) {
+      *why = "cannot be read";
+      close(fd);
+      return -1;
+    }
     n += (size_t)r;
-    if (n == cap) break;
   }
   close(fd);
   return (long)n;
+}
+
+void depot_config_refuse(int errors) {
+  if (errors == 0 || !conf[DEPOT_CONF_strict_config].value) return;
+  depot_say("depot: config: strict_config=1 and %d error%s above; exiting "
+            "with status 1", errors, errors == 1 ? "" : "s");
+  /* Not exit(): this may run inside the first malloc of the program, where
+   * atexit handlers and stdio would call back into the allocator. */
+  _exit(1);
 }
 
 int depot_config_load_from(const char *path, const char *env) {
@@ -310,19 +383,22 @@ int depot_config_load_from(const char *path, const char *env) {
   reset_locked();
   int errors = 0;
   if (path && *path) {
-    char buf[16384];
-    long n = read_file(path, buf, sizeof buf);
+    char buf[DEPOT_CONF_FILE_MAX + 1], label[ECHO_MAX];
+    const char *why = NULL;
+    long n = read_file(path, buf, sizeof buf, &why);
+    depot_escape(path, strlen(path), label, sizeof label);
     if (n < 0) {
-      depot_say("depot: config: cannot read DEPOT_CONF_FILE '%s'; using the "
-                "defaults for the keys it would set", path);
+      depot_say("depot: config: DEPOT_CONF_FILE '%s' %s; using the defaults for "
+                "the keys it would set", label, why);
       errors++;
     } else {
-      if ((size_t)n == sizeof buf) {
-        depot_say("depot: config: DEPOT_CONF_FILE '%s' is larger than %zu "
-                  "bytes; the rest is ignored", path, sizeof buf);
+      if ((size_t)n > DEPOT_CONF_FILE_MAX) {
+        depot_say("depot: config: DEPOT_CONF_FILE '%s' is larger than %u "
+                  "bytes; the rest is ignored", label, DEPOT_CONF_FILE_MAX);
         errors++;
+        n = DEPOT_CONF_FILE_MAX;
       }
-      errors += parse_items(buf, (size_t)n, '\n', DEPOT_CONF_FROM_FILE, path);
+      errors += parse_items(buf, (size_t)n, '\n', DEPOT_CONF_FROM_FILE, label);
     }
   }
   if (env)
@@ -330,11 +406,7 @@ int depot_config_load_from(const char *path, const char *env) {
   fill_options();
   pthread_mutex_unlock(&config_lock);
   pthread_setcancelstate(cancel_state, NULL);
-  if (errors && conf[DEPOT_CONF_strict_config].value) {
-    depot_say("depot: config: strict_config=1 and %d error%s above; aborting",
-              errors, errors == 1 ? "" : "s");
-    abort();
-  }
+  depot_config_refuse(errors);
   return errors;
 }
 

@@ -13,8 +13,17 @@
  *   default  <  file named by DEPOT_CONF_FILE (key=value lines, # comments)
  *            <  DEPOT_CONF="key=value,key=value" in the environment.
  * A bad key or value never aborts and never passes silently: one line on
- * stderr names the key, the bad value, what is accepted and the value used
- * instead.  strict_config=1 makes any such error fatal.
+ * stderr names the key, the bad value (escaped: control characters print
+ * as \n, \xHH, ...), what is accepted and the value used instead.
+ * strict_config=1 makes any such error fatal: one more line, then the
+ * process exits with status 1.
+ *
+ * In DEPOT_CONF, ',' separates items, except inside the node list of
+ * numa=: a piece after a comma made only of digits, '-' and '+' continues
+ * it (numa=bind:0,2 is one item; numa=bind:0+2 is the spelling to use).  The
+ * file must be a regular file of at most DEPOT_CONF_FILE_MAX bytes; it is
+ * opened without blocking, so a FIFO or a terminal is refused, not waited
+ * on.
  * Parsing allocates nothing and does not depend on the locale. */
 #ifndef DEPOT_ALLOC_CONFIG_H
 #define DEPOT_ALLOC_CONFIG_H
@@ -63,7 +72,7 @@ typedef enum {
     (uint64_t)3 << 20, NULL,                                                   \
     "blocks above this size are mapped directly from the OS")                 \
   X(numa, TEXT, const char *, "local", 0, 0,                                   \
-    "off, local, interleave or bind:<nodes> (e.g. bind:0,2)",                 \
+    "off, local, interleave or bind:<nodes> (e.g. bind:0+2, bind:0-3)",       \
     "NUMA placement: off (one pool), local (each thread its CPU's node), "    \
     "interleave (spans rotate over the nodes), bind:<nodes> (only those)")    \
   X(numa_strict, BOOL, int, "0", 0, 1, NULL,                                   \
@@ -110,19 +119,33 @@ typedef struct {
 
 extern const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS];
 
+/* The largest configuration file read whole. */
+#define DEPOT_CONF_FILE_MAX 16384u
+
 /* Loads the configuration once (later calls return at once).  The core's
  * start-up calls it first of all. */
 void depot_config_ensure(void);
 
 /* Loads the defaults, then the file named by DEPOT_CONF_FILE, then
  * DEPOT_CONF.  Returns the number of errors reported (each on one line of
- * stderr); with strict_config=1 in the end, any error aborts instead. */
+ * stderr); with strict_config=1 in the end, any error exits instead
+ * (depot_config_refuse). */
 int depot_config_load(void);
 
 /* The same from a given file path and DEPOT_CONF text (either may be NULL);
  * also re-loads at run time (tests, the topology tool).  Takes the
  * configuration lock. */
 int depot_config_load_from(const char *file_path, const char *env_text);
+
+/* With strict_config=1 and errors > 0 (reported already, one line each),
+ * says so on one more line and ends the process with status 1 (_exit: no
+ * core dump, no atexit handlers); otherwise returns.  For errors found
+ * after loading too (a NUMA node that does not exist, DEPOTMALLOCSTATS). */
+void depot_config_refuse(int errors);
+
+/* Parses a boolean as the BOOL keys accept it: 1/0, true/false, yes/no,
+ * on/off, any case.  Returns 0 with *out, or -1. */
+int depot_config_parse_bool(const char *text, size_t len, int *out);
 
 /* Restores every key to its default (tests). */
 void depot_config_reset(void);

@@ -199,8 +199,15 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty
   pthread_mutex_lock(&huge_lock);
   size_t nexp = cache_expire(0, expired);
   int reuse = cache_take(len, align, &got);
+  /* Fault injection on reuse: the range goes back (joined again with what
+   * it was split from; nothing is evicted, the cache holds what it held). */
+  if (reuse && depot_os_commit_mapped() != 0) {
+    cache_put(got.addr, got.size, expired, &nexp);
+    reuse = -1;
+  }
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);
+  if (reuse < 0) return NULL;
   /* A reused range keeps its resident pages: no faults, old contents (only
    * in its old length, if it grew). */
   uintptr_t addr = reuse == 1 ? got.addr : reuse == 2 ? cache_grow(got, len) : 0;

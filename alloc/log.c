@@ -26,6 +26,37 @@ void depot_say(const char *fmt, ...) {
   va_end(ap);
 }
 
+const char *depot_escape(const char *s, size_t n, char *out, size_t cap) {
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0;
+  if (cap == 0) return out;
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    char esc[4];
+    size_t len = 0;
+    if (c == '\n' || c == '\t' || c == '\r' || c == '\\') {
+      esc[0] = '\\';
+      esc[1] = c == '\n' ? 'n' : c == '\t' ? 't' : c == '\r' ? 'r' : '\\';
+      len = 2;
+    } else if (c < 0x20 || c >= 0x7f) {
+      esc[0] = '\\', esc[1] = 'x', esc[2] = hex[c >> 4], esc[3] = hex[c & 15];
+      len = 4;
+    } else {
+      esc[0] = (char)c;
+      len = 1;
+    }
+    /* Room for this, and for "..." should anything follow. */
+    if (o + len + (i + 1 < n ? 3 : 0) >= cap) {
+      size_t dots = cap - 1 - o < 3 ? cap - 1 - o : 3;
+      for (size_t d = 0; d < dots; d++) out[o++] = '.';
+      break;
+    }
+    for (size_t k = 0; k < len; k++) out[o++] = esc[k];
+  }
+  out[o] = 0;
+  return out;
+}
+
 const char *depot_domain_name(unsigned domain) {
   static const char *const names[DEPOT_NDOMAINS] = {"raw", "mem", "obj"};
   return domain < DEPOT_NDOMAINS ? names[domain] : "?";

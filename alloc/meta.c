@@ -26,14 +26,17 @@ void *depot_meta_alloc(size_t size) {
     return p;
   }
   pthread_mutex_lock(&meta_lock);
+  int refused = 0;
   if ((size_t)(meta_end - meta_cur) < size) {
     void *chunk;
     if (depot_os_map(META_CHUNK, 4096, &chunk) == 0) {
       meta_cur = chunk;
       meta_end = meta_cur + META_CHUNK;
     }
+  } else {
+    refused = depot_os_commit_mapped() != 0; /* the fault seam, on reuse */
   }
-  if ((size_t)(meta_end - meta_cur) >= size) {
+  if (!refused && (size_t)(meta_end - meta_cur) >= size) {
     p = meta_cur; /* fresh mappings are zero and never reused */
     meta_cur += size;
     meta_total += size;

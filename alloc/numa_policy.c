@@ -22,17 +22,26 @@ int depot_numa_parse(const char *s, size_t n, depot_numa_policy_t *policy,
       return 0;
     }
   if (n <= 5 || !word_is(s, 5, "bind:")) return -1;
-  /* A comma-separated list of node numbers, none empty. */
+  /* Items N or N-M (N <= M), separated by '+' (or ',', which only a file
+   * can carry: see config.h), none empty. */
   for (size_t i = 5; i <= n;) {
-    size_t j = i;
-    unsigned node = 0;
-    for (; j < n && s[j] != ','; j++) {
+    unsigned lo = 0, hi = 0, *cur = &lo;
+    size_t j = i, digits = 0;
+    for (; j < n && s[j] != '+' && s[j] != ','; j++) {
+      if (s[j] == '-' && cur == &lo && digits) {
+        cur = &hi;
+        digits = 0;
+        continue;
+      }
       if (s[j] < '0' || s[j] > '9') return -1;
-      node = node * 10 + (unsigned)(s[j] - '0');
-      if (node >= DEPOT_NUMA_BIND_MAX_OS_NODE) return -1;
+      *cur = *cur * 10 + (unsigned)(s[j] - '0');
+      if (*cur >= DEPOT_NUMA_BIND_MAX_OS_NODE) return -1;
+      digits++;
     }
-    if (j == i) return -1; /* an empty item: ",," or a trailing comma */
-    *mask |= (uint64_t)1 << node;
+    if (!digits) return -1; /* "", "+2", "1++2", "1-" */
+    if (cur == &lo) hi = lo;
+    if (hi < lo) return -1; /* "3-1" */
+    for (unsigned node = lo; node <= hi; node++) *mask |= (uint64_t)1 << node;
     i = j + 1;
   }
   *policy = DEPOT_NUMA_BIND;

@@ -27,8 +27,12 @@ typedef enum {
 /* Kernel node numbers that bind: can name are below this. */
 #define DEPOT_NUMA_BIND_MAX_OS_NODE 64
 
-/* Parses "off", "local", "interleave" or "bind:N[,N...]" (kernel node
- * numbers below DEPOT_NUMA_BIND_MAX_OS_NODE; case-insensitive words).
+/* Parses "off", "local", "interleave" or "bind:<nodes>" (case-insensitive
+ * words).  <nodes> is a list of kernel node numbers below
+ * DEPOT_NUMA_BIND_MAX_OS_NODE and ranges of them, joined by '+':
+ * "bind:0+2", "bind:0-3", "bind:0-3+8".  ',' also joins them (a
+ * configuration file can carry it, and DEPOT_CONF when what follows the
+ * comma can only be more of the list, see config.h).
  * Returns 0 with the policy and, for bind, the mask of nodes; -1 for bad
  * syntax (outputs unspecified). */
 int depot_numa_parse(const char *text, size_t len, depot_numa_policy_t *policy,

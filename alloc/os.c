@@ -114,6 +114,8 @@ int depot_os_map_at(void *p, size_t size) {
   return 0;
 }
 
+int depot_os_commit_mapped(void) { return os_injected_failure() ? ENOMEM : 0; }
+
 int depot_os_commit(void *p, size_t size) {
   if (os_injected_failure()) return ENOMEM;
   return mprotect(p, size, PROT_READ | PROT_WRITE) == 0 ? 0 : errno;

@@ -8,7 +8,9 @@
  *               (madvise); the next read sees zeros;
  *   release  -> unmapped.
  * A test-only seam makes the next N reserve/commit calls fail as if the kernel
- * had refused them, so callers' out-of-memory paths can be exercised. */
+ * had refused them, so callers' out-of-memory paths can be exercised; the
+ * layers above call depot_os_commit_mapped where they reuse memory, so the
+ * seam fires after reuse too. */
 #ifndef DEPOT_ALLOC_OS_H
 #define DEPOT_ALLOC_OS_H
 
@@ -60,6 +62,13 @@ int depot_os_map_blocks(size_t size, size_t align, void **out);
  * address-space limit RLIMIT_AS reached).  REQUIRES: p and size are
  * multiples of the OS page size. */
 int depot_os_map_at(void *p, size_t size);
+
+/* Commit of memory that is accessible already: the reuse points (a free
+ * span handed out again, metadata from a chunk mapped earlier, a cached
+ * huge range, a thread cache, fresh or recycled).  Only the fault-injection seam applies: returns ENOMEM when a
+ * failure is due, and the caller fails as if the OS had refused, changing
+ * nothing. */
+int depot_os_commit_mapped(void);
 
 /* Fault injection (tests and the stress tool): calls of reserve, commit and
  * the three maps fail with ENOMEM

@@ -6,6 +6,7 @@
 
 #include "alloc/check.h"
 #include "alloc/meta.h"
+#include "alloc/os.h"
 #include "alloc/region.h"
 
 depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
@@ -43,6 +44,8 @@ void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
 void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
+  /* Fault injection: creating a cache, fresh or recycled, can fail. */
+  if (depot_os_commit_mapped() != 0) return NULL;
   pthread_mutex_lock(&registry_lock);
   depot_tcache_t *tc = recycled;
   if (tc) recycled = tc->next_free;

@@ -11,6 +11,7 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "alloc/log.h"
 #include "runtime/runtime.h"
 #include "runtime/topology.h"
 
@@ -25,6 +26,10 @@ static void print_config(void) {
               depot_config_source_name(depot_config_source((depot_conf_key_t)k)));
 }
 
+/* Errors in DEPOTMALLOC and DEPOTMALLOCSTATS count as configuration errors
+ * (fatal with strict_config=1). */
+static int env_errors;
+
 static void apply_depotmalloc(const char *m) {
   if (!m || !*m) return;
   if (strcmp(m, "debug") == 0) {
@@ -35,9 +40,26 @@ static void apply_depotmalloc(const char *m) {
     depot_domains_use_libc();
     depot_debug_install();
   } else {
+    char shown[200];
     depot_say("depot: DEPOTMALLOC=%s: expected debug, malloc or malloc_debug; "
-              "ignored", m);
+              "ignored", depot_escape(m, strlen(m), shown, sizeof shown));
+    env_errors++;
   }
+}
+
+/* DEPOTMALLOCSTATS: a boolean as the configuration spells them (unset or
+ * empty: off). */
+static int stats_from_env(const char *v) {
+  int on = 0;
+  if (!v || !*v) return 0;
+  if (depot_config_parse_bool(v, strlen(v), &on) != 0) {
+    char shown[200];
+    depot_say("depot: DEPOTMALLOCSTATS=%s: bad value; expected 0 or 1 (also "
+              "true/false, yes/no, on/off); using 0",
+              depot_escape(v, strlen(v), shown, sizeof shown));
+    env_errors++;
+  }
+  return on;
 }
 
 /* The runtime's locks come first in the lock order (alloc/README.md):
@@ -75,10 +97,9 @@ static void init_once(void) {
   apply_depotmalloc(getenv("DEPOTMALLOC"));
   /* After the core is usable: hwloc allocates while it loads. */
   depot_topology_reload();
-  const char *stats_env = getenv("DEPOTMALLOCSTATS");
-  if (depot_options.stats ||
-      (stats_env && *stats_env && strcmp(stats_env, "0") != 0))
-    atexit(print_stats_at_exit);
+  int stats = stats_from_env(getenv("DEPOTMALLOCSTATS"));
+  depot_config_refuse(env_errors);
+  if (depot_options.stats || stats) atexit(print_stats_at_exit);
 }
 
 void depot_runtime_init(void) {

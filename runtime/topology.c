@@ -175,6 +175,7 @@ int depot_topology_apply(const depot_topology_t *t) {
   map.ncpus = t->ncpus;
   for (unsigned c = 0; c < t->ncpus; c++)
     map.cpu_node[c] = t->cpu_node[c] < 0 ? 0 : (uint16_t)t->cpu_node[c];
+  int errors = 0;
   if (policy == DEPOT_NUMA_BIND) {
     for (unsigned n = 0; n < t->nnodes; n++)
       if (t->os_node[n] < DEPOT_NUMA_BIND_MAX_OS_NODE &&
@@ -183,9 +184,11 @@ int depot_topology_apply(const depot_topology_t *t) {
     for (unsigned b = 0; b < DEPOT_NUMA_BIND_MAX_OS_NODE; b++) {
       int known = 0;
       for (unsigned n = 0; n < t->nnodes; n++) known |= t->os_node[n] == b;
-      if ((mask >> b) & 1 && !known)
+      if ((mask >> b) & 1 && !known) {
         depot_say("depot: config: numa=%s: node %u does not exist here; ignored",
                   text, b);
+        errors++;
+      }
     }
     if (map.nallowed == 0) {
       depot_say("depot: config: numa=%s names no node of this machine; using "
@@ -198,6 +201,7 @@ int depot_topology_apply(const depot_topology_t *t) {
   err = depot_nodes_install(&map);
   pthread_mutex_unlock(&apply_lock);
   pthread_setcancelstate(cancel_state, NULL);
+  depot_config_refuse(errors); /* strict_config=1: a missing node is fatal */
   return err;
 }
 

@@ -30,7 +30,8 @@ typedef struct {
 int depot_topology_discover(depot_topology_t *t);
 
 /* Builds the core's map from t and the numa / numa_strict configuration and
- * installs it.  A node named in bind: that t lacks is reported and skipped.
+ * installs it.  A node named in bind: that t lacks is reported and skipped
+ * (with strict_config=1, the process exits: depot_config_refuse).
  * Returns 0 or an errno value. */
 int depot_topology_apply(const depot_topology_t *t);
 

@@ -11,6 +11,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
 #include "alloc/sizeclass.h"
+#include "tests/probe.h"
 
 namespace {
 
@@ -233,6 +234,36 @@ TEST_F(AllocDeath, ForeignAndInteriorPointersAreCaught) {
   depot_free_call(p, RAW);
   depot_free_call(l, RAW);
   EXPECT_DEATH(depot_free_call(l, RAW), "not a live block \\(freed already");  // double free of a large block
+}
+
+// malloc_usable_size's fast path (depot_usable_size_fast): the block's size
+// at its start, never more than the bytes left inside it; an interior
+// pointer is reported in debug builds.
+TEST_F(AllocDeath, UsableSizeNeverOverReports) {
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    size_t cs = depot_class_size[c];
+    std::vector<char *> v;
+    for (int i = 0; i < 3; i++) v.push_back(static_cast<char *>(depot_alloc_call(cs, RAW)));
+    for (char *p : v) {
+      EXPECT_EQ(probe_usable_size_fast(p), cs) << cs;
+      if (probe_check_level() >= 2) continue;
+      for (size_t into : {size_t(16), cs / 2, cs - 16})
+        if (into > 0 && into < cs)
+          EXPECT_EQ(probe_usable_size_fast(p + into), cs - into) << cs << "+" << into;
+    }
+    for (char *p : v) depot_free_call(p, RAW);
+  }
+  char *p = static_cast<char *>(depot_alloc_call(64, RAW));
+  if (probe_check_level() >= 2)
+    EXPECT_DEATH(probe_usable_size_fast(p + 16),
+                 "malloc_usable_size\\(0x[0-9a-f]+\\): not the start of a block");
+  else
+    EXPECT_EQ(probe_usable_size_fast(p + 16), 48u);
+  char *l = static_cast<char *>(depot_alloc_call(100000, RAW));
+  EXPECT_GE(probe_usable_size_fast(l), 100000u);
+  EXPECT_EQ(probe_usable_size_fast(l + 4096), 0u) << "inside a large block";
+  depot_free_call(p, RAW);
+  depot_free_call(l, RAW);
 }
 
 TEST(Alloc, WarnModeReportsAndLeaksInsteadOfAborting) {

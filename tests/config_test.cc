@@ -2,6 +2,7 @@
 // precedence environment > file > default.
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -82,8 +83,110 @@ TEST(Config, NumaValues) {
   EXPECT_EQ(policy, DEPOT_NUMA_BIND);
   EXPECT_EQ(mask, (uint64_t(1) << 63) | 5u);
   for (const char *bad : {"bind:", "bind:64", "bind:1,", "bind:a", "bind:-1", "locale",
-                          "bind:1,,2"})
+                          "bind:1,,2", "bind:3-1", "bind:1-", "bind:+1", "bind:1++2",
+                          "bind:0-64", "bind:1-2-3", "bind:1+", "bind:1 +2"})
     EXPECT_EQ(depot_numa_parse(bad, strlen(bad), &policy, &mask), -1) << bad;
+}
+
+// A node list that DEPOT_CONF can carry: '+' and ranges; ',' stays accepted.
+TEST(Config, NumaNodeListsSurviveTheItemSeparator) {
+  depot_numa_policy_t policy;
+  uint64_t mask;
+  EXPECT_EQ(depot_numa_parse("bind:0+2", 8, &policy, &mask), 0);
+  EXPECT_EQ(policy, DEPOT_NUMA_BIND);
+  EXPECT_EQ(mask, 5u);
+  EXPECT_EQ(depot_numa_parse("bind:0-3", 8, &policy, &mask), 0);
+  EXPECT_EQ(mask, 15u);
+  EXPECT_EQ(depot_numa_parse("BIND:1-2+8+60-63", 16, &policy, &mask), 0);
+  EXPECT_EQ(mask, (uint64_t(15) << 60) | (1u << 8) | 6u);
+  for (const char *env : {"numa=bind:0+2,stats=1", "stats=1,numa=bind:0,2",
+                          "numa=bind:0,2,stats=1", "numa=bind:0-2,stats=1"}) {
+    int errors = -1;
+    EXPECT_EQ(Load(nullptr, env, &errors), "") << env;
+    EXPECT_EQ(errors, 0) << env;
+    EXPECT_EQ(Get(DEPOT_CONF_stats), 1u) << env;
+    EXPECT_EQ(depot_config_source(DEPOT_CONF_numa), DEPOT_CONF_FROM_ENV) << env;
+  }
+  Load(nullptr, "numa=bind:0,2,stats=1");
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
+  EXPECT_EQ(Load("numa=bind:0,2\n", nullptr), "");
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
+  // Only numa='s node list goes on past a comma: a stray piece after another
+  // key is an item of its own, so a good strict_config=1 before it holds.
+  int errors = 0;
+  std::string err = Load(nullptr, "tcache_batch=8,junk,numa=bind:0,2,x", &errors);
+  EXPECT_EQ(errors, 2);
+  EXPECT_NE(err.find("'junk' (DEPOT_CONF) is not key=value"), std::string::npos) << err;
+  EXPECT_NE(err.find("'x' (DEPOT_CONF) is not key=value"), std::string::npos) << err;
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 8u);
+  EXPECT_STREQ(depot_config_text(DEPOT_CONF_numa), "bind:0,2");
+}
+
+// What is echoed stays on one line, whatever bytes the user typed.
+TEST(Config, ControlCharactersAreEscaped) {
+  int errors = 0;
+  std::string err = Load(nullptr, "tcache_batch=1\n2\x1b[31m\r\t\x7f\xff\\", &errors);
+  EXPECT_EQ(errors, 1);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_NE(err.find("tcache_batch=1\\n2\\x1b[31m\\r\\t\\x7f\\xff\\\\ (DEPOT_CONF)"),
+            std::string::npos) << err;
+  for (const char *env : {"x\ny=1", "\x01\x02", "stats=1,stats=\n"}) {
+    err = Load(nullptr, env, &errors);
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), errors) << err;
+    for (char c : err) EXPECT_TRUE(c == '\n' || (c >= 0x20 && c < 0x7f)) << err;
+  }
+  // A long value is cut with "...", still one line.
+  std::string lots = "tcache_batch=" + std::string(5000, '\x01');
+  err = Load(nullptr, lots.c_str(), &errors);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1);
+  EXPECT_NE(err.find("\\x01..."), std::string::npos) << err;
+}
+
+// A file of exactly the limit is whole; one byte more is reported.
+TEST(Config, FileSizesAroundTheLimit) {
+  for (size_t size : {size_t(DEPOT_CONF_FILE_MAX) - 1, size_t(DEPOT_CONF_FILE_MAX),
+                      size_t(DEPOT_CONF_FILE_MAX) + 1}) {
+    std::string text = "stats=1\n";
+    text += std::string(size - text.size() - 1, '#') + "\n";
+    ASSERT_EQ(text.size(), size);
+    int errors = -1;
+    std::string err = Load(text.c_str(), nullptr, &errors);
+    if (size <= DEPOT_CONF_FILE_MAX) {
+      EXPECT_EQ(err, "") << size;
+      EXPECT_EQ(errors, 0) << size;
+    } else {
+      EXPECT_EQ(errors, 1);
+      EXPECT_NE(err.find("is larger than 16384 bytes; the rest is ignored"),
+                std::string::npos) << err;
+    }
+    EXPECT_EQ(Get(DEPOT_CONF_stats), 1u);
+  }
+}
+
+// Not a regular file, or unreadable: one line, never a hang, never taken
+// as empty.
+TEST(Config, SpecialFilesAreRefused) {
+  char dir[] = "/tmp/depot_conf_dir_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  std::string fifo = std::string(dir) + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  struct {
+    const char *path, *why;
+  } cases[] = {{dir, "is a directory"},
+               {fifo.c_str(), "is a FIFO, not a regular file"},
+               {"/dev/null", "is not a regular file"},
+               {"/proc/self/mem", "cannot be read"}};
+  for (const auto &c : cases) {
+    testing::internal::CaptureStderr();
+    int errors = depot_config_load_from(c.path, "stats=1");
+    std::string err = testing::internal::GetCapturedStderr();
+    EXPECT_EQ(errors, 1) << c.path;
+    EXPECT_EQ(err, "depot: config: DEPOT_CONF_FILE '" + std::string(c.path) + "' " +
+                       c.why + "; using the defaults for the keys it would set\n");
+    EXPECT_EQ(Get(DEPOT_CONF_stats), 1u) << "the environment still applies";
+  }
+  unlink(fifo.c_str());
+  rmdir(dir);
 }
 
 struct Bad {
@@ -125,7 +228,8 @@ INSTANTIATE_TEST_SUITE_P(
                              "Keys: stats, verbose"},
         Bad{"tcache_batch", "'tcache_batch' (DEPOT_CONF) is not key=value"},
         Bad{"numa=sideways", "numa=sideways (DEPOT_CONF): bad value; expected off, "
-                             "local, interleave or bind:<nodes> (e.g. bind:0,2); using local"},
+                             "local, interleave or bind:<nodes> (e.g. bind:0+2, "
+                             "bind:0-3); using local"},
         Bad{"purge_delay_ms=4000000", "expected an integer from 0 to 3600000"},
         Bad{"purge=lazy", "expected one of dontneed|free"}));
 
@@ -172,15 +276,25 @@ TEST(Config, UnreadableFileIsReported) {
   int errors = depot_config_load_from("/nonexistent/depot.conf", "stats=1");
   std::string err = testing::internal::GetCapturedStderr();
   EXPECT_EQ(errors, 1);
-  EXPECT_NE(err.find("cannot read DEPOT_CONF_FILE '/nonexistent/depot.conf'"),
+  EXPECT_NE(err.find("DEPOT_CONF_FILE '/nonexistent/depot.conf' cannot be opened"),
             std::string::npos);
   EXPECT_EQ(Get(DEPOT_CONF_stats), 1u) << "the environment still applies";
 }
 
 TEST(ConfigDeath, StrictConfigMakesErrorsFatal) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-  EXPECT_DEATH(depot_config_load_from(nullptr, "strict_config=1,tcache_batch=0"),
-               "tcache_batch=0(.|\n)*strict_config=1 and 1 error above; aborting");
+  // A clean exit with status 1, not abort() (SIGABRT, a core dump).
+  EXPECT_EXIT(depot_config_load_from(nullptr, "strict_config=1,tcache_batch=0"),
+              testing::ExitedWithCode(1),
+              "tcache_batch=0(.|\n)*strict_config=1 and 1 error above; exiting with "
+              "status 1\n$");
+  char dir[] = "/tmp/depot_conf_dir_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  EXPECT_EXIT(depot_config_load_from(dir, "strict_config=1"), testing::ExitedWithCode(1),
+              "is a directory(.|\n)*exiting with status 1");
+  EXPECT_EXIT(depot_config_load_from("/proc/self/mem", "strict_config=1"),
+              testing::ExitedWithCode(1), "cannot be read(.|\n)*exiting with status 1");
+  rmdir(dir);
   // Without errors, strict is harmless.
   EXPECT_EQ(Load(nullptr, "strict_config=1,stats=0"), "");
 }

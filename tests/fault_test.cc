@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <vector>
 
 #include "alloc/alloc_api.h"
@@ -89,17 +90,23 @@ size_t RegionUsed() {
 TEST(Fault, RegionGrowthRefusedFailsOneAllocationThenGrowsAgain) {
   depot_trim();  // no cached huge mapping to give back and retry with
   std::vector<void *> got;
+  // Use up every free span that could hold a 1 MiB block (a free span
+  // handed out again passes the fault seam too): allocate until the region
+  // grows, then fill the new segment, which holds three such blocks.
+  size_t used0 = RegionUsed();
+  for (int i = 0; i < 1000 && RegionUsed() == used0; i++) {
+    void *q = depot_alloc_call(kMiB, RAW);
+    ASSERT_NE(q, nullptr);
+    got.push_back(q);
+  }
+  ASSERT_GT(RegionUsed(), used0) << "the region never grew";
+  for (int i = 0; i < 2; i++) got.push_back(depot_alloc_call(kMiB, RAW));
   size_t used_before = RegionUsed();
   unsigned long injected = depot_os_failures_injected();
   depot_os_fail_next(1);  // the next OS call: the next segment's mapping
-  void *p = nullptr;
-  for (int i = 0; i < 1000; i++) {
-    errno = 0;
-    p = depot_alloc_call(kMiB, RAW);
-    if (!p) break;
-    got.push_back(p);
-  }
-  ASSERT_EQ(p, nullptr) << "no allocation needed a new segment";
+  errno = 0;
+  void *p = depot_alloc_call(kMiB, RAW);
+  ASSERT_EQ(p, nullptr) << "the allocation did not need a new segment";
   EXPECT_EQ(errno, ENOMEM);
   EXPECT_EQ(depot_os_failures_injected(), injected + 1);
   EXPECT_EQ(RegionUsed(), used_before) << "a refused segment was counted";
@@ -145,6 +152,58 @@ TEST(Fault, ForeignMappingAtTheRegionsFrontSendsSegmentsElsewhere) {
     EXPECT_EQ(b.first[kMiB - 1], (unsigned char)b.second);
     depot_free_call(b.first, RAW);  // in the region or not: the slow path knows
   }
+  depot_check_heap();
+}
+
+// Memory that is reused (a free span, a cached huge range, a recycled thread
+// cache) passes the seam too: a failure there is a NULL with ENOMEM that
+// changes nothing, and the next try gets the same memory.
+TEST(Fault, ReusedMemoryCanFailToo) {
+  // A free span of the arena: the failed reuse keeps it for the next try.
+  void *p = depot_alloc_call(300000, RAW);
+  ASSERT_NE(p, nullptr);
+  depot_free_call(p, RAW);
+  unsigned long before = depot_os_failures_injected();
+  depot_os_fail_next(1);
+  errno = 0;
+  EXPECT_EQ(depot_alloc_call(300000, RAW), nullptr) << "reuse passed the seam";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(depot_os_failures_injected(), before + 1);
+  depot_os_fail_next(0);
+  void *q = depot_alloc_call(300000, RAW);
+  EXPECT_EQ(q, p) << "the memory kept for reuse is still there";
+  depot_free_call(q, RAW);
+  // A cached huge range: a refusal makes the allocator give its cache back
+  // to the OS and map afresh (alloc.c), so both the reuse and the fresh
+  // mapping must fail for the request to fail.
+  p = depot_alloc_call(size_t(8) << 20, RAW);
+  ASSERT_NE(p, nullptr);
+  depot_free_call(p, RAW);
+  before = depot_os_failures_injected();
+  depot_os_fail_next(2);
+  errno = 0;
+  EXPECT_EQ(depot_alloc_call(size_t(8) << 20, RAW), nullptr)
+      << "reuse passed the seam";
+  EXPECT_EQ(errno, ENOMEM);
+  EXPECT_EQ(depot_os_failures_injected(), before + 2);
+  depot_os_fail_next(0);
+  q = depot_alloc_call(size_t(8) << 20, RAW);
+  EXPECT_NE(q, nullptr) << "a huge block after the refusals";
+  depot_free_call(q, RAW);
+  depot_check_heap();
+  // A thread whose cache cannot be created still allocates (from the pools)
+  // and gets a cache later.
+  depot_os_fail_next(1);
+  std::thread t([] {
+    void *p = depot_alloc_call(64, RAW);
+    EXPECT_NE(p, nullptr);
+    depot_free_call(p, RAW);
+    p = depot_alloc_call(64, RAW);
+    EXPECT_NE(p, nullptr);
+    depot_free_call(p, RAW);
+  });
+  t.join();
+  depot_os_fail_next(0);
   depot_check_heap();
 }
 

@@ -12,6 +12,9 @@
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
 size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
 
+size_t probe_usable_size_fast(const void *p) { return depot_usable_size_fast(p); }
+int probe_check_level(void) { return DEPOT_CHECK_LEVEL; }
+
 static depot_tcache_t *own_cache(void) {
   depot_tcache_t *tc = depot_tls_tcache;
   return tc == &depot_tcache_empty || tc == &depot_tcache_dead ? NULL : tc;

@@ -14,6 +14,11 @@ extern "C" {
 size_t probe_span_max_pages(void);
 size_t probe_page_size(void);
 
+/* depot_usable_size_fast(p), the fast path of malloc_usable_size. */
+size_t probe_usable_size_fast(const void *p);
+/* DEPOT_CHECK_LEVEL of the core's build. */
+int probe_check_level(void);
+
 /* The calling thread's cache: bytes held in its bins, the sum of its limits,
  * and its budget (all 0 if the thread has no cache). */
 size_t probe_tcache_held_bytes(void);

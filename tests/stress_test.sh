@@ -9,9 +9,9 @@ stress=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}/tools/stress
 secs=${STRESS_SECONDS:-15}
 sizes=700,260,39,1
 fail=0
+out=  # the last run's summary
 run() {  # run NAME EXPECT_INJECTED ARGS... (env assignments first)
   local name=$1 injected=$2; shift 2
-  local out
   out=$("$@" 2>&1 | tail -8)
   local status=$?
   echo "--- $name"; echo "$out"
@@ -24,6 +24,12 @@ build=$("$stress" --seconds 0.5 --threads 1 --sizes 1,0,0,0 2>/dev/null | sed -n
 run plain no "$stress" --seconds "$secs" --threads 4 --seed 11 --sizes $sizes
 run debug-hooks no env DEPOTMALLOC=debug "$stress" --seconds "$secs" --threads 4 --seed 12 --sizes $sizes
 run faults yes "$stress" --seconds "$secs" --threads 4 --seed 13 --sizes $sizes --fault-rate 0.2
+# At a low rate the seams at the reuse points (free spans, cached huge
+# ranges, metadata, thread caches) must keep failures coming: more than a
+# few dozen (before those seams: 36 in ten minutes), each a NULL with ENOMEM.
+run faults-reuse yes "$stress" --seconds "$secs" --threads 4 --seed 17 --sizes $sizes --fault-rate 0.01
+nulls=$(sed -n 's/.*allocation failures (NULL): \([0-9]*\),.*/\1/p' <<<"$out")
+if [[ -z $nulls || $nulls -lt 50 ]]; then echo "FAIL: faults-reuse: only ${nulls:-no} failures"; fail=1; fi
 if [[ $build == plain ]]; then
   run ulimit-v no bash -c "ulimit -v 2000000 && exec \"$stress\" --seconds 5 --threads 4 --seed 14 --sizes 500,300,150,50"
 else

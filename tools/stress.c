@@ -226,10 +226,12 @@ static void check(const blk_t *b, unsigned thread, unsigned long long op,
 
 /* ---- counters ----------------------------------------------------------- */
 
+/* K_NOERRNO: a NULL that did not set errno to ENOMEM (an error). */
 enum { K_MALLOC, K_CALLOC, K_REALLOC, K_ALIGNED, K_FREE, K_HANDOFF, K_NULL,
-       K_THREADS, NK };
+       K_THREADS, K_NOERRNO, NK };
 static const char *const k_names[NK] = {"malloc", "calloc", "realloc", "aligned",
-                                        "free", "handoff", "null", "threads"};
+                                        "free", "handoff", "null", "threads",
+                                        "null-without-ENOMEM"};
 static _Atomic unsigned long long counts[NK];
 static _Atomic unsigned long long total_ops;
 static _Atomic long long live_blocks;
@@ -272,6 +274,7 @@ static int new_block(worker_t *w, blk_t *b, int kind) {
   b->seed = next(w);
   b->fam = (uint8_t)(next(w) % NFAM);
   const fam_ops_t *f = &fams[b->fam];
+  errno = 0;
   if (kind == K_CALLOC) {
     b->p = f->calloc(1, b->size);
     if (b->p)
@@ -296,6 +299,7 @@ static int new_block(worker_t *w, blk_t *b, int kind) {
   }
   if (!b->p) {
     count(K_NULL);
+    if (kind != K_ALIGNED && errno != ENOMEM) count(K_NOERRNO);
     return 0;
   }
   count(kind);
@@ -318,9 +322,11 @@ static void resize(worker_t *w, blk_t *b) {
   size_t n = next(w) % 2 ? b->size * (2 + next(w) % 3) : b->size / (2 + next(w) % 3);
   if (n == 0) n = 1;
   if (n > ((size_t)8 << 20)) n = (size_t)8 << 20;
+  errno = 0;
   unsigned char *q = fams[b->fam].realloc(b->p, n);
   if (!q) {
     count(K_NULL); /* the block must be intact */
+    if (errno != ENOMEM) count(K_NOERRNO);
     check(b, w->id, w->op, "after a failed realloc");
     return;
   }
@@ -530,6 +536,11 @@ int main(int argc, char **argv) {
   long long live = atomic_load(&live_blocks);
   if (live != 0) {
     fprintf(stderr, "stress: %lld blocks unaccounted for\n", live);
+    errors++;
+  }
+  if (atomic_load(&counts[K_NOERRNO])) {
+    fprintf(stderr, "stress: %llu failed allocations left errno other than ENOMEM\n",
+            atomic_load(&counts[K_NOERRNO]));
     errors++;
   }
   unsigned long long in_use = 0;

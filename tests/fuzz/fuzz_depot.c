@@ -1,9 +1,20 @@
 /* fuzz_depot.c: a libFuzzer target.  The input is a sequence of operations
  * on every entry point: the malloc family (built with a name prefix, so the
  * fuzzer's own malloc stays the sanitizer's), the three domains, aligned and
- * zero-size requests, realloc to zero, calloc overflow, trim and
- * configuration strings.  A shadow model records each live block's family,
- * size and fill byte; after every step every live block is checked. */
+ * zero-size requests, realloc to zero, calloc overflow, trim, configuration
+ * strings, and the paths around them: a thread that allocates, frees blocks
+ * of the main thread's and hands its own over before it exits; fork (the
+ * child allocates and checks the heap); injected OS failures (each
+ * allocation then either works or is a NULL with ENOMEM); the debug hooks
+ * (installed around a few operations, then the previous allocators back).
+ * A shadow model records each live block's family, size and fill byte; a
+ * block is checked whenever it is freed or reallocated, every live block
+ * and the core's structures (depot_check_heap) every CHECK_EVERY steps and
+ * at the end.
+ *
+ * Cheap per input: nothing maps or unmaps per execution on purpose (trim
+ * and fork run at most once in TRIM_EVERY / FORK_EVERY executions, /dev/null
+ * is opened once), so the run is not spent in the kernel. */
 #define _GNU_SOURCE
 #include <depot/depot.h>
 #include <errno.h>
@@ -13,10 +24,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "alloc/os.h"
+
+enum { CHECK_EVERY = 16, TRIM_EVERY = 64, FORK_EVERY = 256, THREAD_EVERY = 64 };
+static unsigned long executions;
+
+/* Whether a costly operation may run now: the first time, then at most once
+ * in every `every` executions (*last: the execution it last ran in). */
+static int due(unsigned long *last, unsigned long every) {
+  if (*last && executions - *last < every) return 0;
+  *last = executions;
+  return 1;
+}
 
 void *fz_malloc(size_t);
 void fz_free(void *);
@@ -117,18 +143,201 @@ static void adopt(live_t *b, void *p, size_t size, unsigned fam, uint8_t tag) {
 
 /* Config strings print their complaints: keep the fuzzer's log readable. */
 static void quietly_load_config(const char *text) {
-  int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+  static int devnull = -2, saved = -1;
+  if (devnull == -2) devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (saved < 0) saved = dup(2);
   if (devnull >= 0) dup2(devnull, 2);
   depot_config_load_from(NULL, text);
   depot_config_load_from(NULL, NULL);
-  if (saved >= 0) dup2(saved, 2), close(saved);
-  if (devnull >= 0) close(devnull);
+  if (saved >= 0) dup2(saved, 2);
+}
+
+/* ---- threads --------------------------------------------------------------- */
+
+/* A thread's work: free the blocks given to it (allocated by the main
+ * thread: remote frees), allocate its own, free some, hand the rest back. */
+typedef struct {
+  live_t give[4], back[4];
+  size_t sizes[4];
+  uint8_t fam, tag;
+} thread_job_t;
+
+static void *thread_main(void *arg) {
+  thread_job_t *job = arg;
+  for (unsigned k = 0; k < 4; k++) drop(&job->give[k]);
+  for (unsigned k = 0; k < 4; k++) {
+    void *p = fams[job->fam].malloc(job->sizes[k]);
+    must(p != NULL, "malloc in a thread");
+    adopt(&job->back[k], p, job->sizes[k], job->fam, (uint8_t)(job->tag + k));
+  }
+  drop(&job->back[job->tag & 3]);
+  return NULL; /* the thread's cache goes back as it exits */
+}
+
+/* A long-lived helper thread runs most jobs (creating and ending a thread
+ * maps and unmaps its stack and the sanitizers' per-thread state); a fresh
+ * thread, whose cache is recycled as it exits, once in THREAD_EVERY
+ * executions. */
+static sem_t helper_go, helper_done;
+static thread_job_t *helper_job;
+
+static void *helper_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    while (sem_wait(&helper_go) != 0) continue;
+    thread_main(helper_job);
+    sem_post(&helper_done);
+  }
+  return NULL;
+}
+
+static int helper_run(thread_job_t *job) {
+  static int state; /* 0: not started, 1: running, -1: could not start */
+  if (state == 0) {
+    pthread_t t;
+    state = sem_init(&helper_go, 0, 0) == 0 && sem_init(&helper_done, 0, 0) == 0 &&
+                    pthread_create(&t, NULL, helper_main, NULL) == 0
+                ? 1
+                : -1;
+  }
+  if (state < 0) return -1;
+  helper_job = job;
+  sem_post(&helper_go);
+  while (sem_wait(&helper_done) != 0) continue;
+  return 0;
+}
+
+static void run_thread(in_t *in) {
+  static unsigned long last;
+  thread_job_t job;
+  memset(&job, 0, sizeof job);
+  job.fam = (uint8_t)(get8(in) % NF);
+  job.tag = (uint8_t)get8(in);
+  for (unsigned k = 0; k < 4; k++) {
+    live_t *b = &live[get8(in) % MAXLIVE];
+    job.give[k] = *b; /* moved, not copied: the thread frees it */
+    b->p = NULL;
+    job.sizes[k] = decode_size(in);
+  }
+  pthread_t t;
+  if (due(&last, THREAD_EVERY) && pthread_create(&t, NULL, thread_main, &job) == 0)
+    pthread_join(t, NULL);
+  else if (helper_run(&job) != 0)
+    thread_main(&job); /* no thread to be had: the same work here */
+  for (unsigned k = 0; k < 4; k++) { /* blocks of a dead thread live on */
+    live_t *b = &live[get8(in) % MAXLIVE];
+    if (!job.back[k].p) continue;
+    drop(b);
+    *b = job.back[k];
+  }
+}
+
+/* ---- fork ------------------------------------------------------------------ */
+
+/* The child finds every block intact, allocates, frees and checks the heap
+ * (the fork handlers left every lock free and every structure whole). */
+static void run_fork(in_t *in) {
+  static unsigned long last;
+  size_t n = decode_size(in);
+  if (!due(&last, FORK_EVERY)) return;
+  pid_t pid = fork();
+  if (pid == 0) {
+    for (unsigned k = 0; k < MAXLIVE; k++)
+      if (live[k].p) verify(&live[k], live[k].size);
+    void *p = fz_malloc(n);
+    if (!p) _exit(3);
+    fz_free(p);
+    for (unsigned k = 0; k < MAXLIVE; k += 2) drop(&live[k]);
+    depot_check_heap();
+    _exit(0);
+  }
+  must(pid > 0, "fork");
+  int status = 0;
+  must(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0,
+       "the forked child allocates and finds the heap whole");
+}
+
+/* ---- fault injection ----------------------------------------------------- */
+
+/* The next few OS calls (or reuse points) fail: each allocation either works
+ * or returns NULL with ENOMEM, and a failed realloc keeps its block. */
+static void run_faults(in_t *in) {
+  unsigned how = get8(in);
+  if (how & 1) depot_os_fail_next(1 + how % 8);
+  else depot_os_fail_every(1 + how % 4);
+  for (unsigned k = 0, steps = 1 + get8(in) % 6; k < steps; k++) {
+    live_t *b = &live[get8(in) % MAXLIVE];
+    unsigned fam = get8(in) % NF;
+    size_t n = decode_size(in);
+    errno = 0;
+    if (b->p && (get8(in) & 1)) { /* realloc */
+      verify(b, b->size);
+      unsigned char *q = fams[b->fam].realloc(b->p, n ? n : 1);
+      if (!q) {
+        must(errno == ENOMEM, "a failed realloc sets ENOMEM");
+        verify(b, b->size); /* and keeps the block */
+        continue;
+      }
+      size_t keep = b->size < n ? b->size : n;
+      live_t old = *b;
+      old.p = q;
+      verify(&old, keep);
+      b->p = q;
+      b->size = n ? n : 1;
+      fill(b);
+      continue;
+    }
+    drop(b);
+    void *p = fams[fam].malloc(n);
+    if (!p) {
+      must(errno == ENOMEM, "a failed malloc sets ENOMEM");
+      continue;
+    }
+    adopt(b, p, n, fam, (uint8_t)k);
+  }
+  depot_os_fail_next(0);
+  depot_os_fail_every(0);
+}
+
+/* ---- debug hooks ----------------------------------------------------------- */
+
+/* Installs the debug hooks, runs a few operations on blocks of its own
+ * through them (fresh bytes are 0xCD, calloc zeroes, realloc keeps data),
+ * and puts the previous allocators back: blocks in live[] never cross. */
+static void run_debug_hooks(in_t *in) {
+  DepotMemAllocatorEx saved[3];
+  for (int d = 0; d < 3; d++) DepotMem_GetAllocator((DepotMemAllocatorDomain)d, &saved[d]);
+  DepotMem_SetupDebugHooks();
+  live_t mine[3];
+  memset(mine, 0, sizeof mine);
+  for (unsigned k = 0; k < 3; k++) {
+    unsigned fam = F_RAW + get8(in) % 3;
+    size_t n = decode_size(in);
+    unsigned char *p = (get8(in) & 1) ? fams[fam].calloc(1, n) : fams[fam].malloc(n);
+    must(p != NULL, "debug malloc");
+    for (size_t i = 0; i < n && i < 64; i++)
+      must(p[i] == 0 || p[i] == 0xCD, "debug hooks fill fresh bytes");
+    adopt(&mine[k], p, n, fam, (uint8_t)k);
+    size_t m = decode_size(in);
+    unsigned char *q = fams[fam].realloc(p, m);
+    must(q != NULL, "debug realloc");
+    live_t old = mine[k];
+    old.p = q;
+    verify(&old, m < n ? m : n);
+    mine[k].p = q;
+    mine[k].size = m;
+    fill(&mine[k]);
+  }
+  for (unsigned k = 0; k < 3; k++) drop(&mine[k]);
+  for (int d = 0; d < 3; d++) DepotMem_SetAllocator((DepotMemAllocatorDomain)d, &saved[d]);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   in_t in = {data, size, 0};
+  unsigned steps = 0;
+  executions++;
   while (in.i < in.n) {
-    unsigned op = get8(&in) % 12;
+    unsigned op = get8(&in) % 16;
     live_t *b = &live[get8(&in) % MAXLIVE];
     unsigned fam = get8(&in) % NF;
     uint8_t tag = (uint8_t)get8(&in);
@@ -143,8 +352,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
       case 1: { /* calloc, overflowing or not */
         drop(b);
-        size_t count = get16(&in), el = get16(&in);
-        if (get8(&in) & 1) count <<= 48;
+        /* Up to 8 MiB (huge, from the cache too), or an overflowing product:
+         * a calloc of gigabytes would spend the run clearing pages. */
+        size_t count = get16(&in) % 2048, el = get16(&in) % 4097;
+        if (get8(&in) & 1) count = (count + 1) << 48;
         errno = 0;
         unsigned char *p = fams[fam].calloc(count, el);
         if (count && el > (size_t)PTRDIFF_MAX / count) {
@@ -215,10 +426,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fams[fam].free(c);
         break;
       }
-      case 6:
+      case 6: { /* trim returns pages to the OS: one execution in TRIM_EVERY */
+        static unsigned long last_trim;
+        if (!due(&last_trim, TRIM_EVERY)) break;
         if (tag & 1) DepotMem_Trim();
         else fz_malloc_trim(0);
         break;
+      }
       case 7: { /* configuration text */
         char text[49];
         size_t len = get8(&in) % 48, k = 0;
@@ -251,6 +465,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         must(DepotMem_Stats(&st) == 0, "statistics");
         break;
       }
+      case 12:
+        run_thread(&in);
+        break;
+      case 13:
+        run_fork(&in);
+        break;
+      case 14:
+        run_faults(&in);
+        break;
+      case 15:
+        run_debug_hooks(&in);
+        break;
       default: { /* reallocarray */
         if (!b->p || b->fam != F_LIBC) break;
         size_t n = get8(&in) + 1, m = get8(&in);
@@ -269,11 +495,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fill(b);
       }
     }
-    for (unsigned k = 0; k < MAXLIVE; k++)
-      if (live[k].p) verify(&live[k], live[k].size);
-    depot_check_heap(); /* every structure of the core, after every step */
+    if (++steps % CHECK_EVERY == 0) { /* blocks touched were checked already */
+      for (unsigned k = 0; k < MAXLIVE; k++)
+        if (live[k].p) verify(&live[k], live[k].size);
+      depot_check_heap(); /* every structure of the core */
+    }
   }
-  for (unsigned k = 0; k < MAXLIVE; k++) drop(&live[k]);
+  for (unsigned k = 0; k < MAXLIVE; k++) drop(&live[k]); /* each verified */
   depot_check_heap();
   return 0;
 }
