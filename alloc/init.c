@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/config.h"
 #include "alloc/huge.h"
@@ -18,6 +20,8 @@
 #include "alloc/region.h"
 
 static _Atomic int init_state;
+_Atomic int depot_threads_started;
+_Atomic int depot_purger_running;
 static __thread int init_running; /* this thread is inside init_once */
 static pthread_key_t tcache_key;
 
@@ -61,6 +65,16 @@ void depot_unlock_all(void) {
   depot_config_postfork();
 }
 
+/* The child of fork: every lock released, and no thread but this one (the
+ * purger, if the parent had one, did not come along; it starts again when
+ * needed, and in auto mode only once the child starts a thread itself). */
+static void after_fork_child(void) {
+  depot_unlock_all();
+  depot_store_relaxed(&depot_threads_started, 0);
+  depot_store_relaxed(&depot_purger_running, 0);
+  depot_store_relaxed(&depot_purge_asleep, 0);
+}
+
 static int init_once(void) {
   depot_config_ensure();
   depot_sizeclass_init(depot_options.tcache_batch);
@@ -69,7 +83,7 @@ static int init_once(void) {
   depot_region_init(depot_options.arena_reserve_bytes);
   if ((err = depot_nodes_init()) != 0) return err;
   if ((err = pthread_atfork(depot_lock_all, depot_unlock_all,
-                            depot_unlock_all)) != 0)
+                            after_fork_child)) != 0)
     return err;
   return pthread_key_create(&tcache_key, tcache_exit);
 }
@@ -105,8 +119,13 @@ depot_tcache_t *depot_thread_cache(void) {
   if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
     return tc;
   if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
-  tc = depot_tcache_create(depot_numa_home(), depot_options.tcache_max_bytes);
+  tc = depot_tcache_create(depot_numa_home(),
+                           depot_config_live(DEPOT_CONF_tcache_max_bytes));
   if (!tc) return NULL;
+  /* A thread other than the first: the process has started threads. */
+  if (!depot_load_relaxed(&depot_threads_started) &&
+      syscall(SYS_gettid) != getpid())
+    depot_store_relaxed(&depot_threads_started, 1);
   depot_tls_tcache = tc;
   pthread_setspecific(tcache_key, tc);
   return tc;

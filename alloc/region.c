@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "alloc/check.h"
+#include "alloc/config.h"
 #include "alloc/os.h"
 
 _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
@@ -35,6 +36,9 @@ size_t depot_region_init(size_t want) {
       depot_os_release(r, want);
       continue;
     }
+    /* thp=always|never: huge pages for the whole heap, or none (best
+     * effort: a kernel without THP refuses, which changes nothing). */
+    depot_os_thp(r, want, depot_options.thp);
     region_size = want;
     depot_store_relaxed(&depot_region_pages, pages);
     depot_store_relaxed(&depot_region_base, (uintptr_t)r);
