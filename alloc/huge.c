@@ -150,10 +150,11 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
 /* Grows a cached range to len bytes; its resident pages stay, with their
  * contents.  Returns its (possibly new) address, or 0 (the range is gone). */
 static uintptr_t cache_grow(cached_t c, size_t len) {
-  void *q = depot_limit_charge(len - c.size) == 0
-                ? mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE)
-                : MAP_FAILED;
+  int charged = depot_limit_charge(len - c.size) == 0;
+  void *q = charged ? mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE)
+                    : MAP_FAILED;
   if (q == MAP_FAILED) {
+    if (charged) depot_limit_shrink(len - c.size);
     unmap(c.addr, c.size);
     return 0;
   }

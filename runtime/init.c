@@ -71,6 +71,7 @@ static void init_once(void) {
   if (depot_options.stats ||
       (stats_env && *stats_env && strcmp(stats_env, "0") != 0))
     atexit(print_stats_at_exit);
+  depot_stats_signal_install((int)depot_config_live(DEPOT_CONF_stats_signal));
 }
 
 void depot_runtime_init(void) {
