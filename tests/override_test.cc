@@ -65,6 +65,23 @@ TEST(Override, IdleProcessGivesMemoryBackWithoutBeingCalled) {
   EXPECT_EQ(r.status, 1) << r.output;
 }
 
+TEST(Override, AnswersGlibcsQuestionsAndPrintsStatisticsOnASignal) {
+  Result r = Sh("env DEPOT_CONF=stats_signal=SIGUSR2 " + Preload() +
+                Runfile("tests/progs/glibc_questions"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Depot memory statistics"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("background purger: "), std::string::npos) << r.output;
+}
+
+TEST(Override, HardLimitEveryFamilyFailsWithEnomem) {
+  Result r = Sh("env DEPOT_CONF=memory_limit=128m " + Preload() +
+                Runfile("tests/progs/limit_fill"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot ENOMEM"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());
+}
+
 TEST(Override, LateDlopen) {
   Result r = Sh(Runfile("tests/progs/dlopen_late") + " " + Runfile("libdepot.so"));
   EXPECT_EQ(r.status, 0) << r.output;
