@@ -59,6 +59,9 @@ TEST(Override, IdleProcessGivesMemoryBackWithoutBeingCalled) {
   r = Sh("env DEPOT_CONF=purge_delay_ms=300 " + Preload() +
          Runfile("tests/progs/idle_rss") + " 256 300");
   EXPECT_EQ(r.status, 0) << r.output;
+  // A forked child of a process with a purger gets one of its own.
+  r = Sh(Preload() + Runfile("tests/progs/idle_rss") + " 256 1000 fork");
+  EXPECT_EQ(r.status, 0) << r.output;
   // And without the purger the memory stays: the control.
   r = Sh("env DEPOT_CONF=background_purge=0 " + Preload() +
          Runfile("tests/progs/idle_rss") + " 128 300");

@@ -2,13 +2,17 @@
  * blocks, free it all and then block; the process sleeps without calling
  * the allocator.  Prints resident memory every 100 ms and exits 0 if it
  * falls below 5% of the peak within purge_delay_ms (argv[2], default 1000)
- * + 1 s, 1 otherwise.  Run under LD_PRELOAD=libdepot.so. */
+ * + 1 s, 1 otherwise.  With "fork" as argv[3] the parent first gets a
+ * purger of its own (a thread that allocates and frees), then forks, and
+ * the child runs the test: the child must get a working purger too.  Run
+ * under LD_PRELOAD=libdepot.so. */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,9 +60,25 @@ static void *worker(void *arg) {
   return NULL;
 }
 
+static void *churn(void *arg) {
+  for (int i = 0; i < 64; i++) free(malloc((size_t)256 << 10));
+  return arg;
+}
+
 int main(int argc, char **argv) {
   size_t mib = argc > 1 ? (size_t)atol(argv[1]) : 512;
   double delay = (argc > 2 ? atof(argv[2]) : 1000) / 1000.0;
+  if (argc > 3 && strcmp(argv[3], "fork") == 0) {
+    pthread_t c;
+    pthread_create(&c, NULL, churn, NULL);
+    pthread_join(c, NULL);
+    pid_t pid = fork();
+    if (pid > 0) {
+      int st = 0;
+      waitpid(pid, &st, 0);
+      return WIFEXITED(st) ? WEXITSTATUS(st) : 2;
+    }
+  }
   per_thread = (mib << 20) / THREADS;
   pthread_barrier_init(&done, NULL, THREADS + 1);
   pthread_mutex_lock(&never);
