@@ -388,14 +388,14 @@ void depot_arena_purge(depot_arena_t *a) {
   pthread_mutex_unlock(&a->lock);
 }
 
-int depot_arena_purge_due(depot_arena_t *a, size_t max_pages,
+int depot_arena_purge_due(depot_arena_t *a, size_t max_pages, int force,
                           uint32_t *next_ms) {
   for (;;) {
     pthread_mutex_lock(&a->lock);
     uint32_t now = depot_os_now_ms();
     size_t done = 0;
-    if (a->purge_pending && !depot_ms_before(now, a->next_purge_ms))
-      done = purge_budget_locked(a, now, 0, max_pages);
+    if (a->purge_pending && (force || !depot_ms_before(now, a->next_purge_ms)))
+      done = purge_budget_locked(a, now, force, max_pages);
     sync_held(a);
     int pending = a->purge_pending;
     uint32_t next = a->next_purge_ms;

@@ -93,11 +93,13 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 /* Returns the pages of every free span to the OS, whatever their age. */
 void depot_arena_purge(depot_arena_t *a);
 
-/* Purges what has been free for the delay, at most max_pages pages per
- * holding of the lock (the lock is dropped between rounds, so allocating
- * threads never wait on a long purge).  Returns 1 and the time the next
- * dirty span falls due in *next_ms if one is pending, else 0. */
-int depot_arena_purge_due(depot_arena_t *a, size_t max_pages, uint32_t *next_ms);
+/* Purges what has been free for the delay (everything free with force), at
+ * most max_pages pages per holding of the lock (the lock is dropped between
+ * rounds, so allocating threads never wait on a long purge).  Returns 1 and
+ * the time the next dirty span falls due in *next_ms if one is pending,
+ * else 0. */
+int depot_arena_purge_due(depot_arena_t *a, size_t max_pages, int force,
+                          uint32_t *next_ms);
 
 /* Changes the purge delay (run time; takes the lock). */
 void depot_arena_set_purge_delay(depot_arena_t *a, uint32_t purge_delay_ms);

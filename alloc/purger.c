@@ -24,12 +24,13 @@ static _Atomic uint64_t wakeups, idle_reclaims;
 
 void depot_purger_reclaim(void) {
   if (!depot_initialised()) return;
+  uint32_t next;
   for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
         depot_central_drain(&depot_central_table[n][i]);
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      depot_arena_purge(depot_arenas[n][k]);
+      depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 1, &next);
   }
   depot_huge_release_cache();
 }
@@ -54,7 +55,7 @@ static int purge_due(uint32_t *next) {
   uint32_t due;
   for (unsigned n = 0; n < depot_numa_nodes(); n++)
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, &due)) {
+      if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 0, &due)) {
         if (!pending || depot_ms_before(due, *next)) *next = due;
         pending = 1;
       }
