@@ -16,8 +16,10 @@
 #include "alloc/config.h"
 #include "alloc/huge.h"
 #include "alloc/init.h"
+#include "alloc/limit.h"
 #include "alloc/log.h"
 #include "alloc/numa.h"
+#include "alloc/purger.h"
 #include "alloc/region.h"
 
 /* ---- bad pointers ---------------------------------------------------------- */
@@ -148,6 +150,26 @@ static void follow_cpu(depot_tcache_t *tc) {
  * and says whether a second try may succeed. */
 static int released_for_retry(void) { return depot_huge_release_cache() != 0; }
 
+/* ---- the memory limit -------------------------------------------------------
+ * An allocation that needs growth past the soft limit fails once inside
+ * (limit.h); the slow path then purges everything it can and tries again
+ * with the hard limit allowed.  A failure then is a limit hit. */
+
+static depot_cold int limit_reclaim(void) {
+  if (!depot_limit_active()) return 0;
+  depot_limit_count_reclaim();
+  depot_thread_flush();
+  depot_purger_reclaim();
+  depot_limit_allow_hard(1);
+  return 1;
+}
+
+static depot_cold void *limit_done(void *p) {
+  depot_limit_allow_hard(0);
+  if (!p) depot_limit_count_hit();
+  return p;
+}
+
 static void *small_alloc_once(unsigned cls, unsigned d) {
   depot_tcache_t *tc = depot_thread_cache();
   if (depot_likely(tc != NULL)) {
@@ -161,7 +183,10 @@ static void *small_alloc_once(unsigned cls, unsigned d) {
 
 static void *small_alloc(unsigned cls, unsigned d) {
   void *p = small_alloc_once(cls, d);
-  if (!p && released_for_retry()) p = small_alloc_once(cls, d);
+  if (depot_unlikely(!p)) {
+    if (limit_reclaim()) p = limit_done(small_alloc_once(cls, d));
+    else if (released_for_retry()) p = small_alloc_once(cls, d);
+  }
   if (!p) errno = ENOMEM;
   return p;
 }
@@ -171,7 +196,7 @@ static int is_huge(size_t size, size_t align) {
   size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
   size_t align_pages = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
   /* npages + align_pages within a segment guarantees a fresh segment fits. */
-  return size > depot_options.huge_threshold_bytes ||
+  return size > depot_config_live(DEPOT_CONF_huge_threshold_bytes) ||
          npages + align_pages > DEPOT_SPAN_MAX_PAGES;
 }
 
@@ -208,9 +233,13 @@ static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
     return NULL;
   }
   void *p = big_alloc_once(size, align, d, &old_data);
-  if (!p && released_for_retry()) p = big_alloc_once(size, align, d, &old_data);
+  if (depot_unlikely(!p)) {
+    if (limit_reclaim()) p = limit_done(big_alloc_once(size, align, d, &old_data));
+    else if (released_for_retry()) p = big_alloc_once(size, align, d, &old_data);
+  }
   if (!p) errno = ENOMEM;
   if (dirty) *dirty = old_data;
+  depot_purger_poke();
   return p;
 }
 
@@ -223,6 +252,7 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
                 ? small_alloc(size ? depot_size_to_class(size) : 1, d)
                 : big_alloc(size, DEPOT_MIN_ALIGN, d, NULL);
   if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
+  depot_purger_poke();
   return p;
 }
 
@@ -241,11 +271,13 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi.list_id));
       else
         depot_central_free_one(bi.list_id, p);
+      depot_purger_poke();
       return;
     }
     case BLOCK_LARGE:
       big_account(d, 0, bi.usable, -1);
       depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi.span);
+      depot_purger_poke();
       return;
     case BLOCK_HUGE:
       if (depot_huge_free(p)) big_account(d, 1, bi.usable, -1);
@@ -395,14 +427,7 @@ int depot_block_nodes(const void *p, unsigned *pool_node,
 void depot_trim(void) {
   if (!depot_initialised()) return;
   depot_thread_flush();
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
-    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
-      if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
-        depot_central_drain(&depot_central_table[n][i]);
-    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      depot_arena_purge(depot_arenas[n][k]);
-  }
-  depot_huge_release_cache();
+  depot_purger_reclaim();
 }
 
 void *depot_alloc_call(size_t size, unsigned domain) {

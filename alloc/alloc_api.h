@@ -75,6 +75,12 @@ typedef struct {
   size_t batch_records;
   size_t nodes;                   /* NUMA nodes with arenas and pools */
   size_t binds_ok, binds_failed;  /* segments bound to their node, or not */
+  /* Memory control (limit.h, purger.h). */
+  size_t held_bytes;              /* memory held from the OS (upper bound) */
+  size_t limit_bytes, limit_soft_bytes; /* in force; 0: no limit */
+  size_t limit_hits;              /* allocations refused at the limit */
+  size_t limit_reclaims;          /* purges forced by the soft limit */
+  size_t purger_running, purger_wakeups, purger_idle_reclaims;
 } depot_core_stats_t;
 void depot_core_stats(depot_core_stats_t *out);
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc/check.h"
+#include "alloc/limit.h"
 #include "alloc/os.h"
 #include "alloc/region.h"
 
@@ -19,6 +20,44 @@ void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
   a->reserve_bytes = reserve_bytes & ~(size_t)DEPOT_SEGMENT_MASK;
   a->purge_delay_ms = purge_delay_ms;
   a->purge_lazy = purge_lazy;
+}
+
+/* ---- the purger's doorbell ------------------------------------------------ */
+
+_Atomic uint32_t depot_purge_bell;
+_Atomic int depot_purge_asleep;
+_Atomic int depot_purge_wanted;
+
+void depot_purge_ring(void) {
+  if (!depot_load_relaxed(&depot_purge_wanted))
+    depot_store_relaxed(&depot_purge_wanted, 1);
+  /* The purger sets asleep before it looks at the arenas under their locks
+   * for the last time, and the ringer rings with the arena's lock held (or
+   * the huge lock, which the purger also takes), so one of the two sees
+   * the other: no wake-up is lost. */
+  if (depot_load_relaxed(&depot_purge_asleep) &&
+      atomic_exchange_explicit(&depot_purge_asleep, 0, memory_order_relaxed)) {
+    depot_add_relaxed(&depot_purge_bell, 1);
+    depot_os_wake(&depot_purge_bell);
+  }
+}
+
+/* ---- the held figure (arena lock held) ------------------------------------ */
+
+/* Brings limit.h's figure up to date with this arena's pages. */
+static void sync_held(depot_arena_t *a) {
+  size_t h = a->nsegments * DEPOT_SEGMENT_PAGES - (a->free_pages - a->dirty_pages);
+  if (h > a->held_pages) depot_limit_grow((h - a->held_pages) << DEPOT_PAGE_SHIFT);
+  else if (h < a->held_pages) depot_limit_shrink((a->held_pages - h) << DEPOT_PAGE_SHIFT);
+  a->held_pages = h;
+}
+
+/* Charges npages of growth in advance; 0, or -1 at the memory limit. */
+static int charge(depot_arena_t *a, size_t npages) {
+  if (npages == 0) return 0;
+  if (depot_limit_charge(npages << DEPOT_PAGE_SHIFT) != 0) return -1;
+  a->held_pages += npages;
+  return 0;
 }
 
 /* ---- free bins (arena lock held) ---------------------------------------- */
@@ -73,13 +112,18 @@ static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
     if (!a->purge_pending || depot_ms_before(due, a->next_purge_ms))
       a->next_purge_ms = due;
     a->purge_pending = 1;
+    depot_purge_ring();
   }
   return s;
 }
 
 /* Purges the dirty free spans that have been free for the delay (all of
- * them with force), and notes when the next one falls due (lock held). */
-static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
+ * them with force), and notes when the next one falls due (lock held).
+ * Stops once budget pages are purged, leaving the rest pending and due
+ * now; returns the pages purged. */
+static size_t purge_budget_locked(depot_arena_t *a, uint32_t now, int force,
+                                  size_t budget) {
+  size_t done = 0;
   a->purge_pending = 0;
   for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
     for (depot_span_t *s = a->bins[b]; s; s = s->next) {
@@ -91,6 +135,11 @@ static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
         a->purge_pending = 1;
         continue;
       }
+      if (done >= budget) { /* the rest on the next round */
+        a->next_purge_ms = now;
+        a->purge_pending = 1;
+        return done;
+      }
       if (depot_os_decommit(depot_span_start(s),
                             (size_t)s->npages << DEPOT_PAGE_SHIFT,
                             a->purge_lazy) != 0)
@@ -98,8 +147,14 @@ static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
       s->dirty = 0;
       a->dirty_pages -= s->npages;
       a->purged_pages += s->npages;
+      done += s->npages;
     }
   }
+  return done;
+}
+
+static void purge_locked(depot_arena_t *a, uint32_t now, int force) {
+  purge_budget_locked(a, now, force, SIZE_MAX);
 }
 
 /* Purges what has fallen due, if anything has (lock held). */
@@ -199,14 +254,18 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   unsigned start;
   depot_span_t *f = find_fit(a, npages, align_pages, &start);
   /* A reused span is committed again, as far as fault injection goes (a
-   * fresh segment passed the OS layer already). */
-  if (f && depot_os_commit_mapped() != 0) {
+   * fresh segment passed the OS layer already); growth (clean pages or a
+   * new segment) is charged against the memory limit before it happens. */
+  if ((f && depot_os_commit_mapped() != 0) ||
+      charge(a, f ? (f->dirty ? 0 : npages)
+                  : DEPOT_SEGMENT_HEADER_PAGES + npages) != 0) {
     pthread_mutex_unlock(&a->lock);
     return NULL;
   }
   if (!f) {
     if (segment_new(a)) f = find_fit(a, npages, align_pages, &start);
     if (!f) {
+      sync_held(a);
       pthread_mutex_unlock(&a->lock);
       return NULL;
     }
@@ -229,6 +288,9 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   s->state = (uint8_t)state;
   set_pagemap(s, start, end - 1);
   purge_if_due(a);
+  sync_held(a);
+  depot_add_relaxed(&a->ops, 1);
+  depot_purge_ring();
   if (DEPOT_CHECKING_EXPENSIVE) depot_arena_check_locked(a, NULL, NULL);
   pthread_mutex_unlock(&a->lock);
   return s;
@@ -273,7 +335,8 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
   } else {
     /* Grow into a free span that starts right after this one. */
     depot_span_t *right = free_neighbour(seg, end);
-    if (right && (unsigned)right->start_page + right->npages >= new_end) {
+    if (right && (unsigned)right->start_page + right->npages >= new_end &&
+        charge(a, right->dirty ? 0 : new_end - end) == 0) {
       unsigned r_end = right->start_page + right->npages;
       int dirty = right->dirty;
       uint32_t dirty_ms = right->dirty_ms;
@@ -285,6 +348,8 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
       ok = 1;
     }
   }
+  sync_held(a);
+  depot_add_relaxed(&a->ops, 1);
   pthread_mutex_unlock(&a->lock);
   return ok ? 0 : -1;
 }
@@ -313,6 +378,8 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   make_free(a, seg, start, end - start, 1, dirty_ms);
   if (a->purge_delay_ms == 0) purge_locked(a, now, 1);
   else purge_if_due(a);
+  sync_held(a);
+  depot_add_relaxed(&a->ops, 1);
   if (DEPOT_CHECKING_EXPENSIVE) depot_arena_check_locked(a, NULL, NULL);
   pthread_mutex_unlock(&a->lock);
 }
@@ -320,6 +387,40 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
 void depot_arena_purge(depot_arena_t *a) {
   pthread_mutex_lock(&a->lock);
   purge_locked(a, depot_os_now_ms(), 1);
+  sync_held(a);
+  pthread_mutex_unlock(&a->lock);
+}
+
+int depot_arena_purge_due(depot_arena_t *a, size_t max_pages, int force,
+                          uint32_t *next_ms) {
+  for (;;) {
+    pthread_mutex_lock(&a->lock);
+    uint32_t now = depot_os_now_ms();
+    size_t done = 0;
+    if (a->purge_pending && (force || !depot_ms_before(now, a->next_purge_ms)))
+      done = purge_budget_locked(a, now, force, max_pages);
+    sync_held(a);
+    int pending = a->purge_pending;
+    uint32_t next = a->next_purge_ms;
+    pthread_mutex_unlock(&a->lock);
+    if (done < max_pages || !pending) {
+      *next_ms = next;
+      return pending;
+    }
+  }
+}
+
+void depot_arena_set_purge_delay(depot_arena_t *a, uint32_t purge_delay_ms) {
+  pthread_mutex_lock(&a->lock);
+  a->purge_delay_ms = purge_delay_ms;
+  /* Re-derive when the oldest dirty span falls due under the new delay. */
+  a->purge_pending = 0;
+  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++)
+    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+      uint32_t due = s->dirty_ms + purge_delay_ms;
+      if (s->dirty && (!a->purge_pending || depot_ms_before(due, a->next_purge_ms)))
+        a->next_purge_ms = due, a->purge_pending = 1;
+    }
   pthread_mutex_unlock(&a->lock);
 }
 

@@ -20,6 +20,7 @@
 #define DEPOT_ALLOC_ARENA_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "alloc/span.h"
@@ -48,7 +49,23 @@ typedef struct depot_arena {
   size_t nsegments;            /* statistics, all in the lock */
   size_t free_pages, dirty_pages, purged_pages;
   size_t binds_ok, binds_failed;
+  /* Pages this arena counts in limit.h's held figure: every page of its
+   * segments but the clean free ones (nsegments * DEPOT_SEGMENT_PAGES -
+   * (free_pages - dirty_pages)) once each operation is over; growth is
+   * charged before it happens.  Lock. */
+  size_t held_pages;
+  /* Spans handed out or taken back (the purger's sign of activity); written
+   * in the lock, read without it.  Relaxed: a hint. */
+  _Atomic uint64_t ops;
 } depot_arena_t;
+
+/* The purger's doorbell (purger.c sleeps on it when nothing is pending):
+ * rung whenever an arena or the huge cache gets memory to purge, or hands
+ * out a span.  Cheap when the purger is awake or absent: one relaxed load. */
+extern _Atomic uint32_t depot_purge_bell;   /* futex word, bumped to wake */
+extern _Atomic int depot_purge_asleep;      /* the purger waits on the bell */
+extern _Atomic int depot_purge_wanted;      /* memory to purge has appeared */
+void depot_purge_ring(void);
 
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
@@ -75,6 +92,17 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s);
 
 /* Returns the pages of every free span to the OS, whatever their age. */
 void depot_arena_purge(depot_arena_t *a);
+
+/* Purges what has been free for the delay (everything free with force), at
+ * most max_pages pages per holding of the lock (the lock is dropped between
+ * rounds, so allocating threads never wait on a long purge).  Returns 1 and
+ * the time the next dirty span falls due in *next_ms if one is pending,
+ * else 0. */
+int depot_arena_purge_due(depot_arena_t *a, size_t max_pages, int force,
+                          uint32_t *next_ms);
+
+/* Changes the purge delay (run time; takes the lock). */
+void depot_arena_set_purge_delay(depot_arena_t *a, uint32_t purge_delay_ms);
 
 typedef struct {
   size_t segments, free_pages, dirty_pages, purged_pages;

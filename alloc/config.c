@@ -6,7 +6,10 @@
 #include "alloc/config.h"
 
 #include <fcntl.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +44,11 @@ static pthread_mutex_t config_lock = PTHREAD_MUTEX_INITIALIZER;
 
 depot_options_t depot_options;
 
+/* Every key's value again, as atomics: written by each load and by
+ * depot_config_set, read at any time by depot_config_live (relaxed: each
+ * value stands alone, nothing else is published through it). */
+static _Atomic uint64_t live[DEPOT_CONF_NKEYS];
+
 /* Copies conf[] into the typed fields of depot_options (lock held).  Only
  * fields whose value changes are written: the core reads options without a
  * lock, so a reload that changes nothing (the common case at run time) must
@@ -57,6 +65,8 @@ static void fill_options(void) {
     depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
   DEPOT_CONFIG_KEYS(DEPOT_CONF_FILL)
 #undef DEPOT_CONF_FILL
+  for (int k = 0; k < DEPOT_CONF_NKEYS; k++)
+    atomic_store_explicit(&live[k], conf[k].value, memory_order_relaxed);
 }
 
 /* ---- messages ------------------------------------------------------------ */
@@ -142,6 +152,47 @@ static int parse_number(const char *s, size_t n, int allow_suffix,
   return 0;
 }
 
+/* memory_limit: 0 (none), cgroup, or a size of at least 1 MiB. */
+static int parse_limit(const char *s, size_t n, uint64_t *out) {
+  if (word_eq(s, n, "cgroup")) {
+    *out = DEPOT_LIMIT_CGROUP;
+    return 0;
+  }
+  if (parse_number(s, n, 1, out) != 0) return -1;
+  return *out == 0 || (*out >= ((uint64_t)1 << 20) && *out < DEPOT_LIMIT_CGROUP)
+             ? 0 : -1;
+}
+
+/* memory_limit_margin: a percentage below 100 (10%) or a size. */
+static int parse_margin(const char *s, size_t n, uint64_t *out) {
+  if (n > 1 && s[n - 1] == '%') {
+    if (parse_number(s, n - 1, 0, out) != 0 || *out >= 100) return -1;
+    *out |= DEPOT_MARGIN_PERCENT;
+    return 0;
+  }
+  if (parse_number(s, n, 1, out) != 0) return -1;
+  return *out < DEPOT_MARGIN_PERCENT ? 0 : -1;
+}
+
+/* stats_signal: 0, a signal number, or a name with or without SIG. */
+static int parse_signal(const char *s, size_t n, uint64_t *out) {
+  static const struct { const char *name; int sig; } names[] = {
+      {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"hup", SIGHUP},
+      {"pwr", SIGPWR},   {"winch", SIGWINCH}, {"urg", SIGURG},
+      {"quit", SIGQUIT}, {"cont", SIGCONT}, {"alrm", SIGALRM},
+      {"prof", SIGPROF}, {"io", SIGIO},   {"xcpu", SIGXCPU}};
+  if (parse_number(s, n, 0, out) == 0)
+    return *out == 0 || (*out < 65 && *out != SIGKILL && *out != SIGSTOP)
+               ? 0 : -1;
+  if (n > 3 && word_eq(s, 3, "sig")) s += 3, n -= 3;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (word_eq(s, n, names[i].name)) {
+      *out = (uint64_t)names[i].sig;
+      return 0;
+    }
+  return -1;
+}
+
 /* Parses a value of key d.  Returns 0 and the value, or -1. */
 static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
                        uint64_t *out) {
@@ -171,6 +222,12 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
     case DEPOT_CONF_TEXT: {
       *out = 0;
       if (n == 0 || n >= TEXT_MAX) return -1;
+      if (d == &depot_conf_defs[DEPOT_CONF_memory_limit])
+        return parse_limit(s, n, out);
+      if (d == &depot_conf_defs[DEPOT_CONF_memory_limit_margin])
+        return parse_margin(s, n, out);
+      if (d == &depot_conf_defs[DEPOT_CONF_stats_signal])
+        return parse_signal(s, n, out);
       depot_numa_policy_t policy;
       uint64_t mask;
       if (d == &depot_conf_defs[DEPOT_CONF_numa])
@@ -203,6 +260,11 @@ void depot_config_reset(void) {
   pthread_mutex_lock(&config_lock);
   reset_locked();
   pthread_mutex_unlock(&config_lock);
+}
+
+/* The defaults, if nothing was loaded yet (lock held). */
+static void ensure_defaults_locked(void) {
+  if (!conf_ready) reset_locked();
 }
 
 /* Readers before any load see the defaults. */
@@ -443,6 +505,64 @@ const char *depot_config_source_name(depot_conf_source_t source) {
   switch (source) {
     case DEPOT_CONF_FROM_FILE: return "file";
     case DEPOT_CONF_FROM_ENV: return "environment";
+    case DEPOT_CONF_FROM_RUNTIME: return "run time";
     default: return "default";
   }
+}
+
+/* ---- run time -------------------------------------------------------------- */
+
+uint64_t depot_config_live(depot_conf_key_t key) {
+  return atomic_load_explicit(&live[key], memory_order_relaxed);
+}
+
+int depot_config_runtime_key(depot_conf_key_t key) {
+#define DEPOT_CONF_IS_RUNTIME(name) || key == DEPOT_CONF_##name
+  return 0 DEPOT_CONFIG_RUNTIME_KEYS(DEPOT_CONF_IS_RUNTIME);
+#undef DEPOT_CONF_IS_RUNTIME
+}
+
+depot_conf_key_t depot_config_find(const char *name, size_t len) {
+  int k = 0;
+  for (; k < DEPOT_CONF_NKEYS; k++)
+    if (strlen(depot_conf_defs[k].name) == len &&
+        strncmp(depot_conf_defs[k].name, name, len) == 0)
+      break;
+  return (depot_conf_key_t)k;
+}
+
+int depot_config_set(depot_conf_key_t key, const char *value, char *err,
+                     size_t err_len) {
+  const depot_conf_def_t *d = &depot_conf_defs[key];
+  if (!depot_config_runtime_key(key)) {
+    if (err_len)
+      snprintf(err, err_len, "%s is fixed at start-up (set it in DEPOT_CONF)",
+               d->name);
+    return EPERM;
+  }
+  size_t n = strlen(value);
+  uint64_t v;
+  if (parse_value(d, value, n, &v) != 0) {
+    char accepts[160];
+    describe(d, accepts, sizeof accepts);
+    if (err_len)
+      snprintf(err, err_len, "%s=%s: bad value; expected %s", d->name, value,
+               accepts);
+    return EINVAL;
+  }
+  pthread_mutex_lock(&config_lock);
+  ensure_defaults_locked();
+  conf[key].value = v;
+  set_text(key, value, n);
+  conf[key].source = DEPOT_CONF_FROM_RUNTIME;
+  atomic_store_explicit(&live[key], v, memory_order_relaxed);
+  pthread_mutex_unlock(&config_lock);
+  return 0;
+}
+
+void depot_config_text_copy(depot_conf_key_t key, char *buf, size_t len) {
+  pthread_mutex_lock(&config_lock);
+  ensure_defaults_locked();
+  snprintf(buf, len, "%s", conf[key].text);
+  pthread_mutex_unlock(&config_lock);
 }

@@ -47,6 +47,7 @@ typedef enum {
   DEPOT_CONF_FROM_DEFAULT = 0,
   DEPOT_CONF_FROM_FILE,
   DEPOT_CONF_FROM_ENV,
+  DEPOT_CONF_FROM_RUNTIME,
 } depot_conf_source_t;
 
 /* X(name, kind, C type, default, min, max, choices, help).  ENUM keys are
@@ -83,11 +84,48 @@ typedef enum {
     "(0: at once)")                                                           \
   X(purge, ENUM, int, "dontneed", 0, 0, "dontneed|free",                       \
     "how pages go back: dontneed (resident memory falls at once) or free "    \
-    "(MADV_FREE: the kernel takes them when it needs memory)")
+    "(MADV_FREE: the kernel takes them when it needs memory)")              \
+  X(background_purge, ENUM, int, "auto", 0, 0, "0|1|auto",                     \
+    "a thread that returns free pages after the purge delay while the "       \
+    "program sleeps: 0 never, 1 always, auto once the process has started "   \
+    "a thread of its own")                                                    \
+  X(memory_limit, TEXT, const char *, "0", 0, 0,                               \
+    "0 (none), a size (k, m, g) or cgroup",                                   \
+    "most bytes Depot holds from the OS; beyond it allocations fail with "    \
+    "ENOMEM; cgroup: the control group's limit less memory_limit_margin")     \
+  X(memory_limit_soft, UINT, unsigned, "90", 1, 100, NULL,                     \
+    "percentage of memory_limit past which Depot purges every free page and " \
+    "flushes caches before it grows")                                         \
+  X(memory_limit_margin, TEXT, const char *, "10%", 0, 0,                      \
+    "a percentage (e.g. 10%) or a size (k, m, g)",                            \
+    "what memory_limit=cgroup leaves for memory that is not Depot's heap")    \
+  X(stats_signal, TEXT, const char *, "0", 0, 0,                               \
+    "0 (none), a signal number or name (e.g. SIGUSR2)",                       \
+    "print the statistics report to stderr when the process receives this "   \
+    "signal")                                                                 \
+  X(thp, ENUM, int, "default", 0, 0, "default|always|never",                   \
+    "transparent huge pages on the heap region: the system's default, "       \
+    "always (MADV_HUGEPAGE) or never (MADV_NOHUGEPAGE)")
 
 /* Values of the ENUM keys, in the order of their choices. */
 enum { DEPOT_ON_BAD_FREE_ABORT = 0, DEPOT_ON_BAD_FREE_WARN = 1 };
 enum { DEPOT_PURGE_DONTNEED = 0, DEPOT_PURGE_FREE = 1 };
+enum { DEPOT_BG_PURGE_OFF = 0, DEPOT_BG_PURGE_ON = 1, DEPOT_BG_PURGE_AUTO = 2 };
+enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
+
+/* memory_limit's value (depot_config_live): 0 none, DEPOT_LIMIT_CGROUP, or
+ * bytes.  memory_limit_margin's: bytes, or a percentage with
+ * DEPOT_MARGIN_PERCENT set. */
+#define DEPOT_LIMIT_CGROUP UINT64_MAX
+#define DEPOT_MARGIN_PERCENT ((uint64_t)1 << 63)
+
+/* The keys that may change while the program runs (depot_config_set).  The
+ * core reads them with depot_config_live, never through depot_options,
+ * whose fields keep their load-time values. */
+#define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
+  X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
+  X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
+  X(memory_limit_margin)
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,
@@ -158,6 +196,26 @@ uint64_t depot_config_get(depot_conf_key_t key);
 const char *depot_config_text(depot_conf_key_t key);
 depot_conf_source_t depot_config_source(depot_conf_key_t key);
 const char *depot_config_source_name(depot_conf_source_t source);
+
+/* The value of a key as an atomic (relaxed) load: what every reader of a
+ * key of DEPOT_CONFIG_RUNTIME_KEYS uses, from any thread, at any time. */
+uint64_t depot_config_live(depot_conf_key_t key);
+
+/* Whether key may change at run time. */
+int depot_config_runtime_key(depot_conf_key_t key);
+
+/* Changes a key of DEPOT_CONFIG_RUNTIME_KEYS while the program runs (its
+ * source becomes "run time").  Returns 0; EINVAL for a bad value, EPERM for
+ * a key fixed at start-up, with a message of one line in err (if err_len). */
+int depot_config_set(depot_conf_key_t key, const char *value, char *err,
+                     size_t err_len);
+
+/* The key named name (length len), or DEPOT_CONF_NKEYS. */
+depot_conf_key_t depot_config_find(const char *name, size_t len);
+
+/* Copies the value's text into buf under the configuration lock (safe
+ * against a concurrent depot_config_set). */
+void depot_config_text_copy(depot_conf_key_t key, char *buf, size_t len);
 
 /* Fork safety (init.c): the configuration lock. */
 void depot_config_prefork(void);

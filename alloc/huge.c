@@ -12,8 +12,10 @@
 #include <stdatomic.h>
 
 #include "alloc/check.h"
+#include "alloc/arena.h"
 #include "alloc/common.h"
 #include "alloc/config.h"
+#include "alloc/limit.h"
 #include "alloc/os.h"
 
 #define OS_PAGE 4096u
@@ -70,10 +72,14 @@ static int reserve_one(void) {
   void *mem;
   int err = depot_os_map(cap * sizeof(huge_entry_t), OS_PAGE, &mem);
   if (err) return err;
+  depot_limit_grow(cap * sizeof(huge_entry_t));
   huge_entry_t *t = mem;
   for (size_t i = 0; i < table_cap; i++)
     if (table[i].addr) put(t, cap, table[i]);
-  if (table) depot_os_release(table, table_cap * sizeof(huge_entry_t));
+  if (table) {
+    depot_os_release(table, table_cap * sizeof(huge_entry_t));
+    depot_limit_shrink(table_cap * sizeof(huge_entry_t));
+  }
   table = t;
   table_cap = cap;
   return 0;
@@ -82,7 +88,8 @@ static int reserve_one(void) {
 /* Takes cached mappings that are due (all with force) out of the cache into
  * out[]; the caller unmaps them after dropping the lock.  Lock held. */
 static size_t cache_expire(int force, cached_t *out) {
-  uint32_t now = depot_os_now_ms(), delay = depot_options.purge_delay_ms;
+  uint32_t now = depot_os_now_ms();
+  uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
   size_t n = 0;
   for (size_t i = 0; i < cache_n;) {
     /* Unsigned difference: right across the clock's wrap. */
@@ -97,8 +104,13 @@ static size_t cache_expire(int force, cached_t *out) {
   return n;
 }
 
+/* Unmaps a huge mapping and takes it off the held figure. */
+static void unmap(uintptr_t addr, size_t size) {
+  if (depot_os_release((void *)addr, size) == 0) depot_limit_shrink(size);
+}
+
 static void unmap_all(const cached_t *c, size_t n) {
-  for (size_t i = 0; i < n; i++) depot_os_release((void *)c[i].addr, c[i].size);
+  for (size_t i = 0; i < n; i++) unmap(c[i].addr, c[i].size);
 }
 
 /* Takes len bytes at align from the cache into *out, or returns 0.  The
@@ -138,9 +150,12 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
 /* Grows a cached range to len bytes; its resident pages stay, with their
  * contents.  Returns its (possibly new) address, or 0 (the range is gone). */
 static uintptr_t cache_grow(cached_t c, size_t len) {
-  void *q = mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE);
+  int charged = depot_limit_charge(len - c.size) == 0;
+  void *q = charged ? mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE)
+                    : MAP_FAILED;
   if (q == MAP_FAILED) {
-    depot_os_release((void *)c.addr, c.size);
+    if (charged) depot_limit_shrink(len - c.size);
+    unmap(c.addr, c.size);
     return 0;
   }
   depot_os_account_remap(c.size, len);
@@ -178,6 +193,7 @@ static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevic
   }
   cache[cache_n++] = (cached_t){addr, len, now};
   cache_bytes += len;
+  depot_purge_ring();
 }
 
 /* Records a mapping in the table.  Returns 0 or an errno value.  Lock held. */
@@ -213,13 +229,20 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty
   uintptr_t addr = reuse == 1 ? got.addr : reuse == 2 ? cache_grow(got, len) : 0;
   *dirty = addr ? (reuse == 1 ? len : got.size) : 0;
   void *p = (void *)addr;
-  /* Accounted like any mapping: the overcommit policy may refuse it. */
-  if (!p && depot_os_map_blocks(len, align, &p) != 0) return NULL;
+  if (!p) {
+    if (depot_limit_charge(len) != 0) return NULL;
+    /* Accounted like any mapping: the overcommit policy may refuse it. */
+    if (depot_os_map_blocks(len, align, &p) != 0) {
+      depot_limit_shrink(len);
+      return NULL;
+    }
+    depot_os_thp(p, len, depot_options.thp);
+  }
   pthread_mutex_lock(&huge_lock);
   int err = table_add((uintptr_t)p, len, domain);
   pthread_mutex_unlock(&huge_lock);
   if (err) {
-    depot_os_release(p, len);
+    unmap((uintptr_t)p, len);
     return NULL;
   }
   *usable = len;
@@ -266,7 +289,7 @@ int depot_huge_free(void *p) {
   size_t len = e->size;
   table_remove(e);
   nexp = cache_expire(0, expired);
-  if (depot_options.purge_delay_ms > 0)
+  if (depot_config_live(DEPOT_CONF_purge_delay_ms) > 0)
     cache_put((uintptr_t)p, len, expired, &nexp);
   else
     expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
@@ -285,11 +308,17 @@ void *depot_huge_resize(void *p, size_t size) {
     return NULL;
   }
   huge_entry_t old = *e;
-  void *q = mremap(p, old.size, len, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED) {
+  if (len > old.size && depot_limit_charge(len - old.size) != 0) {
     pthread_mutex_unlock(&huge_lock);
     return NULL;
   }
+  void *q = mremap(p, old.size, len, MREMAP_MAYMOVE);
+  if (q == MAP_FAILED) {
+    if (len > old.size) depot_limit_shrink(len - old.size);
+    pthread_mutex_unlock(&huge_lock);
+    return NULL;
+  }
+  if (len < old.size) depot_limit_shrink(old.size - len);
   table_remove(e); /* re-filed under its new address and size */
   put(table, table_cap, (huge_entry_t){(uintptr_t)q, len, old.domain});
   table_count++;
@@ -306,6 +335,21 @@ size_t depot_huge_release_cache(void) {
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, n);
   return n;
+}
+
+int depot_huge_expire(uint32_t *next_ms) {
+  cached_t expired[CACHE_SLOTS];
+  uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
+  pthread_mutex_lock(&huge_lock);
+  size_t n = cache_expire(0, expired);
+  int pending = cache_n > 0;
+  for (size_t i = 0; i < cache_n; i++) {
+    uint32_t due = cache[i].freed_ms + delay;
+    if (i == 0 || depot_ms_before(due, *next_ms)) *next_ms = due;
+  }
+  pthread_mutex_unlock(&huge_lock);
+  unmap_all(expired, n);
+  return pending;
 }
 
 void depot_huge_stats(depot_huge_stats_t *out) {

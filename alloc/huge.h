@@ -12,6 +12,7 @@
 #define DEPOT_ALLOC_HUGE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +32,10 @@ void *depot_huge_resize(void *p, size_t size);
 /* Unmaps every cached mapping now (trim, or the OS refused memory).
  * Returns how many there were. */
 size_t depot_huge_release_cache(void);
+
+/* Unmaps the cached mappings that have waited the purge delay.  Returns 1
+ * and when the next one falls due in *next_ms if any remain, else 0. */
+int depot_huge_expire(uint32_t *next_ms);
 
 /* The usable size of a huge block of size bytes: whole OS pages. */
 static inline size_t depot_huge_usable(size_t size) {

@@ -16,6 +16,8 @@
 #define DEPOT_HAVE_SINGLE_THREADED 1
 #endif
 #endif
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/config.h"
 #include "alloc/huge.h"
@@ -24,6 +26,8 @@
 #include "alloc/region.h"
 
 static _Atomic int init_state;
+_Atomic int depot_threads_started;
+_Atomic int depot_purger_running;
 static __thread int init_running; /* this thread is inside init_once */
 static pthread_key_t tcache_key;
 
@@ -129,7 +133,13 @@ static void fork_parent(void) {
   if (_IO_list_unlock) _IO_list_unlock();
 }
 
+/* The child: no thread but this one.  The purger, if the parent had one,
+ * did not come along; it starts again when needed (in auto mode only once
+ * the child starts a thread itself). */
 static void fork_child(void) {
+  depot_store_relaxed(&depot_threads_started, 0);
+  depot_store_relaxed(&depot_purger_running, 0);
+  depot_store_relaxed(&depot_purge_asleep, 0);
   if (!fork_locked) return;
   depot_unlock_all();
   if (_IO_list_resetlock) _IO_list_resetlock();
@@ -178,8 +188,13 @@ depot_tcache_t *depot_thread_cache(void) {
   if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
     return tc;
   if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
-  tc = depot_tcache_create(depot_numa_home(), depot_options.tcache_max_bytes);
+  tc = depot_tcache_create(depot_numa_home(),
+                           depot_config_live(DEPOT_CONF_tcache_max_bytes));
   if (!tc) return NULL;
+  /* A thread other than the first: the process has started threads. */
+  if (!depot_load_relaxed(&depot_threads_started) &&
+      syscall(SYS_gettid) != getpid())
+    depot_store_relaxed(&depot_threads_started, 1);
   depot_tls_tcache = tc;
   pthread_setspecific(tcache_key, tc);
   return tc;

@@ -9,6 +9,8 @@
 #ifndef DEPOT_ALLOC_INIT_H
 #define DEPOT_ALLOC_INIT_H
 
+#include <stdatomic.h>
+
 #include "alloc/tcache.h"
 
 /* Initialises the core if needed.  Returns 0 or an errno value (EAGAIN when
@@ -25,6 +27,13 @@ depot_tcache_t *depot_thread_cache(void);
 
 /* Flushes the calling thread's cache (if it has one) into the pools. */
 void depot_thread_flush(void);
+
+/* Set once a thread other than the process's first creates its cache
+ * (background_purge=auto waits for it); the purger sets
+ * depot_purger_running when its thread starts.  Both are reset in the
+ * child of fork.  Relaxed atomics: flags, nothing is published by them. */
+extern _Atomic int depot_threads_started;
+extern _Atomic int depot_purger_running;
 
 /* Takes, and releases, every lock of the core in the lock order of
  * alloc/README.md: what the fork handlers hold (after the C library's stdio

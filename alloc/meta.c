@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "alloc/common.h"
+#include "alloc/limit.h"
 #include "alloc/os.h"
 
 #define META_CHUNK ((size_t)1 << 20)
@@ -20,6 +21,7 @@ void *depot_meta_alloc(size_t size) {
   if (size > META_CHUNK / 4) { /* big tables get their own mapping */
     size = depot_align_up(size, 4096);
     if (depot_os_map(size, 4096, &p) != 0) return NULL;
+    depot_limit_grow(size); /* metadata is never refused, only counted */
     pthread_mutex_lock(&meta_lock);
     meta_total += size;
     pthread_mutex_unlock(&meta_lock);
@@ -30,6 +32,7 @@ void *depot_meta_alloc(size_t size) {
   if ((size_t)(meta_end - meta_cur) < size) {
     void *chunk;
     if (depot_os_map(META_CHUNK, 4096, &chunk) == 0) {
+      depot_limit_grow(META_CHUNK);
       meta_cur = chunk;
       meta_end = meta_cur + META_CHUNK;
     }

@@ -21,7 +21,7 @@ static int node_create(unsigned n, uint32_t os_node, int bind, int strict) {
     depot_arena_t *a = depot_meta_alloc(sizeof *a);
     if (!a) return ENOMEM;
     depot_arena_init(a, n, ARENA_FALLBACK_RESERVE,
-                     depot_options.purge_delay_ms,
+                     (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms),
                      depot_options.purge == DEPOT_PURGE_FREE);
     depot_arena_set_binding(a, bind, os_node, strict);
     depot_arenas[n][k] = a;

@@ -3,6 +3,7 @@
 #include "alloc/os.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -157,4 +158,20 @@ uint32_t depot_os_now_ms(void) {
   clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
   return (uint32_t)((uint64_t)ts.tv_sec * 1000u +
                     (uint64_t)ts.tv_nsec / 1000000u);
+}
+
+int depot_os_thp(void *p, size_t size, int mode) {
+  if (mode == 0) return 0;
+  return madvise(p, size, mode == 1 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0
+             ? 0 : errno;
+}
+
+void depot_os_wait(_Atomic uint32_t *word, uint32_t expected, uint32_t ms) {
+  struct timespec ts = {(time_t)(ms / 1000u), (long)(ms % 1000u) * 1000000L};
+  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected,
+          ms == UINT32_MAX ? NULL : &ts, NULL, 0);
+}
+
+void depot_os_wake(_Atomic uint32_t *word) {
+  syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }

@@ -88,6 +88,19 @@ void depot_os_account_remap(size_t old_size, size_t new_size);
  * 49 days: compare readings with depot_ms_before of common.h). */
 uint32_t depot_os_now_ms(void);
 
+/* Transparent huge pages for [p, p+size): mode 1 asks for them
+ * (MADV_HUGEPAGE), 2 refuses them (MADV_NOHUGEPAGE), 0 leaves the system's
+ * default. */
+int depot_os_thp(void *p, size_t size, int mode);
+
+#ifndef __cplusplus
+/* Sleeps while *word == expected, at most ms milliseconds (UINT32_MAX: no
+ * limit), or until depot_os_wake(word) (a futex: no lock, nothing for fork
+ * to take).  Spurious returns happen. */
+void depot_os_wait(_Atomic uint32_t *word, uint32_t expected, uint32_t ms);
+void depot_os_wake(_Atomic uint32_t *word);
+#endif
+
 /* Bytes currently mapped through this layer (reserved or committed). */
 size_t depot_os_mapped_bytes(void);
 

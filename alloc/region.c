@@ -8,6 +8,7 @@
 #include <pthread.h>
 
 #include "alloc/check.h"
+#include "alloc/config.h"
 #include "alloc/os.h"
 
 _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
@@ -83,6 +84,9 @@ int depot_region_take(depot_segment_t **out) {
     err = table_cover(used + DEPOT_SEGMENT_SIZE);
     if (err == 0) err = depot_os_map_at(seg, DEPOT_SEGMENT_SIZE);
     if (err == 0) {
+      /* thp=always|never: huge pages for the heap, or none (best effort: a
+       * kernel without THP refuses, which changes nothing). */
+      depot_os_thp(seg, DEPOT_SEGMENT_SIZE, depot_options.thp);
       *out = (depot_segment_t *)seg;
       /* The table entries and the segment's header are written before any
        * block of it exists, and blocks travel with the program's

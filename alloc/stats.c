@@ -10,9 +10,11 @@
 #include "alloc/central.h"
 #include "alloc/huge.h"
 #include "alloc/init.h"
+#include "alloc/limit.h"
 #include "alloc/meta.h"
 #include "alloc/numa.h"
 #include "alloc/os.h"
+#include "alloc/purger.h"
 #include "alloc/tcache.h"
 
 /* Adds a node's arena statistics, over its shards, to *sum. */
@@ -33,6 +35,16 @@ void depot_core_stats(depot_core_stats_t *out) {
   memset(out, 0, sizeof *out);
   out->os_mapped_bytes = depot_os_mapped_bytes();
   out->meta_bytes = depot_meta_bytes();
+  out->held_bytes = depot_limit_held();
+  out->limit_bytes = depot_limit_bytes();
+  out->limit_soft_bytes = depot_limit_soft_bytes();
+  out->limit_hits = depot_limit_hits();
+  out->limit_reclaims = depot_limit_reclaims();
+  depot_purger_stats_t ps;
+  depot_purger_stats(&ps);
+  out->purger_running = (size_t)ps.running;
+  out->purger_wakeups = ps.wakeups;
+  out->purger_idle_reclaims = ps.idle_reclaims;
   if (!depot_initialised()) return;
   out->batch_records = depot_central_records();
   depot_arena_stats_t as = {0};

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "alloc/check.h"
+#include "alloc/config.h"
 #include "alloc/meta.h"
 #include "alloc/os.h"
 #include "alloc/region.h"
@@ -140,8 +141,18 @@ static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
   }
 }
 
-/* Raises bin i's limit by a batch if the budget allows (after stealing). */
+/* Raises bin i's limit by a batch if the budget allows (after stealing).
+ * A budget changed at run time (tcache_max_bytes) is taken up here: a
+ * smaller one sheds limits, and blocks beyond them, at once. */
 static int grow(depot_tcache_t *tc, unsigned i) {
+  size_t budget = (size_t)depot_config_live(DEPOT_CONF_tcache_max_bytes);
+  if (depot_unlikely(budget != tc->budget)) {
+    tc->budget = budget;
+    for (size_t before = 0; tc->limit_bytes > budget && tc->limit_bytes != before;) {
+      before = tc->limit_bytes;
+      steal(tc, DEPOT_TCACHE_BINS, 0);
+    }
+  }
   depot_bin_t *bin = &tc->bins[i];
   uint32_t b = bin_batch(i);
   if (bin->limit + b > bin_max(i)) return 0;

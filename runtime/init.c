@@ -100,6 +100,7 @@ static void init_once(void) {
   int stats = stats_from_env(getenv("DEPOTMALLOCSTATS"));
   depot_config_refuse(env_errors);
   if (depot_options.stats || stats) atexit(print_stats_at_exit);
+  depot_stats_signal_install((int)depot_config_live(DEPOT_CONF_stats_signal));
 }
 
 void depot_runtime_init(void) {

@@ -9,12 +9,19 @@
  * leaves *out untouched; memalign and valloc follow glibc (a non-power-of-two
  * alignment is rounded up).
  *
+ * mallinfo2, mallinfo and malloc_info answer glibc's questions with Depot's
+ * figures; mallopt maps the parameters that have a Depot equivalent.
+ *
  * Nothing here needs the dynamic loader (no dlsym), the runtime's start-up
  * or any lock before the first allocation: the core initialises itself on
  * its slow path, so this works before constructors run and while the
  * loader itself allocates. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "alloc/alloc.h"
@@ -159,4 +166,123 @@ EXPORT size_t NAME(malloc_good_size)(size_t size) {
   if (size > PTRDIFF_MAX || depot_init() != 0) return size;
   if (size > depot_options.huge_threshold_bytes) return depot_huge_usable(size);
   return (size + DEPOT_PAGE_SIZE - 1) & ~(DEPOT_PAGE_SIZE - 1);
+}
+
+/* ---- glibc's questions, Depot's answers ------------------------------------ */
+
+/* The statistics in a block of Depot's own (they are large for a stack). */
+static DepotMemStats *stats_now(void) {
+  DepotMemStats *s = NAME(malloc)(sizeof *s);
+  if (!s) return NULL;
+  s->size = sizeof *s;
+  DepotMem_Stats(s);
+  return s;
+}
+
+/* arena: memory held in the heap region's spans; ordblks: free small
+ * blocks; hblks/hblkhd: huge blocks, mapped one by one; uordblks: bytes in
+ * use; fordblks: bytes held but free; keepcost: free pages not yet purged
+ * (what a trim would return). */
+EXPORT struct mallinfo2 NAME(mallinfo2)(void) {
+  struct mallinfo2 mi;
+  memset(&mi, 0, sizeof mi);
+  DepotMemStats *s = stats_now();
+  if (!s) return mi;
+  uint64_t huge_blocks = 0, huge_bytes = 0;
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
+    huge_blocks += s->domains[d].huge.blocks_in_use;
+    huge_bytes += s->domains[d].huge.bytes_held;
+  }
+  mi.arena = s->held_bytes > huge_bytes ? s->held_bytes - huge_bytes : 0;
+  mi.ordblks = s->total.free_blocks;
+  mi.hblks = huge_blocks;
+  mi.hblkhd = huge_bytes;
+  mi.uordblks = s->total.bytes_in_use;
+  mi.fordblks = s->held_bytes > s->total.bytes_in_use
+                    ? s->held_bytes - s->total.bytes_in_use : 0;
+  mi.keepcost = s->dirty_bytes;
+  NAME(free)(s);
+  return mi;
+}
+
+/* The same in int fields, which glibc's mallinfo truncates too. */
+EXPORT struct mallinfo NAME(mallinfo)(void) {
+  struct mallinfo2 m2 = NAME(mallinfo2)();
+  struct mallinfo mi;
+  memset(&mi, 0, sizeof mi);
+  mi.arena = (int)m2.arena;
+  mi.ordblks = (int)m2.ordblks;
+  mi.hblks = (int)m2.hblks;
+  mi.hblkhd = (int)m2.hblkhd;
+  mi.uordblks = (int)m2.uordblks;
+  mi.fordblks = (int)m2.fordblks;
+  mi.keepcost = (int)m2.keepcost;
+  return mi;
+}
+
+/* glibc's XML: one heap (Depot's, all domains and nodes), a <size> element
+ * per size class with free blocks (from/to the class's range, total bytes
+ * and count of its free blocks), totals, and the system figures. */
+EXPORT int NAME(malloc_info)(int options, FILE *fp) {
+  if (options != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  DepotMemStats *s = stats_now();
+  if (!s) return -1;
+  unsigned long long free_count = 0, free_bytes = 0, huge_count = 0, huge_bytes = 0;
+  fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
+  uint64_t from = 1;
+  for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
+    uint64_t count = 0, size = s->domains[0].classes[c].block_size;
+    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) count += s->domains[d].classes[c].free_blocks;
+    if (count)
+      fprintf(fp, "<size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
+              (unsigned long long)from, (unsigned long long)size,
+              (unsigned long long)(count * size), (unsigned long long)count);
+    free_count += count;
+    free_bytes += count * size;
+    from = size + 1;
+  }
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
+    huge_count += s->domains[d].huge.blocks_in_use;
+    huge_bytes += s->domains[d].huge.bytes_held;
+  }
+  fprintf(fp,
+          "</sizes>\n<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+          "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<system type=\"current\" size=\"%llu\"/>\n"
+          "<system type=\"max\" size=\"%llu\"/>\n"
+          "<aspace type=\"total\" size=\"%llu\"/>\n"
+          "<aspace type=\"mprotect\" size=\"%llu\"/>\n</heap>\n",
+          free_count, free_bytes, (unsigned long long)s->held_bytes,
+          (unsigned long long)s->held_bytes, (unsigned long long)s->os_mapped_bytes,
+          (unsigned long long)s->os_mapped_bytes);
+  fprintf(fp,
+          "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
+          "<total type=\"rest\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<total type=\"mmap\" count=\"%llu\" size=\"%llu\"/>\n"
+          "<system type=\"current\" size=\"%llu\"/>\n"
+          "<system type=\"max\" size=\"%llu\"/>\n"
+          "<aspace type=\"total\" size=\"%llu\"/>\n"
+          "<aspace type=\"mprotect\" size=\"%llu\"/>\n</malloc>\n",
+          free_count, free_bytes, huge_count, huge_bytes,
+          (unsigned long long)s->held_bytes, (unsigned long long)s->held_bytes,
+          (unsigned long long)s->os_mapped_bytes, (unsigned long long)s->os_mapped_bytes);
+  NAME(free)(s);
+  return 0;
+}
+
+/* M_MMAP_THRESHOLD is Depot's huge threshold (within its range); every other parameter has no Depot equivalent and
+ * returns 0, as glibc does for one it does not know.  1 on success. */
+EXPORT int NAME(mallopt)(int param, int value) {
+  char text[32];
+  switch (param) {
+    case M_MMAP_THRESHOLD:
+      if (value < 0) return 0;
+      snprintf(text, sizeof text, "%d", value);
+      return DepotMem_SetOption("huge_threshold_bytes", text) == 0;
+    default:
+      return 0;
+  }
 }

@@ -31,6 +31,9 @@ void depot_domains_use_libc(void);
 /* Fork safety: the report lock (lock 1 of alloc/README.md's order). */
 void depot_stats_prefork(void);
 void depot_stats_postfork(void);
+/* stats_signal: prints the report to stderr whenever sig arrives (a
+ * reporter thread; the handler only wakes it). */
+void depot_stats_signal_install(int sig);
 
 /* "debug.c" */
 /* Installs the debug hooks over every domain's current allocator. */

@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -85,6 +87,13 @@ int DepotMem_Stats(DepotMemStats *stats) {
   depot_core_stats(&core);
   all.os_mapped_bytes = core.os_mapped_bytes;
   all.resident_bytes = resident_bytes();
+  all.held_bytes = core.held_bytes;
+  all.dirty_bytes = (uint64_t)core.dirty_pages * DEPOT_PAGE_SIZE;
+  all.memory_limit_bytes = core.limit_bytes;
+  all.memory_limit_hits = core.limit_hits;
+  all.soft_limit_purges = core.limit_reclaims;
+  all.purger_running = core.purger_running;
+  all.purger_idle_reclaims = core.purger_idle_reclaims;
   /* An older, smaller struct gets the prefix it knows. */
   size_t n = stats->size < sizeof all ? stats->size : sizeof all;
   all.size = n;
@@ -155,6 +164,15 @@ static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w, "address space mapped: %llu bytes\nresident memory: %llu bytes\n",
       (unsigned long long)s->os_mapped_bytes,
       (unsigned long long)s->resident_bytes);
+  out(w, "held from the OS: %llu bytes (%llu waiting to be purged)\n"
+      "memory limit: %llu bytes (0: none), %llu hits, %llu soft-limit purges\n"
+      "background purger: %s, %llu idle reclaims\n",
+      (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
+      (unsigned long long)s->memory_limit_bytes,
+      (unsigned long long)s->memory_limit_hits,
+      (unsigned long long)s->soft_limit_purges,
+      s->purger_running ? "running" : "off",
+      (unsigned long long)s->purger_idle_reclaims);
 }
 
 static void json_row(writer_t *w, const DepotMemClassStats *r) {
@@ -187,9 +205,18 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
   }
   out(w, "},\"total\":");
   json_row(w, &s->total);
-  out(w, ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu}\n",
+  out(w, ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
+      "\"held_bytes\":%llu,\"dirty_bytes\":%llu,\"memory_limit_bytes\":%llu,"
+      "\"memory_limit_hits\":%llu,\"soft_limit_purges\":%llu,"
+      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu}\n",
       (unsigned long long)s->os_mapped_bytes,
-      (unsigned long long)s->resident_bytes);
+      (unsigned long long)s->resident_bytes,
+      (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
+      (unsigned long long)s->memory_limit_bytes,
+      (unsigned long long)s->memory_limit_hits,
+      (unsigned long long)s->soft_limit_purges,
+      (unsigned long long)s->purger_running,
+      (unsigned long long)s->purger_idle_reclaims);
 }
 
 /* Lock 1 of the lock order (alloc/README.md): held across a whole report,
@@ -227,4 +254,53 @@ int DepotMem_PrintStats(int fd, unsigned flags) {
     return -1;
   }
   return 0;
+}
+
+/* ---- statistics on a signal (stats_signal=...) --------------------------------
+ * The handler only posts a semaphore (async-signal-safe); a reporter
+ * thread, started only when the key is set, waits on it and writes the
+ * report to stderr.  Printing from the handler itself could deadlock on a
+ * lock the interrupted thread holds. */
+
+static sem_t report_sem;
+
+static void on_stats_signal(int sig) {
+  (void)sig;
+  int saved = errno;
+  sem_post(&report_sem);
+  errno = saved;
+}
+
+static void *reporter_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    if (sem_wait(&report_sem) != 0) continue; /* EINTR */
+    DepotMem_PrintStats(STDERR_FILENO, 0);
+  }
+  return NULL;
+}
+
+void depot_stats_signal_install(int sig) {
+  if (sig <= 0) return;
+  pthread_t t;
+  pthread_attr_t attr;
+  sigset_t all, old;
+  if (sem_init(&report_sem, 0, 0) != 0) return;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* the reporter takes no signal */
+  int err = pthread_create(&t, &attr, reporter_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (err) {
+    depot_say("depot: stats_signal=%d: cannot start the reporter thread", sig);
+    return;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stats_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(sig, &sa, NULL);
 }

@@ -88,6 +88,43 @@ TEST(Override, LongPurgeDelayKeepsMemoryWithoutTrim) {
       << "memory went back long before the purge delay";
 }
 
+TEST(Override, IdleProcessGivesMemoryBackWithoutBeingCalled) {
+  // 512 MiB in small and large blocks over 4 threads, all freed, then the
+  // process sleeps: the background purger brings resident memory below 5%
+  // of the peak within purge_delay_ms + 1 s.
+  Result r = Sh(Preload() + Runfile("tests/progs/idle_rss") + " 512 1000");
+  EXPECT_EQ(r.status, 0) << r.output;
+  std::printf("%s", r.output.c_str());
+  // The same with a shorter delay set by the configuration.
+  r = Sh("env DEPOT_CONF=purge_delay_ms=300 " + Preload() +
+         Runfile("tests/progs/idle_rss") + " 256 300");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // A forked child of a process with a purger gets one of its own.
+  r = Sh(Preload() + Runfile("tests/progs/idle_rss") + " 256 1000 fork");
+  EXPECT_EQ(r.status, 0) << r.output;
+  // And without the purger the memory stays: the control.
+  r = Sh("env DEPOT_CONF=background_purge=0 " + Preload() +
+         Runfile("tests/progs/idle_rss") + " 128 300");
+  EXPECT_EQ(r.status, 1) << r.output;
+}
+
+TEST(Override, AnswersGlibcsQuestionsAndPrintsStatisticsOnASignal) {
+  Result r = Sh("env DEPOT_CONF=stats_signal=SIGUSR2 " + Preload() +
+                Runfile("tests/progs/glibc_questions"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("Depot memory statistics"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("background purger: "), std::string::npos) << r.output;
+}
+
+TEST(Override, HardLimitEveryFamilyFailsWithEnomem) {
+  Result r = Sh("env DEPOT_CONF=memory_limit=128m " + Preload() +
+                Runfile("tests/progs/limit_fill"));
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("PASS depot ENOMEM"), std::string::npos) << r.output;
+  std::printf("%s", r.output.c_str());
+}
+
 TEST(Override, LateDlopen) {
   Result r = Sh(Runfile("tests/progs/dlopen_late") + " " + Runfile("libdepot.so"));
   EXPECT_EQ(r.status, 0) << r.output;

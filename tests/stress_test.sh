@@ -35,6 +35,9 @@ if [[ $build == plain ]]; then
 else
   echo "--- ulimit-v: skipped in a $build build (sanitizers reserve huge address ranges)"
 fi
+# At a hard memory limit: allocations fail (NULLs), no block is damaged,
+# and the run goes on (recovery after frees).
+run memory-limit no env DEPOT_CONF=memory_limit=96m "$stress" --seconds 5 --threads 4 --seed 17 --sizes 500,300,150,50
 run system no "$stress" --seconds 2 --threads 4 --seed 15 --sizes $sizes --allocator system
 # The tool must notice a damaged block: exit 1 and a report naming it.
 echo "--- self-test"

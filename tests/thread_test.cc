@@ -234,8 +234,8 @@ TEST(Threads, RandomTrafficThroughSharedSlots) {
 }
 
 TEST(Threads, CacheStaysWithinItsByteBudget) {
-  size_t saved = depot_options.tcache_max_bytes;
-  depot_options.tcache_max_bytes = 256 * 1024;  // read by new caches
+  // A run-time change: new caches start with it, old ones take it up.
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "256k", nullptr, 0), 0);
   std::thread t([] {
     std::vector<void *> v;
     for (size_t size = 16; size <= 32768; size = size * 5 / 4 + 16)
@@ -249,7 +249,7 @@ TEST(Threads, CacheStaysWithinItsByteBudget) {
     EXPECT_GT(probe_tcache_held_bytes(), 0u) << "the cache should cache something";
   });
   t.join();
-  depot_options.tcache_max_bytes = saved;
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "2m", nullptr, 0), 0);
   ExpectNothingLost();
 }
 

@@ -15,6 +15,7 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "runtime/ctl.h"
 #include "runtime/topology.h"
 
 static const char *const type_names[] = {"bool", "integer", "size", "choice", "text"};
@@ -94,8 +95,12 @@ static void print_json(const depot_topology_t *t, const char *policy) {
   printf("}}\n");
 }
 
+/* The reference: every configuration key (changeable at run time through
+ * DepotMem_SetOption or not), then every statistic DepotMem_GetOption
+ * reads. */
 static void print_reference(void) {
-  printf("| key | accepts | default | what it does |\n|---|---|---|---|\n");
+  printf("| key | accepts | default | at run time | what it does |\n"
+         "|---|---|---|---|---|\n");
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
     const depot_conf_def_t *d = &depot_conf_defs[k];
     char accepts[96];
@@ -107,8 +112,14 @@ static void print_reference(void) {
       snprintf(accepts, sizeof accepts, "0 or 1");
     else
       snprintf(accepts, sizeof accepts, "%s", d->choices);
-    printf("| `%s` | %s | `%s` | %s |\n", d->name, accepts, d->default_text, d->help);
+    printf("| `%s` | %s | `%s` | %s | %s |\n", d->name, accepts, d->default_text,
+           depot_config_runtime_key((depot_conf_key_t)k) ? "read, set" : "read",
+           d->help);
   }
+#define DEPOT_CTL_ROW(name, expr, help) \
+  printf("| `stats.%s` | - | - | read | %s |\n", #name, help);
+  DEPOT_CTL_STATS(DEPOT_CTL_ROW)
+#undef DEPOT_CTL_ROW
 }
 
 int main(int argc, char **argv) {

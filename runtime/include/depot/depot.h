@@ -135,7 +135,7 @@ DEPOT_API void DepotMem_SetupDebugHooks(void);
 
 /* ---- statistics --------------------------------------------------------- */
 
-#define DEPOT_STATS_VERSION 1
+#define DEPOT_STATS_VERSION 2
 #define DEPOT_STATS_CLASSES 72 /* small size classes, 16 B .. 32 KiB */
 
 typedef struct {
@@ -165,6 +165,16 @@ typedef struct {
   DepotMemClassStats total;   /* over all domains */
   uint64_t os_mapped_bytes;   /* address space Depot reserved or mapped */
   uint64_t resident_bytes;    /* the process's resident memory (statm) */
+  /* Version 2: memory control. */
+  uint64_t held_bytes;        /* memory Depot holds from the OS: pages in use
+                                 or free but not yet purged, huge blocks and
+                                 their cache, metadata (an upper bound) */
+  uint64_t dirty_bytes;       /* of those, free pages waiting to be purged */
+  uint64_t memory_limit_bytes; /* the limit in force (0: none) */
+  uint64_t memory_limit_hits; /* allocations refused at the limit */
+  uint64_t soft_limit_purges; /* purges forced by memory_limit_soft */
+  uint64_t purger_running;    /* 1 if the background purger runs */
+  uint64_t purger_idle_reclaims; /* times it found the heap idle */
 } DepotMemStats;
 
 /* Fills *stats (stats->size must be set; a smaller, older struct is filled
@@ -179,6 +189,24 @@ DEPOT_API int DepotMem_PrintStats(int fd, unsigned flags);
 /* Returns free memory to the OS: flushes the calling thread's cache, empties
  * the central pools into their spans and purges idle pages. */
 DEPOT_API void DepotMem_Trim(void);
+
+/* ---- run-time control ------------------------------------------------------
+ * Every configuration key by its name ("purge_delay_ms") and every
+ * statistic as "stats.<name>" ("stats.held_bytes"); the README's reference
+ * lists them, with which keys may change while the program runs
+ * (purge_delay_ms, background_purge, tcache_max_bytes, huge_threshold_bytes,
+ * memory_limit, memory_limit_soft, memory_limit_margin).
+ *
+ * GetOption writes the value as text (as DEPOT_CONF spells it; statistics
+ * in decimal) into buf.  Returns 0, ENOENT for an unknown name, ERANGE when
+ * buf is too small.  SetOption takes a value as DEPOT_CONF does.  Returns 0,
+ * ENOENT for an unknown name, EPERM for a key fixed at start-up or a
+ * statistic, EINVAL for a value that is malformed or out of range.  After a
+ * failure DepotMem_OptionError() is one line saying why (this thread's
+ * last failure). */
+DEPOT_API int DepotMem_GetOption(const char *name, char *buf, size_t len);
+DEPOT_API int DepotMem_SetOption(const char *name, const char *value);
+DEPOT_API const char *DepotMem_OptionError(void);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,177 @@
+/* purger.c: the background purger (see purger.h). */
+#define _GNU_SOURCE
+#include "alloc/purger.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include "alloc/central.h"
+#include "alloc/config.h"
+#include "alloc/huge.h"
+#include "alloc/init.h"
+#include "alloc/limit.h"
+#include "alloc/numa.h"
+#include "alloc/os.h"
+
+/* Pages purged per holding of an arena's lock (4 MiB: a millisecond or so
+ * of madvise). */
+#define PURGE_CHUNK_PAGES 512u
+/* Longest sleep while something is pending, and shortest. */
+#define SLEEP_MAX_MS 60000u
+#define SLEEP_MIN_MS 10u
+
+static _Atomic uint64_t wakeups, idle_reclaims;
+
+void depot_purger_reclaim(void) {
+  if (!depot_initialised()) return;
+  uint32_t next;
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
+      if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
+        depot_central_drain(&depot_central_table[n][i]);
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 1, &next);
+  }
+  depot_huge_release_cache();
+}
+
+/* A number that changes whenever the heap is used: spans handed out or
+ * taken back, batches pushed or popped (each pool's stack tag). */
+static uint64_t activity(void) {
+  uint64_t sig = 0;
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      sig += depot_load_relaxed(&depot_arenas[n][k]->ops);
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
+      if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
+        sig += depot_load_relaxed(&depot_central_table[n][i].top) >> 32;
+  }
+  return sig;
+}
+
+/* Purges what is due; returns 1 and the next due time if anything waits. */
+static int purge_due(uint32_t *next) {
+  int pending = 0;
+  uint32_t due;
+  for (unsigned n = 0; n < depot_numa_nodes(); n++)
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 0, &due)) {
+        if (!pending || depot_ms_before(due, *next)) *next = due;
+        pending = 1;
+      }
+  if (depot_huge_expire(&due)) {
+    if (!pending || depot_ms_before(due, *next)) *next = due;
+    pending = 1;
+  }
+  return pending;
+}
+
+static void *purger_main(void *arg) {
+  (void)arg;
+  uint64_t last_sig = activity();
+  uint32_t last_change = depot_os_now_ms();
+  int idle_done = 0;
+  for (;;) {
+    uint32_t seq = depot_load_acquire(&depot_purge_bell);
+    depot_add_relaxed(&wakeups, 1);
+    if (depot_config_live(DEPOT_CONF_background_purge) == DEPOT_BG_PURGE_OFF) {
+      /* Turned off at run time: wait for the control interface's ring. */
+      depot_os_wait(&depot_purge_bell, seq, UINT32_MAX);
+      continue;
+    }
+    uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
+    uint32_t next = 0;
+    int pending = purge_due(&next);
+    uint32_t now = depot_os_now_ms();
+    uint64_t sig = activity();
+    if (sig != last_sig) {
+      last_sig = sig;
+      last_change = now;
+      idle_done = 0;
+    } else if (!idle_done && (uint32_t)(now - last_change) >= delay) {
+      depot_purger_reclaim();
+      depot_add_relaxed(&idle_reclaims, 1);
+      idle_done = 1;
+      last_sig = activity();
+      pending = purge_due(&next);
+    }
+    if (!idle_done) { /* look again when the heap may have gone idle */
+      uint32_t at = last_change + delay;
+      if (!pending || depot_ms_before(at, next)) next = at;
+      pending = 1;
+    }
+    if (depot_config_live(DEPOT_CONF_memory_limit) == DEPOT_LIMIT_CGROUP) {
+      depot_limit_refresh(0);
+      uint32_t at = now + DEPOT_CGROUP_REFRESH_MS;
+      if (!pending || depot_ms_before(at, next)) next = at;
+      pending = 1;
+    }
+    if (pending) {
+      now = depot_os_now_ms();
+      uint32_t ms = depot_ms_before(now, next) ? next - now : 0;
+      if (ms < SLEEP_MIN_MS) ms = SLEEP_MIN_MS;
+      if (ms > SLEEP_MAX_MS) ms = SLEEP_MAX_MS;
+      depot_os_wait(&depot_purge_bell, seq, ms);
+      continue;
+    }
+    /* Nothing pending: say so, then look once more, under the arenas' and
+     * the huge table's locks (the ringers' locks), before sleeping. */
+    atomic_store(&depot_purge_asleep, 1);
+    if (purge_due(&next) || activity() != last_sig) {
+      atomic_store(&depot_purge_asleep, 0);
+      continue;
+    }
+    depot_os_wait(&depot_purge_bell, seq, UINT32_MAX);
+  }
+  return NULL;
+}
+
+static depot_cold void start(void) {
+  uint64_t mode = depot_config_live(DEPOT_CONF_background_purge);
+  if (mode == DEPOT_BG_PURGE_OFF ||
+      (mode == DEPOT_BG_PURGE_AUTO && !depot_load_relaxed(&depot_threads_started)))
+    return;
+  int expected = 0;
+  if (!atomic_compare_exchange_strong(&depot_purger_running, &expected, 1))
+    return;
+  /* No signal of the program's is ever delivered to this thread; a small
+   * stack (it calls nothing deep).  pthread_create allocates: it comes back
+   * here and finds the purger running.  If it fails, the purger stays off
+   * (running stays set, so that no slow path tries again). */
+  pthread_attr_t attr;
+  pthread_t t;
+  sigset_t all, old;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, (size_t)256 << 10);
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_create(&t, &attr, purger_main, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+}
+
+void depot_purger_poke(void) {
+  if (depot_likely(depot_load_relaxed(&depot_purger_running))) return;
+  if (!depot_load_relaxed(&depot_purge_wanted)) return;
+  start();
+}
+
+void depot_purger_option_changed(void) {
+  if (!depot_initialised()) return;
+  uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
+  for (unsigned n = 0; n < depot_numa_nodes(); n++)
+    for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
+      depot_arena_set_purge_delay(depot_arenas[n][k], delay);
+  depot_limit_refresh(1);
+  atomic_store(&depot_purge_asleep, 0);
+  depot_add_relaxed(&depot_purge_bell, 1);
+  depot_os_wake(&depot_purge_bell);
+  depot_purger_poke();
+}
+
+void depot_purger_stats(depot_purger_stats_t *out) {
+  out->running = depot_load_relaxed(&depot_purger_running);
+  out->wakeups = depot_load_relaxed(&wakeups);
+  out->idle_reclaims = depot_load_relaxed(&idle_reclaims);
+}

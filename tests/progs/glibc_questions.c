@@ -1,0 +1,51 @@
+/* glibc_questions.c: what programs ask glibc about its heap, answered by
+ * Depot: mallinfo2 and mallinfo see a block of 10 MiB come and go,
+ * malloc_info writes glibc's XML, mallopt maps M_MMAP_THRESHOLD and
+ * answers 0 for what has no equivalent; with DEPOT_CONF=stats_signal=SIGUSR2
+ * the signal prints the statistics.  Prints PASS depot. */
+#define _GNU_SOURCE
+#include <malloc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static int fail(const char *what) {
+  printf("FAIL %s\n", what);
+  return 1;
+}
+
+int main(void) {
+  struct mallinfo2 before = mallinfo2();
+  char *p = malloc((size_t)10 << 20);
+  memset(p, 1, (size_t)10 << 20);
+  struct mallinfo2 during = mallinfo2();
+  if (during.uordblks + during.hblkhd < before.uordblks + before.hblkhd + ((size_t)10 << 20))
+    return fail("mallinfo2 does not see the block");
+  struct mallinfo old = mallinfo();
+  if (old.hblkhd <= 0 && old.uordblks <= 0) return fail("mallinfo is empty");
+  free(p);
+  struct mallinfo2 after = mallinfo2();
+  if (after.uordblks + after.hblkhd >= during.uordblks + during.hblkhd)
+    return fail("mallinfo2 does not see the free");
+  char *xml = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&xml, &len);
+  if (malloc_info(0, f) != 0) return fail("malloc_info");
+  fclose(f);
+  if (strncmp(xml, "<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", 41) != 0 ||
+      !strstr(xml, "<system type=\"current\" size=\"") || !strstr(xml, "</malloc>\n"))
+    return fail("malloc_info's XML");
+  free(xml);
+  if (malloc_info(1, stdout) != -1) return fail("malloc_info(1) accepted");
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 20) != 1) return fail("mallopt(M_MMAP_THRESHOLD)");
+  if (mallopt(M_MMAP_THRESHOLD, 1 << 30) != 0) return fail("mallopt out of range");
+  if (mallopt(M_ARENA_MAX, 1) != 0) return fail("mallopt(M_ARENA_MAX)");
+  if (getenv("DEPOT_CONF") && strstr(getenv("DEPOT_CONF"), "stats_signal")) {
+    raise(SIGUSR2);
+    usleep(300000); /* the reporter thread writes to stderr */
+  }
+  printf("PASS depot\n");
+  return 0;
+}
