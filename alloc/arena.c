@@ -60,10 +60,10 @@ static int charge(depot_arena_t *a, size_t npages) {
   return 0;
 }
 
-/* ---- free bins (arena lock held) ---------------------------------------- */
+/* ---- free lists by length (arena lock held) ---------------------------------------- */
 
-static unsigned bin_of(size_t npages) {
-  return npages < DEPOT_ARENA_BINS ? (unsigned)npages : 0;
+static unsigned free_list_of(size_t npages) {
+  return npages < DEPOT_ARENA_FREE_LISTS ? (unsigned)npages : 0;
 }
 
 static void set_pagemap(depot_span_t *s, unsigned first, unsigned last) {
@@ -72,12 +72,12 @@ static void set_pagemap(depot_span_t *s, unsigned first, unsigned last) {
     depot_store_relaxed(&seg->pagemap[i], s);
 }
 
-static void bin_insert(depot_arena_t *a, depot_span_t *s) {
+static void free_list_insert(depot_arena_t *a, depot_span_t *s) {
   s->state = DEPOT_SPAN_FREE;
   unsigned last = s->start_page + s->npages - 1u;
   set_pagemap(s, s->start_page, s->start_page);
   set_pagemap(s, last, last);
-  depot_span_t **head = &a->bins[bin_of(s->npages)];
+  depot_span_t **head = &a->free_lists[free_list_of(s->npages)];
   s->prev = NULL;
   s->next = *head;
   if (*head) (*head)->prev = s;
@@ -86,9 +86,9 @@ static void bin_insert(depot_arena_t *a, depot_span_t *s) {
   if (s->dirty) a->dirty_pages += s->npages;
 }
 
-static void bin_remove(depot_arena_t *a, depot_span_t *s) {
+static void free_list_remove(depot_arena_t *a, depot_span_t *s) {
   if (s->prev) s->prev->next = s->next;
-  else a->bins[bin_of(s->npages)] = s->next;
+  else a->free_lists[free_list_of(s->npages)] = s->next;
   if (s->next) s->next->prev = s->prev;
   s->next = s->prev = NULL;
   a->free_pages -= s->npages;
@@ -106,7 +106,7 @@ static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
   s->npages = (uint16_t)npages;
   s->dirty = (uint8_t)dirty;
   s->dirty_ms = dirty_ms;
-  bin_insert(a, s);
+  free_list_insert(a, s);
   if (dirty) {
     uint32_t due = dirty_ms + a->purge_delay_ms;
     if (!a->purge_pending || depot_ms_before(due, a->next_purge_ms))
@@ -125,8 +125,8 @@ static size_t purge_budget_locked(depot_arena_t *a, uint32_t now, int force,
                                   size_t budget) {
   size_t done = 0;
   a->purge_pending = 0;
-  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
-    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+  for (unsigned b = 0; b < DEPOT_ARENA_FREE_LISTS; b++) {
+    for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
       if (!s->dirty) continue;
       uint32_t due = s->dirty_ms + a->purge_delay_ms;
       if (!force && depot_ms_before(now, due)) {
@@ -231,8 +231,8 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
 /* First free span that can hold npages at the alignment, or NULL. */
 static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
                               size_t align_pages, unsigned *out_start) {
-  for (unsigned b = (unsigned)(npages < DEPOT_ARENA_BINS ? npages : 0);;) {
-    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+  for (unsigned b = (unsigned)(npages < DEPOT_ARENA_FREE_LISTS ? npages : 0);;) {
+    for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
       unsigned start =
           (unsigned)depot_align_up(s->start_page, align_pages);
       if (start + npages <= (size_t)s->start_page + s->npages) {
@@ -241,7 +241,7 @@ static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
       }
     }
     if (b == 0) return NULL;
-    b = (b + 1 == DEPOT_ARENA_BINS) ? 0 : b + 1;
+    b = (b + 1 == DEPOT_ARENA_FREE_LISTS) ? 0 : b + 1;
   }
 }
 
@@ -270,7 +270,7 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
       return NULL;
     }
   }
-  bin_remove(a, f);
+  free_list_remove(a, f);
   depot_segment_t *seg = depot_segment_base((uintptr_t)f);
   unsigned f_start = f->start_page, f_end = f->start_page + f->npages;
   unsigned end = start + (unsigned)npages;
@@ -303,10 +303,10 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
   return depot_span_covers(n, page) && n->state == DEPOT_SPAN_FREE ? n : NULL;
 }
 
-/* Takes the free span n out of its bin to be merged into a neighbour; keeps
+/* Takes the free span n off its free list to be merged into a neighbour; keeps
  * in *dirty_ms the oldest dirty time of the merged parts (lock held). */
 static void absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
-  bin_remove(a, n);
+  free_list_remove(a, n);
   n->state = DEPOT_SPAN_DEAD;
   if (n->dirty && depot_ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
 }
@@ -340,7 +340,7 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
       unsigned r_end = right->start_page + right->npages;
       int dirty = right->dirty;
       uint32_t dirty_ms = right->dirty_ms;
-      bin_remove(a, right);
+      free_list_remove(a, right);
       right->state = DEPOT_SPAN_DEAD;
       if (r_end > new_end) make_free(a, seg, new_end, r_end - new_end, dirty, dirty_ms);
       s->npages = (uint16_t)npages;
@@ -415,8 +415,8 @@ void depot_arena_set_purge_delay(depot_arena_t *a, uint32_t purge_delay_ms) {
   a->purge_delay_ms = purge_delay_ms;
   /* Re-derive when the oldest dirty span falls due under the new delay. */
   a->purge_pending = 0;
-  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++)
-    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+  for (unsigned b = 0; b < DEPOT_ARENA_FREE_LISTS; b++)
+    for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
       uint32_t due = s->dirty_ms + purge_delay_ms;
       if (s->dirty && (!a->purge_pending || depot_ms_before(due, a->next_purge_ms)))
         a->next_purge_ms = due, a->purge_pending = 1;
@@ -442,11 +442,11 @@ void depot_arena_check_locked(depot_arena_t *a, depot_arena_span_fn fn,
   /* The free lists by length: every span on them is free, of the right
    * length, exactly mapped at both ends; their pages add up to the counts. */
   size_t free_pages = 0, dirty_pages = 0;
-  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++) {
-    for (depot_span_t *s = a->bins[b]; s; s = s->next) {
+  for (unsigned b = 0; b < DEPOT_ARENA_FREE_LISTS; b++) {
+    for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
       depot_segment_t *seg = depot_segment_base((uintptr_t)s);
       unsigned last = s->start_page + s->npages - 1u;
-      DEPOT_CHECK(s->state == DEPOT_SPAN_FREE && bin_of(s->npages) == b);
+      DEPOT_CHECK(s->state == DEPOT_SPAN_FREE && free_list_of(s->npages) == b);
       DEPOT_CHECK(seg->arena == a && s == &seg->slots[s->start_page]);
       DEPOT_CHECK(depot_load_relaxed(&seg->pagemap[s->start_page]) == s &&
                   depot_load_relaxed(&seg->pagemap[last]) == s);

@@ -3,8 +3,8 @@
  * from the heap region (region.h), or from address space it reserves itself
  * once the region is used up, and hands out spans (runs of pages) from them.
  * Free spans coalesce with free neighbours and wait on free lists by length
- * ("bins" here only in the field name: bins[n] holds free spans of n
- * pages); their pages go back to the OS (purge) once they have been free
+ * (free_lists[n] holds free spans of n pages; "bin" is only the thread
+ * cache's word); their pages go back to the OS (purge) once they have been free
  * for the purge delay (checked whenever the arena hands out or takes back a
  * span), or at once on depot_arena_purge().
  *
@@ -28,9 +28,10 @@
 /* Largest span an arena can hand out: a whole segment less its header. */
 #define DEPOT_SPAN_MAX_PAGES (DEPOT_SEGMENT_PAGES - DEPOT_SEGMENT_HEADER_PAGES)
 
-/* Free bins: bin n (1..63) holds free spans of exactly n pages, bin 0 those
- * of 64 pages or more. */
-#define DEPOT_ARENA_BINS 64
+/* Free lists by length: list n (1..DEPOT_ARENA_FREE_LISTS-1) holds free
+ * spans of exactly n pages, list 0 those of DEPOT_ARENA_FREE_LISTS pages or
+ * more. */
+#define DEPOT_ARENA_FREE_LISTS 64
 
 typedef struct depot_arena {
   pthread_mutex_t lock;
@@ -42,7 +43,7 @@ typedef struct depot_arena {
   int purge_pending;           /* some dirty span waits for next_purge_ms */
   char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
   depot_segment_t *segments;   /* every segment of this arena */
-  depot_span_t *bins[DEPOT_ARENA_BINS];
+  depot_span_t *free_lists[DEPOT_ARENA_FREE_LISTS];
   int bind;                    /* bind new segments to os_node */
   int bind_strict;             /* a failed bind fails the segment */
   uint32_t os_node;

@@ -23,8 +23,9 @@
  *              domain so that a free with the wrong family is caught.
  *   list id  - node, domain and class of a small block in 16 bits; names one
  *              cache list and one central pool [span].
- *   bin      - a thread cache's free list of one list id [tcache].  (The
- *              arena's lists of free spans are its "free lists by length".)
+ *   bin      - a thread cache's free list of one list id [tcache]; the word
+ *              means nothing else (an arena keeps free spans on its "free
+ *              lists by length" [arena]).
  *   batch    - a chain of free blocks moved as one between a thread cache
  *              and a central pool; its length is the class's batch size.
  *   record   - the descriptor of a batch on a pool's lock-free stack, from one

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -50,17 +51,27 @@ bool Mapped(const void *p, size_t n) {
   return false;
 }
 
+// The purge delay, changed as a running program would (the core reads it
+// with depot_config_live).
+void SetPurgeDelay(unsigned ms) {
+  char err[160];
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_purge_delay_ms,
+                             std::to_string(ms).c_str(), err, sizeof err),
+            0)
+      << err;
+}
+
 class Huge : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_EQ(depot_init(), 0);
     depot_huge_release_cache();
-    depot_options.purge_delay_ms = kLongDelayMs;
+    SetPurgeDelay(kLongDelayMs);
     ASSERT_EQ(Stats().cached, 0u);
   }
   void TearDown() override {
     depot_huge_release_cache();
-    depot_options.purge_delay_ms = kLongDelayMs;
+    SetPurgeDelay(kLongDelayMs);
   }
 };
 
@@ -149,7 +160,7 @@ TEST_F(Huge, GrowsAShorterCachedRangeKeepingItsContents) {
 // Frees a, waits past a purge delay of delay_ms, then frees b (any huge call
 // checks the cache for ranges that are due).
 void FreeWaitFree(unsigned delay_ms, Block a, Block b) {
-  depot_options.purge_delay_ms = delay_ms;
+  SetPurgeDelay(delay_ms);
   ASSERT_EQ(depot_huge_free(a.p), 1);
   EXPECT_EQ(Stats().cached, 1u);
   EXPECT_TRUE(Mapped(a.p, a.usable));
@@ -180,7 +191,7 @@ TEST_F(Huge, CachedRangesStayWithALongPurgeDelay) {
 }
 
 TEST_F(Huge, NoDelayUnmapsAtOnce) {
-  depot_options.purge_delay_ms = 0;
+  SetPurgeDelay(0);
   Block a = Alloc(4 * MiB);
   ASSERT_NE(a.p, nullptr);
   ASSERT_EQ(depot_huge_free(a.p), 1);

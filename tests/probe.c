@@ -83,8 +83,8 @@ void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
   *dirty_pages = st.dirty_pages;
   size_t n = 0;
   pthread_mutex_lock(&a->arena.lock);
-  for (unsigned b = 0; b < DEPOT_ARENA_BINS; b++)
-    for (depot_span_t *s = a->arena.bins[b]; s; s = s->next) n++;
+  for (unsigned b = 0; b < DEPOT_ARENA_FREE_LISTS; b++)
+    for (depot_span_t *s = a->arena.free_lists[b]; s; s = s->next) n++;
   pthread_mutex_unlock(&a->arena.lock);
   *free_spans = n;
 }
