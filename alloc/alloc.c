@@ -38,6 +38,14 @@ depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
   depot_bad_pointer(op, p, why);
 }
 
+depot_cold static void double_free(const void *p, unsigned d, size_t usable) {
+  char why[128];
+  snprintf(why, sizeof why,
+           "double free detected in the thread cache (a %zu-byte block of "
+           "domain '%s' freed twice)", usable, depot_domain_name(d));
+  depot_bad_pointer("free", p, why);
+}
+
 /* ---- classification ------------------------------------------------------ */
 
 typedef enum { BLOCK_BAD = 0, BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE } block_kind_t;
@@ -155,6 +163,7 @@ static void *small_alloc(unsigned cls, unsigned d) {
     p = NULL;
   }
   if (!p) errno = ENOMEM;
+  else ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
   return p;
 }
 
@@ -221,8 +230,16 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
   switch (bi.kind) {
     case BLOCK_SMALL: {
       depot_tcache_t *tc = depot_thread_cache();
+      unsigned cls = depot_list_class(bi.list_id);
+      /* The fast path sends a block carrying the free key here: a double
+       * free if the block is on the bin, the program's data otherwise. */
+      if (tc && ((uintptr_t *)p)[1] == tc->free_key &&
+          depot_tcache_holds(tc, p, d, cls)) {
+        double_free(p, d, bi.usable);
+        return;
+      }
       if (tc && depot_list_node(bi.list_id) == tc->node)
-        depot_tcache_free_slow(tc, p, d, depot_list_class(bi.list_id));
+        depot_tcache_free_slow(tc, p, d, cls);
       else
         depot_central_free_one(bi.list_id, p);
       return;

@@ -51,6 +51,7 @@ depot_inline void *depot_alloc(size_t size, unsigned domain) {
   void *p = bin->head;
   if (depot_likely(p != NULL)) {
     bin->head = *(void **)p;
+    ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
     bin->room++;
     DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
     return p;
@@ -72,8 +73,15 @@ depot_inline void depot_free(void *p, unsigned domain) {
     if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
                      DEPOT_NCLASSES - 1u)) {
       depot_bin_t *bin = &tc->bins[i];
-      if (depot_likely(bin->room > 0)) {
+      /* The free key: every block in a bin carries tc->free_key in its
+       * second word (alloc clears it), so a block freed twice while still
+       * cached is seen here; the slow path walks the bin to confirm (a
+       * program's data may equal the key) and reports it, as glibc's
+       * tcache does.  Costs a load, a compare and a store. */
+      uintptr_t key = tc->free_key;
+      if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
         *(void **)p = bin->head;
+        ((uintptr_t *)p)[1] = key;
         bin->head = p;
         bin->room--;
         return;

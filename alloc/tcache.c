@@ -1,8 +1,11 @@
 /* tcache.c: per-thread caches (see tcache.h). */
+#define _GNU_SOURCE
 #include "alloc/tcache.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "alloc/check.h"
 #include "alloc/meta.h"
@@ -42,6 +45,29 @@ static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
 void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 
+/* The per-process secret of the caches' free keys: from getrandom, or the
+ * clock and an address where that fails (a sandbox).  Relaxed: any value
+ * read is a valid secret, and every thread reads the one it first sees. */
+static _Atomic uintptr_t key_secret;
+
+static uintptr_t free_key_for(const depot_tcache_t *tc) {
+  uintptr_t s = depot_load_relaxed(&key_secret);
+  if (s == 0) {
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+      struct timespec ts;
+      clock_gettime(CLOCK_MONOTONIC, &ts);
+      s = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uintptr_t)&ts;
+    }
+    s |= 1;
+    uintptr_t expected = 0;
+    if (!atomic_compare_exchange_strong_explicit(&key_secret, &expected, s,
+                                                 memory_order_relaxed,
+                                                 memory_order_relaxed))
+      s = expected;
+  }
+  return (s ^ ((uintptr_t)tc << 3)) | 1;
+}
+
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   pthread_mutex_lock(&registry_lock);
   depot_tcache_t *tc = recycled;
@@ -52,6 +78,7 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* A recycled cache was flushed: its bins are empty with limit 0. */
   tc->node = node;
   tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  tc->free_key = free_key_for(tc);
   tc->budget = budget;
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
@@ -191,10 +218,20 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
     flush_blocks(tc, i, n < b ? n : b);
   }
   *(void **)p = bin->head;
+  ((uintptr_t *)p)[1] = tc->free_key;
   bin->head = p;
   bin->room--;
   DEPOT_CHECK_INTERNAL(bin->room >= 0 && (uint32_t)bin->room < bin->limit);
   if (DEPOT_CHECKING_EXPENSIVE) depot_tcache_check(tc);
+}
+
+int depot_tcache_holds(const depot_tcache_t *tc, const void *p, unsigned d,
+                       unsigned cls) {
+  const depot_bin_t *bin = &tc->bins[(d << DEPOT_LIST_CLASS_BITS) | cls];
+  uint32_t n = depot_bin_count(bin);
+  for (void *b = bin->head; b && n; b = *(void **)b, n--)
+    if (b == p) return 1;
+  return 0;
 }
 
 void depot_tcache_check(const depot_tcache_t *tc) {

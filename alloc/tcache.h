@@ -44,6 +44,11 @@ typedef struct depot_tcache {
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
   uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
   uint32_t node;
+  /* Written into the second word of every block this cache holds, and
+   * compared on free: a block whose second word equals it may be in the
+   * cache already (a double free; see depot_free).  Odd, so no pointer
+   * equals it; a per-process secret mixed with the cache's address. */
+  uintptr_t free_key;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
   size_t limit_bytes; /* sum of limit * class size over the bins */
@@ -81,6 +86,11 @@ void depot_tcache_flush_all(depot_tcache_t *tc);
  * snapshot read without the owners' cooperation, exact only when they are
  * quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
+
+/* Whether p is on the bin of class cls in domain d (a walk of the bin:
+ * confirms a double free before it is reported). */
+int depot_tcache_holds(const depot_tcache_t *tc, const void *p, unsigned d,
+                       unsigned cls);
 
 /* Checks a cache's invariants: every bin holds limit - room blocks, all of
  * its list id; bins of no class are empty; limit_bytes is the sum of
