@@ -74,11 +74,28 @@ typedef enum {
     "(0: at once)")                                                           \
   X(purge, ENUM, int, "dontneed", 0, 0, "dontneed|free",                       \
     "how pages go back: dontneed (resident memory falls at once) or free "    \
-    "(MADV_FREE: the kernel takes them when it needs memory)")
+    "(MADV_FREE: the kernel takes them when it needs memory)")                \
+  X(debug, BOOL, int, "0", 0, 1, NULL,                                         \
+    "debug mode for every family, the C library's included (as "              \
+    "DEPOTMALLOC=debug): guard bytes, fills, serial numbers, a quarantine")   \
+  X(quarantine_bytes, SIZE, size_t, "4m", 0, (uint64_t)1 << 32, NULL,          \
+    "freed blocks held back (filled, checked for writes when they leave), "   \
+    "in bytes, for the whole process; on in debug mode, or when set alone "   \
+    "(0: off)")                                                               \
+  X(guard_sample, UINT, unsigned, "0", 0, 1000000000, NULL,                    \
+    "serve about one allocation in N (random) from the guarded pool: "        \
+    "against an inaccessible page, inaccessible once freed (0: off)")         \
+  X(guard_slots, UINT, unsigned, "256", 1, 65536, NULL,                        \
+    "blocks the guarded pool holds at once (16 KiB of address space each "    \
+    "and a guard page); a full pool stops sampling")                          \
+  X(guard_underflow, ENUM, int, "overflow", 0, 0, "overflow|underflow|both",   \
+    "where a guarded block sits: against the page after it (overflows), "     \
+    "the page before it (underflows), or either at random")
 
 /* Values of the ENUM keys, in the order of their choices. */
 enum { DEPOT_ON_BAD_FREE_ABORT = 0, DEPOT_ON_BAD_FREE_WARN = 1 };
 enum { DEPOT_PURGE_DONTNEED = 0, DEPOT_PURGE_FREE = 1 };
+enum { DEPOT_GUARD_OVERFLOW = 0, DEPOT_GUARD_UNDERFLOW = 1, DEPOT_GUARD_BOTH = 2 };
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,

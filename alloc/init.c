@@ -10,11 +10,15 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "alloc/config.h"
+#include "alloc/guard.h"
 #include "alloc/huge.h"
 #include "alloc/meta.h"
 #include "alloc/nodes.h"
+#include "alloc/quarantine.h"
 #include "alloc/region.h"
 
 static _Atomic int init_state;
@@ -44,9 +48,13 @@ void depot_lock_all(void) {
   depot_region_prefork();                                /* 8 */
   depot_huge_prefork();                                  /* 9 */
   depot_meta_prefork();                                  /* 10 */
+  depot_quarantine_prefork();                            /* 11 */
+  depot_guard_prefork();                                 /* 12 */
 }
 
 void depot_unlock_all(void) {
+  depot_guard_postfork();
+  depot_quarantine_postfork();
   depot_meta_postfork();
   depot_huge_postfork();
   depot_region_postfork();
@@ -61,8 +69,22 @@ void depot_unlock_all(void) {
   depot_config_postfork();
 }
 
+/* Debug mode (debug=1, or DEPOTMALLOC=debug as the runtime reads it) and
+ * the quarantine are decided before any thread cache exists: while either
+ * is on, caches hold nothing (depot_tcache_bypass). */
+static void bug_finding_init(void) {
+  const char *m = getenv("DEPOTMALLOC");
+  if (m && (strcmp(m, "debug") == 0 || strcmp(m, "malloc_debug") == 0))
+    depot_options.debug = 1;
+  depot_quarantine_init();
+  depot_guard_init();
+  depot_tcache_bypass = depot_options.debug || depot_quarantine_on;
+  depot_tcache_init_key();
+}
+
 static int init_once(void) {
   depot_config_ensure();
+  bug_finding_init();
   depot_sizeclass_init(depot_options.tcache_batch);
   int err = depot_central_global_init();
   if (err) return err;

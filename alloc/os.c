@@ -112,6 +112,11 @@ int depot_os_release(void *p, size_t size) {
   return 0;
 }
 
+int depot_os_protect(void *p, size_t size, int rw) {
+  if (!rw) (void)madvise(p, size, MADV_DONTNEED); /* best effort */
+  return mprotect(p, size, rw ? PROT_READ | PROT_WRITE : PROT_NONE) ? errno : 0;
+}
+
 /* mbind(2) without libnuma: mode numbers from <linux/mempolicy.h>. */
 #define DEPOT_MPOL_PREFERRED 1
 #define DEPOT_MPOL_BIND 2

@@ -38,6 +38,10 @@ int depot_os_decommit(void *p, size_t size, int lazy);
  * are first touched. */
 int depot_os_bind(void *p, size_t size, unsigned os_node, int strict);
 
+/* Makes [p, p+size) of a mapping accessible (rw) or not (PROT_NONE), for
+ * guard pages; pages made inaccessible are also given back to the OS. */
+int depot_os_protect(void *p, size_t size, int rw);
+
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);
 

@@ -45,27 +45,16 @@ static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
 void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
 
-/* The per-process secret of the caches' free keys: from getrandom, or the
- * clock and an address where that fails (a sandbox).  Relaxed: any value
- * read is a valid secret, and every thread reads the one it first sees. */
-static _Atomic uintptr_t key_secret;
+uintptr_t depot_free_key;
 
-static uintptr_t free_key_for(const depot_tcache_t *tc) {
-  uintptr_t s = depot_load_relaxed(&key_secret);
-  if (s == 0) {
-    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
-      struct timespec ts;
-      clock_gettime(CLOCK_MONOTONIC, &ts);
-      s = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uintptr_t)&ts;
-    }
-    s |= 1;
-    uintptr_t expected = 0;
-    if (!atomic_compare_exchange_strong_explicit(&key_secret, &expected, s,
-                                                 memory_order_relaxed,
-                                                 memory_order_relaxed))
-      s = expected;
+void depot_tcache_init_key(void) {
+  uintptr_t s;
+  if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+    struct timespec ts; /* a sandbox without getrandom: the clock */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uintptr_t)&ts;
   }
-  return (s ^ ((uintptr_t)tc << 3)) | 1;
+  depot_free_key = s | 1;
 }
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
@@ -78,7 +67,6 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* A recycled cache was flushed: its bins are empty with limit 0. */
   tc->node = node;
   tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
-  tc->free_key = free_key_for(tc);
   tc->budget = budget;
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
@@ -165,8 +153,11 @@ static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
 }
 
 /* Raises bin i's limit by a batch if the budget allows (after stealing). */
+int depot_tcache_bypass;
+
 static int grow(depot_tcache_t *tc, unsigned i) {
   depot_bin_t *bin = &tc->bins[i];
+  if (depot_tcache_bypass) return 0;
   uint32_t b = bin_batch(i);
   if (bin->limit + b > bin_max(i)) return 0;
   size_t need = b * bin_size(i);
@@ -218,7 +209,7 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
     flush_blocks(tc, i, n < b ? n : b);
   }
   *(void **)p = bin->head;
-  ((uintptr_t *)p)[1] = tc->free_key;
+  ((uintptr_t *)p)[1] = depot_free_key;
   bin->head = p;
   bin->room--;
   DEPOT_CHECK_INTERNAL(bin->room >= 0 && (uint32_t)bin->room < bin->limit);

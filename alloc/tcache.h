@@ -44,11 +44,6 @@ typedef struct depot_tcache {
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
   uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
   uint32_t node;
-  /* Written into the second word of every block this cache holds, and
-   * compared on free: a block whose second word equals it may be in the
-   * cache already (a double free; see depot_free).  Odd, so no pointer
-   * equals it; a per-process secret mixed with the cache's address. */
-  uintptr_t free_key;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
   size_t limit_bytes; /* sum of limit * class size over the bins */
@@ -74,6 +69,19 @@ extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
     __attribute__((tls_model(DEPOT_TLS_MODEL)));
 
 #define DEPOT_NODE_BASE_NONE 0xFFFF0000u
+
+/* The free key: written into the second word of every block a cache
+ * holds, and compared on free: a block whose second word equals it may be
+ * in the cache already (a double free; see depot_free).  A per-process
+ * secret (getrandom), odd so that no pointer equals it; set by the core's
+ * start-up (depot_tcache_init_key) before any cache exists. */
+extern depot_hidden uintptr_t depot_free_key;
+void depot_tcache_init_key(void);
+
+/* Set at start-up while debug mode or the quarantine is on: bins never
+ * grow, so every free and every allocation takes the slow path (which
+ * routes them through the debug hooks and the quarantine). */
+extern depot_hidden int depot_tcache_bypass;
 
 /* A cache for a thread on node; NULL if no metadata memory is left. */
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
