@@ -272,8 +272,11 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
 static void quarantine(const depot_qentry_t *e) {
   enum { BATCH = 16 };
   depot_qentry_t out[BATCH];
-  for (unsigned n = depot_quarantine_put(e, out, BATCH);;
-       n = depot_quarantine_put(NULL, out, BATCH)) {
+  /* e == NULL: everything leaves (trimming). */
+  for (unsigned n = e ? depot_quarantine_put(e, out, BATCH)
+                      : depot_quarantine_flush(out, BATCH);;
+       n = e ? depot_quarantine_put(NULL, out, BATCH)
+             : depot_quarantine_flush(out, BATCH)) {
     for (unsigned k = 0; k < n; k++) {
       block_info_t bi;
       depot_quarantine_check(&out[k]);
@@ -472,6 +475,7 @@ int depot_block_nodes(const void *p, unsigned *pool_node,
 
 void depot_trim(void) {
   if (!depot_initialised()) return;
+  if (depot_quarantine_on) quarantine(NULL); /* checked as they leave */
   depot_thread_flush();
   for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)

@@ -72,6 +72,19 @@ unsigned depot_quarantine_put(const depot_qentry_t *e, depot_qentry_t *out,
   return n;
 }
 
+unsigned depot_quarantine_flush(depot_qentry_t *out, unsigned max) {
+  unsigned n = 0;
+  pthread_mutex_lock(&quarantine_lock);
+  for (; n < max && count > 0; n++) {
+    out[n] = ring[head];
+    held_bytes -= ring[head].bytes;
+    head = (head + 1) % MAX_ENTRIES;
+    count--;
+  }
+  pthread_mutex_unlock(&quarantine_lock);
+  return n;
+}
+
 int depot_quarantine_holds(const void *block) {
   if (*(const uintptr_t *)block != tag_of(block)) return 0;
   int found = 0;

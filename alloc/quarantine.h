@@ -48,6 +48,10 @@ int depot_quarantine_takes(size_t bytes);
 unsigned depot_quarantine_put(const depot_qentry_t *e, depot_qentry_t *out,
                               unsigned max);
 
+/* Moves up to max held blocks, oldest first, to out whatever the budget
+ * (trimming); returns how many. */
+unsigned depot_quarantine_flush(depot_qentry_t *out, unsigned max);
+
 /* Whether block is held now (its tag matches and the queue has it). */
 int depot_quarantine_holds(const void *block);
 
