@@ -113,7 +113,7 @@ fail(const debug_ctx_t *c, const char *op, const unsigned char *p,
   size_t n = get_size(base);
   int whole = usable && n <= usable - OVERHEAD;
   depot_say("Debug memory block at address p=%p: API '%c'", (const void *)p,
-            base[SST]);
+            base[SST] >= 0x20 && base[SST] < 0x7f ? base[SST] : '?');
   depot_say("    %zu bytes originally requested", n);
   dump_pad(1, base + SST + 1, SST - 1);
   if (whole) {
