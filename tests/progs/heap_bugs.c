@@ -37,12 +37,12 @@ int main(int argc, char **argv) {
   if (strcmp(m, "overflow") == 0) {
     char *p = launder(malloc(32));
     memset(p, 'a', ok ? 32 : 33); /* one byte past the end */
-    free(p);
+    free(launder(p)); /* laundered: the compiler must not drop the memset */
   } else if (strcmp(m, "underflow") == 0) {
     char *p = launder(malloc(32));
     char *q = launder(p - (ok ? 0 : 1)); /* one byte before the start */
     *q = 'b';
-    free(p);
+    free(launder(p));
   } else if (strcmp(m, "double_free") == 0) {
     void *p = launder(malloc(40));
     free(p);
@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     if (posix_memalign(&v, 64, 100) != 0) return 3;
     char *p = launder(v);
     memset(p, 'd', ok ? 100 : 101);
-    free(p);
+    free(launder(p));
   } else {
     fprintf(stderr, "heap_bugs: unknown mode %s\n", m);
     return 2;

@@ -16,7 +16,7 @@ namespace {
 struct Tracked {
   Tracked() : value(1) {}
   ~Tracked() { value = 0; }
-  long value;
+  volatile long value;  // its writes happen, even on a deleted object
 };
 
 template <typename T>
@@ -42,7 +42,7 @@ int main(int argc, char **argv) {
   if (m == "overflow") {
     char *p = launder(new char[32]);
     std::memset(p, 'a', ok ? 32 : 33);
-    delete[] p;
+    delete[] launder(p);  // laundered: the compiler must not drop the memset
   } else if (m == "double_delete") {
     Tracked *t = launder(new Tracked);
     delete t;
