@@ -173,7 +173,7 @@ static void *small_alloc(unsigned cls, unsigned d) {
     follow_cpu(tc);
     p = depot_tcache_alloc_slow(tc, d, cls);
     /* The blocks of a refill count towards the next guarded sample. */
-    if (depot_unlikely(depot_guard_armed))
+    if (depot_unlikely(depot_load_acquire(&depot_guard_armed)))
       depot_guard_count(depot_bin_count(&tc->bins[(d << DEPOT_LIST_CLASS_BITS) | cls]));
   } else if (depot_init() == 0) {
     p = depot_central_alloc_one(depot_list_id(depot_numa_home(), d, cls));
@@ -230,7 +230,7 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
     errno = EINVAL;
     return NULL;
   }
-  if (depot_unlikely(depot_guard_armed) && depot_guard_due()) {
+  if (depot_unlikely(depot_load_acquire(&depot_guard_armed)) && depot_guard_due()) {
     void *g = depot_guard_alloc(size, d);
     if (g) return g;
   }

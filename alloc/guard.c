@@ -53,9 +53,9 @@ typedef struct {
   uint32_t next_freed;  /* queue of freed slots (pool_lock) */
 } slot_t;
 
-int depot_guard_armed;
+_Atomic int depot_guard_armed;
 
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_spin_t pool_lock;
 static _Atomic uintptr_t pool_lo, pool_hi; /* [lo, hi): the whole pool */
 static size_t page, data_size, stride;      /* stride = data + guard */
 static slot_t *slots;                       /* guard_slots of them */
@@ -72,11 +72,12 @@ static int pool_create(void);
 /* The pool is mapped (address space only) and the fault handler installed
  * at start-up, so that no lock is held while either happens. */
 void depot_guard_init(void) {
-  depot_guard_armed = depot_options.guard_sample > 0 && !slots && pool_create() == 0;
+  depot_store_release(&depot_guard_armed,
+                      depot_options.guard_sample > 0 && !slots && pool_create() == 0);
 }
 
-void depot_guard_prefork(void) { pthread_mutex_lock(&pool_lock); }
-void depot_guard_postfork(void) { pthread_mutex_unlock(&pool_lock); }
+void depot_guard_prefork(void) { depot_spin_lock(&pool_lock); }
+void depot_guard_postfork(void) { depot_spin_unlock(&pool_lock); }
 
 /* ---- sampling ---------------------------------------------------------------- */
 
@@ -145,7 +146,7 @@ void *depot_guard_alloc(size_t size, unsigned domain) {
   void *stack[STACK_MAX];
   unsigned depth = depot_stacktrace(stack, STACK_MAX, 2);
   uint64_t r = next_random();
-  pthread_mutex_lock(&pool_lock);
+  depot_spin_lock(&pool_lock);
   uint32_t i;
   if (next_unused < nslots) {
     i = next_unused++;
@@ -154,7 +155,7 @@ void *depot_guard_alloc(size_t size, unsigned domain) {
     freed_head = slots[i].next_freed;
     if (freed_head == UINT32_MAX) freed_tail = UINT32_MAX;
   } else {
-    pthread_mutex_unlock(&pool_lock); /* full: no sample */
+    depot_spin_unlock(&pool_lock); /* full: no sample */
     return NULL;
   }
   uintptr_t data = data_of(i);
@@ -164,7 +165,7 @@ void *depot_guard_alloc(size_t size, unsigned domain) {
     if (freed_tail == UINT32_MAX) freed_head = i;
     else slots[freed_tail].next_freed = i;
     freed_tail = i;
-    pthread_mutex_unlock(&pool_lock);
+    depot_spin_unlock(&pool_lock);
     return NULL;
   }
   int left = depot_options.guard_underflow == DEPOT_GUARD_UNDERFLOW ||
@@ -181,7 +182,7 @@ void *depot_guard_alloc(size_t size, unsigned domain) {
   s->alloc_tid = thread_id();
   s->free_n = 0;
   depot_store_release(&s->state, SLOT_LIVE);
-  pthread_mutex_unlock(&pool_lock);
+  depot_spin_unlock(&pool_lock);
   return (void *)p;
 }
 
@@ -297,18 +298,18 @@ void depot_guard_free(void *p) {
   void *stack[STACK_MAX];
   unsigned depth = depot_stacktrace(stack, STACK_MAX, 2);
   uintptr_t a = (uintptr_t)p;
-  pthread_mutex_lock(&pool_lock);
+  depot_spin_lock(&pool_lock);
   int64_t i = slot_at(a);
   slot_t *s = &slots[i];
   if (depot_load_relaxed(&s->state) != SLOT_LIVE || s->block != a) {
-    pthread_mutex_unlock(&pool_lock); /* freed by another thread meanwhile */
+    depot_spin_unlock(&pool_lock); /* freed by another thread meanwhile */
     depot_guard_bad_free("free", p);
   }
   size_t rounded = (s->size + 15) & ~(size_t)15;
   for (size_t k = s->size; k < rounded; k++) {
     unsigned char c = ((unsigned char *)p)[k];
     if (c != SLACK_BYTE) {
-      pthread_mutex_unlock(&pool_lock);
+      depot_spin_unlock(&pool_lock);
       char kind[96];
       snprintf(kind, sizeof kind, "heap-buffer-overflow (found on free: 0x%02x "
                "written)", c);
@@ -325,7 +326,7 @@ void depot_guard_free(void *p) {
   if (freed_tail == UINT32_MAX) freed_head = (uint32_t)i;
   else slots[freed_tail].next_freed = (uint32_t)i;
   freed_tail = (uint32_t)i;
-  pthread_mutex_unlock(&pool_lock);
+  depot_spin_unlock(&pool_lock);
 }
 
 /* ---- the fault handler -------------------------------------------------------

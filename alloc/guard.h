@@ -21,8 +21,10 @@
 
 #include "alloc/common.h"
 
-/* Nonzero when guard_sample > 0 (set once, at start-up). */
-extern depot_hidden int depot_guard_armed;
+/* Nonzero when guard_sample > 0 (set once, at start-up, with release: a
+ * thread that reads it with acquire, before its own depot_init, sees the
+ * pool). */
+extern depot_hidden _Atomic int depot_guard_armed;
 
 /* Reads the options; called by the core's start-up. */
 void depot_guard_init(void);

@@ -3,6 +3,7 @@
 #include "alloc/os.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -110,6 +111,10 @@ int depot_os_release(void *p, size_t size) {
   if (munmap(p, size) != 0) return errno;
   depot_sub_relaxed(&os_mapped, size);
   return 0;
+}
+
+void depot_spin_wait(depot_spin_t *l) {
+  while (atomic_exchange_explicit(l, 1, memory_order_acquire)) sched_yield();
 }
 
 int depot_os_protect(void *p, size_t size, int rw) {

@@ -17,7 +17,7 @@
 
 int depot_quarantine_on;
 
-static pthread_mutex_t quarantine_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_spin_t quarantine_lock;
 static depot_qentry_t *ring; /* made at start-up; NULL: blocks leave at once */
 /* quarantine_lock: */
 static uint32_t head, count;
@@ -31,8 +31,8 @@ void depot_quarantine_init(void) {
   if (depot_quarantine_on && !ring) ring = depot_meta_alloc(MAX_ENTRIES * sizeof *ring);
 }
 
-void depot_quarantine_prefork(void) { pthread_mutex_lock(&quarantine_lock); }
-void depot_quarantine_postfork(void) { pthread_mutex_unlock(&quarantine_lock); }
+void depot_quarantine_prefork(void) { depot_spin_lock(&quarantine_lock); }
+void depot_quarantine_postfork(void) { depot_spin_unlock(&quarantine_lock); }
 
 int depot_quarantine_takes(size_t bytes) {
   return bytes >= sizeof(uintptr_t) &&
@@ -48,7 +48,7 @@ unsigned depot_quarantine_put(const depot_qentry_t *e, depot_qentry_t *out,
     *(uintptr_t *)e->block = tag_of(e->block);
   }
   unsigned n = 0;
-  pthread_mutex_lock(&quarantine_lock);
+  depot_spin_lock(&quarantine_lock);
   if (e && !ring) {
     out[n++] = *e; /* no room to hold it: it leaves at once */
   } else if (e) {
@@ -68,30 +68,30 @@ unsigned depot_quarantine_put(const depot_qentry_t *e, depot_qentry_t *out,
     head = (head + 1) % MAX_ENTRIES;
     count--;
   }
-  pthread_mutex_unlock(&quarantine_lock);
+  depot_spin_unlock(&quarantine_lock);
   return n;
 }
 
 unsigned depot_quarantine_flush(depot_qentry_t *out, unsigned max) {
   unsigned n = 0;
-  pthread_mutex_lock(&quarantine_lock);
+  depot_spin_lock(&quarantine_lock);
   for (; n < max && count > 0; n++) {
     out[n] = ring[head];
     held_bytes -= ring[head].bytes;
     head = (head + 1) % MAX_ENTRIES;
     count--;
   }
-  pthread_mutex_unlock(&quarantine_lock);
+  depot_spin_unlock(&quarantine_lock);
   return n;
 }
 
 int depot_quarantine_holds(const void *block) {
   if (*(const uintptr_t *)block != tag_of(block)) return 0;
   int found = 0;
-  pthread_mutex_lock(&quarantine_lock);
+  depot_spin_lock(&quarantine_lock);
   for (uint32_t k = 0; k < count && !found; k++)
     found = ring[(head + k) % MAX_ENTRIES].block == block;
-  pthread_mutex_unlock(&quarantine_lock);
+  depot_spin_unlock(&quarantine_lock);
   return found;
 }
 
@@ -131,8 +131,8 @@ void depot_quarantine_check(const depot_qentry_t *e) {
 
 void depot_quarantine_check_all(void) {
   if (!ring) return;
-  pthread_mutex_lock(&quarantine_lock);
+  depot_spin_lock(&quarantine_lock);
   for (uint32_t k = 0; k < count; k++)
     depot_quarantine_check(&ring[(head + k) % MAX_ENTRIES]);
-  pthread_mutex_unlock(&quarantine_lock);
+  depot_spin_unlock(&quarantine_lock);
 }
