@@ -14,12 +14,14 @@
 #include "alloc/central.h"
 #include "alloc/check.h"
 #include "alloc/config.h"
+#include "alloc/guard.h"
 #include "alloc/huge.h"
 #include "alloc/init.h"
 #include "alloc/limit.h"
 #include "alloc/log.h"
 #include "alloc/numa.h"
 #include "alloc/purger.h"
+#include "alloc/quarantine.h"
 #include "alloc/region.h"
 
 /* ---- bad pointers ---------------------------------------------------------- */
@@ -34,15 +36,30 @@ depot_cold void depot_bad_pointer(const char *op, const void *p,
 
 depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
                          unsigned used) {
-  char why[96];
-  snprintf(why, sizeof why, "block of domain '%s' used with domain '%s'",
-           depot_domain_name(was), depot_domain_name(used));
+  char why[160];
+  static const char *const family[DEPOT_NDOMAINS] = {
+      "malloc's family or DepotMem_Raw*", "DepotMem_*", "DepotObject_*"};
+  snprintf(why, sizeof why,
+           "block of domain '%s' used with domain '%s' (allocated by %s, "
+           "passed to %s)", depot_domain_name(was), depot_domain_name(used),
+           family[was], family[used]);
   depot_bad_pointer(op, p, why);
+}
+
+depot_cold static void double_free(const void *p, unsigned d, size_t usable,
+                                   const char *where) {
+  char why[128];
+  snprintf(why, sizeof why,
+           "double free detected %s (a %zu-byte block of domain '%s' freed "
+           "twice)", where, usable, depot_domain_name(d));
+  depot_bad_pointer("free", p, why);
 }
 
 /* ---- classification ------------------------------------------------------ */
 
-typedef enum { BLOCK_BAD = 0, BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE } block_kind_t;
+typedef enum {
+  BLOCK_BAD = 0, BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_GUARD
+} block_kind_t;
 
 typedef struct {
   block_kind_t kind;
@@ -59,6 +76,11 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
   memset(bi, 0, sizeof *bi);
   bi->why = "not allocated by Depot";
   if (!depot_segmap_test(a)) {
+    if (depot_unlikely(depot_guard_contains(p))) {
+      if (depot_guard_lookup(p, &bi->usable, &bi->domain)) bi->kind = BLOCK_GUARD;
+      else bi->why = "not a live guarded block";
+      return bi->kind;
+    }
     if (a % DEPOT_MIN_ALIGN == 0 && depot_huge_lookup(p, &bi->usable, &bi->domain))
       bi->kind = BLOCK_HUGE;
     return bi->kind;
@@ -72,7 +94,7 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
   if (s->state == DEPOT_SPAN_SMALL) {
     unsigned li = s->list_id;
     if ((size_t)((char *)p - start) % s->block_size != 0) {
-      bi->why = "not the start of a block";
+      bi->why = DEPOT_WHY_INTERIOR;
       return bi->kind;
     }
     bi->kind = BLOCK_SMALL;
@@ -81,7 +103,7 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
     bi->usable = s->block_size;
   } else if (s->state == DEPOT_SPAN_LARGE) {
     if ((char *)p != start) {
-      bi->why = "not the start of a block";
+      bi->why = DEPOT_WHY_INTERIOR;
       return bi->kind;
     }
     bi->kind = BLOCK_LARGE;
@@ -99,6 +121,7 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
 static int check_block(const char *op, const void *p, unsigned d,
                        block_info_t *bi) {
   if (classify(p, bi) == BLOCK_BAD) {
+    if (depot_guard_contains(p)) depot_guard_bad_free(op, p);
     depot_bad_pointer(op, p, bi->why);
     return 0;
   }
@@ -174,7 +197,12 @@ static void *small_alloc_once(unsigned cls, unsigned d) {
   depot_tcache_t *tc = depot_thread_cache();
   if (depot_likely(tc != NULL)) {
     follow_cpu(tc);
-    return depot_tcache_alloc_slow(tc, d, cls);
+    void *p = depot_tcache_alloc_slow(tc, d, cls);
+    /* The blocks of a refill count towards the next guarded sample. */
+    if (depot_unlikely(depot_load_acquire(&depot_guard_armed)))
+      depot_guard_count(
+          depot_bin_count(&tc->bins[(d << DEPOT_LIST_CLASS_BITS) | cls]));
+    return p;
   }
   if (depot_init() == 0)
     return depot_central_alloc_one(depot_list_id(depot_numa_home(), d, cls));
@@ -188,6 +216,7 @@ static void *small_alloc(unsigned cls, unsigned d) {
     else if (released_for_retry()) p = small_alloc_once(cls, d);
   }
   if (!p) errno = ENOMEM;
+  else ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
   return p;
 }
 
@@ -248,12 +277,64 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
     errno = EINVAL;
     return NULL;
   }
+  if (depot_unlikely(depot_load_acquire(&depot_guard_armed)) && depot_guard_due()) {
+    void *g = depot_guard_alloc(size, d);
+    if (g) return g;
+  }
   void *p = size <= DEPOT_SMALL_MAX
                 ? small_alloc(size ? depot_size_to_class(size) : 1, d)
                 : big_alloc(size, DEPOT_MIN_ALIGN, d, NULL);
   if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
   depot_purger_poke();
   return p;
+}
+
+/* Frees a block that check_block accepted. */
+static void release(void *p, unsigned d, const block_info_t *bi) {
+  switch (bi->kind) {
+    case BLOCK_SMALL: {
+      depot_tcache_t *tc = depot_thread_cache();
+      if (tc && depot_list_node(bi->list_id) == tc->node)
+        depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
+      else
+        depot_central_free_one(bi->list_id, p);
+      depot_purger_poke();
+      return;
+    }
+    case BLOCK_LARGE:
+      big_account(d, 0, bi->usable, -1);
+      depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi->span);
+      depot_purger_poke();
+      return;
+    case BLOCK_HUGE:
+      if (depot_huge_free(p)) big_account(d, 1, bi->usable, -1);
+      return;
+    case BLOCK_GUARD:
+      depot_guard_free(p);
+      return;
+    case BLOCK_BAD:
+      return;
+  }
+}
+
+/* Holds e's block in the quarantine; checks and frees the blocks that
+ * leave it. */
+static void quarantine(const depot_qentry_t *e) {
+  enum { BATCH = 16 };
+  depot_qentry_t out[BATCH];
+  /* e == NULL: everything leaves (trimming). */
+  for (unsigned n = e ? depot_quarantine_put(e, out, BATCH)
+                      : depot_quarantine_flush(out, BATCH);;
+       n = e ? depot_quarantine_put(NULL, out, BATCH)
+             : depot_quarantine_flush(out, BATCH)) {
+    for (unsigned k = 0; k < n; k++) {
+      block_info_t bi;
+      depot_quarantine_check(&out[k]);
+      if (classify(out[k].block, &bi) != BLOCK_BAD)
+        release(out[k].block, out[k].domain, &bi);
+    }
+    if (n < BATCH) return;
+  }
 }
 
 depot_noinline void depot_free_slow(void *p, unsigned d) {
@@ -264,27 +345,40 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
     return;
   }
   if (!check_block("free", p, d, &bi)) return;
-  switch (bi.kind) {
-    case BLOCK_SMALL: {
-      depot_tcache_t *tc = depot_thread_cache();
-      if (tc && depot_list_node(bi.list_id) == tc->node)
-        depot_tcache_free_slow(tc, p, d, depot_list_class(bi.list_id));
-      else
-        depot_central_free_one(bi.list_id, p);
-      depot_purger_poke();
+  if (bi.kind == BLOCK_SMALL) {
+    /* The fast path sends a block carrying the free key here: a double
+     * free if the block is on the bin, the program's data otherwise. */
+    depot_tcache_t *tc = depot_thread_cache();
+    if (tc && ((uintptr_t *)p)[1] == depot_free_key &&
+        depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id))) {
+      double_free(p, d, bi.usable, "in the thread cache");
       return;
     }
-    case BLOCK_LARGE:
-      big_account(d, 0, bi.usable, -1);
-      depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi.span);
-      depot_purger_poke();
-      return;
-    case BLOCK_HUGE:
-      if (depot_huge_free(p)) big_account(d, 1, bi.usable, -1);
-      return;
-    case BLOCK_BAD:
-      return;
   }
+  if (depot_unlikely(depot_quarantine_on) && bi.kind != BLOCK_GUARD &&
+      depot_quarantine_takes(bi.usable)) {
+    if (depot_quarantine_holds(p)) {
+      double_free(p, d, bi.usable, "in the quarantine");
+      return;
+    }
+    depot_qentry_t e = {p, bi.usable, 0, bi.usable, 0, d};
+    quarantine(&e);
+    return;
+  }
+  release(p, d, &bi);
+}
+
+void depot_free_quarantined(void *block, unsigned d, size_t user_off,
+                            size_t size, uint64_t serial) {
+  block_info_t bi;
+  if (d >= DEPOT_NDOMAINS || !check_block("free", block, d, &bi)) return;
+  if (!depot_quarantine_on || bi.kind == BLOCK_GUARD ||
+      !depot_quarantine_takes(bi.usable)) {
+    release(block, d, &bi);
+    return;
+  }
+  depot_qentry_t e = {block, bi.usable, user_off, size, serial, d};
+  quarantine(&e);
 }
 
 /* ---- the other entry points ---------------------------------------------- */
@@ -353,7 +447,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   void *q;
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
-  if (!DEPOT_VG) {
+  if (!DEPOT_VG && bi.kind != BLOCK_GUARD) {
     if (want <= bi.usable && (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
       return p;
     if ((q = resize_in_place(p, want, d, &bi)) != NULL) return q;
@@ -409,6 +503,15 @@ int depot_owns(const void *p) {
   return classify(p, &bi) != BLOCK_BAD;
 }
 
+const char *depot_pointer_why(const void *p) {
+  block_info_t bi;
+  return classify(p, &bi) == BLOCK_BAD ? bi.why : NULL;
+}
+
+int depot_block_freed(const void *p) {
+  return ((const uintptr_t *)p)[1] == depot_free_key;
+}
+
 int depot_domain_of(const void *p) {
   block_info_t bi;
   return classify(p, &bi) == BLOCK_BAD ? -1 : (int)bi.domain;
@@ -426,6 +529,7 @@ int depot_block_nodes(const void *p, unsigned *pool_node,
 
 void depot_trim(void) {
   if (!depot_initialised()) return;
+  if (depot_quarantine_on) quarantine(NULL); /* checked as they leave */
   depot_thread_flush();
   depot_purger_reclaim();
 }

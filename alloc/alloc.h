@@ -40,8 +40,16 @@ void depot_free_slow(void *p, unsigned domain);
 _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
                "blocks are 16-byte aligned and a rounded size is a bin offset");
 
-/* Allocates size bytes in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
-depot_inline void *depot_alloc(size_t size, unsigned domain) {
+/* What a cache miss calls: depot_alloc_slow and depot_free_slow, or a
+ * caller's function that ends in them (the malloc override's, which routes
+ * misses through debug mode when it is on). */
+typedef void *depot_alloc_miss_fn(size_t size, unsigned domain);
+typedef void depot_free_miss_fn(void *p, unsigned domain);
+
+/* Allocates size bytes in domain, calling miss on a cache miss.
+ * REQUIRES: domain < DEPOT_NDOMAINS. */
+depot_inline void *depot_alloc_with(size_t size, unsigned domain,
+                                    depot_alloc_miss_fn *miss) {
   depot_tcache_t *tc = depot_tls_tcache;
   depot_bin_t *bin = &tc->bins[domain << DEPOT_LIST_CLASS_BITS];
   /* Bins are 16 bytes and classes step by 16 up to 128, so a rounded-up
@@ -51,19 +59,27 @@ depot_inline void *depot_alloc(size_t size, unsigned domain) {
   else if (depot_likely(size <= DEPOT_SMALL_MAX))
     bin += depot_size_to_class(size);
   else
-    return depot_alloc_slow(size, domain);
+    return miss(size, domain);
   void *p = bin->head;
   if (depot_likely(p != NULL)) {
     bin->head = *(void **)p;
+    ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
     bin->room++;
     DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
     return p;
   }
-  return depot_alloc_slow(size, domain);
+  return miss(size, domain);
 }
 
-/* Frees p, allocated in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
-depot_inline void depot_free(void *p, unsigned domain) {
+/* Allocates size bytes in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
+depot_inline void *depot_alloc(size_t size, unsigned domain) {
+  return depot_alloc_with(size, domain, depot_alloc_slow);
+}
+
+/* Frees p, allocated in domain, calling miss on a cache miss.  REQUIRES:
+ * domain < DEPOT_NDOMAINS. */
+depot_inline void depot_free_with(void *p, unsigned domain,
+                                  depot_free_miss_fn *miss) {
   depot_tcache_t *tc = depot_tls_tcache;
   uintptr_t off = depot_region_offset((uintptr_t)p);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
@@ -76,15 +92,27 @@ depot_inline void depot_free(void *p, unsigned domain) {
     if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
                      DEPOT_NCLASSES - 1u)) {
       depot_bin_t *bin = &tc->bins[i];
-      if (depot_likely(bin->room > 0)) {
+      /* The free key: every block in a bin carries depot_free_key in its
+       * second word (alloc clears it), so a block freed twice while still
+       * cached is seen here; the slow path walks the bin to confirm (a
+       * program's data may equal the key) and reports it, as glibc's
+       * tcache does.  Costs a load, a compare and a store. */
+      uintptr_t key = depot_free_key;
+      if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
         *(void **)p = bin->head;
+        ((uintptr_t *)p)[1] = key;
         bin->head = p;
         bin->room--;
         return;
       }
     }
   }
-  depot_free_slow(p, domain);
+  miss(p, domain);
+}
+
+/* Frees p, allocated in domain.  REQUIRES: domain < DEPOT_NDOMAINS. */
+depot_inline void depot_free(void *p, unsigned domain) {
+  depot_free_with(p, domain, depot_free_slow);
 }
 
 /* Reports p, an address inside a small block but not its start, passed to

@@ -7,6 +7,7 @@
 #define DEPOT_ALLOC_ALLOC_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "alloc/log.h"
 #include "alloc/numa_policy.h"
@@ -31,6 +32,16 @@ size_t depot_usable_size(const void *p);
 /* Nonzero if p is the address of a block in an in-use span or of a live huge
  * block.  Never faults, whatever p is. */
 int depot_owns(const void *p);
+/* NULL if p is the start of a live block; otherwise why not (e.g.
+ * DEPOT_WHY_INTERIOR for an address inside a small or large block).  Never
+ * faults. */
+const char *depot_pointer_why(const void *p);
+#define DEPOT_WHY_INTERIOR "not the start of a block"
+
+/* Whether the block at p (a live block by depot_pointer_why) carries the
+ * free key that Depot writes into freed blocks held by thread caches. */
+int depot_block_freed(const void *p);
+
 /* The domain a block of Depot's was allocated in, or -1. */
 int depot_domain_of(const void *p);
 /* For a small or large block of Depot's: the node whose pools it belongs to
@@ -61,6 +72,13 @@ int depot_check_heap(void);
 /* The NUMA placement in force (DEPOT_NUMA_OFF before any map is
  * installed). */
 depot_numa_policy_t depot_core_numa_policy(void);
+
+/* Frees block (checked as depot_free does) through the quarantine when it
+ * is on (quarantine.h): the debug hooks' free, which knows where the
+ * program's pointer was (user_off bytes into block), the size it asked for
+ * and the block's serial number, for the report of a write after free. */
+void depot_free_quarantined(void *block, unsigned domain, size_t user_off,
+                            size_t size, uint64_t serial);
 
 /* Reports a bad pointer passed to op and aborts (or warns, per the
  * on_bad_free option). */

@@ -120,4 +120,21 @@ static inline int depot_ms_before(uint32_t a, uint32_t b) {
   return (int32_t)(a - b) < 0;
 }
 
+/* A spin lock, for locks held briefly and rarely contended (the quarantine,
+ * the guarded pool): unlike a pthread mutex, not one of the 64 locks
+ * ThreadSanitizer's deadlock detector lets a thread hold, which
+ * depot_lock_all nearly fills.  Acquire on taking, release on dropping. */
+#ifndef __cplusplus
+#include <stdatomic.h>
+typedef _Atomic int depot_spin_t;
+void depot_spin_wait(depot_spin_t *l); /* os.c: yields until l is free */
+static inline void depot_spin_lock(depot_spin_t *l) {
+  if (__builtin_expect(atomic_exchange_explicit(l, 1, memory_order_acquire), 0))
+    depot_spin_wait(l);
+}
+static inline void depot_spin_unlock(depot_spin_t *l) {
+  atomic_store_explicit(l, 0, memory_order_release);
+}
+#endif
+
 #endif /* DEPOT_ALLOC_COMMON_H */

@@ -105,7 +105,23 @@ typedef enum {
     "signal")                                                                 \
   X(thp, ENUM, int, "default", 0, 0, "default|always|never",                   \
     "transparent huge pages on the heap region: the system's default, "       \
-    "always (MADV_HUGEPAGE) or never (MADV_NOHUGEPAGE)")
+    "always (MADV_HUGEPAGE) or never (MADV_NOHUGEPAGE)")                   \
+  X(debug, BOOL, int, "0", 0, 1, NULL,                                         \
+    "debug mode for every family, the C library's included (as "              \
+    "DEPOTMALLOC=debug): guard bytes, fills, serial numbers, a quarantine")   \
+  X(quarantine_bytes, SIZE, size_t, "4m", 0, (uint64_t)1 << 32, NULL,          \
+    "freed blocks held back (filled, checked for writes when they leave), "   \
+    "in bytes, for the whole process; on in debug mode, or when set alone "   \
+    "(0: off)")                                                               \
+  X(guard_sample, UINT, unsigned, "0", 0, 1000000000, NULL,                    \
+    "serve about one allocation in N (random) from the guarded pool: "        \
+    "against an inaccessible page, inaccessible once freed (0: off)")         \
+  X(guard_slots, UINT, unsigned, "256", 1, 65536, NULL,                        \
+    "blocks the guarded pool holds at once (16 KiB of address space each "    \
+    "and a guard page); a full pool stops sampling")                          \
+  X(guard_underflow, ENUM, int, "overflow", 0, 0, "overflow|underflow|both",   \
+    "where a guarded block sits: against the page after it (overflows), "     \
+    "the page before it (underflows), or either at random")
 
 /* Values of the ENUM keys, in the order of their choices. */
 enum { DEPOT_ON_BAD_FREE_ABORT = 0, DEPOT_ON_BAD_FREE_WARN = 1 };
@@ -126,6 +142,7 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
   X(memory_limit_margin)
+enum { DEPOT_GUARD_OVERFLOW = 0, DEPOT_GUARD_UNDERFLOW = 1, DEPOT_GUARD_BOTH = 2 };
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,

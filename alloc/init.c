@@ -18,11 +18,15 @@
 #endif
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "alloc/config.h"
+#include "alloc/guard.h"
 #include "alloc/huge.h"
 #include "alloc/meta.h"
 #include "alloc/nodes.h"
+#include "alloc/quarantine.h"
 #include "alloc/region.h"
 
 static _Atomic int init_state;
@@ -31,9 +35,16 @@ _Atomic int depot_purger_running;
 static __thread int init_running; /* this thread is inside init_once */
 static pthread_key_t tcache_key;
 
+_Atomic uint32_t depot_thread_exits;
+
 static void tcache_exit(void *arg) {
   depot_tls_tcache = &depot_tcache_dead;
   depot_tcache_destroy(arg);
+  depot_add_relaxed(&depot_thread_exits, 1);
+  if (depot_load_relaxed(&depot_purger_running)) {
+    depot_add_relaxed(&depot_purge_bell, 1);
+    depot_os_wake(&depot_purge_bell);
+  }
 }
 
 /* ---- every lock, in the lock order of alloc/README.md --------------------
@@ -51,9 +62,13 @@ void depot_lock_all(void) {
   depot_region_prefork();                                /* 8 */
   depot_huge_prefork();                                  /* 9 */
   depot_meta_prefork();                                  /* 10 */
+  depot_quarantine_prefork();                            /* 11 */
+  depot_guard_prefork();                                 /* 12 */
 }
 
 void depot_unlock_all(void) {
+  depot_guard_postfork();
+  depot_quarantine_postfork();
   depot_meta_postfork();
   depot_huge_postfork();
   depot_region_postfork();
@@ -145,8 +160,22 @@ static void fork_child(void) {
   if (_IO_list_resetlock) _IO_list_resetlock();
 }
 
+/* Debug mode (debug=1, or DEPOTMALLOC=debug as the runtime reads it) and
+ * the quarantine are decided before any thread cache exists: while either
+ * is on, caches hold nothing (depot_tcache_bypass). */
+static void bug_finding_init(void) {
+  const char *m = getenv("DEPOTMALLOC");
+  if (m && (strcmp(m, "debug") == 0 || strcmp(m, "malloc_debug") == 0))
+    depot_options.debug = 1;
+  depot_quarantine_init();
+  depot_guard_init();
+  depot_tcache_bypass = depot_options.debug || depot_quarantine_on;
+  depot_tcache_init_key();
+}
+
 static int init_once(void) {
   depot_config_ensure();
+  bug_finding_init();
   depot_sizeclass_init(depot_options.tcache_batch);
   int err = depot_central_global_init();
   if (err) return err;

@@ -35,6 +35,12 @@ void depot_thread_flush(void);
 extern _Atomic int depot_threads_started;
 extern _Atomic int depot_purger_running;
 
+/* Bumped when a thread that had a cache exits (with the purger's bell rung
+ * if it runs): the purger then looks whether it is the last thread left and
+ * ends, so that a program whose last thread calls pthread_exit still ends
+ * (purger.c).  Relaxed: a hint. */
+extern _Atomic uint32_t depot_thread_exits;
+
 /* Takes, and releases, every lock of the core in the lock order of
  * alloc/README.md: what the fork handlers hold (after the C library's stdio
  * list lock, see init.c). */

@@ -3,12 +3,16 @@
 #include "alloc/os.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "alloc/common.h"
@@ -136,6 +140,15 @@ int depot_os_release(void *p, size_t size) {
   return 0;
 }
 
+void depot_spin_wait(depot_spin_t *l) {
+  while (atomic_exchange_explicit(l, 1, memory_order_acquire)) sched_yield();
+}
+
+int depot_os_protect(void *p, size_t size, int rw) {
+  if (!rw) (void)madvise(p, size, MADV_DONTNEED); /* best effort */
+  return mprotect(p, size, rw ? PROT_READ | PROT_WRITE : PROT_NONE) ? errno : 0;
+}
+
 /* mbind(2) without libnuma: mode numbers from <linux/mempolicy.h>. */
 #define DEPOT_MPOL_PREFERRED 1
 #define DEPOT_MPOL_BIND 2
@@ -174,4 +187,48 @@ void depot_os_wait(_Atomic uint32_t *word, uint32_t expected, uint32_t ms) {
 
 void depot_os_wake(_Atomic uint32_t *word) {
   syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* Reads /proc/self/task with getdents64 and each task's stat with read(2):
+ * no allocation, no stdio, so the purger may call it at any time.  A task
+ * whose state is Z (a thread that called pthread_exit, the group leader
+ * included, stays listed as a zombie until the process ends) or X is not
+ * live. */
+int depot_os_other_live_threads(void) {
+  int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return -1;
+  long self = syscall(SYS_gettid);
+  int live = 0;
+  char buf[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+    if (n <= 0) {
+      if (n < 0) live = -1;
+      break;
+    }
+    for (long at = 0; at < n;) {
+      /* struct linux_dirent64: ino 8, off 8, reclen 2, type 1, name. */
+      unsigned short reclen;
+      memcpy(&reclen, buf + at + 16, sizeof reclen);
+      const char *name = buf + at + 19;
+      at += reclen;
+      long tid = 0;
+      for (const char *c = name; *c >= '0' && *c <= '9'; c++)
+        tid = tid * 10 + (*c - '0');
+      if (tid <= 0 || tid == self) continue;
+      char path[64], stat[512];
+      snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+      int fd = open(path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue; /* gone meanwhile */
+      ssize_t r = read(fd, stat, sizeof stat - 1);
+      close(fd);
+      if (r <= 0) continue;
+      stat[r] = 0;
+      const char *paren = strrchr(stat, ')');
+      char state = paren && paren[1] == ' ' ? paren[2] : '?';
+      if (state != 'Z' && state != 'X') live++;
+    }
+  }
+  close(dir);
+  return live;
 }

@@ -40,6 +40,10 @@ int depot_os_decommit(void *p, size_t size, int lazy);
  * are first touched. */
 int depot_os_bind(void *p, size_t size, unsigned os_node, int strict);
 
+/* Makes [p, p+size) of a mapping accessible (rw) or not (PROT_NONE), for
+ * guard pages; pages made inaccessible are also given back to the OS. */
+int depot_os_protect(void *p, size_t size, int rw);
+
 /* Unmaps [p, p+size). */
 int depot_os_release(void *p, size_t size);
 
@@ -83,6 +87,11 @@ unsigned long depot_os_failures_injected(void);
 
 /* Accounts for a mapping that mremap() resized from old_size to new_size. */
 void depot_os_account_remap(size_t old_size, size_t new_size);
+
+/* Threads of this process other than the caller that have not ended
+ * (zombies, such as a main thread that called pthread_exit, do not count),
+ * or -1 if /proc cannot tell.  Allocates nothing. */
+int depot_os_other_live_threads(void);
 
 /* A coarse monotonic clock in milliseconds, for purge delays (wraps every
  * 49 days: compare readings with depot_ms_before of common.h). */

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 
 #include "alloc/central.h"
 #include "alloc/config.h"
@@ -66,14 +67,40 @@ static int purge_due(uint32_t *next) {
   return pending;
 }
 
+/* Whether the program's threads have all ended, leaving this one: looked
+ * at after a thread with a cache exits (depot_thread_exits).  The exiting
+ * thread is still listed while its destructors run, so look a few times. */
+static int last_thread_left(void) {
+  for (int i = 0; i < 10; i++) {
+    int others = depot_os_other_live_threads();
+    if (others == 0) return 1;
+    if (others < 0) return 0;
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  return 0;
+}
+
 static void *purger_main(void *arg) {
   (void)arg;
+  uint32_t exits = depot_load_relaxed(&depot_thread_exits);
   uint64_t last_sig = activity();
   uint32_t last_change = depot_os_now_ms();
   int idle_done = 0;
   for (;;) {
     uint32_t seq = depot_load_acquire(&depot_purge_bell);
     depot_add_relaxed(&wakeups, 1);
+    if (depot_load_relaxed(&depot_thread_exits) != exits) {
+      exits = depot_load_relaxed(&depot_thread_exits);
+      /* Every thread of the program has ended (the last one with
+       * pthread_exit): end too, so that the process ends as it would
+       * without this thread (glibc calls exit(0) when its last thread
+       * returns).  A later slow path starts a new purger if one is needed. */
+      if (last_thread_left()) {
+        depot_store_relaxed(&depot_purger_running, 0);
+        return NULL;
+      }
+    }
     if (depot_config_live(DEPOT_CONF_background_purge) == DEPOT_BG_PURGE_OFF) {
       /* Turned off at run time: wait for the control interface's ring. */
       depot_os_wait(&depot_purge_bell, seq, UINT32_MAX);

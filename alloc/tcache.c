@@ -1,8 +1,11 @@
 /* tcache.c: per-thread caches (see tcache.h). */
+#define _GNU_SOURCE
 #include "alloc/tcache.h"
 
 #include <pthread.h>
 #include <string.h>
+#include <sys/random.h>
+#include <time.h>
 
 #include "alloc/check.h"
 #include "alloc/config.h"
@@ -43,6 +46,18 @@ static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
 
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
 void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
+
+uintptr_t depot_free_key;
+
+void depot_tcache_init_key(void) {
+  uintptr_t s;
+  if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s) {
+    struct timespec ts; /* a sandbox without getrandom: the clock */
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    s = (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15u ^ (uintptr_t)&ts;
+  }
+  depot_free_key = s | 1;
+}
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* Fault injection: creating a cache, fresh or recycled, can fail. */
@@ -141,6 +156,8 @@ static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
   }
 }
 
+int depot_tcache_bypass;
+
 /* Raises bin i's limit by a batch if the budget allows (after stealing).
  * A budget changed at run time (tcache_max_bytes) is taken up here: a
  * smaller one sheds limits, and blocks beyond them, at once. */
@@ -154,6 +171,7 @@ static int grow(depot_tcache_t *tc, unsigned i) {
     }
   }
   depot_bin_t *bin = &tc->bins[i];
+  if (depot_tcache_bypass) return 0;
   uint32_t b = bin_batch(i);
   if (bin->limit + b > bin_max(i)) return 0;
   size_t need = b * bin_size(i);
@@ -205,10 +223,20 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
     flush_blocks(tc, i, n < b ? n : b);
   }
   *(void **)p = bin->head;
+  ((uintptr_t *)p)[1] = depot_free_key;
   bin->head = p;
   bin->room--;
   DEPOT_CHECK_INTERNAL(bin->room >= 0 && (uint32_t)bin->room < bin->limit);
   if (DEPOT_CHECKING_EXPENSIVE) depot_tcache_check(tc);
+}
+
+int depot_tcache_holds(const depot_tcache_t *tc, const void *p, unsigned d,
+                       unsigned cls) {
+  const depot_bin_t *bin = &tc->bins[(d << DEPOT_LIST_CLASS_BITS) | cls];
+  uint32_t n = depot_bin_count(bin);
+  for (void *b = bin->head; b && n; b = *(void **)b, n--)
+    if (b == p) return 1;
+  return 0;
 }
 
 void depot_tcache_check(const depot_tcache_t *tc) {

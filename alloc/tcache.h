@@ -70,6 +70,19 @@ extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
 
 #define DEPOT_NODE_BASE_NONE 0xFFFF0000u
 
+/* The free key: written into the second word of every block a cache
+ * holds, and compared on free: a block whose second word equals it may be
+ * in the cache already (a double free; see depot_free).  A per-process
+ * secret (getrandom), odd so that no pointer equals it; set by the core's
+ * start-up (depot_tcache_init_key) before any cache exists. */
+extern depot_hidden uintptr_t depot_free_key;
+void depot_tcache_init_key(void);
+
+/* Set at start-up while debug mode or the quarantine is on: bins never
+ * grow, so every free and every allocation takes the slow path (which
+ * routes them through the debug hooks and the quarantine). */
+extern depot_hidden int depot_tcache_bypass;
+
 /* A cache for a thread on node; NULL if no metadata memory is left. */
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
 /* Flushes every bin and recycles the cache. */
@@ -81,6 +94,11 @@ void depot_tcache_flush_all(depot_tcache_t *tc);
  * snapshot read without the owners' cooperation, exact only when they are
  * quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
+
+/* Whether p is on the bin of class cls in domain d (a walk of the bin:
+ * confirms a double free before it is reported). */
+int depot_tcache_holds(const depot_tcache_t *tc, const void *p, unsigned d,
+                       unsigned cls);
 
 /* Checks a cache's invariants: every bin holds limit - room blocks, all of
  * its list id; bins of no class are empty; limit_bytes is the sum of

@@ -18,7 +18,7 @@
 #define DEPOT_VG_FREED(p)                            \
   do {                                               \
     VALGRIND_FREELIKE_BLOCK((p), 0);                 \
-    VALGRIND_MAKE_MEM_DEFINED((p), sizeof(void *));  \
+    VALGRIND_MAKE_MEM_DEFINED((p), 2 * sizeof(void *)); \
   } while (0)
 #define DEPOT_VG_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING
 #define DEPOT_VG_QUIET_END() VALGRIND_ENABLE_ERROR_REPORTING

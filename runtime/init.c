@@ -12,6 +12,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
 #include "alloc/log.h"
+#include "alloc/quarantine.h"
 #include "runtime/runtime.h"
 #include "runtime/topology.h"
 
@@ -95,6 +96,8 @@ static void init_once(void) {
     depot_domain_set(d, &own);
   }
   apply_depotmalloc(getenv("DEPOTMALLOC"));
+  if (depot_options.debug) depot_debug_install(); /* debug=1 (once only) */
+  if (depot_quarantine_on) atexit(depot_quarantine_check_all);
   /* After the core is usable: hwloc allocates while it loads. */
   depot_topology_reload();
   int stats = stats_from_env(getenv("DEPOTMALLOCSTATS"));

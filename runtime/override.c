@@ -12,6 +12,12 @@
  * mallinfo2, mallinfo and malloc_info answer glibc's questions with Depot's
  * figures; mallopt maps the parameters that have a Depot equivalent.
  *
+ * Debug mode (DEPOTMALLOC=debug or debug=1) applies here too: every block
+ * of the family then carries debug.c's header, guard bytes, fills and serial
+ * number.  It costs the cache-hit paths nothing: while debug mode is on the
+ * thread caches hold nothing (depot_tcache_bypass), so every call misses,
+ * and the misses below (and the family's other functions) look at the mode.
+ *
  * Nothing here needs the dynamic loader (no dlsym), the runtime's start-up
  * or any lock before the first allocation: the core initialises itself on
  * its slow path, so this works before constructors run and while the
@@ -48,17 +54,39 @@ static size_t page_size(void) {
   return cached;
 }
 
-EXPORT void *NAME(malloc)(size_t size) { return depot_alloc(size, RAW); }
+/* The misses of malloc and free.  The first call of the process comes
+ * here too (no thread has a cache yet), so the mode is known before any
+ * block exists. */
+static depot_noinline void *alloc_miss(size_t size, unsigned d) {
+  if (depot_unlikely(depot_debug_c_mode())) return depot_debug_c_malloc(size);
+  return depot_alloc_slow(size, d);
+}
 
-EXPORT void NAME(free)(void *p) { depot_free(p, RAW); }
+static depot_noinline void free_miss(void *p, unsigned d) {
+  if (depot_unlikely(p && depot_debug_c_mode())) depot_debug_c_free(p);
+  else depot_free_slow(p, d);
+}
 
-EXPORT void *NAME(calloc)(size_t n, size_t size) { return depot_calloc(n, size, RAW); }
+static void *aligned(size_t align, size_t size) {
+  if (depot_debug_c_mode()) return depot_debug_c_aligned(align, size);
+  return depot_aligned_alloc(align, size, RAW);
+}
+
+EXPORT void *NAME(malloc)(size_t size) { return depot_alloc_with(size, RAW, alloc_miss); }
+
+EXPORT void NAME(free)(void *p) { depot_free_with(p, RAW, free_miss); }
+
+EXPORT void *NAME(calloc)(size_t n, size_t size) {
+  if (depot_debug_c_mode()) return depot_debug_c_calloc(n, size);
+  return depot_calloc(n, size, RAW);
+}
 
 EXPORT void *NAME(realloc)(void *p, size_t size) {
   if (p && size == 0) {
-    depot_free(p, RAW);
+    NAME(free)(p);
     return NULL;
   }
+  if (depot_debug_c_mode()) return depot_debug_c_realloc(p, size);
   return depot_realloc(p, size, RAW);
 }
 
@@ -73,7 +101,7 @@ EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
 EXPORT int NAME(posix_memalign)(void **out, size_t align, size_t size) {
   if (align < sizeof(void *) || !depot_is_pow2(align)) return EINVAL;
   int saved = errno;
-  void *p = depot_aligned_alloc(align, size, RAW);
+  void *p = aligned(align, size);
   errno = saved;
   if (!p) return ENOMEM;
   *out = p;
@@ -85,7 +113,7 @@ EXPORT void *NAME(aligned_alloc)(size_t align, size_t size) {
     errno = EINVAL;
     return NULL;
   }
-  return depot_aligned_alloc(align, size, RAW);
+  return aligned(align, size);
 }
 
 EXPORT void *NAME(memalign)(size_t align, size_t size) {
@@ -95,7 +123,7 @@ EXPORT void *NAME(memalign)(size_t align, size_t size) {
   }
   size_t a = DEPOT_MIN_ALIGN;
   while (a < align) a <<= 1; /* glibc rounds an odd alignment up */
-  return depot_aligned_alloc(a, size, RAW);
+  return aligned(a, size);
 }
 
 EXPORT void *NAME(valloc)(size_t size) { return NAME(memalign)(page_size(), size); }
@@ -111,7 +139,10 @@ EXPORT void *NAME(pvalloc)(size_t size) {
 }
 
 EXPORT size_t NAME(malloc_usable_size)(void *p) {
-  return p ? depot_usable_size_fast(p) : 0; /* servers call it on every malloc */
+  if (!p) return 0;
+  if (depot_unlikely(depot_tcache_bypass) && depot_debug_c_mode())
+    return depot_debug_c_usable(p); /* what the caller asked for */
+  return depot_usable_size_fast(p); /* servers call it on every malloc */
 }
 
 /* Returns 1 if memory went back to the OS, 0 if there was none to return. */
@@ -139,7 +170,8 @@ EXPORT void NAME(malloc_stats)(void) {
 static int sized_free_ok(const char *op, void *p, size_t size, size_t align) {
   uint64_t requested;
   if (!p || !depot_debug_requested(RAW, &requested)) return 1;
-  size_t usable = depot_usable_size(p);
+  size_t usable = depot_debug_c_mode() ? depot_debug_c_usable(p)
+                                       : depot_usable_size(p);
   if (usable == 0) return 1; /* not a block: depot_free reports it */
   const char *why = NULL;
   if (size > usable) why = "size larger than the block";
@@ -151,17 +183,18 @@ static int sized_free_ok(const char *op, void *p, size_t size, size_t align) {
 }
 
 EXPORT void NAME(free_sized)(void *p, size_t size) {
-  if (sized_free_ok("free_sized", p, size, 0)) depot_free(p, RAW);
+  if (sized_free_ok("free_sized", p, size, 0)) NAME(free)(p);
 }
 
 EXPORT void NAME(free_aligned_sized)(void *p, size_t align, size_t size) {
-  if (sized_free_ok("free_aligned_sized", p, size, align)) depot_free(p, RAW);
+  if (sized_free_ok("free_aligned_sized", p, size, align)) NAME(free)(p);
 }
 
 /* The usable size malloc(size) returns (macOS and jemalloc have it): a
  * small block's class size, whole arena pages up to the huge threshold,
  * whole OS pages above it (the placement rule of alloc.c's big_alloc). */
 EXPORT size_t NAME(malloc_good_size)(size_t size) {
+  if (depot_debug_c_mode()) return size; /* debug blocks: exactly that */
   if (size <= DEPOT_SMALL_MAX) return depot_class_size[depot_size_to_class(size ? size : 1)];
   if (size > PTRDIFF_MAX || depot_init() != 0) return size;
   if (size > depot_options.huge_threshold_bytes) return depot_huge_usable(size);

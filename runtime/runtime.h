@@ -41,5 +41,15 @@ void depot_debug_install(void);
 /* Whether the debug hooks sit on domain; if so, the bytes requested by its
  * live blocks. */
 int depot_debug_requested(unsigned domain, uint64_t *bytes);
+/* Debug mode for the C library's family (override.c): whether it is on
+ * (debug=1 or DEPOTMALLOC=debug; starts the core), and the family's
+ * functions making and checking debug blocks of API 'r'. */
+int depot_debug_c_mode(void);
+void *depot_debug_c_malloc(size_t n);
+void *depot_debug_c_calloc(size_t nelem, size_t elsize);
+void *depot_debug_c_realloc(void *p, size_t n);
+void *depot_debug_c_aligned(size_t align, size_t n); /* align: a power of 2 */
+void depot_debug_c_free(void *p);
+size_t depot_debug_c_usable(void *p);
 
 #endif /* DEPOT_RUNTIME_RUNTIME_H */

@@ -266,6 +266,40 @@ TEST_F(AllocDeath, UsableSizeNeverOverReports) {
   depot_free_call(l, RAW);
 }
 
+TEST_F(AllocDeath, DoubleFreeInTheThreadCacheIsCaught) {
+  // The second free finds the block on its bin (glibc's tcache key check).
+  for (size_t size : {16, 32, 200, 4000, 32768}) {
+    void *p = depot_alloc_call(size, OBJ);
+    EXPECT_DEATH(
+        {
+          depot_free_call(p, OBJ);
+          depot_free_call(p, OBJ);
+        },
+        "free\\(0x[0-9a-f]+\\): double free detected in the thread cache "
+        "\\(a [0-9]+-byte block of domain 'obj' freed twice\\)");
+    depot_free_call(p, OBJ);
+  }
+}
+
+TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
+  // A program may store any value, the key included, in a block's second
+  // word: the free that sees it walks the bin, finds nothing, frees.
+  void *p = depot_alloc_call(32, RAW);
+  depot_free_call(p, RAW);
+  uintptr_t key = static_cast<uintptr_t *>(p)[1];  // what free wrote
+  EXPECT_EQ(key & 1, 1u);
+  std::vector<void *> v;
+  for (int i = 0; i < 200; i++) {
+    void *q = depot_alloc_call(32, RAW);
+    EXPECT_NE(static_cast<uintptr_t *>(q)[1], key) << "alloc must clear the key";
+    static_cast<uintptr_t *>(q)[1] = key;
+    v.push_back(q);
+  }
+  for (void *q : v) depot_free_call(q, RAW);  // no report
+  for (int i = 0; i < 200; i++) v[i] = depot_alloc_call(32, RAW);
+  for (void *q : v) depot_free_call(q, RAW);
+}
+
 TEST(Alloc, WarnModeReportsAndLeaksInsteadOfAborting) {
   int on_stack;
   depot_options.on_bad_free = DEPOT_ON_BAD_FREE_WARN;

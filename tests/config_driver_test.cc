@@ -37,7 +37,9 @@ void WriteFile(const std::string &path, const std::string &text) {
 // Loads (file, env) with strict_config=0 forced last, and checks what every
 // load must give.  Returns the errors.
 int LoadAndCheck(const char *file, const std::string &env) {
-  std::string forced = env + ",strict_config=0";
+  // An environment string ends at its first NUL byte: cut there, so that
+  // the forced strict_config=0 is really the last item.
+  std::string forced = env.substr(0, env.find('\0')) + ",strict_config=0";
   testing::internal::CaptureStderr();
   int errors = depot_config_load_from(file, forced.c_str());
   std::string err = testing::internal::GetCapturedStderr();

@@ -125,6 +125,16 @@ TEST(Override, HardLimitEveryFamilyFailsWithEnomem) {
   std::printf("%s", r.output.c_str());
 }
 
+TEST(Override, PurgerDoesNotOutliveTheLastThread) {
+  // The main thread ends with pthread_exit while the background purger
+  // runs; the process must end as it would without Depot (a hang is killed after 20 s: status 137).
+  Result r = Sh("timeout -s KILL 20 env DEPOT_CONF=background_purge=1 " + Preload() +
+                Runfile("tests/progs/last_thread_exit"));
+  EXPECT_EQ(r.status, 0) << "the process did not end (137: killed after 20 s)\n"
+                         << r.output;
+  EXPECT_NE(r.output.find("ending"), std::string::npos) << r.output;
+}
+
 TEST(Override, LateDlopen) {
   Result r = Sh(Runfile("tests/progs/dlopen_late") + " " + Runfile("libdepot.so"));
   EXPECT_EQ(r.status, 0) << r.output;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # depot-stress, bounded, in whatever build this is (plain, asan, tsan): a
-# plain run, one with DEPOTMALLOC=debug, one with OS fault injection, one
+# plain run, one with DEPOTMALLOC=debug, the bug-finding modes, one with OS fault injection, one
 # under a real address-space limit (plain build only: sanitizers need
 # terabytes of address space), and a short run on the C library to check
 # the tool itself.  Each must end with "errors: 0".
@@ -23,6 +23,14 @@ run() {  # run NAME EXPECT_INJECTED ARGS... (env assignments first)
 build=$("$stress" --seconds 0.5 --threads 1 --sizes 1,0,0,0 2>/dev/null | sed -n 's/.*build=\([a-z]*\).*/\1/p')
 run plain no "$stress" --seconds "$secs" --threads 4 --seed 11 --sizes $sizes
 run debug-hooks no env DEPOTMALLOC=debug "$stress" --seconds "$secs" --threads 4 --seed 12 --sizes $sizes
+# The bug-finding modes (README "Finding bugs in your program"): debug
+# mode for every family with its quarantine, the quarantine alone, the
+# guarded pool sampling often (blocks on both sides of their pages), and
+# all of them at once.  A report of any of them is an error here.
+run debug-mode no env DEPOT_CONF=debug=1 "$stress" --seconds "$secs" --threads 4 --seed 17 --sizes $sizes
+run quarantine no env DEPOT_CONF=quarantine_bytes=8m "$stress" --seconds "$secs" --threads 4 --seed 18 --sizes $sizes
+run guard-sample no env DEPOT_CONF=guard_sample=50,guard_underflow=both "$stress" --seconds "$secs" --threads 4 --seed 19 --sizes $sizes
+run bug-finding no env DEPOT_CONF=debug=1,guard_sample=100,guard_slots=1024 "$stress" --seconds "$secs" --threads 4 --seed 20 --sizes $sizes
 run faults yes "$stress" --seconds "$secs" --threads 4 --seed 13 --sizes $sizes --fault-rate 0.2
 # At a low rate the seams at the reuse points (free spans, cached huge
 # ranges, metadata, thread caches) must keep failures coming: more than a

@@ -532,7 +532,10 @@ int main(int argc, char **argv) {
       fams[f].free(p);
     }
   }
-  if (!opt.system) depot_check_heap();
+  if (!opt.system) {
+    DepotMem_Trim(); /* the quarantine (DEPOT_CONF=quarantine_bytes) too */
+    depot_check_heap();
+  }
   long long live = atomic_load(&live_blocks);
   if (live != 0) {
     fprintf(stderr, "stress: %lld blocks unaccounted for\n", live);

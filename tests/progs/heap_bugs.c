@@ -1,0 +1,90 @@
+/* heap_bugs: one heap bug per mode, the kind Depot's bug-finding modes
+ * must report (README "Finding bugs in your program"), and with "ok" after
+ * the mode its correct counterpart, which must run clean.
+ *   heap_bugs MODE [ok]
+ * Modes: overflow, underflow, double_free, foreign, interior, wrong_family,
+ * use_after_free, realloc_overflow, aligned_overflow.  Prints "clean" when
+ * it reaches its end.  Run preloaded (libdepot.so) or linked
+ * (//:depot_malloc, exporting its symbols with -rdynamic). */
+#define _GNU_SOURCE
+#pragma GCC diagnostic ignored "-Wpragmas"
+#pragma GCC diagnostic ignored "-Wuse-after-free" /* on purpose */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Opaque to the compiler, so it cannot see (and warn about, or remove) the
+ * bugs. */
+static void *volatile sink;
+static void *launder(void *p) {
+  sink = p;
+  return sink;
+}
+
+/* Churn enough blocks that a quarantined block leaves the quarantine. */
+static void churn(void) {
+  for (int i = 0; i < 20000; i++) free(launder(malloc(200 + (size_t)(i % 7) * 100)));
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    fprintf(stderr, "usage: heap_bugs MODE [ok]\n");
+    return 2;
+  }
+  const char *m = argv[1];
+  int ok = argc > 2 && strcmp(argv[2], "ok") == 0;
+  if (strcmp(m, "overflow") == 0) {
+    char *p = launder(malloc(32));
+    memset(p, 'a', ok ? 32 : 33); /* one byte past the end */
+    free(launder(p)); /* laundered: the compiler must not drop the memset */
+  } else if (strcmp(m, "underflow") == 0) {
+    char *p = launder(malloc(32));
+    char *q = launder(p - (ok ? 0 : 1)); /* one byte before the start */
+    *q = 'b';
+    free(launder(p));
+  } else if (strcmp(m, "double_free") == 0) {
+    void *p = launder(malloc(40));
+    free(p);
+    if (!ok) free(launder(p));
+  } else if (strcmp(m, "foreign") == 0) {
+    static char not_heap[64] __attribute__((aligned(16)));
+    void *p = launder(ok ? malloc(64) : not_heap);
+    free(p);
+  } else if (strcmp(m, "interior") == 0) {
+    char *p = launder(malloc(64));
+    free(launder(p + (ok ? 0 : 16)));
+  } else if (strcmp(m, "wrong_family") == 0) {
+    /* A malloc block given to DepotMem_Free (found at run time, so the
+     * program needs no Depot header or library of its own). */
+    void (*depot_free_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_Free");
+    void (*raw_free_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_RawFree");
+    if (!depot_free_fn || !raw_free_fn) {
+      fprintf(stderr, "heap_bugs: Depot's API not found\n");
+      return 3;
+    }
+    void *p = launder(malloc(48));
+    (ok ? raw_free_fn : depot_free_fn)(p);
+  } else if (strcmp(m, "use_after_free") == 0) {
+    char *p = launder(malloc(48));
+    free(p);
+    if (!ok) ((char *)launder(p))[10] = 'x'; /* a write to a freed block */
+    churn();
+  } else if (strcmp(m, "realloc_overflow") == 0) {
+    char *p = launder(malloc(32));
+    memset(p, 'c', ok ? 32 : 40);
+    p = realloc(p, 100);
+    free(p);
+  } else if (strcmp(m, "aligned_overflow") == 0) {
+    void *v;
+    if (posix_memalign(&v, 64, 100) != 0) return 3;
+    char *p = launder(v);
+    memset(p, 'd', ok ? 100 : 101);
+    free(launder(p));
+  } else {
+    fprintf(stderr, "heap_bugs: unknown mode %s\n", m);
+    return 2;
+  }
+  printf("clean\n");
+  return 0;
+}
