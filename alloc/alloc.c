@@ -35,14 +35,15 @@ depot_cold void depot_bad_pointer(const char *op, const void *p,
 }
 
 depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
-                         unsigned used) {
+                                    unsigned used) {
   char why[160];
   static const char *const family[DEPOT_NDOMAINS] = {
       "malloc's family or DepotMem_Raw*", "DepotMem_*", "DepotObject_*"};
   snprintf(why, sizeof why,
            "block of domain '%s' used with domain '%s' (allocated by %s, "
-           "passed to %s)", depot_domain_name(was), depot_domain_name(used),
-           family[was], family[used]);
+           "passed to %s)",
+           depot_domain_name(was), depot_domain_name(used), family[was],
+           family[used]);
   depot_bad_pointer(op, p, why);
 }
 
@@ -51,14 +52,19 @@ depot_cold static void double_free(const void *p, unsigned d, size_t usable,
   char why[128];
   snprintf(why, sizeof why,
            "double free detected %s (a %zu-byte block of domain '%s' freed "
-           "twice)", where, usable, depot_domain_name(d));
+           "twice)",
+           where, usable, depot_domain_name(d));
   depot_bad_pointer("free", p, why);
 }
 
 /* ---- classification ------------------------------------------------------ */
 
 typedef enum {
-  BLOCK_BAD = 0, BLOCK_SMALL, BLOCK_LARGE, BLOCK_HUGE, BLOCK_GUARD
+  BLOCK_BAD = 0,
+  BLOCK_SMALL,
+  BLOCK_LARGE,
+  BLOCK_HUGE,
+  BLOCK_GUARD
 } block_kind_t;
 
 typedef struct {
@@ -77,11 +83,13 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
   bi->why = "not allocated by Depot";
   if (!depot_segmap_test(a)) {
     if (depot_unlikely(depot_guard_contains(p))) {
-      if (depot_guard_lookup(p, &bi->usable, &bi->domain)) bi->kind = BLOCK_GUARD;
+      if (depot_guard_lookup(p, &bi->usable, &bi->domain))
+        bi->kind = BLOCK_GUARD;
       else bi->why = "not a live guarded block";
       return bi->kind;
     }
-    if (a % DEPOT_MIN_ALIGN == 0 && depot_huge_lookup(p, &bi->usable, &bi->domain))
+    if (a % DEPOT_MIN_ALIGN == 0 &&
+        depot_huge_lookup(p, &bi->usable, &bi->domain))
       bi->kind = BLOCK_HUGE;
     return bi->kind;
   }
@@ -135,7 +143,8 @@ static int check_block(const char *op, const void *p, unsigned d,
 /* ---- large and huge block counts (statistics; relaxed) ------------------
  * [domain][0 large, 1 huge]: counters only, nothing is ordered by them. */
 
-static _Atomic size_t big_count[DEPOT_NDOMAINS][2], big_bytes[DEPOT_NDOMAINS][2];
+static _Atomic size_t big_count[DEPOT_NDOMAINS][2],
+    big_bytes[DEPOT_NDOMAINS][2];
 
 void depot_big_counts(unsigned d, size_t *large_blocks, size_t *large_bytes,
                       size_t *huge_blocks, size_t *huge_bytes) {
@@ -263,8 +272,10 @@ static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
   }
   void *p = big_alloc_once(size, align, d, &old_data);
   if (depot_unlikely(!p)) {
-    if (limit_reclaim()) p = limit_done(big_alloc_once(size, align, d, &old_data));
-    else if (released_for_retry()) p = big_alloc_once(size, align, d, &old_data);
+    if (limit_reclaim())
+      p = limit_done(big_alloc_once(size, align, d, &old_data));
+    else if (released_for_retry())
+      p = big_alloc_once(size, align, d, &old_data);
   }
   if (!p) errno = ENOMEM;
   if (dirty) *dirty = old_data;
@@ -277,7 +288,8 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
     errno = EINVAL;
     return NULL;
   }
-  if (depot_unlikely(depot_load_acquire(&depot_guard_armed)) && depot_guard_due()) {
+  if (depot_unlikely(depot_load_acquire(&depot_guard_armed)) &&
+      depot_guard_due()) {
     void *g = depot_guard_alloc(size, d);
     if (g) return g;
   }
@@ -296,8 +308,7 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
       depot_tcache_t *tc = depot_thread_cache();
       if (tc && depot_list_node(bi->list_id) == tc->node)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
-      else
-        depot_central_free_one(bi->list_id, p);
+      else depot_central_free_one(bi->list_id, p);
       depot_purger_poke();
       return;
     }
@@ -309,11 +320,8 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
     case BLOCK_HUGE:
       if (depot_huge_free(p)) big_account(d, 1, bi->usable, -1);
       return;
-    case BLOCK_GUARD:
-      depot_guard_free(p);
-      return;
-    case BLOCK_BAD:
-      return;
+    case BLOCK_GUARD: depot_guard_free(p); return;
+    case BLOCK_BAD: return;
   }
 }
 
@@ -324,9 +332,9 @@ static void quarantine(const depot_qentry_t *e) {
   depot_qentry_t out[BATCH];
   /* e == NULL: everything leaves (trimming). */
   for (unsigned n = e ? depot_quarantine_put(e, out, BATCH)
-                      : depot_quarantine_flush(out, BATCH);;
-       n = e ? depot_quarantine_put(NULL, out, BATCH)
-             : depot_quarantine_flush(out, BATCH)) {
+                      : depot_quarantine_flush(out, BATCH);
+       ; n = e ? depot_quarantine_put(NULL, out, BATCH)
+               : depot_quarantine_flush(out, BATCH)) {
     for (unsigned k = 0; k < n; k++) {
       block_info_t bi;
       depot_quarantine_check(&out[k]);
@@ -422,7 +430,8 @@ static void *resize_in_place(void *p, size_t want, unsigned d,
       !is_huge(want, DEPOT_MIN_ALIGN)) {
     depot_span_t *s = bi->span;
     size_t npages = (want + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
-    if (depot_arena_resize_span(depot_segment_base((uintptr_t)p)->arena, s, npages) != 0)
+    if (depot_arena_resize_span(depot_segment_base((uintptr_t)p)->arena, s,
+                                npages) != 0)
       return NULL;
     s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
     big_account(d, 0, bi->usable, -1);
@@ -448,7 +457,8 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
   if (!DEPOT_VG && bi.kind != BLOCK_GUARD) {
-    if (want <= bi.usable && (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
+    if (want <= bi.usable &&
+        (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
       return p;
     if ((q = resize_in_place(p, want, d, &bi)) != NULL) return q;
   }

@@ -58,8 +58,7 @@ depot_inline void *depot_alloc_with(size_t size, unsigned domain,
     bin = (depot_bin_t *)((char *)bin + ((size + 15) & ~(size_t)15));
   else if (depot_likely(size <= DEPOT_SMALL_MAX))
     bin += depot_size_to_class(size);
-  else
-    return miss(size, domain);
+  else return miss(size, domain);
   void *p = bin->head;
   if (depot_likely(p != NULL)) {
     bin->head = *(void **)p;

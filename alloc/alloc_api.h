@@ -47,7 +47,8 @@ int depot_domain_of(const void *p);
 /* For a small or large block of Depot's: the node whose pools it belongs to
  * and the node whose arena holds its memory (they differ only under
  * interleave); returns -1 for anything else. */
-int depot_block_nodes(const void *p, unsigned *pool_node, unsigned *memory_node);
+int depot_block_nodes(const void *p, unsigned *pool_node,
+                      unsigned *memory_node);
 
 /* Initialises Depot if needed.  Returns 0 or an errno value. */
 int depot_init(void);
@@ -91,13 +92,13 @@ typedef struct {
   size_t huge_blocks, huge_bytes;
   size_t meta_bytes;
   size_t batch_records;
-  size_t nodes;                   /* NUMA nodes with arenas and pools */
-  size_t binds_ok, binds_failed;  /* segments bound to their node, or not */
+  size_t nodes;                  /* NUMA nodes with arenas and pools */
+  size_t binds_ok, binds_failed; /* segments bound to their node, or not */
   /* Memory control (limit.h, purger.h). */
-  size_t held_bytes;              /* memory held from the OS (upper bound) */
+  size_t held_bytes; /* memory held from the OS (upper bound) */
   size_t limit_bytes, limit_soft_bytes; /* in force; 0: no limit */
-  size_t limit_hits;              /* allocations refused at the limit */
-  size_t limit_reclaims;          /* purges forced by the soft limit */
+  size_t limit_hits;                    /* allocations refused at the limit */
+  size_t limit_reclaims;                /* purges forced by the soft limit */
   size_t purger_running, purger_wakeups, purger_idle_reclaims;
 } depot_core_stats_t;
 void depot_core_stats(depot_core_stats_t *out);

@@ -46,9 +46,12 @@ void depot_purge_ring(void) {
 
 /* Brings limit.h's figure up to date with this arena's pages. */
 static void sync_held(depot_arena_t *a) {
-  size_t h = a->nsegments * DEPOT_SEGMENT_PAGES - (a->free_pages - a->dirty_pages);
-  if (h > a->held_pages) depot_limit_grow((h - a->held_pages) << DEPOT_PAGE_SHIFT);
-  else if (h < a->held_pages) depot_limit_shrink((a->held_pages - h) << DEPOT_PAGE_SHIFT);
+  size_t h =
+      a->nsegments * DEPOT_SEGMENT_PAGES - (a->free_pages - a->dirty_pages);
+  if (h > a->held_pages)
+    depot_limit_grow((h - a->held_pages) << DEPOT_PAGE_SHIFT);
+  else if (h < a->held_pages)
+    depot_limit_shrink((a->held_pages - h) << DEPOT_PAGE_SHIFT);
   a->held_pages = h;
 }
 
@@ -203,7 +206,8 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
   /* Bind before the first touch (the header write below), so that even the
    * header's pages land on the node. */
   if (a->bind) {
-    if (depot_os_bind(seg, DEPOT_SEGMENT_SIZE, a->os_node, a->bind_strict) == 0) {
+    if (depot_os_bind(seg, DEPOT_SEGMENT_SIZE, a->os_node, a->bind_strict) ==
+        0) {
       a->binds_ok++;
     } else {
       a->binds_failed++;
@@ -231,10 +235,10 @@ static depot_segment_t *segment_new(depot_arena_t *a) {
 /* First free span that can hold npages at the alignment, or NULL. */
 static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
                               size_t align_pages, unsigned *out_start) {
-  for (unsigned b = (unsigned)(npages < DEPOT_ARENA_FREE_LISTS ? npages : 0);;) {
+  for (unsigned b = (unsigned)(npages < DEPOT_ARENA_FREE_LISTS ? npages : 0);
+       ;) {
     for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
-      unsigned start =
-          (unsigned)depot_align_up(s->start_page, align_pages);
+      unsigned start = (unsigned)depot_align_up(s->start_page, align_pages);
       if (start + npages <= (size_t)s->start_page + s->npages) {
         *out_start = start;
         return s;
@@ -248,7 +252,8 @@ static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
 depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state) {
-  if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES || !depot_is_pow2(align_pages))
+  if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES ||
+      !depot_is_pow2(align_pages))
     return NULL;
   pthread_mutex_lock(&a->lock);
   unsigned start;
@@ -279,7 +284,8 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   f->state = DEPOT_SPAN_DEAD;
   /* Pieces cut off in front and behind stay free; their outer neighbours
    * were not free (free spans never touch), so nothing more to merge. */
-  if (start > f_start) make_free(a, seg, f_start, start - f_start, dirty, dirty_ms);
+  if (start > f_start)
+    make_free(a, seg, f_start, start - f_start, dirty, dirty_ms);
   if (end < f_end) make_free(a, seg, end, f_end - end, dirty, dirty_ms);
   depot_span_t *s = &seg->slots[start];
   memset(s, 0, sizeof *s);
@@ -308,7 +314,8 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
 static void absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
   free_list_remove(a, n);
   n->state = DEPOT_SPAN_DEAD;
-  if (n->dirty && depot_ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
+  if (n->dirty && depot_ms_before(n->dirty_ms, *dirty_ms))
+    *dirty_ms = n->dirty_ms;
 }
 
 int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
@@ -342,7 +349,8 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
       uint32_t dirty_ms = right->dirty_ms;
       free_list_remove(a, right);
       right->state = DEPOT_SPAN_DEAD;
-      if (r_end > new_end) make_free(a, seg, new_end, r_end - new_end, dirty, dirty_ms);
+      if (r_end > new_end)
+        make_free(a, seg, new_end, r_end - new_end, dirty, dirty_ms);
       s->npages = (uint16_t)npages;
       set_pagemap(s, end, new_end - 1);
       ok = 1;
@@ -358,8 +366,8 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   depot_segment_t *seg = depot_segment_base((uintptr_t)s);
   pthread_mutex_lock(&a->lock);
   /* Only an in-use span of this arena comes back, once. */
-  DEPOT_CHECK(seg->arena == a && (s->state == DEPOT_SPAN_SMALL ||
-                                  s->state == DEPOT_SPAN_LARGE));
+  DEPOT_CHECK(seg->arena == a &&
+              (s->state == DEPOT_SPAN_SMALL || s->state == DEPOT_SPAN_LARGE));
   unsigned start = s->start_page, end = s->start_page + s->npages;
   uint32_t now = depot_os_now_ms(), dirty_ms = now;
   s->state = DEPOT_SPAN_DEAD;
@@ -418,7 +426,8 @@ void depot_arena_set_purge_delay(depot_arena_t *a, uint32_t purge_delay_ms) {
   for (unsigned b = 0; b < DEPOT_ARENA_FREE_LISTS; b++)
     for (depot_span_t *s = a->free_lists[b]; s; s = s->next) {
       uint32_t due = s->dirty_ms + purge_delay_ms;
-      if (s->dirty && (!a->purge_pending || depot_ms_before(due, a->next_purge_ms)))
+      if (s->dirty &&
+          (!a->purge_pending || depot_ms_before(due, a->next_purge_ms)))
         a->next_purge_ms = due, a->purge_pending = 1;
     }
   pthread_mutex_unlock(&a->lock);

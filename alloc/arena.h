@@ -36,18 +36,18 @@
 typedef struct depot_arena {
   pthread_mutex_t lock;
   unsigned node;
-  size_t reserve_bytes;        /* size of each reservation beyond the region */
-  uint32_t purge_delay_ms;     /* how long free pages stay resident */
-  int purge_lazy;              /* MADV_FREE rather than MADV_DONTNEED */
-  uint32_t next_purge_ms;      /* when the oldest dirty span falls due */
-  int purge_pending;           /* some dirty span waits for next_purge_ms */
-  char *res_cur, *res_end;     /* uncommitted rest of the last reservation */
-  depot_segment_t *segments;   /* every segment of this arena */
+  size_t reserve_bytes;      /* size of each reservation beyond the region */
+  uint32_t purge_delay_ms;   /* how long free pages stay resident */
+  int purge_lazy;            /* MADV_FREE rather than MADV_DONTNEED */
+  uint32_t next_purge_ms;    /* when the oldest dirty span falls due */
+  int purge_pending;         /* some dirty span waits for next_purge_ms */
+  char *res_cur, *res_end;   /* uncommitted rest of the last reservation */
+  depot_segment_t *segments; /* every segment of this arena */
   depot_span_t *free_lists[DEPOT_ARENA_FREE_LISTS];
-  int bind;                    /* bind new segments to os_node */
-  int bind_strict;             /* a failed bind fails the segment */
+  int bind;        /* bind new segments to os_node */
+  int bind_strict; /* a failed bind fails the segment */
   uint32_t os_node;
-  size_t nsegments;            /* statistics, all in the lock */
+  size_t nsegments; /* statistics, all in the lock */
   size_t free_pages, dirty_pages, purged_pages;
   size_t binds_ok, binds_failed;
   /* Pages this arena counts in limit.h's held figure: every page of its
@@ -63,9 +63,9 @@ typedef struct depot_arena {
 /* The purger's doorbell (purger.c sleeps on it when nothing is pending):
  * rung whenever an arena or the huge cache gets memory to purge, or hands
  * out a span.  Cheap when the purger is awake or absent: one relaxed load. */
-extern _Atomic uint32_t depot_purge_bell;   /* futex word, bumped to wake */
-extern _Atomic int depot_purge_asleep;      /* the purger waits on the bell */
-extern _Atomic int depot_purge_wanted;      /* memory to purge has appeared */
+extern _Atomic uint32_t depot_purge_bell; /* futex word, bumped to wake */
+extern _Atomic int depot_purge_asleep;    /* the purger waits on the bell */
+extern _Atomic int depot_purge_wanted;    /* memory to purge has appeared */
 void depot_purge_ring(void);
 
 /* REQUIRES: reserve_bytes is a multiple of DEPOT_SEGMENT_SIZE (>= 1 segment). */

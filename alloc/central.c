@@ -25,13 +25,13 @@ _Static_assert(RECORD_CAPACITY - 1 <= UINT32_MAX,
                "record indices fit the low half of a stack's top word");
 
 static depot_batch_t *records;
-static _Atomic uint32_t records_used;  /* bump index; relaxed (unique ids) */
-static _Atomic uint64_t records_free;  /* tagged stack of spare records */
+static _Atomic uint32_t records_used; /* bump index; relaxed (unique ids) */
+static _Atomic uint64_t records_free; /* tagged stack of spare records */
 
 int depot_central_global_init(void) {
   void *p;
-  int err = depot_os_map((size_t)RECORD_CAPACITY * sizeof(depot_batch_t),
-                         4096, &p);
+  int err =
+      depot_os_map((size_t)RECORD_CAPACITY * sizeof(depot_batch_t), 4096, &p);
   if (err) return err;
   records = p;
   depot_store_relaxed(&records_used, 1); /* skip index 0 */
@@ -62,9 +62,9 @@ static void tstack_push(_Atomic uint64_t *top, uint32_t idx) {
   uint64_t old = depot_load_relaxed(top);
   do {
     depot_store_relaxed(&b->next, (uint32_t)old);
-  } while (!atomic_compare_exchange_weak_explicit(
-      top, &old, tag_next(old, idx), memory_order_release,
-      memory_order_relaxed));
+  } while (!atomic_compare_exchange_weak_explicit(top, &old, tag_next(old, idx),
+                                                  memory_order_release,
+                                                  memory_order_relaxed));
 }
 
 static uint32_t tstack_pop(_Atomic uint64_t *top) {
@@ -162,9 +162,9 @@ static void partial_unlink(depot_central_t *c, depot_span_t *s) {
 static depot_span_t *span_new(depot_central_t *c) {
   unsigned cls = depot_list_class(c->list_id);
   const depot_class_info_t *ci = &depot_class_info[cls];
-  depot_span_t *s = depot_arena_alloc_span(
-      depot_numa_arena_for(depot_list_node(c->list_id)), ci->span_pages, 1,
-      DEPOT_SPAN_SMALL);
+  depot_span_t *s =
+      depot_arena_alloc_span(depot_numa_arena_for(depot_list_node(c->list_id)),
+                             ci->span_pages, 1, DEPOT_SPAN_SMALL);
   if (!s) return NULL;
   s->block_size = depot_class_size[cls];
   s->list_id = c->list_id;
@@ -319,8 +319,8 @@ void depot_central_stats(depot_central_t *c, depot_central_stats_t *out) {
   unsigned cls = depot_list_class(c->list_id);
   pthread_mutex_lock(&c->lock);
   out->spans = c->spans;
-  out->span_bytes = (uint64_t)c->spans * depot_class_info[cls].span_pages *
-                    DEPOT_PAGE_SIZE;
+  out->span_bytes =
+      (uint64_t)c->spans * depot_class_info[cls].span_pages * DEPOT_PAGE_SIZE;
   out->capacity = (uint64_t)c->spans * depot_class_info[cls].capacity;
   out->blocks_out = c->blocks_out;
   pthread_mutex_unlock(&c->lock);
@@ -374,14 +374,14 @@ static uint64_t chain_length(void *head, unsigned li, uint64_t limit) {
         depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)b)]);
     DEPOT_CHECK(depot_span_covers(s, depot_page_index((uintptr_t)b)) &&
                 s->state == DEPOT_SPAN_SMALL && s->list_id == li);
-    DEPOT_CHECK((size_t)((char *)b - depot_span_start(s)) % s->block_size ==
-                0);
+    DEPOT_CHECK((size_t)((char *)b - depot_span_start(s)) % s->block_size == 0);
   }
   return n;
 }
 
 void depot_central_check_span(const depot_span_t *s) {
-  const depot_class_info_t *ci = &depot_class_info[depot_list_class(s->list_id)];
+  const depot_class_info_t *ci =
+      &depot_class_info[depot_list_class(s->list_id)];
   char *start = depot_span_start(s);
   DEPOT_CHECK(s->block_size == depot_class_size[depot_list_class(s->list_id)]);
   DEPOT_CHECK(s->npages == ci->span_pages);

@@ -38,15 +38,15 @@ typedef struct depot_central {
   /* Lock-free part.  top: low 32 bits the index of the top record (0: empty),
    * high 32 bits a tag bumped on every change (ABA protection). */
   _Atomic uint64_t top depot_cache_aligned;
-  _Atomic uint32_t depth; /* records on the stack; approximate, relaxed */
+  _Atomic uint32_t depth;   /* records on the stack; approximate, relaxed */
   _Atomic uint64_t stacked; /* blocks in those records (statistics, relaxed) */
   /* Locked part. */
   pthread_mutex_t lock depot_cache_aligned;
-  depot_span_t *partial;  /* spans with blocks to hand out (lock) */
+  depot_span_t *partial; /* spans with blocks to hand out (lock) */
   uint16_t list_id;
-  uint32_t spans;         /* spans owned by this pool (lock) */
-  uint64_t blocks_out;    /* sum of the spans' used counts (lock) */
-  uint32_t max_depth;     /* records kept on the stack before blocks go back
+  uint32_t spans;      /* spans owned by this pool (lock) */
+  uint64_t blocks_out; /* sum of the spans' used counts (lock) */
+  uint32_t max_depth;  /* records kept on the stack before blocks go back
                              to their spans; bounds the bytes a pool holds */
 } depot_central_t;
 

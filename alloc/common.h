@@ -96,18 +96,17 @@
   atomic_store_explicit((p), (v), memory_order_relaxed)
 #define depot_store_release(p, v) \
   atomic_store_explicit((p), (v), memory_order_release)
-#define depot_cas_weak_acq_rel(p, expected, desired)                       \
-  atomic_compare_exchange_weak_explicit((p), (expected), (desired),        \
-                                        memory_order_acq_rel,              \
-                                        memory_order_acquire)
+#define depot_cas_weak_acq_rel(p, expected, desired) \
+  atomic_compare_exchange_weak_explicit(             \
+      (p), (expected), (desired), memory_order_acq_rel, memory_order_acquire)
 #define depot_add_relaxed(p, v) \
   atomic_fetch_add_explicit((p), (v), memory_order_relaxed)
 #define depot_sub_relaxed(p, v) \
   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
-depot_static_assert(DEPOT_SEGMENT_SIZE % DEPOT_PAGE_SIZE == 0 &&
-                   DEPOT_SEGMENT_PAGES == 512,
-               "a segment is 512 pages of 8 KiB (4 MiB), as described above");
+depot_static_assert(
+    DEPOT_SEGMENT_SIZE % DEPOT_PAGE_SIZE == 0 && DEPOT_SEGMENT_PAGES == 512,
+    "a segment is 512 pages of 8 KiB (4 MiB), as described above");
 
 static inline uintptr_t depot_align_up(uintptr_t x, uintptr_t a) {
   return (x + a - 1) & ~(a - 1);

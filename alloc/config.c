@@ -5,8 +5,8 @@
 #define _GNU_SOURCE
 #include "alloc/config.h"
 
-#include <fcntl.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -60,7 +60,7 @@ static void fill_options(void) {
 #define DEPOT_OPT_VALUE_SIZE(k) conf[k].value
 #define DEPOT_OPT_VALUE_ENUM(k) conf[k].value
 #define DEPOT_OPT_VALUE_TEXT(k) conf[k].text
-#define DEPOT_CONF_FILL(name, kind, ctype, ...)                          \
+#define DEPOT_CONF_FILL(name, kind, ctype, ...)                               \
   if (depot_options.name != (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name)) \
     depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
   DEPOT_CONFIG_KEYS(DEPOT_CONF_FILL)
@@ -70,7 +70,6 @@ static void fill_options(void) {
 }
 
 /* ---- messages ------------------------------------------------------------ */
-
 
 /* What a key accepts, in words. */
 static void describe(const depot_conf_def_t *d, char *out, size_t len) {
@@ -83,13 +82,12 @@ static void describe(const depot_conf_def_t *d, char *out, size_t len) {
                (unsigned long long)d->min, (unsigned long long)d->max);
       break;
     case DEPOT_CONF_SIZE:
-      snprintf(out, len,
-               "a size from %llu to %llu bytes, with an optional k, m or g suffix",
-               (unsigned long long)d->min, (unsigned long long)d->max);
+      snprintf(
+          out, len,
+          "a size from %llu to %llu bytes, with an optional k, m or g suffix",
+          (unsigned long long)d->min, (unsigned long long)d->max);
       break;
-    case DEPOT_CONF_ENUM:
-      snprintf(out, len, "one of %s", d->choices);
-      break;
+    case DEPOT_CONF_ENUM: snprintf(out, len, "one of %s", d->choices); break;
     case DEPOT_CONF_TEXT:
       snprintf(out, len, "%s", d->choices ? d->choices : "text");
       break;
@@ -160,7 +158,8 @@ static int parse_limit(const char *s, size_t n, uint64_t *out) {
   }
   if (parse_number(s, n, 1, out) != 0) return -1;
   return *out == 0 || (*out >= ((uint64_t)1 << 20) && *out < DEPOT_LIMIT_CGROUP)
-             ? 0 : -1;
+             ? 0
+             : -1;
 }
 
 /* memory_limit_margin: a percentage below 100 (10%) or a size. */
@@ -176,14 +175,16 @@ static int parse_margin(const char *s, size_t n, uint64_t *out) {
 
 /* stats_signal: 0, a signal number, or a name with or without SIG. */
 static int parse_signal(const char *s, size_t n, uint64_t *out) {
-  static const struct { const char *name; int sig; } names[] = {
-      {"usr1", SIGUSR1}, {"usr2", SIGUSR2}, {"hup", SIGHUP},
-      {"pwr", SIGPWR},   {"winch", SIGWINCH}, {"urg", SIGURG},
-      {"quit", SIGQUIT}, {"cont", SIGCONT}, {"alrm", SIGALRM},
-      {"prof", SIGPROF}, {"io", SIGIO},   {"xcpu", SIGXCPU}};
+  static const struct {
+    const char *name;
+    int sig;
+  } names[] = {{"usr1", SIGUSR1}, {"usr2", SIGUSR2},   {"hup", SIGHUP},
+               {"pwr", SIGPWR},   {"winch", SIGWINCH}, {"urg", SIGURG},
+               {"quit", SIGQUIT}, {"cont", SIGCONT},   {"alrm", SIGALRM},
+               {"prof", SIGPROF}, {"io", SIGIO},       {"xcpu", SIGXCPU}};
   if (parse_number(s, n, 0, out) == 0)
-    return *out == 0 || (*out < 65 && *out != SIGKILL && *out != SIGSTOP)
-               ? 0 : -1;
+    return *out == 0 || (*out < 65 && *out != SIGKILL && *out != SIGSTOP) ? 0
+                                                                          : -1;
   if (n > 3 && word_eq(s, 3, "sig")) s += 3, n -= 3;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
     if (word_eq(s, n, names[i].name)) {
@@ -313,8 +314,9 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
   const depot_conf_def_t *d = &depot_conf_defs[k];
   int errors = 0;
   if (seen[k]) {
-    depot_say("depot: config: %s given twice (%s); the later value '%s' is used",
-              d->name, where, depot_escape(v, vlen, shown, sizeof shown));
+    depot_say(
+        "depot: config: %s given twice (%s); the later value '%s' is used",
+        d->name, where, depot_escape(v, vlen, shown, sizeof shown));
     errors++;
   }
   seen[k] = 1;
@@ -383,10 +385,8 @@ static int parse_items(const char *text, size_t len, char sep,
       if (hash) item_len = (size_t)(hash - (text + i));
     }
     char where[ECHO_MAX + 32]; /* the escaped path and a line number */
-    if (sep == '\n')
-      snprintf(where, sizeof where, "%s line %u", label, line);
-    else
-      snprintf(where, sizeof where, "%s", label);
+    if (sep == '\n') snprintf(where, sizeof where, "%s line %u", label, line);
+    else snprintf(where, sizeof where, "%s", label);
     errors += parse_item(text + i, item_len, source, where, seen);
     i = end + 1;
     line++;
@@ -398,7 +398,8 @@ static int parse_items(const char *text, size_t len, char sep,
  * file accepted, so that a larger one shows).  Without blocking: a FIFO with
  * no writer, a terminal or /dev/stdin on a pipe is refused rather than
  * waited on.  Returns the length, or -1 with *why saying what is wrong. */
-static long read_file(const char *path, char *buf, size_t cap, const char **why) {
+static long read_file(const char *path, char *buf, size_t cap,
+                      const char **why) {
   int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   struct stat st;
   memset(&st, 0, sizeof st);
@@ -407,8 +408,9 @@ static long read_file(const char *path, char *buf, size_t cap, const char **why)
     return -1;
   }
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    *why = S_ISDIR(st.st_mode) ? "is a directory" : S_ISFIFO(st.st_mode)
-               ? "is a FIFO, not a regular file" : "is not a regular file";
+    *why = S_ISDIR(st.st_mode)    ? "is a directory"
+           : S_ISFIFO(st.st_mode) ? "is a FIFO, not a regular file"
+                                  : "is not a regular file";
     close(fd);
     return -1;
   }
@@ -429,8 +431,10 @@ static long read_file(const char *path, char *buf, size_t cap, const char **why)
 
 void depot_config_refuse(int errors) {
   if (errors == 0 || !conf[DEPOT_CONF_strict_config].value) return;
-  depot_say("depot: config: strict_config=1 and %d error%s above; exiting "
-            "with status 1", errors, errors == 1 ? "" : "s");
+  depot_say(
+      "depot: config: strict_config=1 and %d error%s above; exiting "
+      "with status 1",
+      errors, errors == 1 ? "" : "s");
   /* Not exit(): this may run inside the first malloc of the program, where
    * atexit handlers and stdio would call back into the allocator. */
   _exit(1);
@@ -450,13 +454,17 @@ int depot_config_load_from(const char *path, const char *env) {
     long n = read_file(path, buf, sizeof buf, &why);
     depot_escape(path, strlen(path), label, sizeof label);
     if (n < 0) {
-      depot_say("depot: config: DEPOT_CONF_FILE '%s' %s; using the defaults for "
-                "the keys it would set", label, why);
+      depot_say(
+          "depot: config: DEPOT_CONF_FILE '%s' %s; using the defaults for "
+          "the keys it would set",
+          label, why);
       errors++;
     } else {
       if ((size_t)n > DEPOT_CONF_FILE_MAX) {
-        depot_say("depot: config: DEPOT_CONF_FILE '%s' is larger than %u "
-                  "bytes; the rest is ignored", label, DEPOT_CONF_FILE_MAX);
+        depot_say(
+            "depot: config: DEPOT_CONF_FILE '%s' is larger than %u "
+            "bytes; the rest is ignored",
+            label, DEPOT_CONF_FILE_MAX);
         errors++;
         n = DEPOT_CONF_FILE_MAX;
       }
@@ -464,7 +472,8 @@ int depot_config_load_from(const char *path, const char *env) {
     }
   }
   if (env)
-    errors += parse_items(env, strlen(env), ',', DEPOT_CONF_FROM_ENV, "DEPOT_CONF");
+    errors +=
+        parse_items(env, strlen(env), ',', DEPOT_CONF_FROM_ENV, "DEPOT_CONF");
   fill_options();
   pthread_mutex_unlock(&config_lock);
   pthread_setcancelstate(cancel_state, NULL);
@@ -473,7 +482,8 @@ int depot_config_load_from(const char *path, const char *env) {
 }
 
 int depot_config_load(void) {
-  return depot_config_load_from(getenv("DEPOT_CONF_FILE"), getenv("DEPOT_CONF"));
+  return depot_config_load_from(getenv("DEPOT_CONF_FILE"),
+                                getenv("DEPOT_CONF"));
 }
 
 static void load_once(void) { depot_config_load(); }

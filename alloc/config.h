@@ -36,11 +36,11 @@ extern "C" {
 #endif
 
 typedef enum {
-  DEPOT_CONF_BOOL,  /* 0/1, true/false, yes/no, on/off */
-  DEPOT_CONF_UINT,  /* decimal integer in [min, max] */
-  DEPOT_CONF_SIZE,  /* integer with optional k, m or g suffix (binary) */
-  DEPOT_CONF_ENUM,  /* one of the words in `choices` */
-  DEPOT_CONF_TEXT,  /* free text, validated by its user (e.g. a node list) */
+  DEPOT_CONF_BOOL, /* 0/1, true/false, yes/no, on/off */
+  DEPOT_CONF_UINT, /* decimal integer in [min, max] */
+  DEPOT_CONF_SIZE, /* integer with optional k, m or g suffix (binary) */
+  DEPOT_CONF_ENUM, /* one of the words in `choices` */
+  DEPOT_CONF_TEXT, /* free text, validated by its user (e.g. a node list) */
 } depot_conf_type_t;
 
 typedef enum {
@@ -52,6 +52,8 @@ typedef enum {
 
 /* X(name, kind, C type, default, min, max, choices, help).  ENUM keys are
  * stored as the index of the word in choices. */
+/* One row per key, laid out by hand. */
+/* clang-format off */
 #define DEPOT_CONFIG_KEYS(X)                                                   \
   X(stats, BOOL, int, "0", 0, 1, NULL,                                         \
     "print the statistics report to stderr at exit")                          \
@@ -122,6 +124,7 @@ typedef enum {
   X(guard_underflow, ENUM, int, "overflow", 0, 0, "overflow|underflow|both",   \
     "where a guarded block sits: against the page after it (overflows), "     \
     "the page before it (underflows), or either at random")
+/* clang-format on */
 
 /* Values of the ENUM keys, in the order of their choices. */
 enum { DEPOT_ON_BAD_FREE_ABORT = 0, DEPOT_ON_BAD_FREE_WARN = 1 };
@@ -138,17 +141,23 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
 /* The keys that may change while the program runs (depot_config_set).  The
  * core reads them with depot_config_live, never through depot_options,
  * whose fields keep their load-time values. */
+/* clang-format off */
 #define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
   X(memory_limit_margin)
-enum { DEPOT_GUARD_OVERFLOW = 0, DEPOT_GUARD_UNDERFLOW = 1, DEPOT_GUARD_BOTH = 2 };
+/* clang-format on */
+enum {
+  DEPOT_GUARD_OVERFLOW = 0,
+  DEPOT_GUARD_UNDERFLOW = 1,
+  DEPOT_GUARD_BOTH = 2
+};
 
 typedef enum {
 #define DEPOT_CONF_ENUM_ID(name, ...) DEPOT_CONF_##name,
   DEPOT_CONFIG_KEYS(DEPOT_CONF_ENUM_ID)
 #undef DEPOT_CONF_ENUM_ID
-  DEPOT_CONF_NKEYS
+      DEPOT_CONF_NKEYS
 } depot_conf_key_t;
 
 /* The options, one field per key, of the key's C type: what the core and

@@ -44,24 +44,25 @@ enum { SLOT_UNUSED = 0, SLOT_LIVE, SLOT_FREED };
 typedef struct {
   _Atomic int state;
   unsigned domain;
-  size_t size;          /* bytes asked for */
-  uintptr_t block;      /* the block's address */
+  size_t size;     /* bytes asked for */
+  uintptr_t block; /* the block's address */
   unsigned alloc_n, free_n;
   long alloc_tid, free_tid;
   void *alloc_stack[STACK_MAX];
   void *free_stack[STACK_MAX];
-  uint32_t next_freed;  /* queue of freed slots (pool_lock) */
+  uint32_t next_freed; /* queue of freed slots (pool_lock) */
 } slot_t;
 
 _Atomic int depot_guard_armed;
 
 static depot_spin_t pool_lock;
 static _Atomic uintptr_t pool_lo, pool_hi; /* [lo, hi): the whole pool */
-static size_t page, data_size, stride;      /* stride = data + guard */
-static slot_t *slots;                       /* guard_slots of them */
-static uint32_t nslots;                     /* fixed at start-up */
-static uint32_t next_unused;                /* pool_lock */
-static uint32_t freed_head = UINT32_MAX, freed_tail = UINT32_MAX; /* pool_lock */
+static size_t page, data_size, stride;     /* stride = data + guard */
+static slot_t *slots;                      /* guard_slots of them */
+static uint32_t nslots;                    /* fixed at start-up */
+static uint32_t next_unused;               /* pool_lock */
+static uint32_t freed_head = UINT32_MAX,
+                freed_tail = UINT32_MAX; /* pool_lock */
 static struct sigaction previous_segv;
 
 static __thread int64_t sample_left;
@@ -72,8 +73,8 @@ static int pool_create(void);
 /* The pool is mapped (address space only) and the fault handler installed
  * at start-up, so that no lock is held while either happens. */
 void depot_guard_init(void) {
-  depot_store_release(&depot_guard_armed,
-                      depot_options.guard_sample > 0 && !slots && pool_create() == 0);
+  depot_store_release(&depot_guard_armed, depot_options.guard_sample > 0 &&
+                                              !slots && pool_create() == 0);
 }
 
 void depot_guard_prefork(void) { depot_spin_lock(&pool_lock); }
@@ -168,8 +169,9 @@ void *depot_guard_alloc(size_t size, unsigned domain) {
     depot_spin_unlock(&pool_lock);
     return NULL;
   }
-  int left = depot_options.guard_underflow == DEPOT_GUARD_UNDERFLOW ||
-             (depot_options.guard_underflow == DEPOT_GUARD_BOTH && (r >> 32) & 1);
+  int left =
+      depot_options.guard_underflow == DEPOT_GUARD_UNDERFLOW ||
+      (depot_options.guard_underflow == DEPOT_GUARD_BOTH && (r >> 32) & 1);
   size_t rounded = (n + 15) & ~(size_t)15;
   uintptr_t p = left ? data : data + data_size - rounded;
   memset((void *)(p + n), SLACK_BYTE, rounded - n);
@@ -238,7 +240,8 @@ static void print_stack(const char *what, long tid, void *const *stack,
       uintptr_t obj_off = a - (uintptr_t)info.dli_fbase;
       if (info.dli_sname)
         depot_say("    #%u 0x%lx in %s+0x%lx (%s+0x%lx)", k, (unsigned long)a,
-                  info.dli_sname, (unsigned long)(a - (uintptr_t)info.dli_saddr),
+                  info.dli_sname,
+                  (unsigned long)(a - (uintptr_t)info.dli_saddr),
                   info.dli_fname, (unsigned long)obj_off);
       else
         depot_say("    #%u 0x%lx (%s+0x%lx)", k, (unsigned long)a,
@@ -258,14 +261,18 @@ static void report(const char *kind, const char *access, uintptr_t addr,
     snprintf(where, sizeof where, "%lu bytes after the end of",
              (unsigned long)(addr - e));
   else if (addr < b)
-    snprintf(where, sizeof where, "%lu bytes before", (unsigned long)(b - addr));
+    snprintf(where, sizeof where, "%lu bytes before",
+             (unsigned long)(b - addr));
   else
-    snprintf(where, sizeof where, "at offset %lu in", (unsigned long)(addr - b));
-  depot_say("depot: guarded pool: %s: %s%s0x%lx, %s the %zu-byte block at 0x%lx "
-            "(domain '%s')", kind, access, *access ? " at " : "",
-            (unsigned long)addr, where, s->size, (unsigned long)b,
-            depot_domain_name(s->domain));
-  if (here) print_stack(*access ? "accessed" : "called", thread_id(), here, here_n);
+    snprintf(where, sizeof where, "at offset %lu in",
+             (unsigned long)(addr - b));
+  depot_say(
+      "depot: guarded pool: %s: %s%s0x%lx, %s the %zu-byte block at 0x%lx "
+      "(domain '%s')",
+      kind, access, *access ? " at " : "", (unsigned long)addr, where, s->size,
+      (unsigned long)b, depot_domain_name(s->domain));
+  if (here)
+    print_stack(*access ? "accessed" : "called", thread_id(), here, here_n);
   print_stack("allocated", s->alloc_tid, s->alloc_stack, s->alloc_n);
   if (s->free_n) print_stack("freed", s->free_tid, s->free_stack, s->free_n);
 }
@@ -288,7 +295,8 @@ void depot_guard_bad_free(const char *op, const void *p) {
   } else {
     int twice = st == SLOT_FREED && s->block == (uintptr_t)p;
     char kind[64];
-    snprintf(kind, sizeof kind, "%s in %s()", twice ? "double-free" : "invalid-free", op);
+    snprintf(kind, sizeof kind, "%s in %s()",
+             twice ? "double-free" : "invalid-free", op);
     report(kind, "", (uintptr_t)p, s, stack, n);
   }
   die();
@@ -311,8 +319,10 @@ void depot_guard_free(void *p) {
     if (c != SLACK_BYTE) {
       depot_spin_unlock(&pool_lock);
       char kind[96];
-      snprintf(kind, sizeof kind, "heap-buffer-overflow (found on free: 0x%02x "
-               "written)", c);
+      snprintf(kind, sizeof kind,
+               "heap-buffer-overflow (found on free: 0x%02x "
+               "written)",
+               c);
       report(kind, "", a + k, s, stack, depth);
       die();
     }
@@ -339,7 +349,8 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
   if (si->si_code > 0 && depot_guard_contains((void *)a)) {
     const char *access = "";
 #ifdef REG_ERR
-    access = ((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2 ? "WRITE" : "READ";
+    access =
+        ((ucontext_t *)uc)->uc_mcontext.gregs[REG_ERR] & 2 ? "WRITE" : "READ";
 #endif
     int64_t i = slot_at(a);
     /* The block nearest the address: this slot's, or (in the guard page
@@ -358,9 +369,9 @@ static void on_segv(int sig, siginfo_t *si, void *uc) {
       depot_say("depot: guarded pool: wild access at 0x%lx (no block near it)",
                 (unsigned long)a);
     } else {
-      const char *kind = st == SLOT_FREED ? "use-after-free"
+      const char *kind = st == SLOT_FREED          ? "use-after-free"
                          : a >= s->block + s->size ? "heap-buffer-overflow"
-                                                    : "heap-buffer-underflow";
+                                                   : "heap-buffer-underflow";
       report(kind, access, a, s, stack, n);
     }
     signal(SIGSEGV, SIG_DFL);

@@ -11,8 +11,8 @@
 
 #include <stdatomic.h>
 
-#include "alloc/check.h"
 #include "alloc/arena.h"
+#include "alloc/check.h"
 #include "alloc/common.h"
 #include "alloc/config.h"
 #include "alloc/limit.h"
@@ -165,7 +165,8 @@ static uintptr_t cache_grow(cached_t c, size_t len) {
 /* Puts a freed range into the cache, joined with cached ranges next to it
  * (so that a later request of their total size is served whole).  Ranges
  * pushed out to make room are added to evict[].  Lock held. */
-static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevict) {
+static void cache_put(uintptr_t addr, size_t len, cached_t *evict,
+                      size_t *nevict) {
   uint32_t now = depot_os_now_ms();
   for (size_t i = 0; i < cache_n;) {
     if (cache[i].addr + cache[i].size == addr || addr + len == cache[i].addr) {
@@ -178,7 +179,8 @@ static void cache_put(uintptr_t addr, size_t len, cached_t *evict, size_t *nevic
       i++;
     }
   }
-  while (cache_n > 0 && (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES)) {
+  while (cache_n > 0 &&
+         (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES)) {
     size_t oldest = 0;
     for (size_t i = 1; i < cache_n; i++)
       if (depot_ms_before(cache[i].freed_ms, cache[oldest].freed_ms))
@@ -206,8 +208,8 @@ static int table_add(uintptr_t addr, size_t len, unsigned domain) {
   return 0;
 }
 
-void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty,
-                       size_t *usable) {
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain,
+                       size_t *dirty, size_t *usable) {
   if (align < OS_PAGE) align = OS_PAGE;
   size_t len = depot_huge_usable(size);
   if (len < size) return NULL;
@@ -226,7 +228,9 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty
   if (reuse < 0) return NULL;
   /* A reused range keeps its resident pages: no faults, old contents (only
    * in its old length, if it grew). */
-  uintptr_t addr = reuse == 1 ? got.addr : reuse == 2 ? cache_grow(got, len) : 0;
+  uintptr_t addr = reuse == 1   ? got.addr
+                   : reuse == 2 ? cache_grow(got, len)
+                                : 0;
   *dirty = addr ? (reuse == 1 ? len : got.size) : 0;
   void *p = (void *)addr;
   if (!p) {
@@ -291,8 +295,7 @@ int depot_huge_free(void *p) {
   nexp = cache_expire(0, expired);
   if (depot_config_live(DEPOT_CONF_purge_delay_ms) > 0)
     cache_put((uintptr_t)p, len, expired, &nexp);
-  else
-    expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
+  else expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);
   return 1;

@@ -22,8 +22,8 @@ extern "C" {
  * the OS refuses.  *dirty is how many leading bytes may hold old data (a
  * range from the cache; 0 for a fresh mapping, all zeros); *usable is its
  * usable size. */
-void *depot_huge_alloc(size_t size, size_t align, unsigned domain, size_t *dirty,
-                       size_t *usable);
+void *depot_huge_alloc(size_t size, size_t align, unsigned domain,
+                       size_t *dirty, size_t *usable);
 
 /* Resizes the huge block p to at least size bytes (still huge), keeping its
  * contents; may move it.  Returns the block, or NULL (p unchanged). */

@@ -16,10 +16,10 @@
 #define DEPOT_HAVE_SINGLE_THREADED 1
 #endif
 #endif
-#include <sys/syscall.h>
-#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "alloc/config.h"
 #include "alloc/guard.h"
@@ -51,19 +51,19 @@ static void tcache_exit(void *arg) {
  * What depot_check_heap holds, and what the fork handlers below hold across
  * fork() in a multithreaded process. */
 void depot_lock_all(void) {
-  depot_config_prefork();                                /* 3 */
-  depot_nodes_prefork();                                 /* 4 */
-  depot_tcache_prefork();                                /* 5 */
+  depot_config_prefork(); /* 3 */
+  depot_nodes_prefork();  /* 4 */
+  depot_tcache_prefork(); /* 5 */
   unsigned nodes = depot_numa_nodes();
-  for (unsigned n = 0; n < nodes; n++) depot_central_prefork(n);  /* 6 */
-  for (unsigned n = 0; n < nodes; n++)                   /* 7 */
+  for (unsigned n = 0; n < nodes; n++) depot_central_prefork(n); /* 6 */
+  for (unsigned n = 0; n < nodes; n++)                           /* 7 */
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       pthread_mutex_lock(&depot_arenas[n][k]->lock);
-  depot_region_prefork();                                /* 8 */
-  depot_huge_prefork();                                  /* 9 */
-  depot_meta_prefork();                                  /* 10 */
-  depot_quarantine_prefork();                            /* 11 */
-  depot_guard_prefork();                                 /* 12 */
+  depot_region_prefork();     /* 8 */
+  depot_huge_prefork();       /* 9 */
+  depot_meta_prefork();       /* 10 */
+  depot_quarantine_prefork(); /* 11 */
+  depot_guard_prefork();      /* 12 */
 }
 
 void depot_unlock_all(void) {

@@ -38,9 +38,8 @@ uint64_t depot_limit_bytes(void) {
   uint64_t raw = depot_limit_cgroup_raw();
   if (raw == UINT64_MAX) return 0; /* no limit found: none */
   uint64_t m = depot_config_live(DEPOT_CONF_memory_limit_margin);
-  uint64_t margin = m & DEPOT_MARGIN_PERCENT
-                        ? raw / 100 * (m & ~DEPOT_MARGIN_PERCENT)
-                        : m;
+  uint64_t margin =
+      m & DEPOT_MARGIN_PERCENT ? raw / 100 * (m & ~DEPOT_MARGIN_PERCENT) : m;
   /* A margin as big as the limit leaves a sliver, never "no limit". */
   return margin < raw - raw / 8 ? raw - margin : raw / 8;
 }
@@ -79,7 +78,8 @@ void depot_limit_refresh(int force) {
   if (depot_config_live(DEPOT_CONF_memory_limit) != DEPOT_LIMIT_CGROUP) return;
   uint32_t now = depot_os_now_ms() | 1u;
   uint32_t last = depot_load_relaxed(&cgroup_read_ms);
-  if (!force && last && (uint32_t)(now - last) < DEPOT_CGROUP_REFRESH_MS) return;
+  if (!force && last && (uint32_t)(now - last) < DEPOT_CGROUP_REFRESH_MS)
+    return;
   /* One reader at a time; the others use the figure they have. */
   if (!atomic_compare_exchange_strong_explicit(&cgroup_read_ms, &last, now,
                                                memory_order_relaxed,
@@ -99,7 +99,8 @@ static long slurp(const char *path, char *buf, size_t cap) {
   if (fd < 0) return -1;
   size_t n = 0;
   ssize_t r;
-  while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)r;
+  while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+    n += (size_t)r;
   close(fd);
   buf[n] = 0;
   return (long)n;
@@ -159,7 +160,8 @@ static int walk_group(const char *mount, const char *sub, const char *path,
   size_t base = (size_t)n;
   memcpy(dir + base, path, len);
   dir[base + len] = 0;
-  while (strlen(dir) > base && dir[strlen(dir) - 1] == '/') dir[strlen(dir) - 1] = 0;
+  while (strlen(dir) > base && dir[strlen(dir) - 1] == '/')
+    dir[strlen(dir) - 1] = 0;
   return walk_up(dir, base, files, out);
 }
 
@@ -185,7 +187,8 @@ int depot_cgroup_limit(const char *self_cgroup, const char *mount,
         for (char *w = c1 + 1; w < c2;) {
           char *comma = memchr(w, ',', (size_t)(c2 - w));
           char *wend = comma ? comma : c2;
-          if (wend - w == 6 && memcmp(w, "memory", 6) == 0) v1 = path, v1_len = plen;
+          if (wend - w == 6 && memcmp(w, "memory", 6) == 0)
+            v1 = path, v1_len = plen;
           w = wend + 1;
         }
       }

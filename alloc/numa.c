@@ -14,8 +14,9 @@ static _Atomic unsigned next_shard; /* relaxed: only needs to rotate */
 
 static unsigned shard(void) {
   if (depot_unlikely(thread_shard == 0))
-    thread_shard = 1 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
-                           DEPOT_ARENA_SHARDS;
+    thread_shard =
+        1 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+                DEPOT_ARENA_SHARDS;
   return thread_shard - 1;
 }
 
@@ -74,13 +75,12 @@ unsigned depot_numa_home(void) {
 depot_arena_t *depot_numa_arena_for(unsigned node) {
   const depot_numa_map_t *m = depot_load_acquire(&numa_map);
   if (m && m->policy == DEPOT_NUMA_INTERLEAVE && m->nallowed > 1) {
-    unsigned turn = atomic_fetch_add_explicit(&interleave_turn, 1,
-                                              memory_order_relaxed);
+    unsigned turn =
+        atomic_fetch_add_explicit(&interleave_turn, 1, memory_order_relaxed);
     return depot_arenas[m->allowed[turn % m->nallowed]][shard()];
   }
   return depot_arenas[node][shard()];
 }
-
 
 const depot_numa_map_t *depot_numa_current_map(void) {
   return depot_load_acquire(&numa_map);

@@ -27,12 +27,12 @@
  * logical order); os_node[] gives the kernel's number for binding. */
 typedef struct {
   depot_numa_policy_t policy;
-  int strict;                        /* a failed bind fails the allocation */
+  int strict; /* a failed bind fails the allocation */
   unsigned nnodes;
   uint32_t os_node[DEPOT_MAX_NODES];
-  unsigned nallowed;                 /* interleave and bind: the nodes used */
+  unsigned nallowed; /* interleave and bind: the nodes used */
   uint16_t allowed[DEPOT_MAX_NODES];
-  unsigned ncpus;                    /* entries of cpu_node */
+  unsigned ncpus; /* entries of cpu_node */
   uint16_t cpu_node[DEPOT_NUMA_MAX_CPUS];
 } depot_numa_map_t;
 
@@ -69,6 +69,5 @@ depot_numa_policy_t depot_numa_policy(void);
 
 /* The installed map, or NULL (for reports). */
 const depot_numa_map_t *depot_numa_current_map(void);
-
 
 #endif /* DEPOT_ALLOC_NUMA_H */

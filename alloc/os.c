@@ -8,19 +8,19 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <time.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "alloc/common.h"
 
 /* Fault injection knobs and counters.  Relaxed throughout: they are test
  * knobs, not synchronisation. */
-static _Atomic unsigned os_fail_budget;   /* calls left to fail */
-static _Atomic unsigned os_fail_every;    /* fail every nth call; 0: off */
+static _Atomic unsigned os_fail_budget;    /* calls left to fail */
+static _Atomic unsigned os_fail_every;     /* fail every nth call; 0: off */
 static _Atomic uint64_t os_fail_threshold; /* fail if hash < this; 0: off */
 static _Atomic uint64_t os_calls;          /* calls seen while injecting */
 static _Atomic unsigned long os_failures;  /* failures injected */
@@ -30,7 +30,9 @@ static _Atomic size_t os_mapped;
 void depot_os_fail_next(unsigned n) { depot_store_relaxed(&os_fail_budget, n); }
 void depot_os_fail_every(unsigned n) { depot_store_relaxed(&os_fail_every, n); }
 void depot_os_fail_rate(double rate) {
-  uint64_t t = rate <= 0 ? 0 : rate >= 1 ? UINT64_MAX : (uint64_t)(rate * 18446744073709551615.0);
+  uint64_t t = rate <= 0   ? 0
+               : rate >= 1 ? UINT64_MAX
+                           : (uint64_t)(rate * 18446744073709551615.0);
   depot_store_relaxed(&os_fail_threshold, t);
 }
 unsigned long depot_os_failures_injected(void) {
@@ -57,14 +59,14 @@ static int os_injected_failure(void) {
   int fail = 0;
   unsigned n = depot_load_relaxed(&os_fail_budget);
   while (n > 0 && !fail)
-    fail = atomic_compare_exchange_weak_explicit(&os_fail_budget, &n, n - 1,
-                                                 memory_order_relaxed,
-                                                 memory_order_relaxed);
+    fail = atomic_compare_exchange_weak_explicit(
+        &os_fail_budget, &n, n - 1, memory_order_relaxed, memory_order_relaxed);
   unsigned every = depot_load_relaxed(&os_fail_every);
   uint64_t threshold = depot_load_relaxed(&os_fail_threshold);
   if (!fail && (every || threshold)) {
     uint64_t call = depot_add_relaxed(&os_calls, 1) + 1;
-    fail = (every && call % every == 0) || (threshold && mix64(call) < threshold);
+    fail =
+        (every && call % every == 0) || (threshold && mix64(call) < threshold);
   }
   if (fail) depot_add_relaxed(&os_failures, 1);
   return fail;
@@ -176,7 +178,8 @@ uint32_t depot_os_now_ms(void) {
 int depot_os_thp(void *p, size_t size, int mode) {
   if (mode == 0) return 0;
   return madvise(p, size, mode == 1 ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) == 0
-             ? 0 : errno;
+             ? 0
+             : errno;
 }
 
 void depot_os_wait(_Atomic uint32_t *word, uint32_t expected, uint32_t ms) {

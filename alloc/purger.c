@@ -56,7 +56,8 @@ static int purge_due(uint32_t *next) {
   uint32_t due;
   for (unsigned n = 0; n < depot_numa_nodes(); n++)
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
-      if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 0, &due)) {
+      if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 0,
+                                &due)) {
         if (!pending || depot_ms_before(due, *next)) *next = due;
         pending = 1;
       }
@@ -156,7 +157,8 @@ static void *purger_main(void *arg) {
 static depot_cold void start(void) {
   uint64_t mode = depot_config_live(DEPOT_CONF_background_purge);
   if (mode == DEPOT_BG_PURGE_OFF ||
-      (mode == DEPOT_BG_PURGE_AUTO && !depot_load_relaxed(&depot_threads_started)))
+      (mode == DEPOT_BG_PURGE_AUTO &&
+       !depot_load_relaxed(&depot_threads_started)))
     return;
   int expected = 0;
   if (!atomic_compare_exchange_strong(&depot_purger_running, &expected, 1))

@@ -46,9 +46,9 @@ void depot_purger_reclaim(void);
 void depot_purger_option_changed(void);
 
 typedef struct {
-  int running;             /* the thread exists in this process */
-  uint64_t wakeups;        /* times it woke up and looked */
-  uint64_t idle_reclaims;  /* times it found the heap idle and reclaimed */
+  int running;            /* the thread exists in this process */
+  uint64_t wakeups;       /* times it woke up and looked */
+  uint64_t idle_reclaims; /* times it found the heap idle and reclaimed */
 } depot_purger_stats_t;
 void depot_purger_stats(depot_purger_stats_t *out);
 

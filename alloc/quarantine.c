@@ -28,7 +28,8 @@ void depot_quarantine_init(void) {
                        DEPOT_CONF_FROM_DEFAULT;
   depot_quarantine_on = depot_options.quarantine_bytes > 0 &&
                         (depot_options.debug || explicit_bytes);
-  if (depot_quarantine_on && !ring) ring = depot_meta_alloc(MAX_ENTRIES * sizeof *ring);
+  if (depot_quarantine_on && !ring)
+    ring = depot_meta_alloc(MAX_ENTRIES * sizeof *ring);
 }
 
 void depot_quarantine_prefork(void) { depot_spin_lock(&quarantine_lock); }
@@ -120,12 +121,13 @@ void depot_quarantine_check(const depot_qentry_t *e) {
   for (size_t k = first; k <= last && shown < 16; k++, shown++)
     snprintf(bytes + 3 * shown, 4, " %02x", b[k]);
   bytes[3 * shown] = 0;
-  depot_say("depot: write after free: block at %p (%zu bytes, domain '%s'%s): "
-            "%zu bytes changed after it was freed, the first at offset %ld "
-            "(bytes %ld..%ld now:%s%s)",
-            (const void *)(b + e->user_off), e->size, depot_domain_name(e->domain),
-            serial, changed, off, off, (long)last - (long)e->user_off, bytes,
-            last - first + 1 > shown ? " ..." : "");
+  depot_say(
+      "depot: write after free: block at %p (%zu bytes, domain '%s'%s): "
+      "%zu bytes changed after it was freed, the first at offset %ld "
+      "(bytes %ld..%ld now:%s%s)",
+      (const void *)(b + e->user_off), e->size, depot_domain_name(e->domain),
+      serial, changed, off, off, (long)last - (long)e->user_off, bytes,
+      last - first + 1 > shown ? " ..." : "");
   if (depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT) abort();
 }
 

@@ -42,7 +42,8 @@ size_t depot_region_init(size_t want) {
                                 DEPOT_SEGMENT_SIZE);
   for (size_t len = want; len >= REGION_MIN; len /= 2) {
     void *r;
-    if (depot_os_reserve(table + 2 * len, DEPOT_SEGMENT_SIZE, &r) != 0) continue;
+    if (depot_os_reserve(table + 2 * len, DEPOT_SEGMENT_SIZE, &r) != 0)
+      continue;
     depot_os_release(r, table + 2 * len);
     region_size = want;
     table_size = table;

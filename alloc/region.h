@@ -87,7 +87,6 @@ depot_inline int depot_segmap_test(uintptr_t a) {
   return (int)((depot_load_relaxed(&depot_segmap[si >> 6]) >> (si & 63)) & 1);
 }
 
-
 /* Chooses the heap region's addresses, for up to want bytes; maps
  * nothing.  Returns want (0 when no free range of addresses was found;
  * every segment then comes from the arenas' own reservations).  Call once,

@@ -2,6 +2,7 @@
 #include "alloc/sizeclass.h"
 
 /* One doubling (2^k, 2^(k+1)] in eight equal steps. */
+/* clang-format off */
 #define DEPOT_DOUBLING(k)                                              \
   (1u << (k)) + 1 * (1u << ((k)-3)), (1u << (k)) + 2 * (1u << ((k)-3)), \
       (1u << (k)) + 3 * (1u << ((k)-3)), (1u << (k)) + 4 * (1u << ((k)-3)), \
@@ -14,22 +15,21 @@ const uint32_t depot_class_size[DEPOT_NCLASSES] = {
     DEPOT_DOUBLING(10), DEPOT_DOUBLING(11), DEPOT_DOUBLING(12),
     DEPOT_DOUBLING(13), DEPOT_DOUBLING(14),
 };
+/* clang-format on */
 _Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
                    DEPOT_NCLASSES,
                "class table and DEPOT_NCLASSES disagree");
 
 /* Class of a size of k 16-byte units, k <= 64: step 16 up to 256 bytes
  * (class k), step 32 up to 512, step 64 up to 1024. */
-#define CLASS_OF_16THS(k)                 \
-  ((k) <= 16   ? (k)                      \
-   : (k) <= 32 ? 16 + ((k)-16 + 1) / 2    \
-               : 24 + ((k)-32 + 3) / 4)
-#define ROW8(k)                                                     \
-  CLASS_OF_16THS(k), CLASS_OF_16THS(k + 1), CLASS_OF_16THS(k + 2),  \
+#define CLASS_OF_16THS(k) \
+  ((k) <= 16 ? (k) : (k) <= 32 ? 16 + ((k)-16 + 1) / 2 : 24 + ((k)-32 + 3) / 4)
+#define ROW8(k)                                                            \
+  CLASS_OF_16THS(k), CLASS_OF_16THS(k + 1), CLASS_OF_16THS(k + 2),         \
       CLASS_OF_16THS(k + 3), CLASS_OF_16THS(k + 4), CLASS_OF_16THS(k + 5), \
       CLASS_OF_16THS(k + 6), CLASS_OF_16THS(k + 7)
 const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
-    ROW8(0),  ROW8(8),  ROW8(16), ROW8(24), ROW8(32),
+    ROW8(0),  ROW8(8),  ROW8(16), ROW8(24),           ROW8(32),
     ROW8(40), ROW8(48), ROW8(56), CLASS_OF_16THS(64),
 };
 

@@ -62,8 +62,6 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->huge_bytes = hs.bytes;
 }
 
-
-
 void depot_core_class_stats(unsigned domain, unsigned cls,
                             depot_class_stats_t *out) {
   memset(out, 0, sizeof *out);
@@ -92,8 +90,7 @@ void depot_core_big_stats(unsigned domain, depot_big_stats_t *out) {
 
 int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
   memset(out, 0, sizeof *out);
-  if (!depot_initialised() || node >= depot_numa_nodes())
-    return -1;
+  if (!depot_initialised() || node >= depot_numa_nodes()) return -1;
   depot_arena_stats_t as = {0};
   node_arena_stats(node, &as);
   out->segments = as.segments;

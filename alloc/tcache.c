@@ -93,8 +93,7 @@ static void flush_blocks(depot_tcache_t *tc, unsigned i, uint32_t n) {
   bin->head = *(void **)last;
   *(void **)last = NULL;
   bin->room += (int32_t)n;
-  depot_central_give(depot_central_of(bin_list_id(tc, i)), head, n,
-                     &tc->stash);
+  depot_central_give(depot_central_of(bin_list_id(tc, i)), head, n, &tc->stash);
 }
 
 /* Flushes bin i entirely, a batch at a time. */
@@ -142,9 +141,8 @@ __attribute__((no_sanitize_thread)) uint64_t depot_tcache_cached_blocks(
 /* Takes room from other bins, round robin, until need more bytes fit in the
  * budget or every other bin is at limit 0. */
 static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
-  for (unsigned n = 0; n < DEPOT_TCACHE_BINS &&
-                       tc->limit_bytes + need > tc->budget;
-       n++) {
+  for (unsigned n = 0;
+       n < DEPOT_TCACHE_BINS && tc->limit_bytes + need > tc->budget; n++) {
     unsigned j = tc->steal_cursor = (tc->steal_cursor + 1) % DEPOT_TCACHE_BINS;
     depot_bin_t *bin = &tc->bins[j];
     if (j == except || bin->limit == 0) continue;
@@ -165,7 +163,8 @@ static int grow(depot_tcache_t *tc, unsigned i) {
   size_t budget = (size_t)depot_config_live(DEPOT_CONF_tcache_max_bytes);
   if (depot_unlikely(budget != tc->budget)) {
     tc->budget = budget;
-    for (size_t before = 0; tc->limit_bytes > budget && tc->limit_bytes != before;) {
+    for (size_t before = 0;
+         tc->limit_bytes > budget && tc->limit_bytes != before;) {
       before = tc->limit_bytes;
       steal(tc, DEPOT_TCACHE_BINS, 0);
     }
@@ -194,9 +193,8 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
     return p;
   }
   if (bin->limit == 0) grow(tc, i);
-  uint32_t want = bin->limit ? (bin->limit < bin_batch(i) ? bin->limit
-                                                          : bin_batch(i))
-                             : 1;
+  uint32_t want =
+      bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;
   void *head;
   uint32_t n = depot_central_take(depot_central_of(bin_list_id(tc, i)), want,
                                   &head, &tc->stash);

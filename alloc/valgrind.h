@@ -15,9 +15,9 @@
 #define DEPOT_VG 1
 #define DEPOT_VG_ALLOCATED(p, size, zeroed) \
   VALGRIND_MALLOCLIKE_BLOCK((p), (size), 0, (zeroed))
-#define DEPOT_VG_FREED(p)                            \
-  do {                                               \
-    VALGRIND_FREELIKE_BLOCK((p), 0);                 \
+#define DEPOT_VG_FREED(p)                               \
+  do {                                                  \
+    VALGRIND_FREELIKE_BLOCK((p), 0);                    \
     VALGRIND_MAKE_MEM_DEFINED((p), 2 * sizeof(void *)); \
   } while (0)
 #define DEPOT_VG_QUIET_BEGIN() VALGRIND_DISABLE_ERROR_REPORTING

@@ -45,7 +45,8 @@ int DepotMem_GetOption(const char *name, char *buf, size_t len) {
     for (; i < sizeof names / sizeof names[0]; i++)
       if (strcmp(names[i], name + 6) == 0) break;
     if (i == sizeof names / sizeof names[0])
-      return fail(ENOENT, "%s: no such statistic (see the README's reference)", name);
+      return fail(ENOENT, "%s: no such statistic (see the README's reference)",
+                  name);
     DepotMem_Stats(&s);
     const uint64_t values[] = {
 #define DEPOT_CTL_VALUE(n, expr, help) (uint64_t)(expr),
@@ -57,7 +58,8 @@ int DepotMem_GetOption(const char *name, char *buf, size_t len) {
   }
   depot_conf_key_t k = depot_config_find(name, strlen(name));
   if (k == DEPOT_CONF_NKEYS)
-    return fail(ENOENT, "%s: no such option or statistic (see the README's reference)",
+    return fail(ENOENT,
+                "%s: no such option or statistic (see the README's reference)",
                 name);
   depot_config_text_copy(k, text, sizeof text);
   return put(buf, len, text, name);
@@ -70,7 +72,8 @@ int DepotMem_SetOption(const char *name, const char *value) {
     return fail(EPERM, "%s: statistics are read only", name);
   depot_conf_key_t k = depot_config_find(name, strlen(name));
   if (k == DEPOT_CONF_NKEYS)
-    return fail(ENOENT, "%s: no such option (see the README's reference)", name);
+    return fail(ENOENT, "%s: no such option (see the README's reference)",
+                name);
   int err = depot_config_set(k, value, last_error, sizeof last_error);
   if (err) return err;
   depot_purger_option_changed();

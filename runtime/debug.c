@@ -49,8 +49,8 @@ typedef struct {
   char api_id;
   unsigned domain;
   int installed;
-  int base_is_depot;        /* base is Depot's own allocator of the domain */
-  DepotMemAllocatorEx base; /* the allocator the hooks wrap */
+  int base_is_depot;          /* base is Depot's own allocator of the domain */
+  DepotMemAllocatorEx base;   /* the allocator the hooks wrap */
   _Atomic uint64_t requested; /* bytes asked for by live blocks; relaxed */
 } debug_ctx_t;
 
@@ -59,7 +59,7 @@ static debug_ctx_t dbg[DEPOT_NDOMAINS] = {
     {.api_id = 'm', .domain = 1},
     {.api_id = 'o', .domain = 2},
 };
-static debug_ctx_t cfam; /* the C library's family: see below */
+static debug_ctx_t cfam;              /* the C library's family: see below */
 static _Atomic size_t serial_counter; /* relaxed: only needs uniqueness */
 
 static size_t get_word(const unsigned char *q) {
@@ -67,7 +67,9 @@ static size_t get_word(const unsigned char *q) {
   memcpy(&v, q, SST);
   return v;
 }
-static size_t get_size(const unsigned char *q) { return get_word(q) & ~ALIGNED; }
+static size_t get_size(const unsigned char *q) {
+  return get_word(q) & ~ALIGNED;
+}
 
 /* Who allocates with each API id, for the reports. */
 static const char *family_of(unsigned char id) {
@@ -91,8 +93,10 @@ static void dump_pad(int lead, const unsigned char *q, size_t len) {
   if (lead) snprintf(where, sizeof where, "p-%zu", len);
   else snprintf(where, sizeof where, "tail=%p", (const void *)q);
   if (!bad) {
-    depot_say("    The %zu pad bytes at %s are FORBIDDENBYTE (0x%02x), as "
-              "expected.", len, where, FORBIDDEN_BYTE);
+    depot_say(
+        "    The %zu pad bytes at %s are FORBIDDENBYTE (0x%02x), as "
+        "expected.",
+        len, where, FORBIDDEN_BYTE);
     return;
   }
   depot_say("    The %zu pad bytes at %s are not all FORBIDDENBYTE (0x%02x):",
@@ -122,8 +126,7 @@ fail(const debug_ctx_t *c, const char *op, const unsigned char *p,
               get_size(p + n + SST));
     char line[3 * 16 + 1];
     size_t shown = n < 16 ? n : 16;
-    for (size_t i = 0; i < shown; i++)
-      snprintf(line + 3 * i, 4, " %02x", p[i]);
+    for (size_t i = 0; i < shown; i++) snprintf(line + 3 * i, 4, " %02x", p[i]);
     line[3 * shown] = 0;
     depot_say("    Data at p:%s%s", shown ? line : " (none)",
               n > shown ? " ..." : "");
@@ -136,10 +139,12 @@ fail(const debug_ctx_t *c, const char *op, const unsigned char *p,
     snprintf(ids, sizeof ids, "API '%c' used, block's API '%c')", c->api_id,
              id >= 0x20 && id < 0x7f ? id : '?');
   else
-    snprintf(ids, sizeof ids, "API '%c' used, block's API '%c'); a block of %s "
-             "passed to %s", c->api_id, id, family_of(id),
-             family_of((unsigned char)c->api_id));
-  depot_say("depot: debug hooks: %s(%p): %s (%s", op, (const void *)p, what, ids);
+    snprintf(ids, sizeof ids,
+             "API '%c' used, block's API '%c'); a block of %s "
+             "passed to %s",
+             c->api_id, id, family_of(id), family_of((unsigned char)c->api_id));
+  depot_say("depot: debug hooks: %s(%p): %s (%s", op, (const void *)p, what,
+            ids);
   abort();
 }
 
@@ -171,13 +176,15 @@ static unsigned char *check_real(const debug_ctx_t *c, const char *op,
       if (r == NULL || r >= base || !(get_word(base) & ALIGNED) ||
           get_word(base - SST) != (size_t)(p - r)) {
         if (r != NULL || strcmp(why, DEPOT_WHY_INTERIOR) == 0)
-          depot_say("depot: debug hooks: %s(%p): an interior pointer (inside "
-                    "a block of Depot's, not one that API '%c' handed out)",
-                    op, ptr, c->api_id);
+          depot_say(
+              "depot: debug hooks: %s(%p): an interior pointer (inside "
+              "a block of Depot's, not one that API '%c' handed out)",
+              op, ptr, c->api_id);
         else
-          depot_say("depot: debug hooks: %s(%p): not allocated by Depot's API "
-                    "'%c' (a foreign pointer, or freed already)", op, ptr,
-                    c->api_id);
+          depot_say(
+              "depot: debug hooks: %s(%p): not allocated by Depot's API "
+              "'%c' (a foreign pointer, or freed already)",
+              op, ptr, c->api_id);
         abort();
       }
     }
@@ -190,8 +197,8 @@ static unsigned char *check_real(const debug_ctx_t *c, const char *op,
           * word, where the id was. */
          base[SST] == DEAD_BYTE || (usable && depot_block_freed(base))
              ? "bad ID: the block was freed already (double "
-                                  "free?)"
-                                : "bad ID: the block belongs to another API",
+               "free?)"
+             : "bad ID: the block belongs to another API",
          usable);
   for (size_t i = SST + 1; i < 2 * SST; i++)
     if (base[i] != FORBIDDEN_BYTE)
@@ -219,8 +226,7 @@ static void release(debug_ctx_t *c, unsigned char *base, unsigned char *real) {
   memset(base, DEAD_BYTE, n + OVERHEAD);
   if (c->base_is_depot)
     depot_free_quarantined(real, c->domain, (size_t)(p - real), n, serial);
-  else
-    c->base.free(c->base.ctx, base);
+  else c->base.free(c->base.ctx, base);
 }
 
 /* ---- the hooks --------------------------------------------------------------- */
@@ -232,8 +238,9 @@ static void *finish(debug_ctx_t *c, unsigned char *base, size_t n) {
   base[SST] = (unsigned char)c->api_id;
   memset(base + SST + 1, FORBIDDEN_BYTE, SST - 1);
   memset(p + n, FORBIDDEN_BYTE, SST);
-  put_size(p + n + SST,
-           atomic_fetch_add_explicit(&serial_counter, 1, memory_order_relaxed) + 1);
+  put_size(
+      p + n + SST,
+      atomic_fetch_add_explicit(&serial_counter, 1, memory_order_relaxed) + 1);
   atomic_fetch_add_explicit(&c->requested, n, memory_order_relaxed);
   return p;
 }
@@ -371,8 +378,8 @@ void *depot_debug_c_aligned(size_t align, size_t n) {
     errno = ENOMEM;
     return NULL;
   }
-  unsigned char *real = depot_aligned_alloc(align, align + n + 2 * SST,
-                                            DEPOT_DOMAIN_RAW);
+  unsigned char *real =
+      depot_aligned_alloc(align, align + n + 2 * SST, DEPOT_DOMAIN_RAW);
   if (!real) return NULL;
   unsigned char *p = finish(c, real + align - 2 * SST, n);
   put_size(p - 2 * SST, n | ALIGNED);

@@ -20,22 +20,22 @@ _Static_assert(DEPOT_DOMAIN_RAW == 0 && DEPOT_DOMAIN_MEM == 1 &&
 
 /* ---- Depot's own allocators ---------------------------------------------- */
 
-#define DEPOT_OWN_ALLOCATOR(d, tag)                                          \
-  static void *tag##_malloc(void *ctx, size_t n) {                           \
-    (void)ctx;                                                               \
-    return depot_alloc(n, d);                                                \
-  }                                                                          \
-  static void *tag##_calloc(void *ctx, size_t nelem, size_t elsize) {        \
-    (void)ctx;                                                               \
-    return depot_calloc(nelem, elsize, d);                                   \
-  }                                                                          \
-  static void *tag##_realloc(void *ctx, void *p, size_t n) {                 \
-    (void)ctx;                                                               \
-    return depot_realloc(p, n, d);                                           \
-  }                                                                          \
-  static void tag##_free(void *ctx, void *p) {                               \
-    (void)ctx;                                                               \
-    depot_free(p, d);                                                        \
+#define DEPOT_OWN_ALLOCATOR(d, tag)                                   \
+  static void *tag##_malloc(void *ctx, size_t n) {                    \
+    (void)ctx;                                                        \
+    return depot_alloc(n, d);                                         \
+  }                                                                   \
+  static void *tag##_calloc(void *ctx, size_t nelem, size_t elsize) { \
+    (void)ctx;                                                        \
+    return depot_calloc(nelem, elsize, d);                            \
+  }                                                                   \
+  static void *tag##_realloc(void *ctx, void *p, size_t n) {          \
+    (void)ctx;                                                        \
+    return depot_realloc(p, n, d);                                    \
+  }                                                                   \
+  static void tag##_free(void *ctx, void *p) {                        \
+    (void)ctx;                                                        \
+    depot_free(p, d);                                                 \
   }
 DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_RAW, raw)
 DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_MEM, mem)

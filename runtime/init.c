@@ -16,15 +16,14 @@
 #include "runtime/runtime.h"
 #include "runtime/topology.h"
 
-static void print_stats_at_exit(void) {
-  DepotMem_PrintStats(STDERR_FILENO, 0);
-}
+static void print_stats_at_exit(void) { DepotMem_PrintStats(STDERR_FILENO, 0); }
 
 static void print_config(void) {
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++)
-    depot_say("depot: config: %s=%s (%s)", depot_conf_defs[k].name,
-              depot_config_text((depot_conf_key_t)k),
-              depot_config_source_name(depot_config_source((depot_conf_key_t)k)));
+    depot_say(
+        "depot: config: %s=%s (%s)", depot_conf_defs[k].name,
+        depot_config_text((depot_conf_key_t)k),
+        depot_config_source_name(depot_config_source((depot_conf_key_t)k)));
 }
 
 /* Errors in DEPOTMALLOC and DEPOTMALLOCSTATS count as configuration errors
@@ -42,8 +41,10 @@ static void apply_depotmalloc(const char *m) {
     depot_debug_install();
   } else {
     char shown[200];
-    depot_say("depot: DEPOTMALLOC=%s: expected debug, malloc or malloc_debug; "
-              "ignored", depot_escape(m, strlen(m), shown, sizeof shown));
+    depot_say(
+        "depot: DEPOTMALLOC=%s: expected debug, malloc or malloc_debug; "
+        "ignored",
+        depot_escape(m, strlen(m), shown, sizeof shown));
     env_errors++;
   }
 }
@@ -55,9 +56,10 @@ static int stats_from_env(const char *v) {
   if (!v || !*v) return 0;
   if (depot_config_parse_bool(v, strlen(v), &on) != 0) {
     char shown[200];
-    depot_say("depot: DEPOTMALLOCSTATS=%s: bad value; expected 0 or 1 (also "
-              "true/false, yes/no, on/off); using 0",
-              depot_escape(v, strlen(v), shown, sizeof shown));
+    depot_say(
+        "depot: DEPOTMALLOCSTATS=%s: bad value; expected 0 or 1 (also "
+        "true/false, yes/no, on/off); using 0",
+        depot_escape(v, strlen(v), shown, sizeof shown));
     env_errors++;
   }
   return on;

@@ -72,7 +72,9 @@ static void *aligned(size_t align, size_t size) {
   return depot_aligned_alloc(align, size, RAW);
 }
 
-EXPORT void *NAME(malloc)(size_t size) { return depot_alloc_with(size, RAW, alloc_miss); }
+EXPORT void *NAME(malloc)(size_t size) {
+  return depot_alloc_with(size, RAW, alloc_miss);
+}
 
 EXPORT void NAME(free)(void *p) { depot_free_with(p, RAW, free_miss); }
 
@@ -126,7 +128,9 @@ EXPORT void *NAME(memalign)(size_t align, size_t size) {
   return aligned(a, size);
 }
 
-EXPORT void *NAME(valloc)(size_t size) { return NAME(memalign)(page_size(), size); }
+EXPORT void *NAME(valloc)(size_t size) {
+  return NAME(memalign)(page_size(), size);
+}
 
 EXPORT void *NAME(pvalloc)(size_t size) {
   size_t ps = page_size();
@@ -155,9 +159,7 @@ EXPORT int NAME(malloc_trim)(size_t pad) {
   return after.purged_pages > before.purged_pages;
 }
 
-EXPORT void NAME(malloc_stats)(void) {
-  DepotMem_PrintStats(STDERR_FILENO, 0);
-}
+EXPORT void NAME(malloc_stats)(void) { DepotMem_PrintStats(STDERR_FILENO, 0); }
 
 /* ---- C23 sized frees, malloc_good_size ----------------------------------- */
 
@@ -170,8 +172,8 @@ EXPORT void NAME(malloc_stats)(void) {
 static int sized_free_ok(const char *op, void *p, size_t size, size_t align) {
   uint64_t requested;
   if (!p || !depot_debug_requested(RAW, &requested)) return 1;
-  size_t usable = depot_debug_c_mode() ? depot_debug_c_usable(p)
-                                       : depot_usable_size(p);
+  size_t usable =
+      depot_debug_c_mode() ? depot_debug_c_usable(p) : depot_usable_size(p);
   if (usable == 0) return 1; /* not a block: depot_free reports it */
   const char *why = NULL;
   if (size > usable) why = "size larger than the block";
@@ -195,7 +197,8 @@ EXPORT void NAME(free_aligned_sized)(void *p, size_t align, size_t size) {
  * whole OS pages above it (the placement rule of alloc.c's big_alloc). */
 EXPORT size_t NAME(malloc_good_size)(size_t size) {
   if (depot_debug_c_mode()) return size; /* debug blocks: exactly that */
-  if (size <= DEPOT_SMALL_MAX) return depot_class_size[depot_size_to_class(size ? size : 1)];
+  if (size <= DEPOT_SMALL_MAX)
+    return depot_class_size[depot_size_to_class(size ? size : 1)];
   if (size > PTRDIFF_MAX || depot_init() != 0) return size;
   if (size > depot_options.huge_threshold_bytes) return depot_huge_usable(size);
   return (size + DEPOT_PAGE_SIZE - 1) & ~(DEPOT_PAGE_SIZE - 1);
@@ -232,7 +235,8 @@ EXPORT struct mallinfo2 NAME(mallinfo2)(void) {
   mi.hblkhd = huge_bytes;
   mi.uordblks = s->total.bytes_in_use;
   mi.fordblks = s->held_bytes > s->total.bytes_in_use
-                    ? s->held_bytes - s->total.bytes_in_use : 0;
+                    ? s->held_bytes - s->total.bytes_in_use
+                    : 0;
   mi.keepcost = s->dirty_bytes;
   NAME(free)(s);
   return mi;
@@ -263,16 +267,20 @@ EXPORT int NAME(malloc_info)(int options, FILE *fp) {
   }
   DepotMemStats *s = stats_now();
   if (!s) return -1;
-  unsigned long long free_count = 0, free_bytes = 0, huge_count = 0, huge_bytes = 0;
+  unsigned long long free_count = 0, free_bytes = 0, huge_count = 0,
+                     huge_bytes = 0;
   fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
   uint64_t from = 1;
   for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
     uint64_t count = 0, size = s->domains[0].classes[c].block_size;
-    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) count += s->domains[d].classes[c].free_blocks;
+    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+      count += s->domains[d].classes[c].free_blocks;
     if (count)
-      fprintf(fp, "<size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
-              (unsigned long long)from, (unsigned long long)size,
-              (unsigned long long)(count * size), (unsigned long long)count);
+      fprintf(
+          fp,
+          "<size from=\"%llu\" to=\"%llu\" total=\"%llu\" count=\"%llu\"/>\n",
+          (unsigned long long)from, (unsigned long long)size,
+          (unsigned long long)(count * size), (unsigned long long)count);
     free_count += count;
     free_bytes += count * size;
     from = size + 1;
@@ -289,7 +297,8 @@ EXPORT int NAME(malloc_info)(int options, FILE *fp) {
           "<aspace type=\"total\" size=\"%llu\"/>\n"
           "<aspace type=\"mprotect\" size=\"%llu\"/>\n</heap>\n",
           free_count, free_bytes, (unsigned long long)s->held_bytes,
-          (unsigned long long)s->held_bytes, (unsigned long long)s->os_mapped_bytes,
+          (unsigned long long)s->held_bytes,
+          (unsigned long long)s->os_mapped_bytes,
           (unsigned long long)s->os_mapped_bytes);
   fprintf(fp,
           "<total type=\"fast\" count=\"0\" size=\"0\"/>\n"
@@ -301,7 +310,8 @@ EXPORT int NAME(malloc_info)(int options, FILE *fp) {
           "<aspace type=\"mprotect\" size=\"%llu\"/>\n</malloc>\n",
           free_count, free_bytes, huge_count, huge_bytes,
           (unsigned long long)s->held_bytes, (unsigned long long)s->held_bytes,
-          (unsigned long long)s->os_mapped_bytes, (unsigned long long)s->os_mapped_bytes);
+          (unsigned long long)s->os_mapped_bytes,
+          (unsigned long long)s->os_mapped_bytes);
   NAME(free)(s);
   return 0;
 }
@@ -315,7 +325,6 @@ EXPORT int NAME(mallopt)(int param, int value) {
       if (value < 0) return 0;
       snprintf(text, sizeof text, "%d", value);
       return DepotMem_SetOption("huge_threshold_bytes", text) == 0;
-    default:
-      return 0;
+    default: return 0;
   }
 }

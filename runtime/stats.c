@@ -38,7 +38,8 @@ static uint64_t resident_bytes(void) {
   uint64_t pages = 0;
   const char *s = strchr(buf, ' '); /* field 2: resident pages */
   if (!s) return 0;
-  for (s++; *s >= '0' && *s <= '9'; s++) pages = pages * 10 + (uint64_t)(*s - '0');
+  for (s++; *s >= '0' && *s <= '9'; s++)
+    pages = pages * 10 + (uint64_t)(*s - '0');
   return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
@@ -47,7 +48,9 @@ static void fill_domain(unsigned d, DepotMemDomainStats *ds) {
     depot_class_stats_t cs;
     depot_core_class_stats(d, c, &cs);
     DepotMemClassStats *r = &ds->classes[c - 1];
-    size_t held_out = cs.out - (cs.stacked + cs.cached > cs.out ? cs.out : cs.stacked + cs.cached);
+    size_t held_out =
+        cs.out -
+        (cs.stacked + cs.cached > cs.out ? cs.out : cs.stacked + cs.cached);
     r->block_size = depot_class_size[c];
     r->spans = cs.spans;
     r->blocks_in_use = held_out;
@@ -58,10 +61,10 @@ static void fill_domain(unsigned d, DepotMemDomainStats *ds) {
   }
   depot_big_stats_t bs;
   depot_core_big_stats(d, &bs);
-  ds->large = (DepotMemClassStats){0, bs.large_blocks, bs.large_blocks, 0,
-                                   bs.large_bytes, bs.large_bytes};
-  ds->huge = (DepotMemClassStats){0, bs.huge_blocks, bs.huge_blocks, 0,
-                                  bs.huge_bytes, bs.huge_bytes};
+  ds->large = (DepotMemClassStats){0, bs.large_blocks, bs.large_blocks,
+                                   0, bs.large_bytes,  bs.large_bytes};
+  ds->huge = (DepotMemClassStats){0, bs.huge_blocks, bs.huge_blocks,
+                                  0, bs.huge_bytes,  bs.huge_bytes};
   add_row(&ds->total, &ds->large);
   add_row(&ds->total, &ds->huge);
   uint64_t req;
@@ -128,11 +131,13 @@ static void out(writer_t *w, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(w->buf + w->len, sizeof w->buf - w->len, fmt, ap);
   va_end(ap);
-  if (n > 0) w->len += (size_t)n < sizeof w->buf - w->len ? (size_t)n
-                                                          : sizeof w->buf - w->len - 1;
+  if (n > 0)
+    w->len += (size_t)n < sizeof w->buf - w->len ? (size_t)n
+                                                 : sizeof w->buf - w->len - 1;
 }
 
-static void text_row(writer_t *w, const char *name, const DepotMemClassStats *r) {
+static void text_row(writer_t *w, const char *name,
+                     const DepotMemClassStats *r) {
   out(w, "  %-8s %10llu %12llu %12llu %14llu %14llu\n", name,
       (unsigned long long)r->spans, (unsigned long long)r->blocks_in_use,
       (unsigned long long)r->free_blocks, (unsigned long long)r->bytes_in_use,
@@ -164,7 +169,8 @@ static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w, "address space mapped: %llu bytes\nresident memory: %llu bytes\n",
       (unsigned long long)s->os_mapped_bytes,
       (unsigned long long)s->resident_bytes);
-  out(w, "held from the OS: %llu bytes (%llu waiting to be purged)\n"
+  out(w,
+      "held from the OS: %llu bytes (%llu waiting to be purged)\n"
       "memory limit: %llu bytes (0: none), %llu hits, %llu soft-limit purges\n"
       "background purger: %s, %llu idle reclaims\n",
       (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
@@ -200,18 +206,20 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
     out(w, ",\"total\":");
     json_row(w, &ds->total);
     if (ds->requested_tracked)
-      out(w, ",\"bytes_requested\":%llu", (unsigned long long)ds->bytes_requested);
+      out(w, ",\"bytes_requested\":%llu",
+          (unsigned long long)ds->bytes_requested);
     out(w, "}");
   }
   out(w, "},\"total\":");
   json_row(w, &s->total);
-  out(w, ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
+  out(w,
+      ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
       "\"held_bytes\":%llu,\"dirty_bytes\":%llu,\"memory_limit_bytes\":%llu,"
       "\"memory_limit_hits\":%llu,\"soft_limit_purges\":%llu,"
       "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu}\n",
       (unsigned long long)s->os_mapped_bytes,
-      (unsigned long long)s->resident_bytes,
-      (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
+      (unsigned long long)s->resident_bytes, (unsigned long long)s->held_bytes,
+      (unsigned long long)s->dirty_bytes,
       (unsigned long long)s->memory_limit_bytes,
       (unsigned long long)s->memory_limit_hits,
       (unsigned long long)s->soft_limit_purges,

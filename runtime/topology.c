@@ -36,7 +36,8 @@ static void one_node(depot_topology_t *t) {
   long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
   t->nnodes = 1;
   t->os_node[0] = 0;
-  t->node_bytes[0] = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+  t->node_bytes[0] =
+      pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
   t->ncpus = cpus > 0 && cpus <= DEPOT_TOPO_MAX_CPUS ? (unsigned)cpus : 1;
   for (unsigned c = 0; c < t->ncpus; c++) t->cpu_node[c] = 0;
 }
@@ -101,7 +102,8 @@ static void probe_binding(depot_topology_t *t) {
 int depot_topology_discover(depot_topology_t *t) {
   memset(t, 0, sizeof *t);
   for (unsigned c = 0; c < DEPOT_TOPO_MAX_CPUS; c++) t->cpu_node[c] = -1;
-  t->synthetic = getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
+  t->synthetic =
+      getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
   int err = 0;
   hwloc_topology_t topo;
   hwloc_api_t api;
@@ -147,8 +149,8 @@ int depot_topology_discover(depot_topology_t *t) {
 /* ---- applying ---------------------------------------------------------------- */
 
 static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
-static depot_topology_t current;      /* guarded by apply_lock */
-static depot_numa_map_t map;          /* scratch, guarded by apply_lock */
+static depot_topology_t current; /* guarded by apply_lock */
+static depot_numa_map_t map;     /* scratch, guarded by apply_lock */
 
 int depot_topology_apply(const depot_topology_t *t) {
   depot_numa_policy_t policy;
@@ -156,7 +158,7 @@ int depot_topology_apply(const depot_topology_t *t) {
   const char *text = depot_config_text(DEPOT_CONF_numa);
   if (depot_numa_parse(text, strlen(text), &policy, &mask) != 0)
     policy = DEPOT_NUMA_LOCAL; /* the parser refused it at load already */
-  int err = depot_init(); /* node 0 and the class table come first */
+  int err = depot_init();      /* node 0 and the class table come first */
   if (err) return err;
   /* No cancellation while apply_lock is held: depot_say writes. */
   int cancel_state;
@@ -185,18 +187,22 @@ int depot_topology_apply(const depot_topology_t *t) {
       int known = 0;
       for (unsigned n = 0; n < t->nnodes; n++) known |= t->os_node[n] == b;
       if ((mask >> b) & 1 && !known) {
-        depot_say("depot: config: numa=%s: node %u does not exist here; ignored",
-                  text, b);
+        depot_say(
+            "depot: config: numa=%s: node %u does not exist here; ignored",
+            text, b);
         errors++;
       }
     }
     if (map.nallowed == 0) {
-      depot_say("depot: config: numa=%s names no node of this machine; using "
-                "local", text);
+      depot_say(
+          "depot: config: numa=%s names no node of this machine; using "
+          "local",
+          text);
       map.policy = DEPOT_NUMA_LOCAL;
     }
   } else {
-    for (unsigned n = 0; n < t->nnodes; n++) map.allowed[map.nallowed++] = (uint16_t)n;
+    for (unsigned n = 0; n < t->nnodes; n++)
+      map.allowed[map.nallowed++] = (uint16_t)n;
   }
   err = depot_nodes_install(&map);
   pthread_mutex_unlock(&apply_lock);

@@ -48,24 +48,28 @@ static struct {
 } opt;
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: depot-run [options] [--] program [args...]\n"
-          "Runs program with Depot as its malloc (LD_PRELOAD).\n"
-          "  --debug          DEPOTMALLOC=debug: debug hooks on the Depot API\n"
-          "                   and size checks of free_sized\n"
-          "  --conf k=v,...   Depot configuration (DEPOT_CONF; see depot(7))\n"
-          "  --stats          print Depot's statistics at exit (stats=1)\n"
-          "  --lib PATH       the libdepot.so to preload (default: " SONAME "\n"
-          "                   in ../lib beside depot-run, or $DEPOT_RUN_LIB)\n"
-          "  --force          run a static, setuid or own-allocator program anyway\n"
-          "  --version, --help\n"
-          "Exit status: the program's; 126 if Depot cannot serve it, 127 if it\n"
-          "cannot be run, 2 for bad usage.\n");
+  fprintf(
+      f,
+      "usage: depot-run [options] [--] program [args...]\n"
+      "Runs program with Depot as its malloc (LD_PRELOAD).\n"
+      "  --debug          DEPOTMALLOC=debug: debug hooks on the Depot API\n"
+      "                   and size checks of free_sized\n"
+      "  --conf k=v,...   Depot configuration (DEPOT_CONF; see depot(7))\n"
+      "  --stats          print Depot's statistics at exit (stats=1)\n"
+      "  --lib PATH       the libdepot.so to preload (default: " SONAME
+      "\n"
+      "                   in ../lib beside depot-run, or $DEPOT_RUN_LIB)\n"
+      "  --force          run a static, setuid or own-allocator program "
+      "anyway\n"
+      "  --version, --help\n"
+      "Exit status: the program's; 126 if Depot cannot serve it, 127 if it\n"
+      "cannot be run, 2 for bad usage.\n");
 }
 
 static void add_conf(const char *kv) {
   size_t used = strlen(opt.conf);
-  snprintf(opt.conf + used, sizeof opt.conf - used, "%s%s", used ? "," : "", kv);
+  snprintf(opt.conf + used, sizeof opt.conf - used, "%s%s", used ? "," : "",
+           kv);
 }
 
 /* Returns the index of the program in argv. */
@@ -85,8 +89,8 @@ static int parse_args(int argc, char **argv) {
       usage(stdout);
       exit(0);
     } else if (strcmp(a, "--version") == 0) {
-      printf("depot-run (Depot) %d.%d.%d\n", DEPOT_VERSION_MAJOR, DEPOT_VERSION_MINOR,
-             DEPOT_VERSION_PATCH);
+      printf("depot-run (Depot) %d.%d.%d\n", DEPOT_VERSION_MAJOR,
+             DEPOT_VERSION_MINOR, DEPOT_VERSION_PATCH);
       exit(0);
     } else {
       fprintf(stderr, "depot-run: unknown option %s\n", a);
@@ -109,7 +113,8 @@ static int find_program(const char *name, char *out, size_t len) {
     size_t n = strcspn(path, ":");
     snprintf(out, len, "%.*s%s%s", (int)n, path, n ? "/" : "", name);
     struct stat st;
-    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0) return 1;
+    if (stat(out, &st) == 0 && S_ISREG(st.st_mode) && access(out, X_OK) == 0)
+      return 1;
     path += n + (path[n] == ':');
   }
   return 0;
@@ -141,8 +146,9 @@ static const char *cannot_preload(const char *path) {
       interp = ph.p_type == PT_INTERP;
     }
     if (!interp)
-      why = "is statically linked: there is no dynamic loader to preload Depot "
-            "(link it with libdepot_malloc.a instead)";
+      why =
+          "is statically linked: there is no dynamic loader to preload Depot "
+          "(link it with libdepot_malloc.a instead)";
   }
   close(fd);
   return why;
@@ -171,15 +177,16 @@ static const char *find_library(char *buf, size_t len) {
 static void set_env(const char *lib, int fd) {
   const char *old = getenv("LD_PRELOAD");
   char *preload;
-  if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0)
+  if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "",
+               old ? old : "") < 0)
     _exit(EXIT_NOT_RUN);
   setenv("LD_PRELOAD", preload, 1);
   if (opt.stats) add_conf("stats=1");
   if (opt.conf[0]) {
     const char *conf = getenv("DEPOT_CONF");
     char *all;
-    if (asprintf(&all, "%s%s%s", conf && *conf ? conf : "", conf && *conf ? "," : "",
-                 opt.conf) < 0)
+    if (asprintf(&all, "%s%s%s", conf && *conf ? conf : "",
+                 conf && *conf ? "," : "", opt.conf) < 0)
       _exit(EXIT_NOT_RUN);
     setenv("DEPOT_CONF", all, 1);
   }
@@ -230,14 +237,19 @@ int main(int argc, char **argv) {
   }
   const char *why = cannot_preload(path);
   if (why && !opt.force) {
-    fprintf(stderr, "depot-run: %s %s; not running it without Depot (--force runs it anyway)\n",
+    fprintf(stderr,
+            "depot-run: %s %s; not running it without Depot (--force runs it "
+            "anyway)\n",
             path, why);
     return EXIT_NO_DEPOT;
   }
-  if (why) fprintf(stderr, "depot-run: warning: %s %s; running it anyway\n", path, why);
+  if (why)
+    fprintf(stderr, "depot-run: warning: %s %s; running it anyway\n", path,
+            why);
   const char *lib = find_library(libbuf, sizeof libbuf);
   if (!lib || access(lib, R_OK) != 0) {
-    fprintf(stderr, "depot-run: cannot find %s (use --lib PATH)\n", lib ? lib : SONAME);
+    fprintf(stderr, "depot-run: cannot find %s (use --lib PATH)\n",
+            lib ? lib : SONAME);
     return EXIT_NOT_RUN;
   }
   int pfd[2];
@@ -273,11 +285,16 @@ int main(int argc, char **argv) {
   if (verdict == 'x') return EXIT_NOT_RUN;
   if (verdict == 'n')
     fprintf(stderr,
-            "depot-run: %s: malloc in it is not Depot's (the program has an allocator "
+            "depot-run: %s: malloc in it is not Depot's (the program has an "
+            "allocator "
             "of its own)%s\n",
-            path, opt.force ? "; it ran on that one" : "; stopped before main (--force runs it anyway)");
+            path,
+            opt.force ? "; it ran on that one"
+                      : "; stopped before main (--force runs it anyway)");
   else if (verdict != 'y')
-    fprintf(stderr, "depot-run: warning: %s ran without Depot: libdepot.so was never loaded into it\n",
+    fprintf(stderr,
+            "depot-run: warning: %s ran without Depot: libdepot.so was never "
+            "loaded into it\n",
             path);
   return exit_code(status);
 }

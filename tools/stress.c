@@ -36,39 +36,46 @@ static struct {
   double seconds;
   unsigned long long ops; /* 0: run for `seconds` */
   unsigned long long seed;
-  int system;             /* --allocator system */
+  int system; /* --allocator system */
   double fault_rate;
   unsigned fault_every;
-  unsigned weights[4];    /* small, medium, large, huge */
+  unsigned weights[4]; /* small, medium, large, huge */
   unsigned slots;
 } opt = {0, 10.0, 0, 1, 0, 0.0, 0, {70, 25, 5, 1}, 1024};
 
 static void usage(FILE *f) {
-  fprintf(f,
-          "usage: stress [options]\n"
-          "  --threads N        worker threads at once (default: CPUs x 2)\n"
-          "  --seconds S        run for S seconds (default 10)\n"
-          "  --ops N            run for N operations in all instead\n"
-          "  --seed X           seed; the same seed gives each worker the same\n"
-          "                     sequence of operations (default 1)\n"
-          "  --allocator A      depot (default) or system (the C library)\n"
-          "  --fault-rate R     make each OS reserve/commit fail with probability R\n"
-          "  --fault-every N    make every Nth OS reserve/commit fail\n"
-          "  --sizes a,b,c,d    weights of small (<=1 KiB), medium (<=32 KiB),\n"
-          "                     large (<=1 MiB) and huge (2..8 MiB) sizes\n"
-          "                     (default 70,25,5,1)\n"
-          "  --slots N          shared hand-off slots (default 1024)\n"
-          "  --help             this text\n"
-          "Exit status: 0 ok, 1 a block was corrupted, 2 bad usage.\n");
+  fprintf(
+      f,
+      "usage: stress [options]\n"
+      "  --threads N        worker threads at once (default: CPUs x 2)\n"
+      "  --seconds S        run for S seconds (default 10)\n"
+      "  --ops N            run for N operations in all instead\n"
+      "  --seed X           seed; the same seed gives each worker the same\n"
+      "                     sequence of operations (default 1)\n"
+      "  --allocator A      depot (default) or system (the C library)\n"
+      "  --fault-rate R     make each OS reserve/commit fail with probability "
+      "R\n"
+      "  --fault-every N    make every Nth OS reserve/commit fail\n"
+      "  --sizes a,b,c,d    weights of small (<=1 KiB), medium (<=32 KiB),\n"
+      "                     large (<=1 MiB) and huge (2..8 MiB) sizes\n"
+      "                     (default 70,25,5,1)\n"
+      "  --slots N          shared hand-off slots (default 1024)\n"
+      "  --help             this text\n"
+      "Exit status: 0 ok, 1 a block was corrupted, 2 bad usage.\n");
 }
 
 static int parse_args(int argc, char **argv) {
-  static const struct option longs[] = {
-      {"threads", 1, 0, 't'},     {"seconds", 1, 0, 's'}, {"ops", 1, 0, 'o'},
-      {"seed", 1, 0, 'x'},        {"allocator", 1, 0, 'a'},
-      {"fault-rate", 1, 0, 'f'},  {"fault-every", 1, 0, 'e'},
-      {"sizes", 1, 0, 'z'},       {"slots", 1, 0, 'l'},   {"help", 0, 0, 'h'},
-      {0, 0, 0, 0}};
+  static const struct option longs[] = {{"threads", 1, 0, 't'},
+                                        {"seconds", 1, 0, 's'},
+                                        {"ops", 1, 0, 'o'},
+                                        {"seed", 1, 0, 'x'},
+                                        {"allocator", 1, 0, 'a'},
+                                        {"fault-rate", 1, 0, 'f'},
+                                        {"fault-every", 1, 0, 'e'},
+                                        {"sizes", 1, 0, 'z'},
+                                        {"slots", 1, 0, 'l'},
+                                        {"help", 0, 0, 'h'},
+                                        {0, 0, 0, 0}};
   int c, li = 0;
   char *end;
   while ((c = getopt_long(argc, argv, "", longs, &li)) != -1) {
@@ -90,14 +97,14 @@ static int parse_args(int argc, char **argv) {
         if (sscanf(optarg, "%u,%u,%u,%u", &opt.weights[0], &opt.weights[1],
                    &opt.weights[2], &opt.weights[3]) != 4)
           end = optarg;
-        else
-          end = optarg + strlen(optarg);
+        else end = optarg + strlen(optarg);
         break;
       case 'h': usage(stdout); exit(0);
       default: return -1;
     }
     if (errno || *end) {
-      fprintf(stderr, "stress: bad value '%s' for --%s\n", optarg, longs[li].name);
+      fprintf(stderr, "stress: bad value '%s' for --%s\n", optarg,
+              longs[li].name);
       return -1;
     }
   }
@@ -106,8 +113,10 @@ static int parse_args(int argc, char **argv) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     opt.threads = (unsigned)(n > 0 ? n * 2 : 2);
   }
-  unsigned w = opt.weights[0] + opt.weights[1] + opt.weights[2] + opt.weights[3];
-  if (!w || !opt.slots || opt.seconds <= 0 || opt.fault_rate < 0 || opt.fault_rate > 1)
+  unsigned w =
+      opt.weights[0] + opt.weights[1] + opt.weights[2] + opt.weights[3];
+  if (!w || !opt.slots || opt.seconds <= 0 || opt.fault_rate < 0 ||
+      opt.fault_rate > 1)
     return -1;
   return 0;
 }
@@ -134,14 +143,15 @@ static fam_ops_t fams[NFAM];
 
 static void setup_families(void) {
   if (opt.system) {
-    for (int f = 0; f < NFAM; f++) fams[f] = (fam_ops_t){malloc, calloc, realloc, free};
+    for (int f = 0; f < NFAM; f++)
+      fams[f] = (fam_ops_t){malloc, calloc, realloc, free};
     return;
   }
   fams[FAM_MALLOC] = (fam_ops_t){d_malloc, d_calloc, d_realloc, d_free};
   fams[FAM_RAW] = (fam_ops_t){DepotMem_RawMalloc, DepotMem_RawCalloc,
                               DepotMem_RawRealloc, DepotMem_RawFree};
-  fams[FAM_MEM] = (fam_ops_t){DepotMem_Malloc, DepotMem_Calloc, DepotMem_Realloc,
-                              DepotMem_Free};
+  fams[FAM_MEM] = (fam_ops_t){DepotMem_Malloc, DepotMem_Calloc,
+                              DepotMem_Realloc, DepotMem_Free};
   fams[FAM_OBJ] = (fam_ops_t){DepotObject_Malloc, DepotObject_Calloc,
                               DepotObject_Realloc, DepotObject_Free};
 }
@@ -187,7 +197,8 @@ static size_t next_offset(size_t size, size_t i) {
   for (size_t i = 0; i < (size); i = next_offset((size), i))
 
 static uint64_t block_hash(const blk_t *b) {
-  return mix((uint64_t)(uintptr_t)b->p ^ (b->size * 0x100000001B3ull) ^ b->seed);
+  return mix((uint64_t)(uintptr_t)b->p ^ (b->size * 0x100000001B3ull) ^
+             b->seed);
 }
 
 static void fill(const blk_t *b) {
@@ -203,8 +214,8 @@ static void corrupt(const blk_t *b, unsigned thread, unsigned long long op,
   fprintf(stderr,
           "\nstress: CORRUPTION %s: seed=%llu thread=%u op=%llu block=%p "
           "size=%zu family=%s offset=%zu expected=0x%02x found=0x%02x\n",
-          when, opt.seed, thread, op, (void *)b->p, b->size, fam_names[b->fam], i,
-          want, b->p[i]);
+          when, opt.seed, thread, op, (void *)b->p, b->size, fam_names[b->fam],
+          i, want, b->p[i]);
   _exit(1);
 }
 
@@ -215,7 +226,8 @@ static void check_upto(const blk_t *b, size_t upto, unsigned thread,
   uint64_t h = block_hash(b);
   FOR_PATTERN(b->size, i) {
     if (i >= upto) break;
-    if (b->p[i] != pattern_at(h, i)) corrupt(b, thread, op, when, i, pattern_at(h, i));
+    if (b->p[i] != pattern_at(h, i))
+      corrupt(b, thread, op, when, i, pattern_at(h, i));
   }
 }
 
@@ -227,16 +239,29 @@ static void check(const blk_t *b, unsigned thread, unsigned long long op,
 /* ---- counters ----------------------------------------------------------- */
 
 /* K_NOERRNO: a NULL that did not set errno to ENOMEM (an error). */
-enum { K_MALLOC, K_CALLOC, K_REALLOC, K_ALIGNED, K_FREE, K_HANDOFF, K_NULL,
-       K_THREADS, K_NOERRNO, NK };
-static const char *const k_names[NK] = {"malloc", "calloc", "realloc", "aligned",
-                                        "free", "handoff", "null", "threads",
-                                        "null-without-ENOMEM"};
+enum {
+  K_MALLOC,
+  K_CALLOC,
+  K_REALLOC,
+  K_ALIGNED,
+  K_FREE,
+  K_HANDOFF,
+  K_NULL,
+  K_THREADS,
+  K_NOERRNO,
+  NK
+};
+static const char *const k_names[NK] = {
+    "malloc",  "calloc",  "realloc",
+    "aligned", "free",    "handoff",
+    "null",    "threads", "null-without-ENOMEM"};
 static _Atomic unsigned long long counts[NK];
 static _Atomic unsigned long long total_ops;
 static _Atomic long long live_blocks;
 
-static void count(int k) { atomic_fetch_add_explicit(&counts[k], 1, memory_order_relaxed); }
+static void count(int k) {
+  atomic_fetch_add_explicit(&counts[k], 1, memory_order_relaxed);
+}
 
 /* ---- shared slots ------------------------------------------------------- */
 
@@ -258,7 +283,8 @@ typedef struct {
 static uint64_t next(worker_t *w) { return w->rng = mix(w->rng); }
 
 static size_t pick_size(worker_t *w) {
-  unsigned total = opt.weights[0] + opt.weights[1] + opt.weights[2] + opt.weights[3];
+  unsigned total =
+      opt.weights[0] + opt.weights[1] + opt.weights[2] + opt.weights[3];
   unsigned r = (unsigned)(next(w) % total);
   uint64_t x = next(w);
   if (r < opt.weights[0]) return 1 + x % 1024;
@@ -280,9 +306,10 @@ static int new_block(worker_t *w, blk_t *b, int kind) {
     if (b->p)
       for (size_t i = 0; i < b->size; i += (b->size > WHOLE ? 4093 : 1))
         if (b->p[i]) {
-          fprintf(stderr, "\nstress: CORRUPTION calloc not zero: seed=%llu thread=%u "
-                  "op=%llu block=%p size=%zu offset=%zu\n", opt.seed, w->id, w->op,
-                  (void *)b->p, b->size, i);
+          fprintf(stderr,
+                  "\nstress: CORRUPTION calloc not zero: seed=%llu thread=%u "
+                  "op=%llu block=%p size=%zu offset=%zu\n",
+                  opt.seed, w->id, w->op, (void *)b->p, b->size, i);
           _exit(1);
         }
   } else if (kind == K_ALIGNED) {
@@ -290,8 +317,10 @@ static int new_block(worker_t *w, blk_t *b, int kind) {
     b->fam = FAM_MALLOC;
     b->p = aligned(align, b->size);
     if (b->p && (uintptr_t)b->p % align) {
-      fprintf(stderr, "\nstress: misaligned block %p for alignment %zu (seed=%llu "
-              "thread=%u op=%llu)\n", (void *)b->p, align, opt.seed, w->id, w->op);
+      fprintf(stderr,
+              "\nstress: misaligned block %p for alignment %zu (seed=%llu "
+              "thread=%u op=%llu)\n",
+              (void *)b->p, align, opt.seed, w->id, w->op);
       _exit(1);
     }
   } else {
@@ -319,7 +348,8 @@ static void drop(worker_t *w, blk_t *b) {
 static void resize(worker_t *w, blk_t *b) {
   check(b, w->id, w->op, "before realloc");
   /* A chain: grow or shrink by up to 4x, within the same size range. */
-  size_t n = next(w) % 2 ? b->size * (2 + next(w) % 3) : b->size / (2 + next(w) % 3);
+  size_t n =
+      next(w) % 2 ? b->size * (2 + next(w) % 3) : b->size / (2 + next(w) % 3);
   if (n == 0) n = 1;
   if (n > ((size_t)8 << 20)) n = (size_t)8 << 20;
   errno = 0;
@@ -339,8 +369,8 @@ static void resize(worker_t *w, blk_t *b) {
   moved.p = q;
   FOR_PATTERN(b->size, i) {
     if (i >= keep) break;
-    if (q[i] != pattern_at(h, i)) corrupt(&moved, w->id, w->op, "realloc lost data", i,
-                                          pattern_at(h, i));
+    if (q[i] != pattern_at(h, i))
+      corrupt(&moved, w->id, w->op, "realloc lost data", i, pattern_at(h, i));
   }
   b->p = q;
   b->size = n;
@@ -366,9 +396,11 @@ static void *worker_main(void *arg) {
   worker_t *w = arg;
   unsigned long long life = 2000 + next(w) % 30000;
   count(K_THREADS);
-  for (w->op = 0; w->op < life && !atomic_load_explicit(&stopping, memory_order_relaxed);
+  for (w->op = 0;
+       w->op < life && !atomic_load_explicit(&stopping, memory_order_relaxed);
        w->op++) {
-    if (opt.ops && atomic_fetch_add_explicit(&total_ops, 1, memory_order_relaxed) >= opt.ops) {
+    if (opt.ops && atomic_fetch_add_explicit(&total_ops, 1,
+                                             memory_order_relaxed) >= opt.ops) {
       atomic_store(&stopping, 1);
       break;
     } else if (!opt.ops) {
@@ -385,8 +417,9 @@ static void *worker_main(void *arg) {
         }
     }
     /* Slots [0, LONG_LIVED) are the long-lived working set, rarely touched. */
-    unsigned k = r >= 95 ? (unsigned)(next(w) % LONG_LIVED)
-                         : LONG_LIVED + (unsigned)(next(w) % (OWN - LONG_LIVED));
+    unsigned k = r >= 95
+                     ? (unsigned)(next(w) % LONG_LIVED)
+                     : LONG_LIVED + (unsigned)(next(w) % (OWN - LONG_LIVED));
     blk_t *b = &w->own[k];
     if (r < 35 || r >= 95) { /* allocate (or replace) */
       if (b->p) drop(w, b);
@@ -441,12 +474,15 @@ static void progress(double start, int tty, int final) {
     for (int i = 0; i < 30; i++) bar[i] = i < fillto ? '#' : '.';
     bar[30] = 0;
     double left = frac > 0 ? t / frac - t : 0;
-    fprintf(stderr, "\r[%s] %3.0f%% | %.2f Mops/s | RSS %ld MiB | %02d:%02d, %02d:%02d left ",
-            bar, frac * 100, rate, rss, (int)t / 60, (int)t % 60, (int)left / 60,
-            (int)left % 60);
+    fprintf(stderr,
+            "\r[%s] %3.0f%% | %.2f Mops/s | RSS %ld MiB | %02d:%02d, %02d:%02d "
+            "left ",
+            bar, frac * 100, rate, rss, (int)t / 60, (int)t % 60,
+            (int)left / 60, (int)left % 60);
     if (final) fputc('\n', stderr);
   } else {
-    fprintf(stderr, "stress: %.1f s, %llu ops, %.2f Mops/s, RSS %ld MiB\n", t, ops, rate, rss);
+    fprintf(stderr, "stress: %.1f s, %llu ops, %.2f Mops/s, RSS %ld MiB\n", t,
+            ops, rate, rss);
   }
 }
 
@@ -458,7 +494,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   if (opt.system && (opt.fault_rate > 0 || opt.fault_every))
-    fprintf(stderr, "stress: fault injection needs --allocator depot; ignored\n");
+    fprintf(stderr,
+            "stress: fault injection needs --allocator depot; ignored\n");
   setup_families();
   const char *self_test = getenv("STRESS_SELF_TEST_CORRUPT");
   if (self_test) corrupt_at = strtoull(self_test, NULL, 10);
@@ -487,7 +524,8 @@ int main(int argc, char **argv) {
       memset(&ws[i], 0, sizeof ws[i]);
       ws[i].id = next_id++;
       ws[i].rng = mix(opt.seed ^ mix(ws[i].id));
-      if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) == 0) running[i] = 1;
+      if (pthread_create(&tids[i], NULL, worker_main, &ws[i]) == 0)
+        running[i] = 1;
     }
     usleep(2000);
     double t = now_s();
@@ -523,8 +561,8 @@ int main(int argc, char **argv) {
     for (int f = 0; f < NFAM; f++) {
       void *p = fams[f].malloc(size);
       if (!p) {
-        fprintf(stderr, "stress: %zu-byte %s allocation fails after the run\n", size,
-                fam_names[f]);
+        fprintf(stderr, "stress: %zu-byte %s allocation fails after the run\n",
+                size, fam_names[f]);
         errors++;
         continue;
       }
@@ -542,7 +580,8 @@ int main(int argc, char **argv) {
     errors++;
   }
   if (atomic_load(&counts[K_NOERRNO])) {
-    fprintf(stderr, "stress: %llu failed allocations left errno other than ENOMEM\n",
+    fprintf(stderr,
+            "stress: %llu failed allocations left errno other than ENOMEM\n",
             atomic_load(&counts[K_NOERRNO]));
     errors++;
   }
@@ -554,8 +593,10 @@ int main(int argc, char **argv) {
     DepotMem_Stats(&st);
     in_use = st.total.blocks_in_use;
     if (in_use) {
-      fprintf(stderr, "stress: Depot counts %llu blocks in use after everything "
-              "was freed\n", in_use);
+      fprintf(stderr,
+              "stress: Depot counts %llu blocks in use after everything "
+              "was freed\n",
+              in_use);
       errors++;
     }
   }
@@ -569,10 +610,12 @@ int main(int argc, char **argv) {
   const char *build = "plain";
 #endif
   printf("stress: allocator=%s threads=%u seed=%llu %.1f s build=%s\n",
-         opt.system ? "system" : "depot", opt.threads, opt.seed, elapsed, build);
+         opt.system ? "system" : "depot", opt.threads, opt.seed, elapsed,
+         build);
   printf("  operations: %llu (%.2f M/s)\n  ", ops, (double)ops / elapsed / 1e6);
   for (int k = 0; k < NK; k++)
-    printf("%s %llu%s", k_names[k], atomic_load(&counts[k]), k + 1 < NK ? ", " : "\n");
+    printf("%s %llu%s", k_names[k], atomic_load(&counts[k]),
+           k + 1 < NK ? ", " : "\n");
   printf("  allocation failures (NULL): %llu, injected OS failures: %lu\n",
          atomic_load(&counts[K_NULL]), injected);
   printf("  peak RSS: %ld MiB\n", status_kib("VmHWM:") / 1024);

@@ -18,7 +18,8 @@
 #include "runtime/ctl.h"
 #include "runtime/topology.h"
 
-static const char *const type_names[] = {"bool", "integer", "size", "choice", "text"};
+static const char *const type_names[] = {"bool", "integer", "size", "choice",
+                                         "text"};
 
 /* Allocates a fresh span on every node (from a CPU of that node), so that
  * each node's arena binds a segment and the result can be reported. */
@@ -39,12 +40,14 @@ static void touch_nodes(const depot_topology_t *t) {
   sched_setaffinity(0, sizeof saved, &saved);
 }
 
-static void cpus_of(const depot_topology_t *t, unsigned n, char *out, size_t len) {
+static void cpus_of(const depot_topology_t *t, unsigned n, char *out,
+                    size_t len) {
   size_t used = 0;
   out[0] = 0;
   for (unsigned c = 0; c < t->ncpus && used < len; c++)
     if (t->cpu_node[c] == (int)n)
-      used += (size_t)snprintf(out + used, len - used, "%s%u", used ? "," : "", c);
+      used +=
+          (size_t)snprintf(out + used, len - used, "%s%u", used ? "," : "", c);
 }
 
 static void print_text(const depot_topology_t *t, const char *policy) {
@@ -55,9 +58,12 @@ static void print_text(const depot_topology_t *t, const char *policy) {
     cpus_of(t, n, cpus, sizeof cpus);
     depot_node_stats_t ns;
     int have = depot_core_node_stats(n, &ns) == 0;
-    printf("  node %u (os %u): %llu MiB, cpus %s; segments %zu, binds %zu ok %zu failed\n",
-           n, t->os_node[n], (unsigned long long)(t->node_bytes[n] >> 20), cpus,
-           have ? ns.segments : 0, have ? ns.binds_ok : 0, have ? ns.binds_failed : 0);
+    printf(
+        "  node %u (os %u): %llu MiB, cpus %s; segments %zu, binds %zu ok %zu "
+        "failed\n",
+        n, t->os_node[n], (unsigned long long)(t->node_bytes[n] >> 20), cpus,
+        have ? ns.segments : 0, have ? ns.binds_ok : 0,
+        have ? ns.binds_failed : 0);
   }
   printf("CPU to node:");
   for (unsigned c = 0; c < t->ncpus; c++) printf(" %u:%d", c, t->cpu_node[c]);
@@ -71,23 +77,26 @@ static void print_text(const depot_topology_t *t, const char *policy) {
 }
 
 static void print_json(const depot_topology_t *t, const char *policy) {
-  printf("{\"from_hwloc\":%s,\"synthetic\":%s,\"nodes\":[", t->from_hwloc ? "true" : "false",
-         t->synthetic ? "true" : "false");
+  printf("{\"from_hwloc\":%s,\"synthetic\":%s,\"nodes\":[",
+         t->from_hwloc ? "true" : "false", t->synthetic ? "true" : "false");
   for (unsigned n = 0; n < t->nnodes; n++) {
     depot_node_stats_t ns;
     if (depot_core_node_stats(n, &ns) != 0) memset(&ns, 0, sizeof ns);
-    printf("%s{\"node\":%u,\"os_index\":%u,\"memory_bytes\":%llu,\"cpus\":[", n ? "," : "",
-           n, t->os_node[n], (unsigned long long)t->node_bytes[n]);
+    printf("%s{\"node\":%u,\"os_index\":%u,\"memory_bytes\":%llu,\"cpus\":[",
+           n ? "," : "", n, t->os_node[n],
+           (unsigned long long)t->node_bytes[n]);
     int first = 1;
     for (unsigned c = 0; c < t->ncpus; c++)
-      if (t->cpu_node[c] == (int)n) printf("%s%u", first ? "" : ",", c), first = 0;
-    printf("],\"segments\":%zu,\"binds_ok\":%zu,\"binds_failed\":%zu}", ns.segments,
-           ns.binds_ok, ns.binds_failed);
+      if (t->cpu_node[c] == (int)n)
+        printf("%s%u", first ? "" : ",", c), first = 0;
+    printf("],\"segments\":%zu,\"binds_ok\":%zu,\"binds_failed\":%zu}",
+           ns.segments, ns.binds_ok, ns.binds_failed);
   }
   printf("],\"cpu_node\":[");
-  for (unsigned c = 0; c < t->ncpus; c++) printf("%s%d", c ? "," : "", t->cpu_node[c]);
-  printf("],\"binding_works\":%s,\"numa\":\"%s\",\"config\":{", t->bind_works ? "true" : "false",
-         policy);
+  for (unsigned c = 0; c < t->ncpus; c++)
+    printf("%s%d", c ? "," : "", t->cpu_node[c]);
+  printf("],\"binding_works\":%s,\"numa\":\"%s\",\"config\":{",
+         t->bind_works ? "true" : "false", policy);
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++)
     printf("%s\"%s\":{\"value\":\"%s\",\"source\":\"%s\"}", k ? "," : "",
            depot_conf_defs[k].name, depot_config_text((depot_conf_key_t)k),
@@ -99,8 +108,9 @@ static void print_json(const depot_topology_t *t, const char *policy) {
  * DepotMem_SetOption or not), then every statistic DepotMem_GetOption
  * reads. */
 static void print_reference(void) {
-  printf("| key | accepts | default | at run time | what it does |\n"
-         "|---|---|---|---|---|\n");
+  printf(
+      "| key | accepts | default | at run time | what it does |\n"
+      "|---|---|---|---|---|\n");
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
     const depot_conf_def_t *d = &depot_conf_defs[k];
     char accepts[96];
@@ -110,9 +120,9 @@ static void print_reference(void) {
                d->type == DEPOT_CONF_SIZE ? " (k, m, g)" : "");
     else if (d->type == DEPOT_CONF_BOOL)
       snprintf(accepts, sizeof accepts, "0 or 1");
-    else
-      snprintf(accepts, sizeof accepts, "%s", d->choices);
-    printf("| `%s` | %s | `%s` | %s | %s |\n", d->name, accepts, d->default_text,
+    else snprintf(accepts, sizeof accepts, "%s", d->choices);
+    printf("| `%s` | %s | `%s` | %s | %s |\n", d->name, accepts,
+           d->default_text,
            depot_config_runtime_key((depot_conf_key_t)k) ? "read, set" : "read",
            d->help);
   }

@@ -51,8 +51,9 @@ extern "C" {
 #define DEPOT_VERSION_MAJOR 1
 #define DEPOT_VERSION_MINOR 0
 #define DEPOT_VERSION_PATCH 0
-#define DEPOT_VERSION_NUMBER \
-  (DEPOT_VERSION_MAJOR * 10000 + DEPOT_VERSION_MINOR * 100 + DEPOT_VERSION_PATCH)
+#define DEPOT_VERSION_NUMBER                                 \
+  (DEPOT_VERSION_MAJOR * 10000 + DEPOT_VERSION_MINOR * 100 + \
+   DEPOT_VERSION_PATCH)
 
 /* The version of the Depot running the program, as DEPOT_VERSION_NUMBER
  * (major * 10000 + minor * 100 + patch): compare it with the header's to
@@ -87,13 +88,13 @@ DEPOT_API void DepotObject_Free(void *ptr);
  * DepotMem_Del(p)             DepotMem_Free(p).
  * New and Resize return NULL without calling the allocator when
  * n * sizeof(TYPE) would exceed PTRDIFF_MAX (a negative n included). */
-#define DepotMem_New(type, n)                                         \
-  ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type)                   \
-       ? (type *)NULL                                                 \
+#define DepotMem_New(type, n)                       \
+  ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type) \
+       ? (type *)NULL                               \
        : (type *)DepotMem_Malloc((size_t)(n) * sizeof(type)))
-#define DepotMem_Resize(p, type, n)                                   \
-  ((p) = ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type))           \
-             ? (type *)NULL                                           \
+#define DepotMem_Resize(p, type, n)                         \
+  ((p) = ((size_t)(n) > (size_t)PTRDIFF_MAX / sizeof(type)) \
+             ? (type *)NULL                                 \
              : (type *)DepotMem_Realloc((p), (size_t)(n) * sizeof(type)))
 #define DepotMem_Del DepotMem_Free
 
@@ -120,9 +121,9 @@ typedef struct {
 
 /* Both return 0, or -1 with errno = EINVAL for a bad domain or argument. */
 DEPOT_API int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
-                          DepotMemAllocatorEx *allocator);
+                                    DepotMemAllocatorEx *allocator);
 DEPOT_API int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
-                          const DepotMemAllocatorEx *allocator);
+                                    const DepotMemAllocatorEx *allocator);
 
 /* Installs the debug hooks over the current allocator of every domain
  * (a domain that already has them is left alone).  Each block then carries
@@ -139,12 +140,12 @@ DEPOT_API void DepotMem_SetupDebugHooks(void);
 #define DEPOT_STATS_CLASSES 72 /* small size classes, 16 B .. 32 KiB */
 
 typedef struct {
-  uint64_t block_size;     /* class size; 0 in the large and huge rows */
-  uint64_t spans;          /* spans (large: blocks) serving it */
-  uint64_t blocks_in_use;  /* handed to the program and not freed */
-  uint64_t free_blocks;    /* held by Depot: caches, pools, spans */
-  uint64_t bytes_in_use;   /* blocks_in_use x block size (large: usable) */
-  uint64_t bytes_held;     /* bytes of its spans (large/huge: mapped) */
+  uint64_t block_size;    /* class size; 0 in the large and huge rows */
+  uint64_t spans;         /* spans (large: blocks) serving it */
+  uint64_t blocks_in_use; /* handed to the program and not freed */
+  uint64_t free_blocks;   /* held by Depot: caches, pools, spans */
+  uint64_t bytes_in_use;  /* blocks_in_use x block size (large: usable) */
+  uint64_t bytes_held;    /* bytes of its spans (large/huge: mapped) */
 } DepotMemClassStats;
 
 typedef struct {
@@ -162,18 +163,18 @@ typedef struct {
   size_t size;      /* set by the caller to sizeof(DepotMemStats) */
   uint32_t version; /* set by Depot to DEPOT_STATS_VERSION */
   DepotMemDomainStats domains[3];
-  DepotMemClassStats total;   /* over all domains */
-  uint64_t os_mapped_bytes;   /* address space Depot reserved or mapped */
-  uint64_t resident_bytes;    /* the process's resident memory (statm) */
+  DepotMemClassStats total; /* over all domains */
+  uint64_t os_mapped_bytes; /* address space Depot reserved or mapped */
+  uint64_t resident_bytes;  /* the process's resident memory (statm) */
   /* Version 2: memory control. */
-  uint64_t held_bytes;        /* memory Depot holds from the OS: pages in use
+  uint64_t held_bytes;           /* memory Depot holds from the OS: pages in use
                                  or free but not yet purged, huge blocks and
                                  their cache, metadata (an upper bound) */
-  uint64_t dirty_bytes;       /* of those, free pages waiting to be purged */
-  uint64_t memory_limit_bytes; /* the limit in force (0: none) */
-  uint64_t memory_limit_hits; /* allocations refused at the limit */
-  uint64_t soft_limit_purges; /* purges forced by memory_limit_soft */
-  uint64_t purger_running;    /* 1 if the background purger runs */
+  uint64_t dirty_bytes;          /* of those, free pages waiting to be purged */
+  uint64_t memory_limit_bytes;   /* the limit in force (0: none) */
+  uint64_t memory_limit_hits;    /* allocations refused at the limit */
+  uint64_t soft_limit_purges;    /* purges forced by memory_limit_soft */
+  uint64_t purger_running;       /* 1 if the background purger runs */
   uint64_t purger_idle_reclaims; /* times it found the heap idle */
 } DepotMemStats;
 
