@@ -113,6 +113,19 @@ static inline uintptr_t depot_align_up(uintptr_t x, uintptr_t a) {
 }
 static inline int depot_is_pow2(size_t x) { return x && !(x & (x - 1)); }
 
+/* Text without the locale (configuration parsing runs before the allocator
+ * works): ASCII lower case, and whether s[0..n) is the lower-case word w,
+ * ignoring case in s. */
+static inline int depot_ascii_lower(int c) {
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+static inline int depot_word_is(const char *s, size_t n, const char *w) {
+  size_t i = 0;
+  for (; i < n && w[i]; i++)
+    if (depot_ascii_lower((unsigned char)s[i]) != w[i]) return 0;
+  return i == n && w[i] == 0;
+}
+
 /* Compares two readings of depot_os_now_ms (os.h), which wrap every 49
  * days: nonzero if a is earlier than b. */
 static inline int depot_ms_before(uint32_t a, uint32_t b) {

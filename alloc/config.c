@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alloc/common.h"
 #include "alloc/log.h"
 #include "alloc/numa_policy.h"
 
@@ -96,23 +97,14 @@ static void describe(const depot_conf_def_t *d, char *out, size_t len) {
 
 /* ---- value parsing (no locale, no allocation) ---------------------------- */
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-static int word_eq(const char *s, size_t n, const char *w) {
-  size_t i = 0;
-  for (; i < n && w[i]; i++)
-    if (lower((unsigned char)s[i]) != w[i]) return 0;
-  return i == n && w[i] == 0;
-}
-
 int depot_config_parse_bool(const char *s, size_t n, int *out) {
-  if (word_eq(s, n, "1") || word_eq(s, n, "true") || word_eq(s, n, "yes") ||
-      word_eq(s, n, "on")) {
+  if (depot_word_is(s, n, "1") || depot_word_is(s, n, "true") ||
+      depot_word_is(s, n, "yes") || depot_word_is(s, n, "on")) {
     *out = 1;
     return 0;
   }
-  if (word_eq(s, n, "0") || word_eq(s, n, "false") || word_eq(s, n, "no") ||
-      word_eq(s, n, "off")) {
+  if (depot_word_is(s, n, "0") || depot_word_is(s, n, "false") ||
+      depot_word_is(s, n, "no") || depot_word_is(s, n, "off")) {
     *out = 0;
     return 0;
   }
@@ -134,14 +126,14 @@ static int parse_number(const char *s, size_t n, int allow_suffix,
   if (i < n) {
     if (!allow_suffix) return -1;
     unsigned shift;
-    switch (lower((unsigned char)s[i])) {
+    switch (depot_ascii_lower((unsigned char)s[i])) {
       case 'k': shift = 10; break;
       case 'm': shift = 20; break;
       case 'g': shift = 30; break;
       default: return -1;
     }
     i++;
-    if (i < n && lower((unsigned char)s[i]) == 'b') i++;
+    if (i < n && depot_ascii_lower((unsigned char)s[i]) == 'b') i++;
     if (i != n) return -1;
     if (v > (UINT64_MAX >> shift)) return -1;
     v <<= shift;
@@ -152,7 +144,7 @@ static int parse_number(const char *s, size_t n, int allow_suffix,
 
 /* memory_limit: 0 (none), cgroup, or a size of at least 1 MiB. */
 static int parse_limit(const char *s, size_t n, uint64_t *out) {
-  if (word_eq(s, n, "cgroup")) {
+  if (depot_word_is(s, n, "cgroup")) {
     *out = DEPOT_LIMIT_CGROUP;
     return 0;
   }
@@ -185,9 +177,9 @@ static int parse_signal(const char *s, size_t n, uint64_t *out) {
   if (parse_number(s, n, 0, out) == 0)
     return *out == 0 || (*out < 65 && *out != SIGKILL && *out != SIGSTOP) ? 0
                                                                           : -1;
-  if (n > 3 && word_eq(s, 3, "sig")) s += 3, n -= 3;
+  if (n > 3 && depot_word_is(s, 3, "sig")) s += 3, n -= 3;
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (word_eq(s, n, names[i].name)) {
+    if (depot_word_is(s, n, names[i].name)) {
       *out = (uint64_t)names[i].sig;
       return 0;
     }

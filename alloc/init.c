@@ -26,6 +26,7 @@
 #include "alloc/huge.h"
 #include "alloc/meta.h"
 #include "alloc/nodes.h"
+#include "alloc/os.h"
 #include "alloc/quarantine.h"
 #include "alloc/region.h"
 

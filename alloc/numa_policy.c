@@ -3,25 +3,17 @@
  * allocator works. */
 #include "alloc/numa_policy.h"
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + 32 : c; }
-
-/* Whether s[0..n) is the lower-case word w, ignoring case in s. */
-static int word_is(const char *s, size_t n, const char *w) {
-  size_t i = 0;
-  for (; i < n && w[i]; i++)
-    if (lower((unsigned char)s[i]) != w[i]) return 0;
-  return i == n && w[i] == 0;
-}
+#include "alloc/common.h"
 
 int depot_numa_parse(const char *s, size_t n, depot_numa_policy_t *policy,
                      uint64_t *mask) {
   *mask = 0;
   for (depot_numa_policy_t p = DEPOT_NUMA_OFF; p < DEPOT_NUMA_BIND; p++)
-    if (word_is(s, n, depot_numa_policy_name(p))) {
+    if (depot_word_is(s, n, depot_numa_policy_name(p))) {
       *policy = p;
       return 0;
     }
-  if (n <= 5 || !word_is(s, 5, "bind:")) return -1;
+  if (n <= 5 || !depot_word_is(s, 5, "bind:")) return -1;
   /* Items N or N-M (N <= M), separated by '+' (or ',', which only a file
    * can carry: see config.h), none empty. */
   for (size_t i = 5; i <= n;) {
