@@ -177,6 +177,20 @@ void depot_domains_use_libc(void) {
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) depot_domain_set(d, &libc);
 }
 
+int DepotMem_DomainOf(const void *ptr) {
+  /* Before start-up Depot has handed out nothing (and has no region). */
+  if (!ptr || !depot_initialised()) return -1;
+  int d = depot_domain_of(ptr);
+  if (d >= 0) return d;
+  /* A debug block: the program holds base + 2 * sizeof(size_t) of a live
+   * block of Depot's, in a domain whose hooks are on (debug.c). */
+  uintptr_t a = (uintptr_t)ptr;
+  if (a % DEPOT_MIN_ALIGN != 0 || a < 2 * sizeof(size_t)) return -1;
+  d = depot_domain_of((const char *)ptr - 2 * sizeof(size_t));
+  uint64_t ignored;
+  return d >= 0 && depot_debug_requested((unsigned)d, &ignored) ? d : -1;
+}
+
 void DepotMem_Trim(void) {
   depot_runtime_init();
   depot_trim();

@@ -294,6 +294,38 @@ static_assert(sizeof(DepotMemAllocatorEx) == sizeof(PyMemAllocatorExShape), "");
 static_assert(offsetof(DepotMemAllocatorEx, free) ==
                   offsetof(PyMemAllocatorExShape, free), "");
 
+// DepotMem_DomainOf: a hook over another allocator (CPython's, after
+// depot.install()) asks it for every free; it must answer for every kind of
+// block and never fault, whatever the address.
+TEST(DomainOf, TellsDepotsBlocksFromOthersWithoutFaulting) {
+  void *r = DepotMem_RawMalloc(24), *m = DepotMem_Malloc(24),
+       *o = DepotObject_Malloc(24);
+  void *big = DepotMem_Malloc(100000), *huge = DepotObject_Malloc(8 << 20);
+  EXPECT_EQ(DepotMem_DomainOf(r), DEPOT_DOMAIN_RAW);
+  EXPECT_EQ(DepotMem_DomainOf(m), DEPOT_DOMAIN_MEM);
+  EXPECT_EQ(DepotMem_DomainOf(o), DEPOT_DOMAIN_OBJ);
+  EXPECT_EQ(DepotMem_DomainOf(big), DEPOT_DOMAIN_MEM);
+  EXPECT_EQ(DepotMem_DomainOf(huge), DEPOT_DOMAIN_OBJ);
+  EXPECT_EQ(DepotMem_DomainOf(nullptr), -1);
+  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(m) + 16), -1) << "interior";
+  static char global[64];
+  int local = 0;
+  EXPECT_EQ(DepotMem_DomainOf(global), -1);
+  EXPECT_EQ(DepotMem_DomainOf(&local), -1);
+  EXPECT_EQ(DepotMem_DomainOf(reinterpret_cast<void *>(uintptr_t{16})), -1);
+  EXPECT_EQ(DepotMem_DomainOf(reinterpret_cast<void *>(~uintptr_t{15})), -1);
+  DepotMem_Free(big);
+  DepotObject_Free(huge);
+  EXPECT_EQ(DepotMem_DomainOf(huge), -1) << "a freed huge block";
+  // A block freed and reused by the same thread's cache is live again;
+  // one given back with its span is not: trim returns the spans.
+  DepotMem_RawFree(r);
+  DepotMem_Free(m);
+  DepotObject_Free(o);
+  DepotMem_Trim();
+  EXPECT_EQ(DepotMem_DomainOf(m), -1) << "its span went back with trim";
+}
+
 class ApiDeath : public ::testing::Test {
  protected:
   void SetUp() override { GTEST_FLAG_SET(death_test_style, "threadsafe"); }

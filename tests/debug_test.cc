@@ -31,6 +31,15 @@ TEST_F(Debug, FreshMemoryIsCleanAndCallocIsZero) {
   DepotObject_Free(z);
 }
 
+TEST_F(Debug, DomainOfKnowsTheProgramsPointerOfADebugBlock) {
+  void *m = DepotMem_Malloc(40), *o = DepotObject_Malloc(5000);
+  EXPECT_EQ(DepotMem_DomainOf(m), DEPOT_DOMAIN_MEM);
+  EXPECT_EQ(DepotMem_DomainOf(o), DEPOT_DOMAIN_OBJ);
+  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(m) + 16), -1);
+  DepotMem_Free(m);
+  DepotObject_Free(o);
+}
+
 TEST_F(Debug, SerialNumbersIncrease) {
   auto *a = static_cast<unsigned char *>(DepotMem_RawMalloc(8));
   auto *b = static_cast<unsigned char *>(DepotMem_RawMalloc(8));

@@ -125,6 +125,16 @@ DEPOT_API int DepotMem_GetAllocator(DepotMemAllocatorDomain domain,
 DEPOT_API int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
                                     const DepotMemAllocatorEx *allocator);
 
+/* The domain whose functions handed out the live block at ptr (0 raw,
+ * 1 mem, 2 object), or -1 if ptr is not the start of a live block of
+ * Depot's (NULL, a block of another allocator, a freed block, an address
+ * inside a block).  Never faults, whatever ptr is, and takes no lock: a
+ * hook installed over another allocator (CPython's PyMem_SetAllocator, see
+ * the README's "From Python and Cython") asks it to send each free to the
+ * allocator that made the block.  Blocks of the debug hooks are recognised
+ * by the pointer the program holds.  The C family's blocks are raw's. */
+DEPOT_API int DepotMem_DomainOf(const void *ptr);
+
 /* Installs the debug hooks over the current allocator of every domain
  * (a domain that already has them is left alone).  Each block then carries
  * its size, its domain's API id ('r', 'm', 'o') and 0xFD guard bytes around
