@@ -79,3 +79,14 @@ int DepotMem_SetOption(const char *name, const char *value) {
   depot_purger_option_changed();
   return 0;
 }
+
+const char *DepotMem_OptionName(unsigned index) {
+  static const char *const stats[] = {
+#define DEPOT_CTL_FULL_NAME(n, expr, help) "stats." #n,
+      DEPOT_CTL_STATS(DEPOT_CTL_FULL_NAME)
+#undef DEPOT_CTL_FULL_NAME
+  };
+  if (index < DEPOT_CONF_NKEYS) return depot_conf_defs[index].name;
+  index -= DEPOT_CONF_NKEYS;
+  return index < sizeof stats / sizeof stats[0] ? stats[index] : NULL;
+}

@@ -1,5 +1,6 @@
 // The configuration parser: every key, every kind of bad value, and the
 // precedence environment > file > default.
+#include <depot/depot.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -300,3 +301,20 @@ TEST(ConfigDeath, StrictConfigMakesErrorsFatal) {
 }
 
 }  // namespace
+
+// DepotMem_OptionName lists exactly the names GetOption answers for: every
+// key, then every statistic, then NULL.
+TEST(OptionName, EnumeratesEveryKeyAndStatistic) {
+  unsigned keys = 0, stats = 0;
+  char buf[256];
+  for (unsigned i = 0; const char *name = DepotMem_OptionName(i); i++) {
+    (std::strncmp(name, "stats.", 6) == 0 ? stats : keys)++;
+    if (stats) EXPECT_EQ(std::strncmp(name, "stats.", 6), 0) << "keys first";
+    EXPECT_EQ(DepotMem_GetOption(name, buf, sizeof buf), 0) << name;
+  }
+  EXPECT_GE(keys, 20u);
+  EXPECT_GE(stats, 10u);
+  EXPECT_EQ(DepotMem_OptionName(keys + stats), nullptr);
+  EXPECT_EQ(DepotMem_OptionName(~0u), nullptr);
+  EXPECT_STREQ(DepotMem_OptionName(0), "stats") << "the reference's order";
+}

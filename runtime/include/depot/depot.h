@@ -218,6 +218,10 @@ DEPOT_API void DepotMem_Trim(void);
 DEPOT_API int DepotMem_GetOption(const char *name, char *buf, size_t len);
 DEPOT_API int DepotMem_SetOption(const char *name, const char *value);
 DEPOT_API const char *DepotMem_OptionError(void);
+/* Enumerates the names GetOption takes: index 0, 1, ... gives every
+ * configuration key in the reference's order, then every "stats.<name>";
+ * NULL past the last.  (Python's depot.config() is built on it.) */
+DEPOT_API const char *DepotMem_OptionName(unsigned index);
 
 #ifdef __cplusplus
 }
