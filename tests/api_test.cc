@@ -307,7 +307,8 @@ TEST(DomainOf, TellsDepotsBlocksFromOthersWithoutFaulting) {
   EXPECT_EQ(DepotMem_DomainOf(big), DEPOT_DOMAIN_MEM);
   EXPECT_EQ(DepotMem_DomainOf(huge), DEPOT_DOMAIN_OBJ);
   EXPECT_EQ(DepotMem_DomainOf(nullptr), -1);
-  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(m) + 16), -1) << "interior";
+  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(big) + 16), -1)
+      << "inside a large block";
   static char global[64];
   int local = 0;
   EXPECT_EQ(DepotMem_DomainOf(global), -1);

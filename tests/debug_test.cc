@@ -35,7 +35,10 @@ TEST_F(Debug, DomainOfKnowsTheProgramsPointerOfADebugBlock) {
   void *m = DepotMem_Malloc(40), *o = DepotObject_Malloc(5000);
   EXPECT_EQ(DepotMem_DomainOf(m), DEPOT_DOMAIN_MEM);
   EXPECT_EQ(DepotMem_DomainOf(o), DEPOT_DOMAIN_OBJ);
-  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(m) + 16), -1);
+  void *big = DepotMem_Malloc(100000);
+  EXPECT_EQ(DepotMem_DomainOf(big), DEPOT_DOMAIN_MEM) << "a large debug block";
+  EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(big) + 16), -1);
+  DepotMem_Free(big);
   DepotMem_Free(m);
   DepotObject_Free(o);
 }

@@ -126,13 +126,16 @@ DEPOT_API int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
                                     const DepotMemAllocatorEx *allocator);
 
 /* The domain whose functions handed out the live block at ptr (0 raw,
- * 1 mem, 2 object), or -1 if ptr is not the start of a live block of
- * Depot's (NULL, a block of another allocator, a freed block, an address
- * inside a block).  Never faults, whatever ptr is, and takes no lock: a
- * hook installed over another allocator (CPython's PyMem_SetAllocator, see
- * the README's "From Python and Cython") asks it to send each free to the
- * allocator that made the block.  Blocks of the debug hooks are recognised
- * by the pointer the program holds.  The C family's blocks are raw's. */
+ * 1 mem, 2 object), or -1 for an address Depot did not hand out (NULL,
+ * a block of another allocator, memory that is not the heap's).  Never
+ * faults, whatever ptr is, takes no lock, and costs a few loads for a
+ * small block: a hook installed over another allocator (CPython's
+ * PyMem_SetAllocator, see the README's "From Python and Cython") asks it
+ * to send each free to the allocator that made the block.  Blocks of the
+ * debug hooks are recognised by the pointer the program holds; the C
+ * family's blocks are raw's.  Not a validity check: an address inside a
+ * small block, or a small block freed already, may answer with the
+ * domain (inside a large block, or a freed large or huge block: -1). */
 DEPOT_API int DepotMem_DomainOf(const void *ptr);
 
 /* Installs the debug hooks over the current allocator of every domain
