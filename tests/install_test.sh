@@ -145,6 +145,21 @@ expect "depot-run: a program with its own malloc is stopped" 126 "malloc in it i
 expect "depot-run: a setuid program is refused" 126 "setuid" "$run" -- ./plain_setuid
 expect "depot-run: a missing program" 127 "no such program" "$run" -- ./nonexistent
 
+# ---- Python's depot package -----------------------------------------------
+pysite=$(ls -d "$prefix"/lib/python3*/dist-packages 2>/dev/null | head -1)
+if [[ -n $pysite && -f $pysite/depot/_depot.so ]]; then
+  for f in __init__.py __main__.py _depot.so __init__.pxd depot.pxd; do
+    [[ -f $pysite/depot/$f ]] || fail "not installed: ${pysite#$prefix/}/depot/$f"
+  done
+  expect "the installed depot package loads the installed libdepot.so" 0 \
+    "^$(readlink -f "$prefix")/lib/libdepot.so.$version\$" env PYTHONPATH="$pysite" /usr/bin/python3 -c \
+    'import depot, os; print(os.path.realpath(depot.active()["library"]))'
+  expect "python3 -m depot run from the prefix" 0 '"c_family": "preload"' \
+    env PYTHONPATH="$pysite" /usr/bin/python3 -m depot run -m depot active
+else
+  echo "skip: no Python package installed (the build had no python3-dev)"
+fi
+
 # ---- uninstall, staged install -------------------------------------------
 "$root/install" --prefix="$prefix" --uninstall >/dev/null
 left=$(find "$prefix" -mindepth 1)

@@ -50,6 +50,11 @@ if ((uninstall)); then
     case ${e%% *} in f | l) rm -f -- "$root/${e#* }"; n=$((n + 1)) ;; esac
   done
   rm -f -- "$manifest"
+  # Python writes __pycache__ beside the package's modules when it imports
+  # them: not in the manifest, but the install's all the same.
+  for e in "${entries[@]}"; do
+    [[ $e == "d "*/dist-packages/depot ]] && rm -rf -- "$root/${e#* }/__pycache__"
+  done
   # The directories the install created, deepest first, where now empty.
   for ((i = ${#entries[@]} - 1; i >= 0; i--)); do
     e=${entries[i]}
@@ -137,6 +142,20 @@ for page in depot.3 depot.7 depot-run.1 depot-stress.1 depot-topo.1; do
   put 644 "$src/tools/man/out/$page" "share/man/man${page##*.}/$page"
 done
 put 644 "$src/README.md" share/doc/depot/README.md
+
+# Python's depot package and depot.pxd (Cython), where the build had
+# python3-dev: PREFIX/lib/pythonX.Y/dist-packages/depot, the directory
+# Debian's python3 searches for PREFIX=/usr/local; _depot.so finds
+# libdepot.so in PREFIX/lib by its run path ($ORIGIN/../../..).
+pkg=$src/runtime/python/tree/lib/python3/dist-packages/depot
+if [[ -f $pkg/_depot.so ]] && grep -q PyInit__depot "$pkg/_depot.so"; then
+  pyver=$(/usr/bin/python3 -c 'import sys; print("python%d.%d" % sys.version_info[:2])' 2>/dev/null || echo python3)
+  pydir=lib/$pyver/dist-packages/depot
+  for f in __init__.py __main__.py __init__.pxd depot.pxd; do
+    put 644 "$pkg/$f" "$pydir/$f"
+  done
+  put 755 "$pkg/_depot.so" "$pydir/_depot.so"
+fi
 
 # An earlier install's entries stay (first), so that an uninstall also
 # removes the directories that one created.
