@@ -37,7 +37,11 @@ expect "install() in a running interpreter" 0 PASS $py "$check" plain_active \
   uninstall_drains_then_reinstall pool config_and_options dump_profile
 expect "beside tracemalloc" 0 PASS $py "$check" over_tracemalloc
 expect "PYTHONMALLOC=debug" 0 PASS env PYTHONMALLOC=debug $py "$check" \
-  debug_hooks install_twice stats_show_traffic uninstall_drains_then_reinstall
+  uninstall_restores_when_nothing_is_live debug_hooks install_twice \
+  stats_show_traffic uninstall_drains_then_reinstall
+expect "PYTHONMALLOC=malloc_debug" 0 PASS env PYTHONMALLOC=malloc_debug $py \
+  "$check" debug_hooks uninstall_drains_then_reinstall
+expect "python3 -X dev (debug hooks)" 0 PASS $py -X dev "$check" debug_hooks
 expect "CPython's debug hooks catch an overflow of a block Depot made" 134 \
   "bad trailing pad byte" env PYTHONMALLOC=debug $py "$check" \
   debug_hooks_catch_overflow
