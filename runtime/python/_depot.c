@@ -227,6 +227,14 @@ static int parse_domains(PyObject *domains, int flags[2]) {
   return 0;
 }
 
+/* d[key] = value, stealing value; -1 on failure. */
+static int put(PyObject *d, const char *key, PyObject *value) {
+  if (!value) return -1;
+  int rc = PyDict_SetItemString(d, key, value);
+  Py_DECREF(value);
+  return rc;
+}
+
 /* install(domains): returns a dict domain -> what happened. */
 static PyObject *py_install(PyObject *self, PyObject *args, PyObject *kw) {
   (void)self;
@@ -284,13 +292,10 @@ static PyObject *py_install(PyObject *self, PyObject *args, PyObject *kw) {
        * domain that lost them (a domain still wrapped is left alone). */
       if (r->under_debug) PyMem_SetupDebugHooks();
     }
-    PyObject *v = PyUnicode_FromString(what);
-    if (!v || PyDict_SetItemString(report, r->name, v) < 0) {
-      Py_XDECREF(v);
+    if (put(report, r->name, PyUnicode_FromString(what)) < 0) {
       Py_DECREF(report);
       return NULL;
     }
-    Py_DECREF(v);
   }
   return report;
 }
@@ -327,12 +332,10 @@ static PyObject *py_uninstall(PyObject *self, PyObject *unused) {
             "so Depot's cannot be taken out from under it; new blocks come "
             "from the previous allocator");
     }
-    if (!v || PyDict_SetItemString(report, r->name, v) < 0) {
-      Py_XDECREF(v);
+    if (put(report, r->name, v) < 0) {
       Py_DECREF(report);
       return NULL;
     }
-    Py_DECREF(v);
   }
   return report;
 }
@@ -362,10 +365,7 @@ static const char *served_by(void *p, int py_debug) {
 }
 
 static int set_str(PyObject *d, const char *key, const char *value) {
-  PyObject *v = value ? PyUnicode_FromString(value) : Py_NewRef(Py_None);
-  int rc = v ? PyDict_SetItemString(d, key, v) : -1;
-  Py_XDECREF(v);
-  return rc;
+  return put(d, key, value ? PyUnicode_FromString(value) : Py_NewRef(Py_None));
 }
 
 static PyObject *py_active(PyObject *self, PyObject *unused) {
@@ -425,23 +425,16 @@ static PyObject *py_active(PyObject *self, PyObject *unused) {
       }
       Py_DECREF(s);
     }
-  int rc = PyDict_SetItemString(d, "installed", installed);
-  Py_DECREF(installed);
-  PyObject *debug = PyBool_FromLong(strcmp(dbg, "1") == 0 ||
-                                    (env_dbg && strstr(env_dbg, "debug")));
-  PyObject *pydebug = PyBool_FromLong(py_debug || any_router_debug);
-  if (rc < 0 || set_str(d, "c_family", c_family) < 0 ||
-      PyDict_SetItemString(d, "python", py) < 0 ||
-      PyDict_SetItemString(d, "depot_debug", debug) < 0 ||
-      PyDict_SetItemString(d, "python_debug_hooks", pydebug) < 0 ||
+  int debug = strcmp(dbg, "1") == 0 || (env_dbg && strstr(env_dbg, "debug"));
+  if (put(d, "installed", installed) < 0 ||
+      set_str(d, "c_family", c_family) < 0 ||
+      put(d, "python", Py_NewRef(py)) < 0 ||
+      put(d, "depot_debug", PyBool_FromLong(debug)) < 0 ||
+      put(d, "python_debug_hooks",
+          PyBool_FromLong(py_debug || any_router_debug)) < 0 ||
       set_str(d, "python_allocator", pyname) < 0 ||
-      set_str(d, "library", lib) < 0) {
-    Py_DECREF(debug);
-    Py_DECREF(pydebug);
+      set_str(d, "library", lib) < 0)
     goto fail;
-  }
-  Py_DECREF(debug);
-  Py_DECREF(pydebug);
   Py_DECREF(py);
   return d;
 fail:
@@ -460,14 +453,6 @@ static PyObject *class_dict(const DepotMemClassStats *c) {
                        (unsigned long long)c->free_blocks, "bytes_in_use",
                        (unsigned long long)c->bytes_in_use, "bytes_held",
                        (unsigned long long)c->bytes_held);
-}
-
-/* d[key] = value, stealing value; -1 on failure. */
-static int put(PyObject *d, const char *key, PyObject *value) {
-  if (!value) return -1;
-  int rc = PyDict_SetItemString(d, key, value);
-  Py_DECREF(value);
-  return rc;
 }
 
 static PyObject *domain_dict(const DepotMemDomainStats *ds) {
