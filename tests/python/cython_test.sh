@@ -24,7 +24,7 @@ mkdir -p "$work/plain" "$work/asan"
 export PYTHONPATH=$site HOME=${TEST_TMPDIR:-/tmp}
 unset LD_PRELOAD PYTHONMALLOC
 incdir=$($py -c 'import depot; print(depot.get_include())')
-examples=(carray someobj poolobj)
+examples=(carray someobj poolobj counting_hook)
 [[ ${1:-} == heap ]] && examples+=(heap_per_object)
 for name in "${examples[@]}"; do
   PYTHONWARNINGS=ignore cython3 -3 -I "$incdir" -o "$work/$name.c" "$root/tests/python/cython/$name.pyx"

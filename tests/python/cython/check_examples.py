@@ -54,6 +54,26 @@ assert pool.blocks == 1
 del held, pool
 gc.collect()
 print("ok: the same type on a depot.Pool")
+import counting_hook
+counting_hook.install()
+old = [("o%d" % i, [i]) for i in range(20000)]
+r = depot.install()
+assert "another allocator hook" in r["object"], r
+assert depot.active()["python"]["object"].startswith("depot (object"), r
+before = counting_hook.forwarded_frees()
+del old
+gc.collect()
+forwarded = counting_hook.forwarded_frees() - before
+assert forwarded >= 40000, ("the hook's blocks went back to it", forwarded)
+new = [("n%d" % i, [i]) for i in range(20000)]
+before = counting_hook.forwarded_frees()
+del new
+gc.collect()
+assert counting_hook.forwarded_frees() - before < 1000, "Depot's stayed Depot's"
+r = depot.uninstall()
+assert r["object"].startswith("draining") or r["object"].startswith("restored"), r
+print(f"ok: depot.install() over another hook: {forwarded} of its blocks "
+      "went back to it")
 if len(sys.argv) > 1 and sys.argv[1] == "heap":
     import heap_per_object
     d = heap_per_object.Document()
