@@ -18,12 +18,13 @@
  *
  * Concurrency: the mem and object domains are called with the GIL held
  * (CPython's contract for them), and install/uninstall run with it too, so
- * the router's state, its counters (plain integers: an atomic on every
- * call cost 5% of a Python workload) and the PyMem tables change with no
- * allocation of these domains in flight.  Free-threaded builds, where that
- * does not hold, are refused.  The raw domain is not offered: CPython calls it
- * without the GIL, so swapping its table in a running interpreter would
- * race with other threads (`python3 -m depot run` serves it instead). */
+ * the router's state, its counters (plain integers: a locked
+ * read-modify-write on every call would buy nothing under the GIL) and the
+ * PyMem tables change with no allocation of these domains in flight.
+ * Free-threaded builds, where that does not hold, are refused.  The raw
+ * domain is not offered: CPython calls it without the GIL, so swapping its
+ * table in a running interpreter would race with other threads
+ * (`python3 -m depot run` serves it instead). */
 #ifdef DEPOT_HAVE_PYTHON /* without python3-dev this file is empty */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -540,8 +541,11 @@ fail:
 static PyObject *py_trim(PyObject *self, PyObject *unused) {
   (void)self;
   (void)unused;
-  Py_BEGIN_ALLOW_THREADS DepotMem_Trim();
-  Py_END_ALLOW_THREADS Py_RETURN_NONE;
+  /* Trimming walks every arena: let other Python threads run meanwhile. */
+  PyThreadState *ts = PyEval_SaveThread();
+  DepotMem_Trim();
+  PyEval_RestoreThread(ts);
+  Py_RETURN_NONE;
 }
 
 static PyObject *py_config(PyObject *self, PyObject *unused) {
