@@ -151,7 +151,7 @@ static double larson(unsigned long long *ops) {
 /* ---- xmalloc (producers and consumers) -------------------------------------- */
 
 #define RING 4096
-#define XMALLOC_OPS 15e6 /* per producer-consumer pair */
+#define XMALLOC_OPS 25e6 /* per producer-consumer pair */
 typedef struct {
   _Atomic size_t head, tail;
   void *slot[RING];
@@ -201,7 +201,7 @@ static double xmalloc(unsigned long long *ops) {
 /* ---- false sharing ---------------------------------------------------------- */
 
 #define WRITES 20000
-#define FS_ROUNDS 48e3
+#define FS_ROUNDS 32e3
 /* scratch: main allocates one object per worker, side by side; each worker
  * frees its object (a remote free), then allocates and writes its own:
  * an allocator that hands the freed block out again in the worker puts two
@@ -300,7 +300,7 @@ static double false_sharing(enum fs_mode mode, unsigned long long *ops,
 
 /* ---- mstress: long-lived working set and churn ------------------------------ */
 
-#define MSTRESS_OPS 5e6
+#define MSTRESS_OPS 6.5e6
 
 static void *mstress_worker(void *arg) {
   uint64_t s = (uintptr_t)arg * 77 + 1;
@@ -341,7 +341,7 @@ static double mstress(unsigned long long *ops) {
 
 /* ---- large -------------------------------------------------------------------- */
 
-#define LARGE_OPS 1300
+#define LARGE_OPS 1500
 
 static void *large_worker(void *arg) {
   uint64_t s = (uintptr_t)arg * 13 + 5;
@@ -369,7 +369,7 @@ static double large(unsigned long long *ops) {
 
 /* ---- pyobject ------------------------------------------------------------------ */
 
-#define PYOBJECT_OPS 14e6
+#define PYOBJECT_OPS 18e6
 
 static double pyobject(unsigned long long *ops) {
   void *(*omalloc)(size_t) =
@@ -456,9 +456,10 @@ static mailbox_t *mailboxes;
 static pthread_barrier_t shape_done;
 static int shape_fifo;        /* else LIFO */
 static unsigned shape_remote; /* percent of the blocks sent away */
-#define SHAPE_OPS 10e6        /* allocations per thread at --scale 1 */
-#define SHAPE_QUEUE 4000      /* FIFO: blocks alive per thread */
-#define SHAPE_BURST 512       /* LIFO: deepest burst */
+/* Allocations per thread at --scale 1: fewer where blocks travel. */
+#define SHAPE_OPS (shape_remote ? 10e6 : 16e6)
+#define SHAPE_QUEUE 4000 /* FIFO: blocks alive per thread */
+#define SHAPE_BURST 512  /* LIFO: deepest burst */
 
 typedef struct {
   unsigned id;
