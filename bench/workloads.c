@@ -447,10 +447,19 @@ static void init_block(void *p, size_t n, unsigned char fill) {
  * blocks' contents are visible to the owner); the owner takes the whole
  * stack with one exchange (acquire) and frees every block: the frees the
  * allocator sees are frees of blocks another thread allocated.  Nobody
- * waits for anybody, so the shapes run with more threads than cores. */
+ * waits for a lock, so the shapes run with more threads than cores.
+ * `pending` counts the blocks sent and not yet freed (relaxed: a gauge for
+ * back-pressure, transiently off by a chain); a thread that is not
+ * scheduled cannot drain, so a sender whose target holds more than
+ * SHAPE_INFLIGHT blocks yields until it has caught up, or until the target
+ * has left its loop (`open` cleared; it drains once more at the end).  The
+ * peak memory then measures the allocator, not the scheduler. */
 #define OUTBOX 32
+#define SHAPE_INFLIGHT 8192
 typedef struct {
   _Alignas(64) _Atomic(void *) head;
+  _Atomic long pending;
+  _Atomic int open;
 } mailbox_t;
 static mailbox_t *mailboxes;
 static pthread_barrier_t shape_done;
@@ -471,22 +480,36 @@ typedef struct {
 static void mailbox_drain(unsigned id) {
   void *p =
       atomic_exchange_explicit(&mailboxes[id].head, NULL, memory_order_acquire);
-  while (p) {
+  long n = 0;
+  for (; p; n++) {
     void *next = *(void **)p;
     free(p);
     p = next;
   }
+  if (n)
+    atomic_fetch_sub_explicit(&mailboxes[id].pending, n, memory_order_relaxed);
 }
 
 static void outbox_flush(shape_thread_t *t) {
   if (!t->out_n) return;
-  _Atomic(void *) *head = &mailboxes[t->out_to].head;
-  void *old = atomic_load_explicit(head, memory_order_relaxed);
+  mailbox_t *box = &mailboxes[t->out_to];
+  void *old = atomic_load_explicit(&box->head, memory_order_relaxed);
   do *(void **)t->out_tail = old;
-  while (!atomic_compare_exchange_weak_explicit(
-      head, &old, t->out_head, memory_order_release, memory_order_relaxed));
+  while (!atomic_compare_exchange_weak_explicit(&box->head, &old, t->out_head,
+                                                memory_order_release,
+                                                memory_order_relaxed));
+  atomic_fetch_add_explicit(&box->pending, (long)t->out_n,
+                            memory_order_relaxed);
   t->out_head = t->out_tail = NULL;
   t->out_n = 0;
+  /* Draining our own mailbox while we wait: two senders never wait on
+   * each other. */
+  while (atomic_load_explicit(&box->pending, memory_order_relaxed) >
+             SHAPE_INFLIGHT &&
+         atomic_load_explicit(&box->open, memory_order_relaxed)) {
+    mailbox_drain(t->id);
+    sched_yield();
+  }
   /* The next chain goes to another thread, never this one. */
   t->out_to =
       (t->id + 1 + (unsigned)(rng_next(&t->rng) % (threads - 1))) % threads;
@@ -537,6 +560,7 @@ static void *shape_worker(void *arg) {
     }
   }
   outbox_flush(&t);
+  atomic_store_explicit(&mailboxes[t.id].open, 0, memory_order_relaxed);
   pthread_barrier_wait(&shape_done); /* nothing more will be sent */
   mailbox_drain(t.id);
   return NULL;
@@ -547,7 +571,11 @@ static double shape(int fifo, unsigned remote_pct, unsigned long long *ops) {
   shape_fifo = fifo;
   shape_remote = remote_pct;
   mailboxes = aligned_alloc(64, threads * sizeof *mailboxes);
-  for (unsigned i = 0; i < threads; i++) atomic_init(&mailboxes[i].head, NULL);
+  for (unsigned i = 0; i < threads; i++) {
+    atomic_init(&mailboxes[i].head, NULL);
+    atomic_init(&mailboxes[i].pending, 0);
+    atomic_init(&mailboxes[i].open, 1);
+  }
   pthread_barrier_init(&shape_done, NULL, threads);
   double secs = run_threads(shape_worker);
   pthread_barrier_destroy(&shape_done);
