@@ -556,13 +556,18 @@ static void limit_hit(depot_heap_t *h) {
   errno = ENOMEM;
 }
 
+/* Gives the calling thread's cached blocks of h back to its spans (before
+ * a failure at the limit is final: they may hold the spans in the way). */
+static void flush_own(depot_heap_t *h) {
+  depot_heap_cache_t *tc = thread_cache();
+  if (tc) entry_flush(entry_for(tc, h, depot_load_relaxed(&h->gen)));
+}
+
 static void *small_alloc(depot_heap_t *h, unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   void *p = small_once(h, cls, tc);
   if (depot_unlikely(!p) && tc) {
-    /* This thread's cached blocks of h may hold the spans that are in the
-     * way: given back, and one more try. */
-    entry_flush(entry_for(tc, h, depot_load_relaxed(&h->gen)));
+    flush_own(h);
     p = small_once(h, cls, tc);
   }
   if (!p) {
@@ -581,27 +586,23 @@ static int is_huge(size_t size, size_t align) {
          npages + ap > DEPOT_SPAN_MAX_PAGES;
 }
 
-/* A large or huge block; *dirty (if asked) is how many leading bytes may
- * hold old data. */
-static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
-                       size_t *dirty) {
-  if (size > PTRDIFF_MAX) {
-    errno = ENOMEM;
-    return NULL;
-  }
+/* One try at a large or huge block (see big_alloc).  *limited: the heap's
+ * limit was in the way. */
+static void *big_once(depot_heap_t *h, size_t size, size_t align, size_t *dirty,
+                      int *limited) {
   depot_span_t *empty = NULL;
   void *p = NULL;
-  size_t bytes = is_huge(size, align)
-                     ? depot_huge_usable(size)
-                     : ((size + DEPOT_PAGE_SIZE - 1) & ~(DEPOT_PAGE_SIZE - 1));
-  if (dirty) *dirty = size;
+  int huge = is_huge(size, align);
+  size_t bytes = huge ? depot_huge_usable(size)
+                      : ((size + DEPOT_PAGE_SIZE - 1) & ~(DEPOT_PAGE_SIZE - 1));
   depot_spin_lock(&h->lock);
   int ok = charge(h, bytes) == 0;
   if (!ok) {
     take_empty_locked(h, &empty);
     ok = charge(h, bytes) == 0;
   }
-  if (ok && !is_huge(size, align)) {
+  *limited = !ok;
+  if (ok && !huge) {
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
     depot_span_t *s = depot_arena_alloc_span(
         arena_of(h), bytes >> DEPOT_PAGE_SHIFT, ap, DEPOT_SPAN_LARGE);
@@ -626,10 +627,10 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
   }
   depot_spin_unlock(&h->lock);
   spans_release(empty);
-  if (ok && !p && is_huge(size, align)) {
+  if (ok && huge) {
     size_t usable;
-    p = depot_huge_alloc(size, align, DEPOT_HEAP_HUGE_DOMAIN(h->slot),
-                         dirty ? dirty : &usable, &usable);
+    p = depot_huge_alloc(size, align, DEPOT_HEAP_HUGE_DOMAIN(h->slot), dirty,
+                         &usable);
     if (!p) {
       depot_spin_lock(&h->lock);
       h->huge_blocks--;
@@ -638,15 +639,42 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
       depot_spin_unlock(&h->lock);
     }
   }
-  if (!p) limit_hit(h);
-  else DEPOT_VG_ALLOCATED(p, size, 0);
+  return p;
+}
+
+/* A large or huge block; *dirty (if asked) is how many leading bytes may
+ * hold old data. */
+static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
+                       size_t *dirty) {
+  if (size > PTRDIFF_MAX) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t old_data = size;
+  int limited, saved = errno; /* a success leaves errno as it was */
+  void *p = big_once(h, size, align, &old_data, &limited);
+  if (!p && limited) {
+    flush_own(h);
+    p = big_once(h, size, align, &old_data, &limited);
+  }
+  if (dirty) *dirty = old_data;
+  if (!p) {
+    limit_hit(h);
+    return NULL;
+  }
+  errno = saved;
+  DEPOT_VG_ALLOCATED(p, size, 0);
   return p;
 }
 
 depot_noinline void *depot_heap_alloc_slow(depot_heap_t *h, size_t size) {
   if (!heap_live(h, "DepotHeap_Malloc")) return NULL;
-  if (size > DEPOT_SMALL_MAX) return big_alloc(h, size, DEPOT_MIN_ALIGN, NULL);
-  return small_alloc(h, size ? depot_size_to_class(size) : 1);
+  int saved = errno; /* a success leaves errno as it was */
+  void *p = size > DEPOT_SMALL_MAX
+                ? big_alloc(h, size, DEPOT_MIN_ALIGN, NULL)
+                : small_alloc(h, size ? depot_size_to_class(size) : 1);
+  if (p) errno = saved;
+  return p;
 }
 
 void *depot_heap_calloc(depot_heap_t *h, size_t n, size_t size) {
