@@ -116,9 +116,26 @@ static int charge(depot_heap_t *h, size_t bytes) {
   return 0;
 }
 
+/* ---- spare spans -------------------------------------------------------------
+ * Small spans of reset or destroyed heaps wait here, per node and class
+ * (stacks, newest first), for the next heap that needs one of the class: a
+ * program that makes and destroys a heap per request reuses memory that is
+ * still in its caches, without the arenas' locks, coalescing and page-table
+ * writes (a spare keeps its list id: node, heap domain, class).  At most
+ * SPARE_MAX_BYTES per node wait; the rest, and every spare on
+ * depot_heap_trim (DepotMem_Trim), go back to their arenas.  Each node's
+ * stacks have a spin lock, taken inside heap locks, before arena locks. */
+#define SPARE_MAX_BYTES ((size_t)8 << 20)
+typedef struct {
+  depot_spin_t lock;
+  size_t bytes;
+  depot_span_t *top[DEPOT_NCLASSES];
+} spare_t;
+static spare_t spares[DEPOT_MAX_NODES];
+
 /* Gives spans (a chain through next) back to their arenas.  No heap lock
  * needed: they are no heap's any more. */
-static void spans_release(depot_span_t *s) {
+static void spans_to_arenas(depot_span_t *s) {
   while (s) {
     depot_span_t *next = s->next;
     if (s->state == DEPOT_SPAN_SMALL)
@@ -126,6 +143,68 @@ static void spans_release(depot_span_t *s) {
     s->heap = 0;
     depot_arena_free_span(depot_segment_base((uintptr_t)s)->arena, s);
     s = next;
+  }
+}
+
+/* Gives spans (a chain through next) up: small ones to the spares while
+ * there is room, the rest to their arenas. */
+static void spans_release(depot_span_t *s) {
+  depot_span_t *rest = NULL;
+  while (s) {
+    depot_span_t *next = s->next;
+    int kept = 0;
+    if (s->state == DEPOT_SPAN_SMALL) {
+      spare_t *sp = &spares[depot_list_node(s->list_id)];
+      unsigned cls = depot_list_class(s->list_id);
+      depot_spin_lock(&sp->lock);
+      if (sp->bytes + span_bytes(s) <= SPARE_MAX_BYTES) {
+        s->heap = 0;
+        s->heap_gen = 0; /* matches no entry, used or not */
+        s->in_partial = 0;
+        s->next = sp->top[cls];
+        sp->top[cls] = s;
+        sp->bytes += span_bytes(s);
+        kept = 1;
+      }
+      depot_spin_unlock(&sp->lock);
+    }
+    if (!kept) {
+      s->next = rest;
+      rest = s;
+    }
+    s = next;
+  }
+  spans_to_arenas(rest);
+}
+
+/* A spare span of class cls on node, or NULL. */
+static depot_span_t *spare_take(unsigned node, unsigned cls) {
+  spare_t *sp = &spares[node];
+  depot_spin_lock(&sp->lock);
+  depot_span_t *s = sp->top[cls];
+  if (s) {
+    sp->top[cls] = s->next;
+    sp->bytes -= span_bytes(s);
+  }
+  depot_spin_unlock(&sp->lock);
+  return s;
+}
+
+void depot_heap_trim(void) {
+  for (unsigned n = 0; n < DEPOT_MAX_NODES; n++) {
+    spare_t *sp = &spares[n];
+    depot_span_t *all = NULL;
+    depot_spin_lock(&sp->lock);
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
+      for (depot_span_t *s = sp->top[cls], *next; s; s = next) {
+        next = s->next;
+        s->next = all;
+        all = s;
+      }
+    memset(sp->top, 0, sizeof sp->top);
+    sp->bytes = 0;
+    depot_spin_unlock(&sp->lock);
+    spans_to_arenas(all);
   }
 }
 
@@ -147,28 +226,40 @@ static void take_empty_locked(depot_heap_t *h, depot_span_t **out) {
   }
 }
 
-/* A fresh small span of class cls at the front of its list (lock held). */
+/* A fresh small span of class cls at the front of its list (lock held): a
+ * spare of the heap's node if there is one, else one from the arena. */
 static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
   const depot_class_info_t *ci = &depot_class_info[cls];
   size_t bytes = (size_t)ci->span_pages << DEPOT_PAGE_SHIFT;
   if (charge(h, bytes) != 0) return NULL;
-  depot_arena_t *a = arena_of(h);
-  depot_span_t *s =
-      depot_arena_alloc_span(a, ci->span_pages, 1, DEPOT_SPAN_SMALL);
-  if (!s) {
-    h->held -= bytes;
-    return NULL;
+  depot_arena_t *a = NULL;
+  depot_span_t *s = NULL;
+  if (h->node >= 0 || !depot_numa_multi()) {
+    s = spare_take(h->node >= 0 ? (unsigned)h->node : 0, cls);
+  } else {
+    a = arena_of(h); /* interleave may name another node's arena */
+    s = spare_take(a->node, cls);
   }
-  uint16_t li = depot_list_id(a->node, DEPOT_HEAP_DOMAIN, cls);
-  s->block_size = depot_class_size[cls];
-  s->list_id = li;
-  s->domain = DEPOT_HEAP_DOMAIN;
+  if (!s) {
+    if (!a) a = arena_of(h);
+    if (!(s = depot_arena_alloc_span(a, ci->span_pages, 1, DEPOT_SPAN_SMALL))) {
+      h->held -= bytes;
+      return NULL;
+    }
+    uint16_t li = depot_list_id(a->node, DEPOT_HEAP_DOMAIN, cls);
+    s->block_size = depot_class_size[cls];
+    s->list_id = li;
+    s->domain = DEPOT_HEAP_DOMAIN;
+    /* What free() reads; set before any block leaves the heap lock. */
+    depot_region_set_list_id(depot_span_start(s), s->npages, li);
+  }
   s->heap = (uint16_t)h->slot;
+  s->heap_gen = (uint32_t)depot_load_relaxed(&h->gen); /* see depot_heap_free */
+  s->free = NULL;
+  s->used = 0;
   s->bump = depot_span_start(s);
   s->bump_end = s->bump + (size_t)ci->capacity * s->block_size;
   DEPOT_VG_FORGET(s->bump, span_bytes(s));
-  /* What free() reads; set before any block leaves the heap lock. */
-  depot_region_set_list_id(s->bump, s->npages, li);
   s->in_partial = 1;
   list_front(&h->cls[cls], s);
   h->cls[cls].spans++;
@@ -248,6 +339,16 @@ static void give_locked(depot_heap_t *h, void *head, depot_span_t **empty) {
 static pthread_key_t cache_key;
 
 static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
+
+/* Blocks a refill carves: at most REFILL_BYTES of them (at least two), so
+ * that the blocks a refill links are still in the first-level cache when
+ * the program takes them (a request that uses twenty classes at once would
+ * otherwise push its own carved blocks out before using them). */
+#define REFILL_BYTES 2048u
+static uint32_t refill_count(unsigned cls) {
+  uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);
+  return n < 2 ? 2 : n > b ? b : n;
+}
 
 static void entry_init(depot_heap_entry_t *e, depot_heap_t *h, uint64_t gen) {
   memset(e->bins, 0, sizeof e->bins);
@@ -388,9 +489,13 @@ static void fork_prepare(void) {
   depot_spin_lock(&registry_lock);
   for (uint32_t i = 1; i <= slots_made; i++)
     depot_spin_lock(&depot_load_relaxed(&slots[i])->lock);
+  for (unsigned n = 0; n < DEPOT_MAX_NODES; n++)
+    depot_spin_lock(&spares[n].lock);
 }
 
 static void fork_unlock(void) {
+  for (unsigned n = DEPOT_MAX_NODES; n-- > 0;)
+    depot_spin_unlock(&spares[n].lock);
   for (uint32_t i = slots_made; i >= 1; i--)
     depot_spin_unlock(&depot_load_relaxed(&slots[i])->lock);
   depot_spin_unlock(&registry_lock);
@@ -534,10 +639,10 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   depot_bin_t *bin = &e->bins[cls];
   if (!bin->head) {
     depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, bin_batch(cls), &head);
+    uint32_t n = carve_locked(h, cls, refill_count(cls), &head);
     if (!n) { /* at the limit: empty spans of other classes go first */
       take_empty_locked(h, &empty);
-      n = carve_locked(h, cls, bin_batch(cls), &head);
+      n = carve_locked(h, cls, refill_count(cls), &head);
     }
     depot_spin_unlock(&h->lock);
     spans_release(empty);
@@ -738,7 +843,7 @@ static depot_heap_t *block_heap(const char *op, const void *p,
   }
   depot_heap_t *h = slot_heap(bi->heap);
   if (!h || depot_load_relaxed(&h->gen) == 0) {
-    depot_bad_pointer(op, p, "block of a destroyed heap");
+    depot_bad_pointer(op, p, "block of a heap that was reset or destroyed");
     return NULL;
   }
   return h;
@@ -915,6 +1020,19 @@ size_t depot_heap_each(void (*fn)(const depot_heap_stats_t *s, void *ctx),
 }
 
 void depot_heap_check_all(void) {
+  for (unsigned n = 0; n < DEPOT_MAX_NODES; n++) {
+    spare_t *sp = &spares[n];
+    size_t bytes = 0;
+    depot_spin_lock(&sp->lock);
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
+      for (const depot_span_t *s = sp->top[cls]; s; s = s->next) {
+        DEPOT_CHECK(s->state == DEPOT_SPAN_SMALL && s->heap == 0 &&
+                    s->list_id == depot_list_id(n, DEPOT_HEAP_DOMAIN, cls));
+        bytes += span_bytes(s);
+      }
+    DEPOT_CHECK(bytes == sp->bytes && bytes <= SPARE_MAX_BYTES);
+    depot_spin_unlock(&sp->lock);
+  }
   depot_spin_lock(&registry_lock);
   uint32_t made = slots_made;
   depot_spin_unlock(&registry_lock);

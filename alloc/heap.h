@@ -129,7 +129,7 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
 }
 
 /* Frees p, a block of any heap: a hit when p's span belongs to the heap of
- * the calling thread's most recent entry and that entry is current. */
+ * the calling thread's most recent entry and to its generation. */
 depot_inline void depot_heap_free(void *p) {
   uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
   if (depot_likely(depot_region_contains(off))) {
@@ -139,8 +139,12 @@ depot_inline void depot_heap_free(void *p) {
       /* The page serves a heap's small span, so its descriptor is live. */
       const depot_span_t *s = depot_load_relaxed(
           &depot_segment_base(a)->pagemap[depot_page_index(a)]);
-      if (depot_likely(s->heap == e->slot &&
-                       e->gen == depot_load_relaxed(&e->heap->gen))) {
+      /* The span is of e's heap and of e's generation of it (a span lives
+       * in one generation: reset takes them all), so e is current; both
+       * from the span's line, no load of the heap.  (Generations are
+       * compared in their low 32 bits: a stale entry would need 2^32 resets
+       * and creations in between to match.) */
+      if (depot_likely(s->heap == e->slot && s->heap_gen == (uint32_t)e->gen)) {
         depot_bin_t *bin = &e->bins[depot_list_class(li)];
         uintptr_t key = depot_free_key; /* as in depot_free */
         if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
@@ -193,9 +197,13 @@ int depot_heap_stats(depot_heap_t *h, depot_heap_stats_t *out);
 size_t depot_heap_each(void (*fn)(const depot_heap_stats_t *s, void *ctx),
                        void *ctx);
 
-/* The heaps' thread caches hold nothing of h's spans once it is reset: for
- * depot_check_heap, checks every heap's spans and counts (heap locks taken
- * one at a time).  Aborts on a violation. */
+/* Gives the spare spans of reset and destroyed heaps back to the arenas
+ * (DepotMem_Trim). */
+void depot_heap_trim(void);
+
+/* For depot_check_heap: checks every live heap's span lists and counts and
+ * the spare spans (heap locks taken one at a time).  Aborts on a
+ * violation. */
 void depot_heap_check_all(void);
 
 #endif /* DEPOT_ALLOC_HEAP_H */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "alloc/alloc.h"
+#include "alloc/heap.h"
 #include "runtime/runtime.h"
 
 /* The core numbers domains as the public enum does (common.h). */
@@ -179,5 +180,6 @@ void depot_domains_use_libc(void) {
 
 void DepotMem_Trim(void) {
   depot_runtime_init();
+  depot_heap_trim(); /* heaps' spare spans (alloc/heap.h) */
   depot_trim();
 }
