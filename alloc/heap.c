@@ -475,17 +475,11 @@ __attribute__((no_sanitize_thread)) static void cached_of(const depot_heap_t *h,
 }
 
 /* ---- fork ---------------------------------------------------------------------
- * Registered after the core's handlers, so glibc runs this prepare handler
- * before the core's (which takes the stdio list lock and then the core's
- * locks): heap locks come before every core lock, as the lock order says,
- * and no holder of a stream's lock or of the list lock waits for a heap
- * lock (only DepotHeap_* calls take them).  A process with one thread takes
- * nothing (see init.c). */
-static int fork_locked;
-
+ * The core's fork handlers call these (depot_fork_hook, init.h) after the
+ * stdio list lock and before the core's own locks, as the lock order says:
+ * the registry lock, every heap's lock, every node's spare lock.  Only in a
+ * process with more than one thread (see init.c). */
 static void fork_prepare(void) {
-  fork_locked = !depot_fork_single_threaded();
-  if (!fork_locked) return;
   depot_spin_lock(&registry_lock);
   for (uint32_t i = 1; i <= slots_made; i++)
     depot_spin_lock(&depot_load_relaxed(&slots[i])->lock);
@@ -493,7 +487,7 @@ static void fork_prepare(void) {
     depot_spin_lock(&spares[n].lock);
 }
 
-static void fork_unlock(void) {
+static void fork_parent(void) {
   for (unsigned n = DEPOT_MAX_NODES; n-- > 0;)
     depot_spin_unlock(&spares[n].lock);
   for (uint32_t i = slots_made; i >= 1; i--)
@@ -501,14 +495,13 @@ static void fork_unlock(void) {
   depot_spin_unlock(&registry_lock);
 }
 
-static void fork_parent(void) {
-  if (fork_locked) fork_unlock();
-}
-
 /* The child has one thread: the other threads' caches are dropped (their
- * blocks stay counted in their heaps until those are reset). */
-static void fork_child(void) {
-  if (fork_locked) fork_unlock();
+ * blocks stay counted in their heaps until those are reset).  Called with
+ * the locks still held when the parent had more than one thread. */
+static void fork_child(int locked) {
+  /* A process that had one thread took nothing and has no other cache. */
+  if (!locked) return;
+  fork_parent();
   depot_heap_cache_t *mine = depot_tls_heap_cache;
   depot_spin_lock(&registry_lock);
   for (depot_heap_cache_t *tc = live_caches, *next; tc; tc = next) {
@@ -530,8 +523,7 @@ static int heap_once_err;
 static void heap_global_init(void) {
   depot_heap_name_hook = heap_name;
   heap_once_err = pthread_key_create(&cache_key, cache_exit);
-  if (!heap_once_err)
-    heap_once_err = pthread_atfork(fork_prepare, fork_parent, fork_child);
+  depot_fork_hook = (depot_fork_hook_t){fork_prepare, fork_parent, fork_child};
 }
 
 /* ---- creating, resetting, destroying ------------------------------------------ */
