@@ -150,14 +150,20 @@ static void spans_to_arenas(depot_span_t *s) {
  * there is room, the rest to their arenas. */
 static void spans_release(depot_span_t *s) {
   depot_span_t *rest = NULL;
+  spare_t *held = NULL; /* the spare lock held: consecutive spans of one
+                           node (a reset's usually are) take it once */
   while (s) {
     depot_span_t *next = s->next;
     int kept = 0;
     if (s->state == DEPOT_SPAN_SMALL) {
       spare_t *sp = &spares[depot_list_node(s->list_id)];
-      unsigned cls = depot_list_class(s->list_id);
-      depot_spin_lock(&sp->lock);
+      if (sp != held) {
+        if (held) depot_spin_unlock(&held->lock);
+        depot_spin_lock(&sp->lock);
+        held = sp;
+      }
       if (sp->bytes + span_bytes(s) <= SPARE_MAX_BYTES) {
+        unsigned cls = depot_list_class(s->list_id);
         s->heap = 0;
         s->heap_gen = 0; /* matches no entry, used or not */
         s->in_partial = 0;
@@ -166,7 +172,6 @@ static void spans_release(depot_span_t *s) {
         sp->bytes += span_bytes(s);
         kept = 1;
       }
-      depot_spin_unlock(&sp->lock);
     }
     if (!kept) {
       s->next = rest;
@@ -174,6 +179,7 @@ static void spans_release(depot_span_t *s) {
     }
     s = next;
   }
+  if (held) depot_spin_unlock(&held->lock);
   spans_to_arenas(rest);
 }
 
@@ -344,7 +350,7 @@ static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
  * that the blocks a refill links are still in the first-level cache when
  * the program takes them (a request that uses twenty classes at once would
  * otherwise push its own carved blocks out before using them). */
-#define REFILL_BYTES 2048u
+#define REFILL_BYTES 4096u
 static uint32_t refill_count(unsigned cls) {
   uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);
   return n < 2 ? 2 : n > b ? b : n;

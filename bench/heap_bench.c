@@ -21,7 +21,7 @@
  * mimalloc columns say "n/a".
  *   heap_bench [--threads=N] [--quick] [--mimalloc=PATH] [--profile=FAMILY]
  * --profile=depot|mimalloc runs only that family's per-request pattern (for
- * perf record). */
+ * perf record); --profile=pair-heap|pair-domain|batch one loop alone. */
 #define _GNU_SOURCE
 #include <depot/depot.h>
 #include <dlfcn.h>
@@ -258,6 +258,16 @@ int main(int argc, char **argv) {
     printf("%.2f ns\n", batch_heap(&depot, rounds * 5));
     return 0;
   }
+  /* pair-heap and pair-domain: 1M pairs alone, for an instruction count
+   * (valgrind --tool=callgrind; this machine's counters may be absent). */
+  if (profile && strcmp(profile, "pair-heap") == 0) {
+    printf("%.2f ns\n", pair_heap(&depot, 1000000));
+    return 0;
+  }
+  if (profile && strcmp(profile, "pair-domain") == 0) {
+    printf("%.2f ns\n", pair_domain(1000000));
+    return 0;
+  }
   if (profile) {
     int mi = strcmp(profile, "mimalloc") == 0;
     if (mi && !have_mi) return 1;
@@ -307,7 +317,8 @@ int main(int argc, char **argv) {
   printf("| 32-byte pair, ns | %.2f | %.2f | %.2f |\n", h_pair, d_pair, m_pair);
   printf("| 100-mixed batch, ns per block | %.2f | %.2f | %.2f |\n", h_batch,
          d_batch, m_batch);
-  printf("| per-request, requests per CPU second | %.0f | | %.0f |\n", h_req, m_req);
+  printf("| per-request, requests per CPU second | %.0f | | %.0f |\n", h_req,
+         m_req);
   printf("| destroy 1M blocks, ms | %.2f | | %.2f |\n", h_dms, m_dms);
   printf("| free 1M blocks one by one, ms | %.2f | | %.2f |\n", h_fms, m_fms);
   printf("| resident bytes per idle heap (1 block) | %.0f | | %.0f |\n\n",
