@@ -194,7 +194,7 @@ static int released_for_retry(void) { return depot_huge_release_cache() != 0; }
  * (limit.h); the slow path then purges everything it can and tries again
  * with the hard limit allowed.  A failure then is a limit hit. */
 
-static depot_cold int limit_reclaim(void) {
+depot_cold int depot_limit_reclaim(void) {
   if (!depot_limit_active()) return 0;
   depot_limit_count_reclaim();
   depot_thread_flush();
@@ -203,7 +203,7 @@ static depot_cold int limit_reclaim(void) {
   return 1;
 }
 
-static depot_cold void *limit_done(void *p) {
+depot_cold void *depot_limit_done(void *p) {
   depot_limit_allow_hard(0);
   if (!p) depot_limit_count_hit();
   return p;
@@ -228,7 +228,7 @@ static void *small_alloc_once(unsigned cls, unsigned d) {
 static void *small_alloc(unsigned cls, unsigned d) {
   void *p = small_alloc_once(cls, d);
   if (depot_unlikely(!p)) {
-    if (limit_reclaim()) p = limit_done(small_alloc_once(cls, d));
+    if (depot_limit_reclaim()) p = depot_limit_done(small_alloc_once(cls, d));
     else if (released_for_retry()) p = small_alloc_once(cls, d);
   }
   if (!p) errno = ENOMEM;
@@ -279,8 +279,8 @@ static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
   }
   void *p = big_alloc_once(size, align, d, &old_data);
   if (depot_unlikely(!p)) {
-    if (limit_reclaim())
-      p = limit_done(big_alloc_once(size, align, d, &old_data));
+    if (depot_limit_reclaim())
+      p = depot_limit_done(big_alloc_once(size, align, d, &old_data));
     else if (released_for_retry())
       p = big_alloc_once(size, align, d, &old_data);
   }

@@ -57,6 +57,13 @@ depot_block_kind_t depot_classify(const void *p, depot_block_info_t *bi);
  * function is reported with its heap's name. */
 extern const char *(*depot_heap_name_hook)(unsigned slot);
 
+/* The memory limit (alloc.c): after a failure, depot_limit_reclaim flushes
+ * the calling thread's cache and purges what can be purged, and returns 1
+ * if a limit is set (then one more try may go up to the hard limit, and
+ * depot_limit_done(its result) ends it, counting a failure as a hit). */
+int depot_limit_reclaim(void);
+void *depot_limit_done(void *p);
+
 /* Slow paths (alloc.c). */
 void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);

@@ -666,6 +666,15 @@ static void flush_own(depot_heap_t *h) {
   if (tc) entry_flush(entry_for(tc, h, depot_load_relaxed(&h->gen)));
 }
 
+/* The process's memory limit (memory_limit) refused a span: the spares go
+ * back to the arenas, the core purges, and one more try may use the hard
+ * limit (alloc.h).  Returns 1 if a limit is set. */
+static int global_reclaim(void) {
+  if (!depot_limit_reclaim()) return 0;
+  depot_heap_trim();
+  return 1;
+}
+
 static void *small_alloc(depot_heap_t *h, unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   void *p = small_once(h, cls, tc);
@@ -673,6 +682,8 @@ static void *small_alloc(depot_heap_t *h, unsigned cls) {
     flush_own(h);
     p = small_once(h, cls, tc);
   }
+  if (depot_unlikely(!p) && global_reclaim())
+    p = depot_limit_done(small_once(h, cls, tc));
   if (!p) {
     limit_hit(h);
     return NULL;
@@ -760,6 +771,8 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
     flush_own(h);
     p = big_once(h, size, align, &old_data, &limited);
   }
+  if (!p && !limited && global_reclaim())
+    p = depot_limit_done(big_once(h, size, align, &old_data, &limited));
   if (dirty) *dirty = old_data;
   if (!p) {
     limit_hit(h);
@@ -898,7 +911,6 @@ depot_noinline void depot_heap_free_slow(void *p) {
   depot_block_info_t bi;
   depot_heap_t *h = block_heap("DepotHeap_Free", p, &bi);
   if (!h) return;
-  DEPOT_VG_FREED(p);
   if (bi.kind == BLOCK_SMALL) {
     free_small(h, p, depot_list_class(bi.list_id));
   } else if (bi.kind == BLOCK_LARGE) {

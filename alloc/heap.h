@@ -126,6 +126,7 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
       __builtin_prefetch(next, 1);
       ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
       bin->room++;
+      DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
       return p;
     }
   }
@@ -136,6 +137,7 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
  * the calling thread's most recent entry and to its generation. */
 depot_inline void depot_heap_free(void *p) {
   uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
+  if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
     unsigned li = depot_region_list_id(off);
     if (depot_likely(depot_list_domain(li) == DEPOT_HEAP_DOMAIN)) {
