@@ -27,6 +27,7 @@
 #include "alloc/log.h"
 #include "alloc/meta.h"
 #include "alloc/numa.h"
+#include "alloc/os.h"
 #include "alloc/region.h"
 
 /* ---- the never-live heap and the empty caches ------------------------------ */
@@ -238,6 +239,12 @@ static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
   const depot_class_info_t *ci = &depot_class_info[cls];
   size_t bytes = (size_t)ci->span_pages << DEPOT_PAGE_SHIFT;
   if (charge(h, bytes) != 0) return NULL;
+  /* A new span is a reuse point (a spare, or a free span of an arena): the
+   * fault seam of os.h may refuse it, as the arenas' and caches' own. */
+  if (depot_os_commit_mapped() != 0) {
+    h->held -= bytes;
+    return NULL;
+  }
   depot_arena_t *a = NULL;
   depot_span_t *s = NULL;
   if (h->node >= 0 || !depot_numa_multi()) {
