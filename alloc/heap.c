@@ -645,7 +645,7 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   if (!bin->head) {
     depot_spin_lock(&h->lock);
     uint32_t n = carve_locked(h, cls, refill_count(cls), &head);
-    if (!n) { /* at the limit: empty spans of other classes go first */
+    if (!n && h->limit) { /* at its limit: other classes' empty spans go */
       take_empty_locked(h, &empty);
       n = carve_locked(h, cls, refill_count(cls), &head);
     }
@@ -685,7 +685,7 @@ static int global_reclaim(void) {
 static void *small_alloc(depot_heap_t *h, unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   void *p = small_once(h, cls, tc);
-  if (depot_unlikely(!p) && tc) {
+  if (depot_unlikely(!p) && tc && h->limit) { /* only a limit may yield */
     flush_own(h);
     p = small_once(h, cls, tc);
   }
