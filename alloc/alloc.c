@@ -34,9 +34,23 @@ depot_cold void depot_bad_pointer(const char *op, const void *p,
   if (fatal) abort();
 }
 
+const char *(*depot_heap_name_hook)(unsigned slot);
+
 depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
-                                    unsigned used) {
+                                    unsigned used, unsigned heap) {
   char why[160];
+  if (was >= DEPOT_NDOMAINS) { /* a heap's block (heap.h) */
+    const char *name = depot_heap_name_hook ? depot_heap_name_hook(heap) : "?";
+    snprintf(why, sizeof why,
+             "block of a heap ('%s', allocated by DepotHeap_*) used with "
+             "domain '%s' (passed to %s)",
+             name, depot_domain_name(used),
+             used == 0   ? "malloc's family or DepotMem_Raw*"
+             : used == 1 ? "DepotMem_*"
+                         : "DepotObject_*");
+    depot_bad_pointer(op, p, why);
+    return;
+  }
   static const char *const family[DEPOT_NDOMAINS] = {
       "malloc's family or DepotMem_Raw*", "DepotMem_*", "DepotObject_*"};
   snprintf(why, sizeof why,
@@ -59,25 +73,12 @@ depot_cold static void double_free(const void *p, unsigned d, size_t usable,
 
 /* ---- classification ------------------------------------------------------ */
 
-typedef enum {
-  BLOCK_BAD = 0,
-  BLOCK_SMALL,
-  BLOCK_LARGE,
-  BLOCK_HUGE,
-  BLOCK_GUARD
-} block_kind_t;
-
-typedef struct {
-  block_kind_t kind;
-  unsigned domain;
-  size_t usable;
-  depot_span_t *span; /* SMALL and LARGE */
-  unsigned list_id;   /* SMALL */
-  const char *why;    /* BAD */
-} block_info_t;
+/* block_kind_t and block_info_t: alloc.h (heap.c classifies blocks too). */
+typedef depot_block_kind_t block_kind_t;
+typedef depot_block_info_t block_info_t;
 
 /* What p is, without faulting, whatever p is. */
-static block_kind_t classify(const void *p, block_info_t *bi) {
+block_kind_t depot_classify(const void *p, block_info_t *bi) {
   uintptr_t a = (uintptr_t)p;
   memset(bi, 0, sizeof *bi);
   bi->why = "not allocated by Depot";
@@ -89,8 +90,13 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
       return bi->kind;
     }
     if (a % DEPOT_MIN_ALIGN == 0 &&
-        depot_huge_lookup(p, &bi->usable, &bi->domain))
+        depot_huge_lookup(p, &bi->usable, &bi->domain)) {
       bi->kind = BLOCK_HUGE;
+      /* Heaps (heap.h): a heap's huge block carries its slot above the
+       * domain's two bits. */
+      bi->heap = bi->domain >> DEPOT_LIST_DOMAIN_BITS;
+      bi->domain &= (1u << DEPOT_LIST_DOMAIN_BITS) - 1;
+    }
     return bi->kind;
   }
   depot_segment_t *seg = depot_segment_base(a);
@@ -121,6 +127,7 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
     return bi->kind;
   }
   bi->span = s;
+  bi->heap = s->heap; /* a heap's span (heap.h), else 0 */
   return bi->kind;
 }
 
@@ -128,13 +135,13 @@ static block_kind_t classify(const void *p, block_info_t *bi) {
  * domain.  Returns 0 when p must not be touched. */
 static int check_block(const char *op, const void *p, unsigned d,
                        block_info_t *bi) {
-  if (classify(p, bi) == BLOCK_BAD) {
+  if (depot_classify(p, bi) == BLOCK_BAD) {
     if (depot_guard_contains(p)) depot_guard_bad_free(op, p);
     depot_bad_pointer(op, p, bi->why);
     return 0;
   }
   if (bi->domain != d) {
-    wrong_domain(op, p, bi->domain, d);
+    wrong_domain(op, p, bi->domain, d, bi->heap);
     return 0;
   }
   return 1;
@@ -187,7 +194,7 @@ static int released_for_retry(void) { return depot_huge_release_cache() != 0; }
  * (limit.h); the slow path then purges everything it can and tries again
  * with the hard limit allowed.  A failure then is a limit hit. */
 
-static depot_cold int limit_reclaim(void) {
+depot_cold int depot_limit_reclaim(void) {
   if (!depot_limit_active()) return 0;
   depot_limit_count_reclaim();
   depot_thread_flush();
@@ -196,7 +203,7 @@ static depot_cold int limit_reclaim(void) {
   return 1;
 }
 
-static depot_cold void *limit_done(void *p) {
+depot_cold void *depot_limit_done(void *p) {
   depot_limit_allow_hard(0);
   if (!p) depot_limit_count_hit();
   return p;
@@ -221,7 +228,7 @@ static void *small_alloc_once(unsigned cls, unsigned d) {
 static void *small_alloc(unsigned cls, unsigned d) {
   void *p = small_alloc_once(cls, d);
   if (depot_unlikely(!p)) {
-    if (limit_reclaim()) p = limit_done(small_alloc_once(cls, d));
+    if (depot_limit_reclaim()) p = depot_limit_done(small_alloc_once(cls, d));
     else if (released_for_retry()) p = small_alloc_once(cls, d);
   }
   if (!p) errno = ENOMEM;
@@ -272,8 +279,8 @@ static void *big_alloc(size_t size, size_t align, unsigned d, size_t *dirty) {
   }
   void *p = big_alloc_once(size, align, d, &old_data);
   if (depot_unlikely(!p)) {
-    if (limit_reclaim())
-      p = limit_done(big_alloc_once(size, align, d, &old_data));
+    if (depot_limit_reclaim())
+      p = depot_limit_done(big_alloc_once(size, align, d, &old_data));
     else if (released_for_retry())
       p = big_alloc_once(size, align, d, &old_data);
   }
@@ -338,7 +345,7 @@ static void quarantine(const depot_qentry_t *e) {
     for (unsigned k = 0; k < n; k++) {
       block_info_t bi;
       depot_quarantine_check(&out[k]);
-      if (classify(out[k].block, &bi) != BLOCK_BAD)
+      if (depot_classify(out[k].block, &bi) != BLOCK_BAD)
         release(out[k].block, out[k].domain, &bi);
     }
     if (n < BATCH) return;
@@ -501,7 +508,7 @@ void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {
 
 size_t depot_usable_size(const void *p) {
   block_info_t bi;
-  return classify(p, &bi) == BLOCK_BAD ? 0 : bi.usable;
+  return depot_classify(p, &bi) == BLOCK_BAD ? 0 : bi.usable;
 }
 
 depot_cold void depot_usable_size_interior(const void *p) {
@@ -510,12 +517,12 @@ depot_cold void depot_usable_size_interior(const void *p) {
 
 int depot_owns(const void *p) {
   block_info_t bi;
-  return classify(p, &bi) != BLOCK_BAD;
+  return depot_classify(p, &bi) != BLOCK_BAD;
 }
 
 const char *depot_pointer_why(const void *p) {
   block_info_t bi;
-  return classify(p, &bi) == BLOCK_BAD ? bi.why : NULL;
+  return depot_classify(p, &bi) == BLOCK_BAD ? bi.why : NULL;
 }
 
 int depot_block_freed(const void *p) {
@@ -524,13 +531,14 @@ int depot_block_freed(const void *p) {
 
 int depot_domain_of(const void *p) {
   block_info_t bi;
-  return classify(p, &bi) == BLOCK_BAD ? -1 : (int)bi.domain;
+  return depot_classify(p, &bi) == BLOCK_BAD ? -1 : (int)bi.domain;
 }
 
 int depot_block_nodes(const void *p, unsigned *pool_node,
                       unsigned *memory_node) {
   block_info_t bi;
-  if (classify(p, &bi) != BLOCK_SMALL && bi.kind != BLOCK_LARGE) return -1;
+  if (depot_classify(p, &bi) != BLOCK_SMALL && bi.kind != BLOCK_LARGE)
+    return -1;
   unsigned mem = depot_segment_base((uintptr_t)p)->node;
   *memory_node = mem;
   *pool_node = bi.kind == BLOCK_SMALL ? depot_list_node(bi.list_id) : mem;

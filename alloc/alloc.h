@@ -33,6 +33,37 @@
 void depot_big_counts(unsigned d, size_t *large_blocks, size_t *large_bytes,
                       size_t *huge_blocks, size_t *huge_bytes);
 
+/* What a pointer is (alloc.c's classification, used by heap.c too).  Never
+ * faults, whatever p is.  heap: for a block of a heap (domain
+ * DEPOT_NDOMAINS, heap.h), its heap's slot; else 0. */
+typedef enum {
+  BLOCK_BAD = 0,
+  BLOCK_SMALL,
+  BLOCK_LARGE,
+  BLOCK_HUGE,
+  BLOCK_GUARD
+} depot_block_kind_t;
+typedef struct {
+  depot_block_kind_t kind;
+  unsigned domain;
+  unsigned heap;
+  size_t usable;
+  depot_span_t *span; /* SMALL and LARGE */
+  unsigned list_id;   /* SMALL */
+  const char *why;    /* BAD */
+} depot_block_info_t;
+depot_block_kind_t depot_classify(const void *p, depot_block_info_t *bi);
+/* Heaps (heap.c) set this hook so that a heap block passed to a domain's
+ * function is reported with its heap's name. */
+extern const char *(*depot_heap_name_hook)(unsigned slot);
+
+/* The memory limit (alloc.c): after a failure, depot_limit_reclaim flushes
+ * the calling thread's cache and purges what can be purged, and returns 1
+ * if a limit is set (then one more try may go up to the hard limit, and
+ * depot_limit_done(its result) ends it, counting a failure as a hit). */
+int depot_limit_reclaim(void);
+void *depot_limit_done(void *p);
+
 /* Slow paths (alloc.c). */
 void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);

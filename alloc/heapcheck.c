@@ -15,6 +15,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/central.h"
 #include "alloc/check.h"
+#include "alloc/heap.h"
 #include "alloc/huge.h"
 #include "alloc/init.h"
 #include "alloc/numa.h"
@@ -36,6 +37,8 @@ static node_tally_t tally[DEPOT_MAX_NODES];
 static void count_span(const depot_span_t *s, void *ctx) {
   (void)ctx;
   if (s->state != DEPOT_SPAN_SMALL) return;
+  /* A heap's span belongs to no pool: depot_heap_check_all checks it. */
+  if (depot_list_domain(s->list_id) == DEPOT_HEAP_DOMAIN) return;
   depot_central_check_span(s);
   unsigned node = depot_list_node(s->list_id);
   DEPOT_CHECK(node < depot_numa_nodes());
@@ -67,6 +70,7 @@ int depot_check_heap(void) {
         depot_central_check_locked(c, tally[n].spans[i], tally[n].used[i]);
         depot_central_unlock(c);
       }
+  depot_heap_check_all();
   depot_tcache_t *tc = depot_tls_tcache;
   if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
     depot_tcache_check(tc);

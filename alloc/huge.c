@@ -281,6 +281,15 @@ static void table_remove(huge_entry_t *e) {
   table[hole].addr = 0;
 }
 
+void *depot_huge_any_of(unsigned domain) {
+  uintptr_t a = 0;
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < table_cap && !a; i++)
+    if (table[i].addr && table[i].domain == domain) a = table[i].addr;
+  pthread_mutex_unlock(&huge_lock);
+  return (void *)a;
+}
+
 int depot_huge_free(void *p) {
   cached_t expired[2 * CACHE_SLOTS + 2];
   size_t nexp = 0;

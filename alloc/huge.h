@@ -45,6 +45,9 @@ static inline size_t depot_huge_usable(size_t size) {
 /* If p is a live huge block: stores its usable size and domain, returns 1. */
 int depot_huge_lookup(const void *p, size_t *usable, unsigned *domain);
 
+/* A live huge block of the given domain, or NULL (a walk of the table: a
+ * heap's reset frees its huge blocks one by one with it). */
+void *depot_huge_any_of(unsigned domain);
 /* Unmaps the huge block p.  Returns 0 if p is not a live huge block. */
 int depot_huge_free(void *p);
 

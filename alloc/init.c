@@ -124,6 +124,10 @@ extern void _IO_list_resetlock(void) __attribute__((weak));
  * same fork (glibc runs all three in the forking thread and serialises
  * forks while several threads run). */
 static int fork_locked;
+depot_fork_hook_t depot_fork_hook;
+/* Whether this fork's prepare handler called the hook's prepare (set once,
+ * before any heap exists; a fork racing with that sees all or nothing). */
+static int fork_hooked;
 
 int depot_fork_single_threaded(void) {
 #if DEPOT_HAVE_SINGLE_THREADED
@@ -140,12 +144,15 @@ static void fork_prepare(void) {
   fork_locked = !depot_fork_single_threaded();
   if (!fork_locked) return;
   if (_IO_list_lock) _IO_list_lock();
+  fork_hooked = depot_fork_hook.prepare != NULL;
+  if (fork_hooked) depot_fork_hook.prepare();
   depot_lock_all();
 }
 
 static void fork_parent(void) {
   if (!fork_locked) return;
   depot_unlock_all();
+  if (fork_hooked) depot_fork_hook.parent();
   if (_IO_list_unlock) _IO_list_unlock();
 }
 
@@ -156,8 +163,9 @@ static void fork_child(void) {
   depot_store_relaxed(&depot_threads_started, 0);
   depot_store_relaxed(&depot_purger_running, 0);
   depot_store_relaxed(&depot_purge_asleep, 0);
+  if (fork_locked) depot_unlock_all();
+  if (depot_fork_hook.child) depot_fork_hook.child(fork_locked && fork_hooked);
   if (!fork_locked) return;
-  depot_unlock_all();
   if (_IO_list_resetlock) _IO_list_resetlock();
 }
 

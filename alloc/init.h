@@ -47,4 +47,16 @@ extern _Atomic uint32_t depot_thread_exits;
 void depot_lock_all(void);
 void depot_unlock_all(void);
 
+/* A layer above (heap.c) that has locks of its own sets these once: the
+ * fork handlers call prepare and parent around depot_lock_all and
+ * depot_unlock_all when they take the locks, and child(locked) in every
+ * child, so that its locks sit in the lock order between the stdio list
+ * lock and the configuration lock (alloc/README.md). */
+typedef struct {
+  void (*prepare)(void);
+  void (*parent)(void);
+  void (*child)(int locked);
+} depot_fork_hook_t;
+extern depot_fork_hook_t depot_fork_hook;
+
 #endif /* DEPOT_ALLOC_INIT_H */

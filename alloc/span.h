@@ -91,7 +91,11 @@ typedef struct depot_span {
   uint8_t domain;     /* SMALL and LARGE */
   uint8_t dirty;      /* FREE: some pages may be resident (not yet purged) */
   uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
-  uint32_t dirty_ms;  /* FREE and dirty: when its oldest pages were freed */
+  uint16_t heap;      /* SMALL and LARGE of a heap: its slot (heap.h); else 0 */
+  union {
+    uint32_t dirty_ms; /* FREE and dirty: when its oldest pages were freed */
+    uint32_t heap_gen; /* SMALL of a heap: its generation's low bits (heap.h) */
+  };
 } depot_span_t;
 _Static_assert(sizeof(depot_span_t) == 64, "a span descriptor is a cache line");
 

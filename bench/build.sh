@@ -39,7 +39,10 @@ done
 gcc -shared "${pic[@]}" -ldl -lpthread -o "$out/libdepot.so"
 g++ "${cxx_flags[@]}" "${common[@]}" "${extra[@]}" "$root/bench/micro.cc" -lbenchmark -o "$out/micro"
 gcc "${c_flags[@]}" "${common[@]}" "$root/bench/workloads.c" -ldl -o "$out/workloads"
+# Heaps against mimalloc's (bench/heap_bench.c), on the libdepot.so above.
+gcc "${c_flags[@]}" "${common[@]}" -I"$root/runtime/include" "$root/bench/heap_bench.c" \
+  "$out/libdepot.so" -Wl,-rpath,"$out" -ldl -o "$out/heap_bench"
 # fastpath_icount.sh compiles icount.c and preloads the libdepot.so beside it.
 cp "$root/bench/suite.py" "$root/bench/redis_bench.sh" "$root/bench/fastpath_icount.sh" \
   "$root/bench/icount.c" "$out/"
-echo "built $out: libdepot.so micro workloads (run: python3 $out/suite.py)"
+echo "built $out: libdepot.so micro workloads heap_bench (run: python3 $out/suite.py)"

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "alloc/alloc.h"
+#include "alloc/heap.h"
 #include "runtime/runtime.h"
 
 /* The core numbers domains as the public enum does (common.h). */
@@ -202,5 +203,6 @@ int DepotMem_DomainOf(const void *ptr) {
 
 void DepotMem_Trim(void) {
   depot_runtime_init();
+  depot_heap_trim(); /* heaps' spare spans (alloc/heap.h) */
   depot_trim();
 }

@@ -12,6 +12,7 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/common.h"
+#include "alloc/heap.h"
 #include "alloc/sizeclass.h"
 #include "runtime/runtime.h"
 
@@ -144,6 +145,48 @@ static void text_row(writer_t *w, const char *name,
       (unsigned long long)r->bytes_held);
 }
 
+/* ---- heaps (alloc/heap.h), by name --------------------------------------- */
+
+/* name as a JSON string's contents: quotes, backslashes and control bytes
+ * escaped; other bytes as they are. */
+static void json_string(writer_t *w, const char *name) {
+  for (const unsigned char *c = (const unsigned char *)name; *c; c++) {
+    if (*c == '"' || *c == '\\') out(w, "\\%c", *c);
+    else if (*c < 0x20 || *c == 0x7f) out(w, "\\u%04x", *c);
+    else out(w, "%c", *c);
+  }
+}
+
+static void heap_text(const depot_heap_stats_t *h, void *ctx) {
+  writer_t *w = ctx;
+  char name[2 * DEPOT_HEAP_NAME_MAX];
+  out(w, "  %-24s %5d %12llu %14llu %14llu %14llu %14llu %8llu\n",
+      depot_escape(h->name, strlen(h->name), name, sizeof name), h->node,
+      (unsigned long long)h->blocks, (unsigned long long)h->bytes,
+      (unsigned long long)h->held, (unsigned long long)h->peak,
+      (unsigned long long)h->limit, (unsigned long long)h->limit_hits);
+}
+
+typedef struct {
+  writer_t *w;
+  size_t n; /* heaps written so far */
+} heap_list_t;
+
+static void heap_json(const depot_heap_stats_t *h, void *ctx) {
+  heap_list_t *l = ctx;
+  writer_t *w = l->w;
+  out(w, "%s{\"name\":\"", l->n++ ? "," : "");
+  json_string(w, h->name);
+  out(w,
+      "\",\"node\":%d,\"blocks_in_use\":%llu,\"bytes_in_use\":%llu,"
+      "\"blocks_cached\":%llu,\"bytes_held\":%llu,\"peak_bytes_held\":%llu,"
+      "\"limit_bytes\":%llu,\"limit_hits\":%llu,\"spans\":%llu}",
+      h->node, (unsigned long long)h->blocks, (unsigned long long)h->bytes,
+      (unsigned long long)h->cached, (unsigned long long)h->held,
+      (unsigned long long)h->peak, (unsigned long long)h->limit,
+      (unsigned long long)h->limit_hits, (unsigned long long)h->spans);
+}
+
 static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w, "Depot memory statistics\n");
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
@@ -179,6 +222,9 @@ static void report_text(writer_t *w, const DepotMemStats *s) {
       (unsigned long long)s->soft_limit_purges,
       s->purger_running ? "running" : "off",
       (unsigned long long)s->purger_idle_reclaims);
+  out(w, "heaps\n  %-24s %5s %12s %14s %14s %14s %14s %8s\n", "name", "node",
+      "in use", "bytes in use", "bytes held", "peak held", "limit", "hits");
+  depot_heap_each(heap_text, w);
 }
 
 static void json_row(writer_t *w, const DepotMemClassStats *r) {
@@ -216,7 +262,7 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
       "\"held_bytes\":%llu,\"dirty_bytes\":%llu,\"memory_limit_bytes\":%llu,"
       "\"memory_limit_hits\":%llu,\"soft_limit_purges\":%llu,"
-      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu}\n",
+      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu,\"heaps\":[",
       (unsigned long long)s->os_mapped_bytes,
       (unsigned long long)s->resident_bytes, (unsigned long long)s->held_bytes,
       (unsigned long long)s->dirty_bytes,
@@ -225,6 +271,9 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       (unsigned long long)s->soft_limit_purges,
       (unsigned long long)s->purger_running,
       (unsigned long long)s->purger_idle_reclaims);
+  heap_list_t l = {w, 0};
+  depot_heap_each(heap_json, &l);
+  out(w, "]}\n");
 }
 
 /* Lock 1 of the lock order (alloc/README.md): held across a whole report,

@@ -13,8 +13,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include <depot/depot.h>
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
@@ -73,7 +76,8 @@ TEST_F(Numa, ThreadsGetBlocksOfTheirOwnNode) {
   for (int cpu : {0, 1}) {
     OnCpu(cpu, [&] {
       std::vector<void *> v;
-      for (int i = 0; i < 2000; i++) v.push_back(depot_alloc_call(16 + size_t(i % 50) * 40, RAW));
+      for (int i = 0; i < 2000; i++)
+        v.push_back(depot_alloc_call(16 + size_t(i % 50) * 40, RAW));
       v.push_back(depot_alloc_call(100000, RAW));  // a large block too
       for (void *p : v) {
         Nodes n = Of(p);
@@ -195,6 +199,27 @@ TEST_F(Numa, StrictTurnsAFailedBindIntoAnAllocationFailure) {
   });
 }
 
+// A heap bound to synthetic node 1 under numa_strict: its spans cannot be
+// bound, so it fails cleanly (ENOMEM), from a thread of node 0 too.
+TEST_F(Numa, StrictHeapOnAnUnbindableNodeFails) {
+  Use("numa=local,numa_strict=1");
+  DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT;
+  o.node = 1;
+  DepotHeap *h = DepotHeap_New(&o);
+  ASSERT_NE(h, nullptr);
+  OnCpu(0, [&] {
+    void *p = nullptr;
+    for (int i = 0; i < 100000; i++) {
+      errno = 0;
+      if (!(p = DepotHeap_Malloc(h, 30000))) break;
+    }
+    EXPECT_EQ(p, nullptr);
+    EXPECT_EQ(errno, ENOMEM);
+  });
+  DepotHeap_Destroy(h);
+  Use("numa=local");
+}
+
 TEST_F(Numa, OffMeansOnePool) {
   Use("numa=off");
   OnCpu(1, [&] {
@@ -204,22 +229,79 @@ TEST_F(Numa, OffMeansOnePool) {
   });
 }
 
+// A heap bound to a node takes every span from that node's arenas,
+// whichever thread allocates, under any policy (issue 15).
+TEST_F(Numa, HeapBoundToANodeTakesItsSpansThere) {
+  for (const char *conf : {"numa=local", "numa=interleave"}) {
+    Use(conf);
+    for (int node : {0, 1}) {
+      DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT;
+      o.node = node;
+      o.name = "bound";
+      DepotHeap *h = DepotHeap_New(&o);
+      ASSERT_NE(h, nullptr);
+      for (int cpu : {0, 1}) {
+        OnCpu(cpu, [&] {
+          std::vector<void *> v;
+          for (int i = 0; i < 2000; i++)
+            v.push_back(DepotHeap_Malloc(h, 16 + size_t(i % 50) * 40));
+          v.push_back(DepotHeap_Malloc(h, 100000));  // a large block too
+          for (void *p : v) {
+            Nodes n = Of(p);
+            EXPECT_EQ(n.memory, unsigned(node)) << conf << " cpu " << cpu;
+            EXPECT_EQ(n.pool, unsigned(node)) << conf << " cpu " << cpu;
+          }
+          for (void *p : v) DepotHeap_Free(p);
+        });
+      }
+      DepotHeapStats s;
+      s.size = sizeof s;
+      ASSERT_EQ(DepotHeap_Stats(h, &s), 0);
+      EXPECT_EQ(s.node, node);
+      DepotHeap_Destroy(h);
+    }
+  }
+  DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT;
+  o.node = 2;  // two nodes here
+  errno = 0;
+  EXPECT_EQ(DepotHeap_New(&o), nullptr);
+  EXPECT_EQ(errno, EINVAL);
+}
+
 // Real placement: the kernel says where a page lives (move_pages query).
-TEST(NumaHardware, PagesLandOnTheirNode) {
+// Whether the kernel has two NUMA nodes or more; if so, installs its real
+// topology under numa=local.
+bool RealNodes(std::string *why) {
   char buf[64] = {0};
   FILE *f = fopen("/sys/devices/system/node/online", "r");
   if (f) {
     if (!fgets(buf, sizeof buf, f)) buf[0] = 0;
     fclose(f);
   }
-  if (!strchr(buf, '-') && !strchr(buf, ','))
-    GTEST_SKIP() << "one NUMA node here (/sys/devices/system/node/online: "
-                 << (buf[0] ? buf : "absent\n") << "); real placement needs two";
+  if (!strchr(buf, '-') && !strchr(buf, ',')) {
+    *why =
+        std::string("one NUMA node here (/sys/devices/system/node/online: ") +
+        (buf[0] ? buf : "absent\n") + "); real placement needs two";
+    return false;
+  }
   unsetenv("HWLOC_SYNTHETIC");
   testing::internal::CaptureStderr();
   depot_config_load_from(nullptr, "numa=local");
-  ASSERT_EQ(depot_topology_reload(), 0);
+  EXPECT_EQ(depot_topology_reload(), 0);
   testing::internal::GetCapturedStderr();
+  return true;
+}
+
+// The node the kernel says p's page is on.
+int PageNode(void *page) {
+  int status = -1;
+  EXPECT_EQ(syscall(SYS_move_pages, 0, 1, &page, nullptr, &status, 0), 0);
+  return status;
+}
+
+TEST(NumaHardware, PagesLandOnTheirNode) {
+  std::string why;
+  if (!RealNodes(&why)) GTEST_SKIP() << why;
   const depot_topology_t *t = depot_topology_current();
   for (unsigned n = 0; n < t->nnodes; n++) {
     int cpu = -1;
@@ -229,12 +311,35 @@ TEST(NumaHardware, PagesLandOnTheirNode) {
     OnCpu(cpu, [&] {
       char *p = static_cast<char *>(depot_alloc_call(1 << 20, RAW));
       memset(p, 1, 1 << 20);
-      void *page = p + 4096;
-      int status = -1;
-      ASSERT_EQ(syscall(SYS_move_pages, 0, 1, &page, nullptr, &status, 0), 0);
-      EXPECT_EQ(status, int(t->os_node[n])) << "node " << n;
+      EXPECT_EQ(PageNode(p + 4096), int(t->os_node[n])) << "node " << n;
       depot_free_call(p, RAW);
     });
+  }
+}
+
+// A heap bound to each node, allocated from a CPU of another node: its
+// pages are on its node.
+TEST(NumaHardware, HeapPagesLandOnTheirNode) {
+  std::string why;
+  if (!RealNodes(&why)) GTEST_SKIP() << why;
+  const depot_topology_t *t = depot_topology_current();
+  for (unsigned n = 0; n < t->nnodes; n++) {
+    int cpu = -1;  // a CPU of another node
+    for (unsigned c = 0; c < t->ncpus && cpu < 0; c++)
+      if (t->cpu_node[c] >= 0 && t->cpu_node[c] != int(n)) cpu = int(c);
+    if (cpu < 0) continue;
+    DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT;
+    o.node = int(n);
+    DepotHeap *h = DepotHeap_New(&o);
+    ASSERT_NE(h, nullptr);
+    OnCpu(cpu, [&] {
+      for (size_t size : {size_t(64), size_t(1) << 20}) {
+        char *p = static_cast<char *>(DepotHeap_Malloc(h, size));
+        memset(p, 1, size);
+        EXPECT_EQ(PageNode(p), int(t->os_node[n])) << "node " << n;
+      }
+    });
+    DepotHeap_Destroy(h);
   }
 }
 

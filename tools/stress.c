@@ -4,7 +4,10 @@
  * small, medium, large and huge blocks, realloc chains that grow and
  * shrink, calloc (checked zero), aligned allocation, blocks handed between
  * threads through a shared array of slots and freed by another thread, every
- * PyMem-style domain, a long-lived working set beside short-lived churn.
+ * PyMem-style domain, a long-lived working set beside short-lived churn,
+ * heaps (DepotHeap_*): shared ones every worker allocates from and frees
+ * into at once, and each worker's own, which it resets or destroys and
+ * remakes while the others run.
  * Workers exit after a random number of operations, handing their
  * long-lived blocks on, and are replaced.  Every block is filled with a
  * pattern derived from its address, size and the seed, and checked before
@@ -123,8 +126,9 @@ static int parse_args(int argc, char **argv) {
 
 /* ---- allocator families --------------------------------------------------- */
 
-enum { FAM_MALLOC, FAM_RAW, FAM_MEM, FAM_OBJ, NFAM };
-static const char *const fam_names[NFAM] = {"malloc", "raw", "mem", "obj"};
+enum { FAM_MALLOC, FAM_RAW, FAM_MEM, FAM_OBJ, FAM_HEAP, FAM_OWN_HEAP, NFAM };
+static const char *const fam_names[NFAM] = {"malloc", "raw",  "mem",
+                                            "obj",    "heap", "own-heap"};
 
 typedef struct {
   void *(*malloc)(size_t);
@@ -138,6 +142,39 @@ static void *d_malloc(size_t n) { return depot_alloc_call(n, 0); }
 static void *d_calloc(size_t n, size_t s) { return depot_calloc(n, s, 0); }
 static void *d_realloc(void *p, size_t n) { return depot_realloc(p, n, 0); }
 static void d_free(void *p) { depot_free_call(p, 0); }
+
+/* Heaps.  FAM_HEAP blocks come from SHARED_HEAPS heaps that every worker
+ * uses at once (their blocks are handed off and freed by other threads);
+ * FAM_OWN_HEAP blocks from the calling worker's own heap, which it resets,
+ * or destroys and makes again, every RESET_EVERY operations (they are never
+ * handed off: a reset frees them). */
+#define SHARED_HEAPS 4
+#define RESET_EVERY 3000
+static DepotHeap *shared_heaps[SHARED_HEAPS];
+static __thread DepotHeap *own_heap;
+static __thread unsigned heap_turn;
+
+static DepotHeap *shared_heap(void) {
+  return shared_heaps[heap_turn++ % SHARED_HEAPS];
+}
+static DepotHeap *own(void) {
+  if (!own_heap) own_heap = DepotHeap_New(NULL);
+  if (!own_heap) errno = ENOMEM;
+  return own_heap;
+}
+static void *h_malloc(size_t n) { return DepotHeap_Malloc(shared_heap(), n); }
+static void *h_calloc(size_t n, size_t s) {
+  return DepotHeap_Calloc(shared_heap(), n, s);
+}
+static void *h_realloc(void *p, size_t n) {
+  return DepotHeap_Realloc(DepotHeap_Of(p), p, n);
+}
+static void *o_malloc(size_t n) {
+  return own() ? DepotHeap_Malloc(own_heap, n) : NULL;
+}
+static void *o_calloc(size_t n, size_t s) {
+  return own() ? DepotHeap_Calloc(own_heap, n, s) : NULL;
+}
 
 static fam_ops_t fams[NFAM];
 
@@ -154,6 +191,19 @@ static void setup_families(void) {
                               DepotMem_Realloc, DepotMem_Free};
   fams[FAM_OBJ] = (fam_ops_t){DepotObject_Malloc, DepotObject_Calloc,
                               DepotObject_Realloc, DepotObject_Free};
+  fams[FAM_HEAP] = (fam_ops_t){h_malloc, h_calloc, h_realloc, DepotHeap_Free};
+  fams[FAM_OWN_HEAP] =
+      (fam_ops_t){o_malloc, o_calloc, h_realloc, DepotHeap_Free};
+  for (int i = 0; i < SHARED_HEAPS; i++) {
+    char name[16];
+    snprintf(name, sizeof name, "shared-%d", i);
+    DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT;
+    o.name = name;
+    if (!(shared_heaps[i] = DepotHeap_New(&o))) {
+      fprintf(stderr, "stress: no heap: %s\n", strerror(errno));
+      exit(1);
+    }
+  }
 }
 
 static void *aligned(size_t align, size_t size) {
@@ -379,7 +429,8 @@ static void resize(worker_t *w, blk_t *b) {
 }
 
 static void handoff(worker_t *w, blk_t *b) {
-  blk_t *rec = malloc(sizeof *rec); /* the C library's: bookkeeping only */
+  if (b->fam == FAM_OWN_HEAP) return; /* its owner resets it */
+  blk_t *rec = malloc(sizeof *rec);   /* the C library's: bookkeeping only */
   *rec = *b;
   blk_t *got = atomic_exchange(&slots[next(w) % opt.slots], rec);
   count(K_HANDOFF);
@@ -389,6 +440,30 @@ static void handoff(worker_t *w, blk_t *b) {
     free(got);
   } else {
     b->p = NULL;
+  }
+}
+
+/* Resets the worker's own heap, or destroys it (a new one is made on the
+ * next allocation): its blocks are checked and forgotten, not freed. */
+static void own_heap_life(worker_t *w) {
+  for (unsigned k = 0; k < OWN; k++) {
+    blk_t *b = &w->own[k];
+    if (!b->p || b->fam != FAM_OWN_HEAP) continue;
+    if (opt.system) {
+      drop(w, b);
+      continue;
+    }
+    check(b, w->id, w->op, "before its heap's reset");
+    count(K_FREE);
+    atomic_fetch_sub_explicit(&live_blocks, 1, memory_order_relaxed);
+    b->p = NULL;
+  }
+  if (opt.system || !own_heap) return;
+  if (next(w) % 2) {
+    DepotHeap_Reset(own_heap);
+  } else {
+    DepotHeap_Destroy(own_heap);
+    own_heap = NULL;
   }
 }
 
@@ -407,6 +482,7 @@ static void *worker_main(void *arg) {
       atomic_fetch_add_explicit(&total_ops, 1, memory_order_relaxed);
     }
     unsigned r = (unsigned)(next(w) % 100);
+    if (w->op % RESET_EVERY == RESET_EVERY - 1) own_heap_life(w);
     if (corrupt_at && w->id == 0 && w->op == corrupt_at) {
       /* Self-test (STRESS_SELF_TEST_CORRUPT=N): damage a block behind the
        * allocator's back at operation N; the run must catch it. */
@@ -439,6 +515,8 @@ static void *worker_main(void *arg) {
     if (k < LONG_LIVED) handoff(w, &w->own[k]);
     if (w->own[k].p) drop(w, &w->own[k]);
   }
+  if (own_heap && !opt.system) DepotHeap_Destroy(own_heap);
+  own_heap = NULL;
   return NULL;
 }
 

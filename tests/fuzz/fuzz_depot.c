@@ -6,7 +6,9 @@
  * of the main thread's and hands its own over before it exits; fork (the
  * child allocates and checks the heap); injected OS failures (each
  * allocation then either works or is a NULL with ENOMEM); the debug hooks
- * (installed around a few operations, then the previous allocators back).
+ * (installed around a few operations, then the previous allocators back);
+ * a heap (DepotHeap_*) as a fifth family, reset or destroyed and made again
+ * while the helper thread's cache still holds its blocks.
  * A shadow model records each live block's family, size and fill byte; a
  * block is checked whenever it is freed or reallocated, every live block
  * and the core's structures (depot_check_heap) every CHECK_EVERY steps and
@@ -57,7 +59,24 @@ void *fz_pvalloc(size_t);
 size_t fz_malloc_usable_size(void *);
 int fz_malloc_trim(size_t);
 
-enum { F_LIBC, F_RAW, F_MEM, F_OBJ, NF };
+/* The heap family's current heap: reset, or destroyed and made again, by
+ * run_heap_life (its blocks leave the shadow model then). */
+static DepotHeap *fz_heap;
+static DepotHeap *the_heap(void) {
+  if (!fz_heap) fz_heap = DepotHeap_New(NULL); /* ENOMEM under faults */
+  return fz_heap;
+}
+static void *heap_malloc(size_t n) {
+  return the_heap() ? DepotHeap_Malloc(fz_heap, n) : NULL;
+}
+static void *heap_calloc(size_t n, size_t m) {
+  return the_heap() ? DepotHeap_Calloc(fz_heap, n, m) : NULL;
+}
+static void *heap_realloc(void *p, size_t n) {
+  return the_heap() ? DepotHeap_Realloc(fz_heap, p, n) : NULL;
+}
+
+enum { F_LIBC, F_RAW, F_MEM, F_OBJ, F_HEAP, NF };
 typedef struct {
   void *(*malloc)(size_t);
   void *(*calloc)(size_t, size_t);
@@ -69,6 +88,7 @@ static const fam_t fams[NF] = {
     {DepotMem_RawMalloc, DepotMem_RawCalloc, DepotMem_RawRealloc, DepotMem_RawFree},
     {DepotMem_Malloc, DepotMem_Calloc, DepotMem_Realloc, DepotMem_Free},
     {DepotObject_Malloc, DepotObject_Calloc, DepotObject_Realloc, DepotObject_Free},
+    {heap_malloc, heap_calloc, heap_realloc, DepotHeap_Free},
 };
 
 #define MAXLIVE 64
@@ -299,6 +319,34 @@ static void run_faults(in_t *in) {
   depot_os_fail_every(0);
 }
 
+/* ---- heaps ----------------------------------------------------------------- */
+
+/* Resets the heap, or destroys it and makes a new one: its blocks leave the
+ * model (each checked first); the helper thread's cache may still hold some
+ * of them, which must never come back.  Then the heap's statistics agree
+ * with the model. */
+static void run_heap_life(in_t *in) {
+  DepotHeap *h = the_heap();
+  must(h != NULL, "a heap");
+  for (unsigned k = 0; k < MAXLIVE; k++)
+    if (live[k].p && live[k].fam == F_HEAP) {
+      verify(&live[k], live[k].size);
+      must(DepotHeap_Of(live[k].p) == h, "a heap block knows its heap");
+      live[k].p = NULL;
+    }
+  if (get8(in) & 1) {
+    DepotHeap_Reset(h);
+  } else {
+    DepotHeap_Destroy(h);
+    fz_heap = NULL;
+  }
+  DepotHeapStats st;
+  memset(&st, 0, sizeof st);
+  st.size = sizeof st;
+  must(DepotHeap_Stats(the_heap(), &st) == 0 && st.blocks_in_use == 0 && st.bytes_held == 0,
+       "a reset or new heap holds nothing");
+}
+
 /* ---- debug hooks ----------------------------------------------------------- */
 
 /* Installs the debug hooks, runs a few operations on blocks of its own
@@ -337,7 +385,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   unsigned steps = 0;
   executions++;
   while (in.i < in.n) {
-    unsigned op = get8(&in) % 16;
+    unsigned op = get8(&in) % 17;
     live_t *b = &live[get8(&in) % MAXLIVE];
     unsigned fam = get8(&in) % NF;
     uint8_t tag = (uint8_t)get8(&in);
@@ -456,6 +504,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    (b->fam != F_LIBC && depot_usable_size(b->p) == 0),
                "usable size covers the block");
           must(depot_owns(b->p) || b->fam != F_LIBC, "Depot owns its block");
+          if (b->fam == F_HEAP)
+            must(DepotHeap_Of(b->p) == fz_heap &&
+                     DepotHeap_UsableSize(b->p) >= (b->size ? b->size : 1),
+                 "a heap block's heap and usable size");
         }
         break;
       case 10: { /* statistics */
@@ -476,6 +528,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         break;
       case 15:
         run_debug_hooks(&in);
+        break;
+      case 16:
+        run_heap_life(&in);
         break;
       default: { /* reallocarray */
         if (!b->p || b->fam != F_LIBC) break;

@@ -204,6 +204,87 @@ DEPOT_API int DepotMem_PrintStats(int fd, unsigned flags);
  * the central pools into their spans and purges idle pages. */
 DEPOT_API void DepotMem_Trim(void);
 
+/* ---- heaps -------------------------------------------------------------------
+ * A heap is a family of blocks with an owner, freed all at once: per
+ * request, per connection, per tenant (APR pools, mimalloc's heaps,
+ * jemalloc's arenas).  Any thread may allocate from and free into any heap
+ * at the same time; from the thread that uses a heap most, allocation and
+ * free are a thread-cache hit (no lock).  Its blocks keep the Depot API's
+ * contract (zero bytes, overflow, failure leaves the block, errno = ENOMEM
+ * only).
+ *
+ * DepotHeap_Reset frees every block of the heap at once and keeps it;
+ * DepotHeap_Destroy frees every block and the heap.  Both return the heap's
+ * pages to Depot in time proportional to its spans (runs of pages), not its
+ * blocks; blocks that other threads' caches still hold are dropped, never
+ * handed out again.  It is a program error to reset or destroy a heap while
+ * another thread allocates from it or frees one of its blocks, and to use
+ * a heap or one of its blocks after destroying it (reported while it can be
+ * told).
+ *
+ * Blocks know their heap: DepotHeap_Free, DepotHeap_UsableSize and
+ * DepotHeap_Of take the block alone.  Always checked, as wrong-family frees
+ * are: a heap block passed to free() or DepotMem_*Free, a default-domain
+ * block passed to DepotHeap_Free, a block of one heap passed to another's
+ * DepotHeap_Realloc, and a block freed after its heap was reset or destroyed
+ * (as far as it can be told) are reported, and abort unless on_bad_free=warn.
+ * The debug hooks and the quarantine do not apply to heap blocks. */
+typedef struct DepotHeap DepotHeap;
+
+#define DEPOT_HEAP_NODE_ANY (-1)
+typedef struct {
+  size_t size;          /* set by the caller to sizeof(DepotHeapOptions) */
+  int node;             /* NUMA node (0 .. nodes-1, DepotMem_PrintStats'
+                           numbering) whose memory every span of the heap
+                           comes from, bound as numa_strict says; or
+                           DEPOT_HEAP_NODE_ANY: the allocating thread's */
+  size_t limit_bytes;   /* most bytes of pages the heap may hold (0: none);
+                           past it an allocation fails with ENOMEM */
+  const char *name;     /* for statistics and reports (copied; up to 47
+                           bytes); NULL: "heap-<n>" */
+} DepotHeapOptions;
+#define DEPOT_HEAP_OPTIONS_INIT \
+  { sizeof(DepotHeapOptions), DEPOT_HEAP_NODE_ANY, 0, NULL }
+
+/* A new heap (opts may be NULL: defaults), or NULL with errno = ENOMEM (no
+ * memory, or 65535 heaps alive) or EINVAL (a bad size field or node). */
+DEPOT_API DepotHeap *DepotHeap_New(const DepotHeapOptions *opts);
+DEPOT_API void DepotHeap_Reset(DepotHeap *heap);
+DEPOT_API void DepotHeap_Destroy(DepotHeap *heap);
+
+DEPOT_API void *DepotHeap_Malloc(DepotHeap *heap, size_t size);
+DEPOT_API void *DepotHeap_Calloc(DepotHeap *heap, size_t nelem, size_t elsize);
+/* ptr NULL: DepotHeap_Malloc.  ptr must be a block of heap. */
+DEPOT_API void *DepotHeap_Realloc(DepotHeap *heap, void *ptr, size_t new_size);
+/* alignment: a power of two (else NULL with errno = EINVAL). */
+DEPOT_API void *DepotHeap_AlignedAlloc(DepotHeap *heap, size_t alignment,
+                                       size_t size);
+DEPOT_API void DepotHeap_Free(void *ptr);
+/* Usable bytes of a heap block (0 for anything else); its heap (NULL for
+ * anything that is not a live heap block). */
+DEPOT_API size_t DepotHeap_UsableSize(const void *ptr);
+DEPOT_API DepotHeap *DepotHeap_Of(const void *ptr);
+/* The name the heap was given (or "heap-<n>"). */
+DEPOT_API const char *DepotHeap_Name(const DepotHeap *heap);
+
+typedef struct {
+  size_t size;            /* set by the caller to sizeof(DepotHeapStats) */
+  uint64_t blocks_in_use; /* handed to the program and not freed */
+  uint64_t bytes_in_use;  /* their usable bytes */
+  uint64_t blocks_cached; /* freed, waiting in threads' caches */
+  uint64_t bytes_held;    /* pages of its spans and huge blocks */
+  uint64_t peak_bytes_held;
+  uint64_t limit_bytes;   /* 0: none */
+  uint64_t limit_hits;    /* allocations refused at the limit */
+  uint64_t spans;         /* small and large spans */
+  int32_t node;           /* DEPOT_HEAP_NODE_ANY or the node it is bound to */
+  char name[48];
+} DepotHeapStats;
+/* Fills *stats (stats->size must be set).  Returns 0, or -1 with errno =
+ * EINVAL.  In-use figures are exact when no other thread is using the heap.
+ * DepotMem_PrintStats lists every live heap by name. */
+DEPOT_API int DepotHeap_Stats(const DepotHeap *heap, DepotHeapStats *stats);
+
 /* ---- run-time control ------------------------------------------------------
  * Every configuration key by its name ("purge_delay_ms") and every
  * statistic as "stats.<name>" ("stats.held_bytes"); the README's reference
