@@ -35,8 +35,12 @@
 #include <depot/depot.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #ifdef Py_GIL_DISABLED
 #define DEPOT_FREE_THREADED 1
@@ -44,10 +48,12 @@
 #define DEPOT_FREE_THREADED 0
 #endif
 
-/* Heap profiling (DepotMem_DumpProfile) comes with another piece of work;
- * until libdepot.so exports it this weak reference stays NULL and
- * dump_profile() raises NotImplementedError.  INTEGRATION: once depot.h
- * declares it, this declaration must match (int, 0 or an errno value). */
+/* Heap profiling (DepotMem_DumpProfile) comes with another piece of work
+ * that the integrator merges with exactly this signature: it writes the
+ * profile to path and returns 0 or an errno value (EINVAL when profiling is
+ * off).  Until libdepot.so exports it, this weak reference stays NULL and
+ * dump_profile() raises NotImplementedError; once <depot/depot.h> declares
+ * it, the two declarations must agree (the compiler then checks it). */
 extern int DepotMem_DumpProfile(const char *path) __attribute__((weak));
 
 /* ---- routers --------------------------------------------------------------- */
@@ -486,6 +492,65 @@ fail:
   return NULL;
 }
 
+/* Every live heap of the process (the module's Pools, a Cython module's
+ * own heaps), by name: name -> the keys of DepotHeap_Stats.  The public API
+ * has no way to enumerate heaps but DepotMem_PrintStats, whose JSON lists
+ * them all, so the report goes to an anonymous file and its "heaps" array
+ * is read back with the json module.  Names need not be unique (a heap is
+ * named by its maker): a repeated one gets " (2)", " (3)", ... */
+static PyObject *heaps_dict(void) {
+  int fd = memfd_create("depot-stats", MFD_CLOEXEC);
+  if (fd < 0) return PyErr_SetFromErrno(PyExc_OSError);
+  PyObject *text = NULL, *json = NULL, *report = NULL, *out = NULL;
+  off_t len;
+  char *map = MAP_FAILED;
+  if (DepotMem_PrintStats(fd, DEPOT_STATS_JSON) != 0 ||
+      (len = lseek(fd, 0, SEEK_END)) < 0 ||
+      (len && (map = mmap(NULL, (size_t)len, PROT_READ, MAP_PRIVATE, fd, 0)) ==
+                  MAP_FAILED)) {
+    PyErr_SetFromErrno(PyExc_OSError);
+    close(fd);
+    return NULL;
+  }
+  close(fd);
+  text = PyUnicode_DecodeUTF8(len ? map : "", len, "replace");
+  if (len) munmap(map, (size_t)len);
+  if (!text || !(json = PyImport_ImportModule("json"))) goto done;
+  report = PyObject_CallMethod(json, "loads", "O", text);
+  PyObject *list = report && PyDict_Check(report)
+                       ? PyDict_GetItemString(report, "heaps")
+                       : NULL; /* borrowed */
+  if (!list || !PyList_Check(list)) {
+    if (!PyErr_Occurred())
+      PyErr_SetString(PyExc_RuntimeError,
+                      "depot.stats: DepotMem_PrintStats' JSON has no heaps");
+    goto done;
+  }
+  if (!(out = PyDict_New())) goto done;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(list); i++) {
+    PyObject *h = PyList_GET_ITEM(list, i); /* borrowed */
+    PyObject *name = PyDict_Check(h) ? PyDict_GetItemString(h, "name") : NULL;
+    if (!name || !PyUnicode_Check(name)) continue;
+    PyObject *key = Py_NewRef(name);
+    int taken = 0;
+    for (int n = 2; key && (taken = PyDict_Contains(out, key)) == 1; n++) {
+      Py_DECREF(key);
+      key = PyUnicode_FromFormat("%U (%d)", name, n);
+    }
+    if (!key || taken < 0 || PyDict_SetItem(out, key, h) < 0) {
+      Py_XDECREF(key);
+      Py_CLEAR(out);
+      goto done;
+    }
+    Py_DECREF(key);
+  }
+done:
+  Py_XDECREF(report);
+  Py_XDECREF(json);
+  Py_XDECREF(text);
+  return out;
+}
+
 static PyObject *py_stats(PyObject *self, PyObject *unused) {
   (void)self;
   (void)unused;
@@ -506,7 +571,8 @@ static PyObject *py_stats(PyObject *self, PyObject *unused) {
                       "foreign_frees", (unsigned long long)r->foreign);
     if (put(routed, r->name, v) < 0) goto fail;
   }
-  /* INTEGRATION (heaps): add "heaps" from DepotHeap_Stats here. */
+  PyObject *heaps = heaps_dict();
+  if (!heaps || put(out, "heaps", heaps) < 0) goto fail;
   if (PyDict_SetItemString(out, "domains", domains) < 0 ||
       PyDict_SetItemString(out, "installed", routed) < 0 ||
       put(out, "total", class_dict(&s.total)) < 0)
@@ -599,80 +665,6 @@ static PyObject *py_dump_profile(PyObject *self, PyObject *arg) {
   Py_RETURN_NONE;
 }
 
-/* ---- pool storage -------------------------------------------------------------
- * The Pool's memory behind five calls.  Today each block carries a 16-byte
- * header linking it into its pool's list (mem domain), so the pool can
- * free what is left when it dies.
- * INTEGRATION (heaps, issue 15): one DepotHeap per pool replaces all of it:
- *   pool_new      -> DepotHeap_New(NULL)
- *   pool_alloc    -> DepotHeap_Malloc(h, n)
- *   pool_resize   -> DepotHeap_Realloc(h, p, n)
- *   pool_free     -> DepotHeap_Free(p)
- *   pool_destroy  -> DepotHeap_Destroy(h)
- * and the header and the list go (blocks then are 16-byte aligned as now). */
-typedef struct pool_hdr {
-  struct pool_hdr *prev, *next;
-} pool_hdr_t;
-_Static_assert(sizeof(pool_hdr_t) == 16, "keeps blocks 16-byte aligned");
-
-typedef struct {
-  pool_hdr_t head; /* circular list of the pool's blocks */
-  size_t blocks;
-} pool_store_t;
-
-static pool_store_t *pool_new(void) {
-  pool_store_t *s = DepotMem_Malloc(sizeof *s);
-  if (!s) return NULL;
-  s->head.prev = s->head.next = &s->head;
-  s->blocks = 0;
-  return s;
-}
-
-static void link_block(pool_store_t *s, pool_hdr_t *h) {
-  h->next = s->head.next;
-  h->prev = &s->head;
-  h->next->prev = h;
-  s->head.next = h;
-}
-
-static void *pool_alloc(pool_store_t *s, size_t n) {
-  if (n > (size_t)PTRDIFF_MAX - sizeof(pool_hdr_t)) return NULL;
-  pool_hdr_t *h = DepotMem_Malloc(sizeof *h + n);
-  if (!h) return NULL;
-  link_block(s, h);
-  s->blocks++;
-  return h + 1;
-}
-
-static void *pool_resize(pool_store_t *s, void *p, size_t n) {
-  if (n > (size_t)PTRDIFF_MAX - sizeof(pool_hdr_t)) return NULL;
-  pool_hdr_t *h = (pool_hdr_t *)p - 1, *prev = h->prev, *next = h->next;
-  pool_hdr_t *moved = DepotMem_Realloc(h, sizeof *h + n);
-  if (!moved) return NULL; /* the block stays, linked where it was */
-  (void)s;
-  moved->prev = prev;
-  moved->next = next;
-  prev->next = next->prev = moved;
-  return moved + 1;
-}
-
-static void pool_free(pool_store_t *s, void *p) {
-  pool_hdr_t *h = (pool_hdr_t *)p - 1;
-  h->prev->next = h->next;
-  h->next->prev = h->prev;
-  s->blocks--;
-  DepotMem_Free(h);
-}
-
-static void pool_destroy(pool_store_t *s) {
-  for (pool_hdr_t *h = s->head.next; h != &s->head;) {
-    pool_hdr_t *next = h->next;
-    DepotMem_Free(h);
-    h = next;
-  }
-  DepotMem_Free(s);
-}
-
 /* ---- Pool and Block ------------------------------------------------------------
  * A Block is one buffer of a pool: it keeps its pool alive, exports its
  * bytes through the buffer protocol (writable, contiguous), and refuses to
@@ -680,7 +672,7 @@ static void pool_destroy(pool_store_t *s) {
  * Dropping a Block does not free its memory: the pool keeps it until
  * Block.free() or the pool's own end. */
 typedef struct {
-  PyObject_HEAD pool_store_t *store;
+  PyObject_HEAD DepotHeap *heap; /* owned: destroyed with the pool */
   PyObject *weakrefs;
 } PoolObject;
 
@@ -693,24 +685,79 @@ typedef struct {
 
 static PyTypeObject Pool_Type, Block_Type;
 
+/* A pool's heap is named "depot.Pool-<n>" unless Pool(name=...) says
+ * otherwise (n counts pools, under the GIL). */
+static unsigned long long pools_made;
+
 static PyObject *Pool_new(PyTypeObject *type, PyObject *args, PyObject *kw) {
-  if (PyTuple_GET_SIZE(args) || (kw && PyDict_GET_SIZE(kw))) {
-    PyErr_SetString(PyExc_TypeError, "Pool() takes no arguments");
+  static char *names[] = {"node", "limit", "name", NULL};
+  PyObject *node_o = Py_None, *limit_o = Py_None, *name_o = Py_None;
+  if (!PyArg_ParseTupleAndKeywords(args, kw, "|$OOO:Pool", names, &node_o,
+                                   &limit_o, &name_o))
     return NULL;
+  DepotHeapOptions opts = DEPOT_HEAP_OPTIONS_INIT;
+  if (node_o != Py_None) {
+    long node = PyLong_AsLong(node_o);
+    if (node == -1 && PyErr_Occurred()) return NULL;
+    if (node < 0 || node > INT_MAX)
+      return PyErr_Format(PyExc_ValueError,
+                          "Pool: node must be a NUMA node number (0 .. "
+                          "nodes-1) or None, not %ld",
+                          node);
+    opts.node = (int)node;
   }
+  if (limit_o != Py_None) {
+    Py_ssize_t limit = PyNumber_AsSsize_t(limit_o, PyExc_OverflowError);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    if (limit <= 0)
+      return PyErr_Format(PyExc_ValueError,
+                          "Pool: limit must be a positive number of bytes "
+                          "or None (no limit), not %zd",
+                          limit);
+    opts.limit_bytes = (size_t)limit;
+  }
+  char name[48];
+  if (name_o != Py_None) {
+    Py_ssize_t len;
+    const char *s =
+        PyUnicode_Check(name_o) ? PyUnicode_AsUTF8AndSize(name_o, &len) : NULL;
+    if (!s) {
+      if (!PyErr_Occurred())
+        PyErr_SetString(PyExc_TypeError, "Pool: name must be a str or None");
+      return NULL;
+    }
+    if (len == 0 || (size_t)len >= sizeof name || strlen(s) != (size_t)len)
+      return PyErr_Format(PyExc_ValueError,
+                          "Pool: name must be 1 to %d bytes of UTF-8 with "
+                          "no NUL, not %R",
+                          (int)sizeof name - 1, name_o);
+    memcpy(name, s, (size_t)len + 1);
+  } else {
+    snprintf(name, sizeof name, "depot.Pool-%llu", ++pools_made);
+  }
+  opts.name = name; /* copied by DepotHeap_New */
   PoolObject *self = (PoolObject *)type->tp_alloc(type, 0);
   if (!self) return NULL;
-  self->store = pool_new();
-  if (!self->store) {
+  errno = 0;
+  self->heap = DepotHeap_New(&opts);
+  if (!self->heap) {
+    int err = errno;
     Py_DECREF(self);
-    return PyErr_NoMemory();
+    if (err == EINVAL)
+      return PyErr_Format(PyExc_ValueError,
+                          "Pool: Depot refused the heap's options (node=%d "
+                          "is not a NUMA node of this machine)",
+                          opts.node);
+    return PyErr_NoMemory(); /* no memory, or 65535 heaps alive */
   }
   return (PyObject *)self;
 }
 
 static void Pool_dealloc(PoolObject *self) {
   if (self->weakrefs) PyObject_ClearWeakRefs((PyObject *)self);
-  if (self->store) pool_destroy(self->store);
+  /* No Block is left (each keeps its pool alive), so no view of the
+   * heap's memory is either: every block goes at once. */
+  if (self->heap) DepotHeap_Destroy(self->heap);
   Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -720,7 +767,7 @@ static PyObject *Pool_alloc(PoolObject *self, PyObject *arg) {
   if (n < 0) return PyErr_Format(PyExc_ValueError, "negative size %zd", n);
   BlockObject *b = PyObject_New(BlockObject, &Block_Type);
   if (!b) return NULL;
-  b->data = pool_alloc(self->store, (size_t)n);
+  b->data = DepotHeap_Malloc(self->heap, (size_t)n);
   if (!b->data) {
     b->pool = NULL;
     Py_DECREF(b);
@@ -732,19 +779,62 @@ static PyObject *Pool_alloc(PoolObject *self, PyObject *arg) {
   return (PyObject *)b;
 }
 
+/* The heap's statistics (under the GIL no other thread uses it, so the
+ * in-use figures are exact); 0 or -1 with an exception. */
+static int pool_heap_stats(PoolObject *self, DepotHeapStats *hs) {
+  memset(hs, 0, sizeof *hs);
+  hs->size = sizeof *hs;
+  if (DepotHeap_Stats(self->heap, hs) != 0) {
+    PyErr_SetFromErrno(PyExc_OSError);
+    return -1;
+  }
+  return 0;
+}
+
 static PyObject *Pool_blocks(PoolObject *self, void *closure) {
   (void)closure;
-  return PyLong_FromSize_t(self->store->blocks);
+  DepotHeapStats hs;
+  if (pool_heap_stats(self, &hs) < 0) return NULL;
+  return PyLong_FromUnsignedLongLong(hs.blocks_in_use);
+}
+
+static PyObject *Pool_name(PoolObject *self, void *closure) {
+  (void)closure;
+  return PyUnicode_DecodeUTF8(DepotHeap_Name(self->heap),
+                              (Py_ssize_t)strlen(DepotHeap_Name(self->heap)),
+                              "replace");
+}
+
+/* The keys of DepotMem_PrintStats' JSON for a heap (see heaps_dict). */
+static PyObject *Pool_stats(PoolObject *self, PyObject *unused) {
+  (void)unused;
+  DepotHeapStats hs;
+  if (pool_heap_stats(self, &hs) < 0) return NULL;
+  return Py_BuildValue(
+      "{s:s,s:i,s:K,s:K,s:K,s:K,s:K,s:K,s:K,s:K}", "name", hs.name, "node",
+      (int)hs.node, "blocks_in_use", (unsigned long long)hs.blocks_in_use,
+      "bytes_in_use", (unsigned long long)hs.bytes_in_use, "blocks_cached",
+      (unsigned long long)hs.blocks_cached, "bytes_held",
+      (unsigned long long)hs.bytes_held, "peak_bytes_held",
+      (unsigned long long)hs.peak_bytes_held, "limit_bytes",
+      (unsigned long long)hs.limit_bytes, "limit_hits",
+      (unsigned long long)hs.limit_hits, "spans", (unsigned long long)hs.spans);
 }
 
 static PyMethodDef Pool_methods[] = {
     {"alloc", (PyCFunction)Pool_alloc, METH_O,
-     "alloc(size) -> Block: a new buffer of size bytes (uninitialised)"},
+     "alloc(size) -> Block: a new buffer of size bytes (uninitialised); "
+     "MemoryError past the pool's limit"},
+    {"stats", (PyCFunction)Pool_stats, METH_NOARGS,
+     "stats() -> dict: the pool's heap (DepotHeap_Stats), with the keys of "
+     "depot.stats()['heaps']"},
     {NULL, NULL, 0, NULL},
 };
 
 static PyGetSetDef Pool_getset[] = {
     {"blocks", (getter)Pool_blocks, NULL, "blocks the pool holds", NULL},
+    {"name", (getter)Pool_name, NULL,
+     "the name of the pool's heap (in depot.stats()['heaps'])", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -773,7 +863,7 @@ static PyObject *Block_resize(BlockObject *self, PyObject *arg) {
   if (n == -1 && PyErr_Occurred()) return NULL;
   if (n < 0) return PyErr_Format(PyExc_ValueError, "negative size %zd", n);
   if (!block_usable(self, "resize")) return NULL;
-  void *p = pool_resize(self->pool->store, self->data, (size_t)n);
+  void *p = DepotHeap_Realloc(self->pool->heap, self->data, (size_t)n);
   if (!p) return PyErr_NoMemory(); /* the block is intact */
   self->data = p;
   self->size = n;
@@ -783,7 +873,7 @@ static PyObject *Block_resize(BlockObject *self, PyObject *arg) {
 static PyObject *Block_free(BlockObject *self, PyObject *unused) {
   (void)unused;
   if (!block_usable(self, "free")) return NULL;
-  pool_free(self->pool->store, self->data);
+  DepotHeap_Free(self->data);
   self->data = NULL;
   self->size = 0;
   Py_RETURN_NONE;
@@ -844,9 +934,11 @@ static PyTypeObject Pool_Type = {
     .tp_dealloc = (destructor)Pool_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc =
-        "Pool(): memory tied to this object's life.  alloc(n) gives a "
-        "Block; everything left is freed when the pool and its blocks "
-        "are gone.",
+        "Pool(*, node=None, limit=None, name=None): memory tied to this "
+        "object's life, one Depot heap.  alloc(n) gives a Block; "
+        "everything left is freed at once when the pool and its blocks "
+        "are gone.  node: the NUMA node its memory comes from; limit: most "
+        "bytes of pages it may hold; name: its name in depot.stats().",
     .tp_weaklistoffset = offsetof(PoolObject, weakrefs),
     .tp_methods = Pool_methods,
     .tp_getset = Pool_getset,

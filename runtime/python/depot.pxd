@@ -12,7 +12,7 @@
 # (hence `nogil`).  A block must be freed by its own domain's Free.
 
 from libc.stddef cimport size_t
-from libc.stdint cimport uint32_t, uint64_t
+from libc.stdint cimport int32_t, uint32_t, uint64_t
 
 cdef extern from "depot/depot.h" nogil:
     # ---- version
@@ -102,14 +102,49 @@ cdef extern from "depot/depot.h" nogil:
     const char *DepotMem_OptionError()
     const char *DepotMem_OptionName(unsigned index)
 
-    # ---- heaps (issue 15) ------------------------------------------------
-    # INTEGRATION: the DepotHeap declarations go here once <depot/depot.h>
-    # has them (DepotHeap, DepotHeapOptions, DepotHeap_New, DepotHeap_Malloc,
-    # DepotHeap_Calloc, DepotHeap_Realloc, DepotHeap_AlignedAlloc,
-    # DepotHeap_Free, DepotHeap_UsableSize, DepotHeap_Of, DepotHeap_Reset,
-    # DepotHeap_Destroy, DepotHeap_Stats).  tests/python/cython/
-    # heap_per_object.pyx is written against them.
-
+    # ---- heaps (issue 15): a family of blocks freed all at once ----------
+    # Any thread may allocate from and free into a heap; resetting or
+    # destroying one while another thread uses it is a program error.
+    # Blocks know their heap: DepotHeap_Free takes the block alone, and a
+    # heap block must never reach DepotMem_*Free or free() (nor the reverse).
+    ctypedef struct DepotHeap:
+        pass
+    int DEPOT_HEAP_NODE_ANY
+    ctypedef struct DepotHeapOptions:
+        size_t size             # sizeof(DepotHeapOptions)
+        int node                # NUMA node, or DEPOT_HEAP_NODE_ANY
+        size_t limit_bytes      # most bytes of pages it may hold (0: none)
+        const char *name        # copied, up to 47 bytes; NULL: "heap-<n>"
+    # DepotHeapOptions o = DEPOT_HEAP_OPTIONS_INIT is C's; in Cython:
+    #     cdef DepotHeapOptions o
+    #     o.size = sizeof(o); o.node = DEPOT_HEAP_NODE_ANY
+    #     o.limit_bytes = 0; o.name = NULL
+    ctypedef struct DepotHeapStats:
+        size_t size             # sizeof(DepotHeapStats), set by the caller
+        uint64_t blocks_in_use
+        uint64_t bytes_in_use
+        uint64_t blocks_cached
+        uint64_t bytes_held
+        uint64_t peak_bytes_held
+        uint64_t limit_bytes
+        uint64_t limit_hits
+        uint64_t spans
+        int32_t node
+        char name[48]
+    # NULL with errno ENOMEM (no memory, or 65535 heaps alive) or EINVAL.
+    DepotHeap *DepotHeap_New(const DepotHeapOptions *opts)
+    void DepotHeap_Reset(DepotHeap *heap)
+    void DepotHeap_Destroy(DepotHeap *heap)
+    void *DepotHeap_Malloc(DepotHeap *heap, size_t size)
+    void *DepotHeap_Calloc(DepotHeap *heap, size_t nelem, size_t elsize)
+    void *DepotHeap_Realloc(DepotHeap *heap, void *ptr, size_t new_size)
+    void *DepotHeap_AlignedAlloc(DepotHeap *heap, size_t alignment,
+                                 size_t size)
+    void DepotHeap_Free(void *ptr)
+    size_t DepotHeap_UsableSize(const void *ptr)
+    DepotHeap *DepotHeap_Of(const void *ptr)
+    const char *DepotHeap_Name(const DepotHeap *heap)
+    int DepotHeap_Stats(const DepotHeap *heap, DepotHeapStats *stats)
 
 # ---- the typed macros ---------------------------------------------------
 # C's DepotMem_New(TYPE, n) and DepotMem_Resize(p, TYPE, n) take a type,

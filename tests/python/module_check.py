@@ -240,13 +240,46 @@ def pool():
         check("freed" in str(e), "freed block", str(e))
     blocks = [p.alloc(1000) for _ in range(1000)]
     check(p.blocks == 1000, "the pool counts its blocks", p.blocks)
-    ref = weakref.ref(p)
-    s0 = depot.stats()["domains"]["mem"]["total"]["blocks_in_use"]
+    check(p.name.startswith("depot.Pool-"), "a pool's heap name", p.name)
+    h = depot.stats()["heaps"][p.name]
+    check(h == p.stats(), "stats() lists the pool's heap", (h, p.stats()))
+    check(h["blocks_in_use"] == 1000 and h["bytes_in_use"] >= 1000 * 1000,
+          "the heap holds the blocks", h)
+    name, ref = p.name, weakref.ref(p)
     del p, blocks, b, m, op
     gc.collect()
     check(ref() is None, "the pool was collected", None)
-    s1 = depot.stats()["domains"]["mem"]["total"]["blocks_in_use"]
-    check(s0 - s1 >= 1000, "its blocks went with it", (s0, s1))
+    check(name not in depot.stats()["heaps"], "its heap went with it",
+          depot.stats()["heaps"])
+    # Options: a name, a limit (MemoryError past it, counted), a node.
+    p = depot.Pool(name="pool-test", limit=1 << 20)
+    check(p.name == "pool-test", "named", p.name)
+    keep = [p.alloc(4096) for _ in range(16)]
+    try:
+        p.alloc(4 << 20)
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("an allocation past the pool's limit")
+    h = depot.stats()["heaps"]["pool-test"]
+    check(h["limit_bytes"] == 1 << 20 and h["limit_hits"] >= 1,
+          "the limit refused it", h)
+    check(p.blocks == 16, "the pool's blocks are intact", p.blocks)
+    q = depot.Pool(name="pool-test")
+    check({"pool-test", "pool-test (2)"} <= set(depot.stats()["heaps"]),
+          "a repeated name is told apart", list(depot.stats()["heaps"]))
+    check(depot.Pool(node=0).stats()["node"] == 0, "bound to node 0", None)
+    for kw, exc in (({"node": -1}, ValueError), ({"node": 1 << 20}, ValueError),
+                    ({"limit": 0}, ValueError), ({"name": ""}, ValueError),
+                    ({"name": "x" * 48}, ValueError), ({"name": 5}, TypeError),
+                    ({"size": 1}, TypeError)):
+        try:
+            depot.Pool(**kw)
+        except exc as e:
+            check(str(e), "says why", kw)
+        else:
+            raise AssertionError(f"Pool(**{kw}) accepted")
+    del p, q, keep
     try:
         import numpy
     except ImportError:
@@ -257,8 +290,9 @@ def pool():
         a = numpy.frombuffer(b, dtype=numpy.float64)
         a[:] = 1.5
         check(memoryview(b).cast("d")[9] == 1.5, "numpy over a block", a)
-    say("Pool: buffer protocol without a copy, resize, free, collected "
-        "with its blocks" + ("" if numpy else " (numpy not installed)"))
+    say("Pool: one heap each, buffer protocol without a copy, resize, free, "
+        "collected with its blocks, node/limit/name, in stats()['heaps']" +
+        ("" if numpy else " (numpy not installed)"))
 
 
 def config_and_options():

@@ -75,11 +75,28 @@ assert r["object"].startswith("draining") or r["object"].startswith("restored"),
 print(f"ok: depot.install() over another hook: {forwarded} of its blocks "
       "went back to it")
 if len(sys.argv) > 1 and sys.argv[1] == "heap":
+    import ctypes
     import heap_per_object
-    d = heap_per_object.Document()
-    for i in range(1000):
-        d.add(b"node %d" % i)
+    d = heap_per_object.Document(b"cython-doc")
+    addrs = [d.add(b"node %d" % i) for i in range(1000)]
+    assert d.stats() == (1000, "cython-doc"), d.stats()
+    h = depot.stats()["heaps"]["cython-doc"]
+    assert h["blocks_in_use"] == 1000 and h["node"] == -1, h
+    a = d.grow(addrs[7], 4096)
+    assert ctypes.string_at(a) == b"node 7", ctypes.string_at(a)
+    d.drop(a)
+    assert d.stats()[0] == 999, d.stats()
     d.clear()
+    assert d.stats()[0] == 0, d.stats()
+    d.add(b"after reset")
     del d
-    print("ok: a heap per object")
+    assert "cython-doc" not in depot.stats()["heaps"], depot.stats()["heaps"]
+    try:
+        heap_per_object.Document(b"small", 1 << 16).add(b"x" * (1 << 20))
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("a heap past its limit")
+    print("ok: a heap per object (DepotHeap_* from depot.pxd; options, "
+          "stats, realloc, free, reset, destroy, limit)")
 print("PASS")

@@ -1,22 +1,12 @@
 # cython: language_level=3
 # A heap per object (issue 15's first-class heaps): every buffer an object
 # makes comes from its own DepotHeap, and __dealloc__ destroys the heap,
-# everything in it at once.  Written against the DepotHeap API, which is
-# not in <depot/depot.h> yet: its test target (//tests:python_cython_heap_test)
-# is tagged manual until the heaps land.  INTEGRATION: move these
-# declarations into depot.pxd's heap section and cimport them from depot.
-cdef extern from "depot/depot.h" nogil:
-    ctypedef struct DepotHeap:
-        pass
-    ctypedef struct DepotHeapOptions:
-        pass
-    DepotHeap *DepotHeap_New(const DepotHeapOptions *opts)
-    void *DepotHeap_Malloc(DepotHeap *h, size_t size)
-    void *DepotHeap_Realloc(DepotHeap *h, void *p, size_t size)
-    void DepotHeap_Free(void *p)
-    DepotHeap *DepotHeap_Of(const void *p)
-    void DepotHeap_Reset(DepotHeap *h)
-    void DepotHeap_Destroy(DepotHeap *h)
+# everything in it at once.  The declarations come from depot.pxd.
+from depot cimport (DEPOT_HEAP_NODE_ANY, DepotHeap, DepotHeap_Destroy,
+                    DepotHeap_Free, DepotHeap_Malloc, DepotHeap_New,
+                    DepotHeap_Of, DepotHeap_Realloc, DepotHeap_Reset,
+                    DepotHeap_Stats, DepotHeapOptions, DepotHeapStats)
+from libc.string cimport memcpy
 
 
 cdef class Document:
@@ -24,18 +14,43 @@ cdef class Document:
     cdef DepotHeap *heap
     cdef list sizes
 
-    def __cinit__(self):
-        self.heap = DepotHeap_New(NULL)
+    def __cinit__(self, bytes name=b"document", size_t limit=0):
+        cdef DepotHeapOptions opts
+        opts.size = sizeof(opts)
+        opts.node = DEPOT_HEAP_NODE_ANY
+        opts.limit_bytes = limit
+        opts.name = name  # copied by DepotHeap_New
+        self.heap = DepotHeap_New(&opts)
         if self.heap == NULL:
             raise MemoryError()
         self.sizes = []
+
+    def stats(self):
+        """(blocks in use, name) from DepotHeap_Stats."""
+        cdef DepotHeapStats s
+        s.size = sizeof(s)
+        if DepotHeap_Stats(self.heap, &s) != 0:
+            raise OSError("DepotHeap_Stats")
+        return s.blocks_in_use, s.name.decode()
+
+    def grow(self, Py_ssize_t addr, size_t n):
+        """Resizes a block add() made (its text kept); its new address."""
+        cdef void *q = DepotHeap_Realloc(self.heap, <void *>addr, n)
+        if q == NULL:
+            raise MemoryError()
+        return <Py_ssize_t>q
+
+    def drop(self, Py_ssize_t addr):
+        DepotHeap_Free(<void *>addr)
 
     def add(self, bytes text):
         cdef Py_ssize_t n = len(text)
         cdef char *p = <char *>DepotHeap_Malloc(self.heap, n + 1)
         if p == NULL:
             raise MemoryError()
-        p[:n] = text
+        # memcpy: Cython 0.29 compiles p[:n] = text as an object slice
+        # assignment on the pointer (a crash)
+        memcpy(p, <const char *>text, n)
         p[n] = 0
         if DepotHeap_Of(p) != self.heap:
             raise AssertionError("a block of another heap")
