@@ -3,10 +3,10 @@
     import depot
     depot.install()            # mem and object domains on Depot, now
     depot.active()             # what Depot serves in this process
-    depot.stats()              # statistics: per domain, per size class
+    depot.stats()              # statistics: per domain, per size class, heaps
     depot.trim()               # return free memory to the OS
     depot.config()             # the effective configuration
-    pool = depot.Pool()        # memory tied to an object's life
+    pool = depot.Pool()        # memory tied to an object's life (a heap)
     block = pool.alloc(4096)   # memoryview(block): no copy
 
     python3 -m depot run [--debug] [--conf k=v,...] script.py args...
