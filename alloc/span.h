@@ -86,12 +86,16 @@ typedef struct depot_span {
   uint32_t block_size;            /* SMALL: class size; LARGE: usable bytes */
   uint16_t start_page;            /* index of the first page in its segment */
   uint16_t npages;
-  uint16_t list_id;   /* SMALL: see above */
-  uint8_t state;      /* depot_span_state_t */
-  uint8_t domain;     /* SMALL and LARGE */
-  uint8_t dirty;      /* FREE: some pages may be resident (not yet purged) */
-  uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
-  uint32_t dirty_ms;  /* FREE and dirty: when its oldest pages were freed */
+  uint16_t list_id; /* SMALL: see above */
+  uint8_t state;    /* depot_span_state_t */
+  uint8_t domain;   /* SMALL and LARGE */
+  uint8_t dirty;    /* FREE: some pages may be resident (not yet purged) */
+  union {
+    uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
+    uint8_t sampled;    /* LARGE: the block is a heap-profile sample (prof.h);
+                         * cleared before the span goes back to its arena */
+  };
+  uint32_t dirty_ms; /* FREE and dirty: when its oldest pages were freed */
 } depot_span_t;
 _Static_assert(sizeof(depot_span_t) == 64, "a span descriptor is a cache line");
 

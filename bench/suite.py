@@ -76,6 +76,11 @@ def install_peers(names, extra):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# Allocators that are Depot with a configuration: depot-prof is Depot with
+# heap profiling on at the default sampling interval, to measure its cost.
+CONFIGURED = {"depot-prof": {"DEPOT_CONF": "prof=1"}}
+
+
 def run(cmd, preload, timeout=600, env_extra=None):
     env = dict(os.environ)
     env.pop("LD_PRELOAD", None)
@@ -114,7 +119,7 @@ def run_workloads(args, res, names, libs, workloads_bin):
             for a in rotated(names, r):
                 cmd = [workloads_bin, w, "--threads", str(args.workload_threads),
                        "--scale", str(args.scale)]
-                rc, out, err = run(cmd, libs[a])
+                rc, out, err = run(cmd, libs[a], env_extra=CONFIGURED.get(a))
                 line = next((l for l in out.splitlines() if l.startswith("RESULT")), None)
                 if rc != 0 or not line:
                     log("suite: %s under %s failed (exit %d): %s" % (w, a, rc, err.strip()[-200:]))
@@ -130,7 +135,7 @@ def run_micro(args, res, names, libs, micro_bin):
             cmd = [micro_bin, "--benchmark_format=json",
                    "--benchmark_filter=" + MICRO_FILTER,
                    "--benchmark_min_time=%g" % args.min_time]
-            rc, out, err = run(cmd, libs[a])
+            rc, out, err = run(cmd, libs[a], env_extra=CONFIGURED.get(a))
             if rc != 0:
                 log("suite: micro under %s failed: %s" % (a, err.strip()[-200:]))
                 continue
@@ -152,7 +157,7 @@ def run_scaling(args, names, libs, workloads_bin):
             for r in range(args.scaling_runs):
                 for a in rotated(names, r):
                     cmd = [workloads_bin, w, "--threads", str(t), "--scale", str(args.scale)]
-                    rc, o, _ = run(cmd, libs[a])
+                    rc, o, _ = run(cmd, libs[a], env_extra=CONFIGURED.get(a))
                     line = next((l for l in o.splitlines() if l.startswith("RESULT")), None)
                     if rc == 0 and line:
                         f = dict(kv.split("=") for kv in line.split()[2:])
@@ -273,7 +278,7 @@ def render(args, table, res, names, icount, scaling, machine):
         out.append("| %s | %.2f | %.2f (%s) | %.2f |" % (a, geomean([r for r, _ in rs]),
                                                         worst[0], worst[1], geomean(ms)))
     # Targets: Depot against the best *peer* of each workload.
-    peers = [a for a in names if a != "depot"]
+    peers = [a for a in names if a != "depot" and a not in CONFIGURED]
     if "depot" in names and peers:
         ratios, mem = [], []
         for w in table:
@@ -292,6 +297,12 @@ def render(args, table, res, names, icount, scaling, machine):
         out.append("\n## Targets (reported, not enforced)\n")
         out.append("| target | measured | met |")
         out.append("|---|---|---|")
+        if "depot-prof" in names:
+            pr = [table[w]["depot-prof"]["time"] / table[w]["depot"]["time"]
+                  for w in table if "depot" in table[w] and "depot-prof" in table[w]]
+            gp = geomean(pr)
+            out.append("| heap profiling on (prof=1, 512 KiB): time / Depot's, "
+                       "geometric mean <= 1.02 | %.3f | %s |" % (gp, "yes" if gp <= 1.02 else "no"))
         out.append("| Depot's time / best peer, geometric mean <= 1.0 | %.2f | %s |" %
                    (g, "yes" if g <= 1.0 else "no"))
         out.append("| no workload slower than the best peer by more than 1.25x | "
@@ -386,7 +397,8 @@ def main():
     p.add_argument("--runs", type=int, help="runs per allocator (default 3 quick, 5 full)")
     p.add_argument("--threads", default=None,
                    help="thread counts to sweep, e.g. 1,2,4,8 (default 1..CPUs)")
-    p.add_argument("--allocators", default="depot,glibc,jemalloc,tcmalloc,mimalloc")
+    p.add_argument("--allocators",
+                   default="depot,depot-prof,glibc,jemalloc,tcmalloc,mimalloc")
     p.add_argument("--no-install", action="store_true", help="do not install missing peers")
     p.add_argument("--no-redis", action="store_true")
     p.add_argument("--out", help="results folder (default bench/results in the workspace)")
@@ -435,7 +447,7 @@ def main():
                        ("redis-tools", have("redis-benchmark")), ("valgrind", have("valgrind"))])
     libs, names = {}, []
     for a in wanted:
-        if a == "depot":
+        if a == "depot" or a in CONFIGURED:
             libs[a] = libdepot
         elif a in PEERS:
             lib = PEERS[a][1] and os.path.join(peer_dir, PEERS[a][1])

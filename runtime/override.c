@@ -33,6 +33,7 @@
 #include "alloc/alloc.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/prof.h"
 #include "runtime/runtime.h"
 
 #define RAW DEPOT_DOMAIN_RAW
@@ -67,32 +68,113 @@ static depot_noinline void free_miss(void *p, unsigned d) {
   else depot_free_slow(p, d);
 }
 
-static void *aligned(size_t align, size_t size) {
-  if (depot_debug_c_mode()) return depot_debug_c_aligned(align, size);
-  return depot_aligned_alloc(align, size, RAW);
+/* ---- heap profiling: two versions of each allocating entry point --------
+ * Each body below takes `prof` as a constant: the version with prof 0 is
+ * the entry point of a build without profiling; the one with prof 1 first
+ * counts the request against the thread's countdown (depot_prof_take: a
+ * decrement and a predicted branch) and, when it holds a sample point,
+ * serves it from sample() (prof.h).  free has one version: samples are
+ * blocks its fast path misses.
+ *
+ * Which version a process runs is fixed when the library is loaded: each
+ * exported name is a GNU ifunc whose resolver reads prof from the
+ * configuration with raw system calls (depot_prof_configured_early: the
+ * resolvers may run before the C library or this object is relocated, so
+ * they call nothing through the PLT).  The choice costs the calls nothing:
+ * the loader writes the chosen address where the callers' calls go.  If
+ * the configuration says prof=1 only later (set with setenv before the
+ * first allocation, or /proc unreadable), depot_prof_init says that the
+ * family is not sampled.  Builds without ifunc (DEPOT_PROF_IFUNC 0: the
+ * sanitizers, other systems) test depot_prof_counting on each call. */
+#define DEPOT_ARGS(...) __VA_ARGS__
+#if DEPOT_PROF_IFUNC
+/* The resolvers' common choice, made once (statics need no relocation). */
+static int resolve_counting(void) {
+  static int chosen; /* 0: not yet; 1: plain; 2: counting */
+  if (!chosen) chosen = depot_prof_configured_early() == 1 ? 2 : 1;
+  if (chosen == 2) depot_prof_counting = 1;
+  return chosen == 2;
+}
+#define DEPOT_ENTRY(ret, name, params, args)                                 \
+  static ret name##_plain params { return name##_body(0, DEPOT_ARGS args); } \
+  static DEPOT_PROF_TEXT ret name##_prof params {                            \
+    return name##_body(1, DEPOT_ARGS args);                                  \
+  }                                                                          \
+  static ret(*name##_resolve(void)) params {                                 \
+    return resolve_counting() ? name##_prof : name##_plain;                  \
+  }                                                                          \
+  EXPORT ret NAME(name)                                                      \
+  params __attribute__((ifunc(#name "_resolve")));
+#else
+#define DEPOT_ENTRY(ret, name, params, args)     \
+  EXPORT DEPOT_PROF_TEXT ret NAME(name) params { \
+    if (depot_unlikely(depot_prof_counting))     \
+      return name##_body(1, DEPOT_ARGS args);    \
+    return name##_body(0, DEPOT_ARGS args);      \
+  }
+#endif
+
+/* A request that holds a sample point: the sample, or NULL to go the usual
+ * way (profiling inactive).  In debug mode the request is not counted here
+ * but by the raw domain's allocator under the debug hooks (domains.c),
+ * which serves debug mode's blocks: only malloc, whose debug test is on its
+ * miss path, counts first and gives the bytes back. */
+static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
+                                                   int zero) {
+  if (depot_debug_c_mode()) {
+    depot_prof_left = (int64_t)((uint64_t)depot_prof_left + size);
+    return NULL;
+  }
+  return depot_prof_alloc(size, align, RAW, zero);
 }
 
-EXPORT void *NAME(malloc)(size_t size) {
+static depot_noinline DEPOT_PROF_TEXT void *sample_realloc(void *p,
+                                                           size_t size) {
+  return p ? depot_prof_realloc(p, size, RAW)
+           : depot_prof_alloc(size, DEPOT_MIN_ALIGN, RAW, 0);
+}
+
+/* malloc's sample, or its usual block: a tail call from malloc, so that the
+ * counting version needs no stack frame. */
+static depot_noinline DEPOT_PROF_TEXT void *malloc_sampled(size_t size) {
+  void *q = sample(size, DEPOT_MIN_ALIGN, 0);
+  return q ? q : depot_alloc_with(size, RAW, alloc_miss);
+}
+
+depot_inline void *malloc_body(int prof, size_t size) {
+  if (prof && depot_prof_take(size)) return malloc_sampled(size);
   return depot_alloc_with(size, RAW, alloc_miss);
 }
+DEPOT_ENTRY(void *, malloc, (size_t size), (size))
 
 EXPORT void NAME(free)(void *p) { depot_free_with(p, RAW, free_miss); }
 
-EXPORT void *NAME(calloc)(size_t n, size_t size) {
+depot_inline void *calloc_body(int prof, size_t n, size_t size) {
   if (depot_debug_c_mode()) return depot_debug_c_calloc(n, size);
+  if (prof && !(size && n > PTRDIFF_MAX / size) && depot_prof_take(n * size)) {
+    void *q = sample(n * size, DEPOT_MIN_ALIGN, 1);
+    if (q) return q;
+  }
   return depot_calloc(n, size, RAW);
 }
+DEPOT_ENTRY(void *, calloc, (size_t n, size_t size), (n, size))
 
-EXPORT void *NAME(realloc)(void *p, size_t size) {
+depot_inline void *realloc_body(int prof, void *p, size_t size) {
   if (p && size == 0) {
     NAME(free)(p);
     return NULL;
   }
   if (depot_debug_c_mode()) return depot_debug_c_realloc(p, size);
+  if (prof && depot_prof_take(size)) {
+    void *q = sample_realloc(p, size);
+    if (q) return q;
+  }
   return depot_realloc(p, size, RAW);
 }
+DEPOT_ENTRY(void *, realloc, (void *p, size_t size), (p, size))
 
-EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(reallocarray)(void *p, size_t n,
+                                                size_t size) {
   if (size && n > SIZE_MAX / size) {
     errno = ENOMEM;
     return NULL;
@@ -100,39 +182,54 @@ EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
   return NAME(realloc)(p, n * size);
 }
 
-EXPORT int NAME(posix_memalign)(void **out, size_t align, size_t size) {
+/* align: a power of two. */
+depot_inline void *aligned(int prof, size_t align, size_t size) {
+  if (depot_debug_c_mode()) return depot_debug_c_aligned(align, size);
+  if (prof && depot_prof_take(size)) {
+    void *q = sample(size, align, 0);
+    if (q) return q;
+  }
+  return depot_aligned_alloc(align, size, RAW);
+}
+
+depot_inline int posix_memalign_body(int prof, void **out, size_t align,
+                                     size_t size) {
   if (align < sizeof(void *) || !depot_is_pow2(align)) return EINVAL;
   int saved = errno;
-  void *p = aligned(align, size);
+  void *p = aligned(prof, align, size);
   errno = saved;
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
+DEPOT_ENTRY(int, posix_memalign, (void **out, size_t align, size_t size),
+            (out, align, size))
 
-EXPORT void *NAME(aligned_alloc)(size_t align, size_t size) {
+depot_inline void *aligned_alloc_body(int prof, size_t align, size_t size) {
   if (!depot_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
   }
-  return aligned(align, size);
+  return aligned(prof, align, size);
 }
+DEPOT_ENTRY(void *, aligned_alloc, (size_t align, size_t size), (align, size))
 
-EXPORT void *NAME(memalign)(size_t align, size_t size) {
+depot_inline void *memalign_body(int prof, size_t align, size_t size) {
   if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
   }
   size_t a = DEPOT_MIN_ALIGN;
   while (a < align) a <<= 1; /* glibc rounds an odd alignment up */
-  return aligned(a, size);
+  return aligned(prof, a, size);
 }
+DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
 
-EXPORT void *NAME(valloc)(size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(valloc)(size_t size) {
   return NAME(memalign)(page_size(), size);
 }
 
-EXPORT void *NAME(pvalloc)(size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(pvalloc)(size_t size) {
   size_t ps = page_size();
   if (size > SIZE_MAX - ps) {
     errno = ENOMEM;
