@@ -39,7 +39,7 @@
 #define PROF_TLS __thread __attribute__((tls_model(DEPOT_TLS_MODEL)))
 
 PROF_TLS int64_t depot_prof_left;
-int depot_prof_counting;
+int depot_prof_counting, depot_prof_resolved;
 _Atomic size_t depot_prof_live_count;
 
 typedef struct {
@@ -618,7 +618,7 @@ int depot_prof_init(void) {
   P.nstacks = 1;
   P.interval = (double)depot_options.prof_sample;
   P.on = 1;
-  if (!DEPOT_PROF_IFUNC) depot_prof_counting = 1;
+  if (!depot_prof_resolved) depot_prof_counting = 1;
   else if (!depot_prof_counting)
     depot_say(
         "depot: prof: prof=1 was not in DEPOT_CONF or DEPOT_CONF_FILE "

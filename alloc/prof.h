@@ -46,18 +46,6 @@
  * stack, so that profiles begin at the caller of malloc. */
 #define DEPOT_PROF_TEXT __attribute__((section("depot_prof_text")))
 
-/* Whether the C family's entry points come in two versions chosen at load
- * time by GNU ifunc (runtime/override.c): Linux on x86-64 and AArch64,
- * where depot_prof_configured_early can read the configuration with raw
- * system calls; not under the sanitizers, whose runtimes start after the
- * resolvers run.  Elsewhere one version tests depot_prof_counting. */
-#if defined(__linux__) && (defined(__x86_64__) || defined(__aarch64__)) && \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-#define DEPOT_PROF_IFUNC 1
-#else
-#define DEPOT_PROF_IFUNC 0
-#endif
-
 /* Frames kept per sample. */
 #define DEPOT_PROF_DEPTH 32
 /* Distinct (stack, size class) pairs the table holds; later new ones are
@@ -83,11 +71,12 @@ depot_inline int depot_prof_take(size_t size) {
   return depot_unlikely(left < 0);
 }
 
-/* Whether the C family's entry points count bytes: set by their ifunc
- * resolvers when they pick the counting versions, or (DEPOT_PROF_IFUNC 0)
- * by depot_prof_init when prof=1.  Written before any thread but the first
- * exists, read-only after. */
-extern depot_hidden int depot_prof_counting;
+/* Whether the C family's entry points count bytes (runtime/override.c):
+ * set by their ifunc resolvers when they pick the counting versions (they
+ * set depot_prof_resolved too), else by depot_prof_init when prof=1, for
+ * builds whose entry points test it.  Written before any thread but the
+ * first exists, read-only after. */
+extern depot_hidden int depot_prof_counting, depot_prof_resolved;
 
 /* Live samples (relaxed: a hint for huge frees, exact under the lock). */
 extern depot_hidden _Atomic size_t depot_prof_live_count;

@@ -84,14 +84,31 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * the loader writes the chosen address where the callers' calls go.  If
  * the configuration says prof=1 only later (set with setenv before the
  * first allocation, or /proc unreadable), depot_prof_init says that the
- * family is not sampled.  Builds without ifunc (DEPOT_PROF_IFUNC 0: the
- * sanitizers, other systems) test depot_prof_counting on each call. */
+ * family is not sampled.  Builds without ifunc (DEPOT_PROF_IFUNC 0) test
+ * depot_prof_counting on each call: the static //:depot_malloc (glibc
+ * refuses an ifunc malloc defined in an executable), the sanitizers (their
+ * runtimes start after the resolvers run), systems other than Linux on
+ * x86-64 and AArch64 (depot_prof_configured_early's system calls). */
+#if defined(__has_feature) /* clang: no __SANITIZE_*__ macros */
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define DEPOT_SANITIZED 1
+#endif
+#endif
+#if defined(DEPOT_SHARED_OBJECT) && defined(__linux__) &&              \
+    (defined(__x86_64__) || defined(__aarch64__)) &&                   \
+    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
+    !defined(DEPOT_SANITIZED)
+#define DEPOT_PROF_IFUNC 1
+#else
+#define DEPOT_PROF_IFUNC 0
+#endif
 #define DEPOT_ARGS(...) __VA_ARGS__
 #if DEPOT_PROF_IFUNC
 /* The resolvers' common choice, made once (statics need no relocation). */
 static int resolve_counting(void) {
   static int chosen; /* 0: not yet; 1: plain; 2: counting */
   if (!chosen) chosen = depot_prof_configured_early() == 1 ? 2 : 1;
+  depot_prof_resolved = 1;
   if (chosen == 2) depot_prof_counting = 1;
   return chosen == 2;
 }
