@@ -39,7 +39,7 @@
 #define PROF_TLS __thread __attribute__((tls_model(DEPOT_TLS_MODEL)))
 
 PROF_TLS int64_t depot_prof_left;
-int depot_prof_counting, depot_prof_resolved;
+int depot_prof_counting;
 _Atomic size_t depot_prof_live_count;
 
 typedef struct {
@@ -420,174 +420,6 @@ int depot_prof_is_sample(const void *p) {
   return found;
 }
 
-/* ---- the configuration, before the C library is ready --------------------
- * depot_prof_configured_early runs inside an ifunc resolver, possibly while
- * the dynamic loader relocates the C library and before this object is
- * relocated itself: it may call no function through the PLT (no libc),
- * read no pointer that needs a relocation, and (in builds with sanitizers,
- * which do not use it) touch no shadow memory.  So: raw system calls in
- * inline assembly, buffers on the stack, hand-written loops. */
-
-#if defined(__x86_64__)
-static inline long raw_syscall3(long nr, long a, long b, long c) {
-  long ret;
-  __asm__ volatile("syscall"
-                   : "=a"(ret)
-                   : "a"(nr), "D"(a), "S"(b), "d"(c)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-#define DEPOT_PROF_RAW_SYSCALLS 1
-#elif defined(__aarch64__)
-static inline long raw_syscall3(long nr, long a, long b, long c) {
-  register long x8 __asm__("x8") = nr;
-  register long x0 __asm__("x0") = a;
-  register long x1 __asm__("x1") = b;
-  register long x2 __asm__("x2") = c;
-  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2) : "memory");
-  return x0;
-}
-#define DEPOT_PROF_RAW_SYSCALLS 1
-#else
-#define DEPOT_PROF_RAW_SYSCALLS 0
-#endif
-
-#if DEPOT_PROF_RAW_SYSCALLS
-#define EARLY __attribute__((noinline))
-
-static EARLY int early_open(const char *path) {
-  return (int)raw_syscall3(SYS_openat, AT_FDCWD, (long)path,
-                           O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-}
-static EARLY long early_read(int fd, char *buf, size_t n) {
-  long r;
-  do r = raw_syscall3(SYS_read, fd, (long)buf, (long)n);
-  while (r == -EINTR);
-  return r;
-}
-static EARLY void early_close(int fd) { raw_syscall3(SYS_close, fd, 0, 0); }
-
-static int early_space(char c) {
-  return c == ' ' || c == '\t' || c == '\r' || c == '\n';
-}
-
-/* The value of prof in text's items (separated by sep; in a file '#'
- * starts a comment), the last one winning: *val is left alone when no item
- * sets it, or when a value is not a boolean (the loader reports that one
- * and keeps the default: 0). */
-static EARLY void early_scan(const char *t, size_t n, char sep, int *val) {
-  for (size_t i = 0; i < n;) {
-    size_t end = i;
-    while (end < n && t[end] != sep) end++;
-    size_t k = i, stop = end;
-    if (sep == '\n')
-      for (size_t h = i; h < end; h++)
-        if (t[h] == '#') {
-          stop = h;
-          break;
-        }
-    while (k < stop && early_space(t[k])) k++;
-    if (stop - k > 4 && t[k] == 'p' && t[k + 1] == 'r' && t[k + 2] == 'o' &&
-        t[k + 3] == 'f') {
-      size_t e = k + 4;
-      while (e < stop && early_space(t[e])) e++;
-      if (e < stop && t[e] == '=') {
-        size_t v = e + 1, w = stop;
-        while (v < w && early_space(t[v])) v++;
-        while (w > v && early_space(t[w - 1])) w--;
-        int b;
-        if (depot_word_is(t + v, w - v, "1") ||
-            depot_word_is(t + v, w - v, "true") ||
-            depot_word_is(t + v, w - v, "yes") ||
-            depot_word_is(t + v, w - v, "on"))
-          b = 1;
-        else if (depot_word_is(t + v, w - v, "0") ||
-                 depot_word_is(t + v, w - v, "false") ||
-                 depot_word_is(t + v, w - v, "no") ||
-                 depot_word_is(t + v, w - v, "off"))
-          b = 0;
-        else b = 0; /* a bad value: the loader keeps the default */
-        *val = b;
-      }
-    }
-    i = end + 1;
-  }
-}
-
-#define EARLY_VALUE_MAX 4096
-
-/* Finds DEPOT_CONF and DEPOT_CONF_FILE in /proc/self/environ (entries end
- * in NUL).  *conf_len / *file_len: the value's length, SIZE_MAX when absent
- * or too long.  Returns -1 if the environment cannot be read. */
-static EARLY int early_environ(char *conf, size_t *conf_len, char *file,
-                               size_t *file_len) {
-  /* Static constants are read relative to the code: no relocation. */
-  static const char path[] = "/proc/self/environ";
-  static const char name[] = "DEPOT_CONF_FILE";
-  int fd = early_open(path);
-  if (fd < 0) return -1;
-  char buf[2048];
-  /* State: pos in the current entry's name; which value is being copied
-   * (0 none, 1 DEPOT_CONF, 2 DEPOT_CONF_FILE), and its length. */
-  size_t pos = 0, len = 0;
-  int copying = 0, matching = 1, over = 0;
-  *conf_len = *file_len = SIZE_MAX;
-  for (;;) {
-    long r = early_read(fd, buf, sizeof buf);
-    if (r <= 0) break;
-    for (long i = 0; i < r; i++) {
-      char c = buf[i];
-      if (c == 0) { /* end of an entry */
-        if (copying && !over) *(copying == 1 ? conf_len : file_len) = len;
-        pos = len = 0;
-        copying = over = 0;
-        matching = 1;
-        continue;
-      }
-      if (copying) {
-        char *dst = copying == 1 ? conf : file;
-        if (len + 1 < EARLY_VALUE_MAX) dst[len++] = c;
-        else over = 1;
-        continue;
-      }
-      if (!matching) continue;
-      /* "DEPOT_CONF" then '=' (DEPOT_CONF) or "_FILE=" (DEPOT_CONF_FILE). */
-      if (pos == 10 && c == '=') copying = 1;
-      else if (pos == 15 && c == '=') copying = 2;
-      else if (pos < 15 && c == name[pos]) pos++;
-      else matching = 0;
-    }
-  }
-  early_close(fd);
-  if (*file_len != SIZE_MAX) file[*file_len] = 0;
-  return 0;
-}
-
-int depot_prof_configured_early(void) {
-  char conf[EARLY_VALUE_MAX], file[EARLY_VALUE_MAX];
-  size_t conf_len, file_len;
-  int val = 0;
-  if (early_environ(conf, &conf_len, file, &file_len) != 0) return -1;
-  if (file_len != SIZE_MAX && file_len > 0) {
-    char text[DEPOT_CONF_FILE_MAX];
-    int fd = early_open(file);
-    if (fd >= 0) {
-      size_t n = 0;
-      long r;
-      while (n < sizeof text &&
-             (r = early_read(fd, text + n, sizeof text - n)) > 0)
-        n += (size_t)r;
-      early_close(fd);
-      early_scan(text, n, '\n', &val);
-    }
-  }
-  if (conf_len != SIZE_MAX) early_scan(conf, conf_len, ',', &val);
-  return val;
-}
-#else
-int depot_prof_configured_early(void) { return -1; }
-#endif
-
 /* ---- start-up and switches ------------------------------------------------- */
 
 int depot_prof_init(void) {
@@ -618,13 +450,7 @@ int depot_prof_init(void) {
   P.nstacks = 1;
   P.interval = (double)depot_options.prof_sample;
   P.on = 1;
-  if (!depot_prof_resolved) depot_prof_counting = 1;
-  else if (!depot_prof_counting)
-    depot_say(
-        "depot: prof: prof=1 was not in DEPOT_CONF or DEPOT_CONF_FILE "
-        "when the library was loaded (set after start, or "
-        "/proc/self/environ unreadable): malloc and its family are "
-        "not sampled, the DepotMem domains are");
+  depot_prof_counting = 1;
   return 0;
 }
 

@@ -9,10 +9,11 @@
  *   - every allocating entry point counts the bytes asked for against the
  *     thread's countdown to its next sample point (depot_prof_take: one
  *     decrement and one predicted branch), in the variant of the entry
- *     point chosen at load time when prof=1 (runtime/override.c: an ifunc
- *     for the C family; runtime/domains.c: the domains' own allocators).
- *     With prof=0 the entry points are those of a build without profiling:
- *     the cache-hit paths have no added instruction;
+ *     point that prof=1 switches on at start-up (runtime/override.c: a jump
+ *     written over the C family's entry points; runtime/domains.c: the
+ *     domains' own allocators).  With prof=0 the entry points are those of
+ *     a build without profiling: the cache-hit paths have no added
+ *     instruction;
  *   - when the countdown goes below zero, the allocation is the sample
  *     (depot_prof_alloc, alloc.c): it is served from a page run of its own
  *     (a large span marked `sampled`), or a huge block, so that its free
@@ -71,12 +72,10 @@ depot_inline int depot_prof_take(size_t size) {
   return depot_unlikely(left < 0);
 }
 
-/* Whether the C family's entry points count bytes (runtime/override.c):
- * set by their ifunc resolvers when they pick the counting versions (they
- * set depot_prof_resolved too), else by depot_prof_init when prof=1, for
- * builds whose entry points test it.  Written before any thread but the
- * first exists, read-only after. */
-extern depot_hidden int depot_prof_counting, depot_prof_resolved;
+/* Set by depot_prof_init when prof=1, before any thread but the first
+ * exists, read-only after: the C family's entry points then count bytes
+ * (runtime/override.c switches them to their counting versions). */
+extern depot_hidden int depot_prof_counting;
 
 /* Live samples (relaxed: a hint for huge frees, exact under the lock). */
 extern depot_hidden _Atomic size_t depot_prof_live_count;
@@ -121,13 +120,6 @@ void depot_prof_dump_from_signal(void);
 
 /* Whether prof=1 (and the tables are mapped). */
 int depot_prof_on(void);
-
-/* What the configuration says of prof, read before the C library is ready
- * (an ifunc resolver, runtime/override.c): DEPOT_CONF in
- * /proc/self/environ, else the file DEPOT_CONF_FILE names, through raw
- * system calls, with no allocation, no libc call and no relocation needed.
- * 1 or 0, or -1 when it cannot tell (no /proc, a value it cannot read). */
-int depot_prof_configured_early(void);
 
 /* Forgets the allocated-since counters (in-use counts stay). */
 void depot_prof_reset(void);

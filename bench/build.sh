@@ -33,8 +33,7 @@ for c in "$root"/alloc/*.c "$root"/runtime/*.c; do
   dir=$(basename "$(dirname "$c")")
   o=$out/obj/pic-$dir-$(basename "$c" .c).o
   if [[ $dir == alloc ]]; then f=("${core_flags[@]}"); else f=("${lib_flags[@]}"); fi
-  # DEPOT_SHARED_OBJECT: see runtime/BUILD's override_shared.
-  gcc "${f[@]}" "${common[@]}" -I"$root/runtime/include" -DDEPOT_SHARED_OBJECT -fPIC -c "$c" -o "$o"
+  gcc "${f[@]}" "${common[@]}" -I"$root/runtime/include" -fPIC -c "$c" -o "$o"
   pic+=("$o")
 done
 gcc -shared "${pic[@]}" -ldl -lpthread -o "$out/libdepot.so"

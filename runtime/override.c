@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc/alloc.h"
@@ -58,9 +59,14 @@ static size_t page_size(void) {
 /* The misses of malloc and free.  The first call of the process comes
  * here too (no thread has a cache yet), so the mode is known before any
  * block exists. */
+static void choose_entries(void);
+static _Atomic int entries_chosen; /* see choose_entries */
+
 static depot_noinline void *alloc_miss(size_t size, unsigned d) {
-  if (depot_unlikely(depot_debug_c_mode())) return depot_debug_c_malloc(size);
-  return depot_alloc_slow(size, d);
+  void *p = depot_unlikely(depot_debug_c_mode()) ? depot_debug_c_malloc(size)
+                                                 : depot_alloc_slow(size, d);
+  if (depot_unlikely(!depot_load_relaxed(&entries_chosen))) choose_entries();
+  return p;
 }
 
 static depot_noinline void free_miss(void *p, unsigned d) {
@@ -76,53 +82,35 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * serves it from sample() (prof.h).  free has one version: samples are
  * blocks its fast path misses.
  *
- * Which version a process runs is fixed when the library is loaded: each
- * exported name is a GNU ifunc whose resolver reads prof from the
- * configuration with raw system calls (depot_prof_configured_early: the
- * resolvers may run before the C library or this object is relocated, so
- * they call nothing through the PLT).  The choice costs the calls nothing:
- * the loader writes the chosen address where the callers' calls go.  If
- * the configuration says prof=1 only later (set with setenv before the
- * first allocation, or /proc unreadable), depot_prof_init says that the
- * family is not sampled.  Builds without ifunc (DEPOT_PROF_IFUNC 0) test
- * depot_prof_counting on each call: the static //:depot_malloc (glibc
- * refuses an ifunc malloc defined in an executable), the sanitizers (their
- * runtimes start after the resolvers run), systems other than Linux on
- * x86-64 and AArch64 (depot_prof_configured_early's system calls). */
-#if defined(__has_feature) /* clang: no __SANITIZE_*__ macros */
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define DEPOT_SANITIZED 1
-#endif
-#endif
-#if defined(DEPOT_SHARED_OBJECT) && defined(__linux__) &&              \
-    (defined(__x86_64__) || defined(__aarch64__)) &&                   \
-    !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__) && \
-    !defined(DEPOT_SANITIZED)
-#define DEPOT_PROF_IFUNC 1
-#else
-#define DEPOT_PROF_IFUNC 0
-#endif
+ * The exported names are the versions with prof 0.  With prof=1, the first
+ * miss of malloc after start-up (alloc_miss: the configuration is loaded by
+ * then) writes a direct jump to the counting version over the first
+ * instruction of each exported entry point (choose_entries), as the Linux
+ * kernel's static keys patch their branches: profiling off costs nothing
+ * at all, on it costs that jump besides the decrement and the branch.  The
+ * jump is written with one aligned atomic store (the entry points are
+ * aligned to 16 bytes), so a thread running the entry point meanwhile runs
+ * either version; only a process whose first allocations come from several
+ * threads at once (a late dlopen) can see that.  If the text cannot be made
+ * writable (a policy forbids it), depot_say says so and the family is not
+ * sampled; the DepotMem domains still are.  Where no jump can be written
+ * (DEPOT_PROF_PATCH 0: machines other than x86-64 and AArch64) the entry
+ * points test depot_prof_counting instead. */
 #define DEPOT_ARGS(...) __VA_ARGS__
-#if DEPOT_PROF_IFUNC
-/* The resolvers' common choice, made once (statics need no relocation). */
-static int resolve_counting(void) {
-  static int chosen; /* 0: not yet; 1: plain; 2: counting */
-  if (!chosen) chosen = depot_prof_configured_early() == 1 ? 2 : 1;
-  depot_prof_resolved = 1;
-  if (chosen == 2) depot_prof_counting = 1;
-  return chosen == 2;
-}
-#define DEPOT_ENTRY(ret, name, params, args)                                 \
-  static ret name##_plain params { return name##_body(0, DEPOT_ARGS args); } \
-  static DEPOT_PROF_TEXT ret name##_prof params {                            \
-    return name##_body(1, DEPOT_ARGS args);                                  \
-  }                                                                          \
-  static ret(*name##_resolve(void)) params {                                 \
-    return resolve_counting() ? name##_prof : name##_plain;                  \
-  }                                                                          \
-  EXPORT ret NAME(name)                                                      \
-  params __attribute__((ifunc(#name "_resolve")));
+#if defined(__x86_64__) || defined(__aarch64__)
+#define DEPOT_PROF_PATCH 1
+#define DEPOT_ENTRY(ret, name, params, args)                \
+  static DEPOT_PROF_TEXT ret name##_prof params {           \
+    return name##_body(1, DEPOT_ARGS args);                 \
+  }                                                         \
+  static DEPOT_PROF_TEXT __attribute__((aligned(16), used)) \
+  ret name##_plain params {                                 \
+    return name##_body(0, DEPOT_ARGS args);                 \
+  }                                                         \
+  EXPORT ret NAME(name)                                     \
+  params __attribute__((alias(#name "_plain")));
 #else
+#define DEPOT_PROF_PATCH 0
 #define DEPOT_ENTRY(ret, name, params, args)     \
   EXPORT DEPOT_PROF_TEXT ret NAME(name) params { \
     if (depot_unlikely(depot_prof_counting))     \
@@ -241,6 +229,68 @@ depot_inline void *memalign_body(int prof, size_t align, size_t size) {
   return aligned(prof, a, size);
 }
 DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
+
+#if DEPOT_PROF_PATCH
+/* Writes a jump to `to` over the first instruction at `from` (aligned to
+ * 16 bytes, in this object's text).  Returns 0, or -1 if the page cannot be
+ * made writable or `to` is out of a direct jump's reach. */
+static int write_jump(void *from, const void *to) {
+  uintptr_t a = (uintptr_t)from, ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+  void *page = (void *)(a & ~(ps - 1));
+  size_t len = a + 8 - (uintptr_t)page; /* the 8 bytes never cross a page */
+  intptr_t rel = (intptr_t)to - (intptr_t)a;
+#if defined(__x86_64__)
+  rel -= 5; /* jmp rel32: from the end of its 5 bytes */
+  if (a % 8 != 0 || rel != (int32_t)rel) return -1;
+#else
+  if (a % 8 != 0 || rel % 4 != 0 || rel >= (1 << 27) || rel < -(1 << 27))
+    return -1;
+#endif
+  if (mprotect(page, len, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return -1;
+#if defined(__x86_64__)
+  /* One 8-byte store: E9 and rel32, then the original bytes 5 to 7. */
+  uint64_t old = __atomic_load_n((uint64_t *)from, __ATOMIC_RELAXED);
+  uint64_t jump =
+      (old & ~(uint64_t)0xFFFFFFFFFF) | 0xE9 | (uint64_t)(uint32_t)rel << 8;
+  __atomic_store_n((uint64_t *)from, jump, __ATOMIC_SEQ_CST);
+#else
+  uint32_t b = 0x14000000u | ((uint32_t)(rel >> 2) & 0x03FFFFFFu);
+  __atomic_store_n((uint32_t *)from, b, __ATOMIC_SEQ_CST);
+  __builtin___clear_cache((char *)from, (char *)from + 4);
+#endif
+  mprotect(page, len, PROT_READ | PROT_EXEC);
+  return 0;
+}
+#endif
+
+/* Once, after start-up: with prof=1, points the family's entry points at
+ * their counting versions (see above).  Concurrent callers: the first
+ * does it. */
+static depot_noinline void choose_entries(void) {
+  if (!depot_initialised() || atomic_exchange(&entries_chosen, 1)) return;
+#if DEPOT_PROF_PATCH
+  if (!depot_prof_on()) return;
+  static const struct {
+    void *plain;
+    const void *prof;
+  } entries[] = {
+      {(void *)malloc_plain, (const void *)malloc_prof},
+      {(void *)calloc_plain, (const void *)calloc_prof},
+      {(void *)realloc_plain, (const void *)realloc_prof},
+      {(void *)posix_memalign_plain, (const void *)posix_memalign_prof},
+      {(void *)aligned_alloc_plain, (const void *)aligned_alloc_prof},
+      {(void *)memalign_plain, (const void *)memalign_prof},
+  };
+  for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+    if (write_jump(entries[i].plain, entries[i].prof) != 0) {
+      depot_say(
+          "depot: prof: cannot switch malloc and its family to their "
+          "sampling versions (their code cannot be made writable): "
+          "they are not sampled; the DepotMem domains are");
+      return;
+    }
+#endif
+}
 
 EXPORT DEPOT_PROF_TEXT void *NAME(valloc)(size_t size) {
   return NAME(memalign)(page_size(), size);

@@ -103,6 +103,8 @@ TEST(Prof, InUseSharesAndTotal) {
                          "/inuse",
                      "inuse 64");
   ASSERT_EQ(r.status, 0) << r.output;
+  // malloc and its family were switched to their sampling versions.
+  EXPECT_EQ(r.output.find("depot: prof:"), std::string::npos) << r.output;
   double truth = Field(r.output, "total"), true_big = Field(r.output, "big"),
          true_small = Field(r.output, "small");
   ASSERT_GT(truth, 60u << 20) << r.output;
