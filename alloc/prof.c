@@ -652,10 +652,11 @@ static void leak_report(uint32_t n) {
         (uint64_t)((double)estimate(P.snap[i].live_bytes, P.snap[i].live_objs) *
                    P.snap[i].live_objs / P.snap[i].live_bytes);
   }
-  if (!stacks) {
-    depot_say(
-        "depot: prof: no leaks: no sampled block is still in use at "
-        "exit");
+  if (!stacks) { /* silence, as a clean exit elsewhere (verbose=1 says it) */
+    if (depot_options.verbose)
+      depot_say(
+          "depot: prof: no leaks: no sampled block is still in use at "
+          "exit");
     return;
   }
   depot_say(
