@@ -310,11 +310,19 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
  * a huge block (never in the region; looked up in the sample table while
  * any sample is live). */
 
-/* Whether a block that check_block accepted is a live sample. */
-static int is_sample(const void *p, const block_info_t *bi) {
-  if (bi->kind == BLOCK_LARGE) return bi->span->sampled;
-  return bi->kind == BLOCK_HUGE && depot_prof_any_live() &&
-         depot_prof_is_sample(p);
+/* realloc keeps p (which check_block accepted) in place: if it is a sample,
+ * it stops being one.  The entry point counted the request at its new size
+ * as a new allocation, which the countdown sampled or not; the old sample
+ * ends as if freed.  (Moving every sample instead would copy a growing
+ * sampled buffer at each realloc.) */
+static void unsample(void *p, const block_info_t *bi) {
+  if (bi->kind == BLOCK_LARGE) {
+    if (!bi->span->sampled) return;
+    bi->span->sampled = 0;
+  } else if (bi->kind != BLOCK_HUGE || !depot_prof_any_live()) {
+    return;
+  }
+  depot_prof_release(p);
 }
 
 DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
@@ -335,7 +343,9 @@ DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
     depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)])
         ->sampled = 1;
   depot_prof_record(p, size);
-  if (zero && !DEPOT_VG) memset(p, 0, dirty < size ? dirty : size);
+  /* calloc's: as depot_calloc, only what may hold old data (all of it
+   * under Valgrind, so that memcheck sees it defined). */
+  if (zero) memset(p, 0, DEPOT_VG || dirty > size ? size : dirty);
   DEPOT_VG_ALLOCATED(p, size ? size : 1, zero);
   return p;
 }
@@ -513,9 +523,9 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   size_t want = size ? size : 1;
   void *q;
   /* Stay in place unless the block would be more than half empty; under
-   * Valgrind always move, so that memcheck's idea of the block stays exact;
-   * a heap-profile sample always moves, so that the profile follows. */
-  if (!DEPOT_VG && bi.kind != BLOCK_GUARD && !is_sample(p, &bi)) {
+   * Valgrind always move, so that memcheck's idea of the block stays exact. */
+  if (!DEPOT_VG && bi.kind != BLOCK_GUARD) {
+    unsample(p, &bi);
     if (want <= bi.usable &&
         (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
       return p;

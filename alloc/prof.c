@@ -412,14 +412,6 @@ int depot_prof_release(const void *p) {
   return e != NULL;
 }
 
-int depot_prof_is_sample(const void *p) {
-  if (!P.on) return 0;
-  lock();
-  int found = live_find((uintptr_t)p) != NULL;
-  unlock();
-  return found;
-}
-
 /* ---- start-up and switches ------------------------------------------------- */
 
 int depot_prof_init(void) {

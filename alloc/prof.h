@@ -42,9 +42,10 @@
 #define DEPOT_TLS_MODEL "initial-exec"
 #endif
 
-/* The code of the allocation slow paths, where a captured stack starts:
- * frames in this section are dropped from the front of every sample's
- * stack, so that profiles begin at the caller of malloc. */
+/* The code between a program's call and a captured stack (the entry points'
+ * versions, the sampling path): frames in this section are dropped from the
+ * front of every sample's stack, so that profiles begin at the caller of
+ * malloc. */
 #define DEPOT_PROF_TEXT __attribute__((section("depot_prof_text")))
 
 /* Frames kept per sample. */
@@ -103,9 +104,6 @@ void depot_prof_record(void *p, size_t requested);
 /* A block that may be a sample is being freed or moved: forgets it.
  * Returns 1 if it was a sample. */
 int depot_prof_release(const void *p);
-
-/* Whether p is a live sample (a lookup: huge blocks only). */
-int depot_prof_is_sample(const void *p);
 
 /* Writes a profile: to path, or when path is NULL to
  * <prof_prefix>.<pid>.<seq>.<kind>.heap.  kind "peak" writes the peak copy.

@@ -56,11 +56,12 @@ static size_t page_size(void) {
   return cached;
 }
 
-/* The misses of malloc and free.  The first call of the process comes
- * here too (no thread has a cache yet), so the mode is known before any
- * block exists. */
 static void choose_entries(void);
 static _Atomic int entries_chosen; /* see choose_entries */
+
+/* The misses of malloc and free.  The first call of the process comes
+ * here too (no thread has a cache yet), so the mode is known before any
+ * block exists; malloc's then picks the entry points' versions. */
 
 static depot_noinline void *alloc_miss(size_t size, unsigned d) {
   void *p = depot_unlikely(depot_debug_c_mode()) ? depot_debug_c_malloc(size)

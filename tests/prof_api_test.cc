@@ -71,7 +71,7 @@ TEST(ProfApi, ThreadsDomainsDumpsAndCrossThreadFrees) {
         ASSERT_NE(p, nullptr);
         static_cast<char *>(p)[n - 1] = 1;
         made[t].push_back(p);
-        if (i % 7 == 0) {  // reallocs of samples move them
+        if (i % 7 == 0) {  // reallocs: samples end, new ones begin
           void *q = DepotMem_Realloc(nullptr, 64);
           q = DepotMem_Realloc(q, 70000);
           DepotMem_Free(q);
