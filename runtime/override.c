@@ -237,23 +237,29 @@ DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
  * made writable or `to` is out of a direct jump's reach. */
 static int write_jump(void *from, const void *to) {
   uintptr_t a = (uintptr_t)from, ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+  /* A landing pad for indirect branches (CET's endbr64, BTI's bti c) stays
+   * where it is: the jump goes after it. */
+  uint32_t first = __atomic_load_n((uint32_t *)from, __ATOMIC_RELAXED);
+  if (first == 0xFA1E0FF3u || first == 0xD503245Fu) a += 4;
+  from = (void *)a;
   void *page = (void *)(a & ~(ps - 1));
   size_t len = a + 8 - (uintptr_t)page; /* the 8 bytes never cross a page */
   intptr_t rel = (intptr_t)to - (intptr_t)a;
 #if defined(__x86_64__)
   rel -= 5; /* jmp rel32: from the end of its 5 bytes */
-  if (a % 8 != 0 || rel != (int32_t)rel) return -1;
+  /* Within one cache line: x86 stores those 8 bytes atomically. */
+  if ((a & 63) > 56 || rel != (int32_t)rel) return -1;
 #else
-  if (a % 8 != 0 || rel % 4 != 0 || rel >= (1 << 27) || rel < -(1 << 27))
+  if (a % 4 != 0 || rel % 4 != 0 || rel >= (1 << 27) || rel < -(1 << 27))
     return -1;
 #endif
   if (mprotect(page, len, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return -1;
 #if defined(__x86_64__)
   /* One 8-byte store: E9 and rel32, then the original bytes 5 to 7. */
-  uint64_t old = __atomic_load_n((uint64_t *)from, __ATOMIC_RELAXED);
-  uint64_t jump =
-      (old & ~(uint64_t)0xFFFFFFFFFF) | 0xE9 | (uint64_t)(uint32_t)rel << 8;
-  __atomic_store_n((uint64_t *)from, jump, __ATOMIC_SEQ_CST);
+  uint64_t old, jump;
+  memcpy(&old, from, 8);
+  jump = (old & ~(uint64_t)0xFFFFFFFFFF) | 0xE9 | (uint64_t)(uint32_t)rel << 8;
+  __atomic_store_n((volatile uint64_t *)from, jump, __ATOMIC_SEQ_CST);
 #else
   uint32_t b = 0x14000000u | ((uint32_t)(rel >> 2) & 0x03FFFFFFu);
   __atomic_store_n((uint32_t *)from, b, __ATOMIC_SEQ_CST);
