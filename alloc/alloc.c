@@ -20,6 +20,7 @@
 #include "alloc/limit.h"
 #include "alloc/log.h"
 #include "alloc/numa.h"
+#include "alloc/prof.h"
 #include "alloc/purger.h"
 #include "alloc/quarantine.h"
 #include "alloc/region.h"
@@ -260,6 +261,7 @@ static void *big_alloc_once(size_t size, size_t align, unsigned d,
         depot_numa_arena_for(depot_numa_home()), npages, ap, DEPOT_SPAN_LARGE);
     if (s) {
       s->domain = (uint8_t)d;
+      s->sampled = 0;
       s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
       p = depot_span_start(s);
       big_account(d, 0, s->block_size, 1);
@@ -308,6 +310,67 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
   return p;
 }
 
+/* ---- heap-profile samples (prof.h) -------------------------------------------
+ * A sample must be a block whose free reaches depot_free_slow without a
+ * lookup on the hit path: a page run of its own (a large span, which the
+ * free fast path misses: its page-table entry is 0), marked `sampled`, or
+ * a huge block (never in the region; looked up in the sample table while
+ * any sample is live). */
+
+/* realloc keeps p (which check_block accepted) in place: if it is a sample,
+ * it stops being one.  The entry point counted the request at its new size
+ * as a new allocation, which the countdown sampled or not; the old sample
+ * ends as if freed.  (Moving every sample instead would copy a growing
+ * sampled buffer at each realloc.) */
+static void unsample(void *p, const block_info_t *bi) {
+  if (bi->kind == BLOCK_LARGE) {
+    if (!bi->span->sampled) return;
+    bi->span->sampled = 0;
+  } else if (bi->kind != BLOCK_HUGE || !depot_prof_any_live()) {
+    return;
+  }
+  depot_prof_release(p);
+}
+
+DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
+                                       int zero) {
+  if (d >= DEPOT_NDOMAINS || depot_init() != 0 || !depot_prof_due(size))
+    return NULL;
+  if (size > PTRDIFF_MAX) return NULL; /* the usual path says ENOMEM */
+  size_t dirty = size;
+  int saved = errno;
+  /* Whole pages (at least one), or a huge block: aligned to a page. */
+  void *p = big_alloc(size ? size : 1, align, d, &dirty);
+  if (!p) {
+    errno = saved; /* the usual path tries again */
+    return NULL;
+  }
+  uintptr_t a = (uintptr_t)p;
+  if (depot_segmap_test(a))
+    depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)])
+        ->sampled = 1;
+  depot_prof_record(p, size);
+  /* calloc's: as depot_calloc, only what may hold old data (all of it
+   * under Valgrind, so that memcheck sees it defined). */
+  if (zero) memset(p, 0, DEPOT_VG || dirty > size ? size : dirty);
+  DEPOT_VG_ALLOCATED(p, size ? size : 1, zero);
+  return p;
+}
+
+DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
+  block_info_t bi;
+  if (d >= DEPOT_NDOMAINS || classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
+      bi.kind == BLOCK_GUARD)
+    return NULL; /* depot_realloc reports it */
+  void *q = depot_prof_alloc(size, DEPOT_MIN_ALIGN, d, 0);
+  if (!q) return NULL;
+  DEPOT_VG_QUIET_BEGIN();
+  memcpy(q, p, size < bi.usable ? size : bi.usable);
+  DEPOT_VG_QUIET_END();
+  depot_free(p, d);
+  return q;
+}
+
 /* Frees a block that check_block accepted. */
 static void release(void *p, unsigned d, const block_info_t *bi) {
   switch (bi->kind) {
@@ -320,11 +383,16 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
       return;
     }
     case BLOCK_LARGE:
+      if (depot_unlikely(bi->span->sampled)) {
+        bi->span->sampled = 0; /* in_partial's byte, 0 for a free span */
+        depot_prof_release(p);
+      }
       big_account(d, 0, bi->usable, -1);
       depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi->span);
       depot_purger_poke();
       return;
     case BLOCK_HUGE:
+      if (depot_prof_any_live()) depot_prof_release(p);
       if (depot_huge_free(p)) big_account(d, 1, bi->usable, -1);
       return;
     case BLOCK_GUARD: depot_guard_free(p); return;
@@ -464,6 +532,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
   if (!DEPOT_VG && bi.kind != BLOCK_GUARD) {
+    unsample(p, &bi);
     if (want <= bi.usable &&
         (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
       return p;

@@ -68,6 +68,15 @@ void *depot_limit_done(void *p);
 void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);
 
+/* Heap profiling (prof.h): what an entry point calls when depot_prof_take
+ * says its request holds a sample point.  Return the sample (size bytes of
+ * domain d, aligned to align, zeroed if zero; realloc: p's contents moved
+ * into it and p freed), or NULL when this request is not to be sampled
+ * after all (profiling inactive, or no memory): the caller then goes its
+ * usual way. */
+void *depot_prof_alloc(size_t size, size_t align, unsigned d, int zero);
+void *depot_prof_realloc(void *p, size_t size, unsigned d);
+
 _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
                "blocks are 16-byte aligned and a rounded size is a bin offset");
 

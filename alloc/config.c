@@ -27,7 +27,8 @@ const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
 #undef DEPOT_CONF_DEF
 };
 
-#define TEXT_MAX 64
+/* Longest TEXT value, with its terminator (prof_prefix holds a path). */
+#define TEXT_MAX 256
 /* Most bytes of an escaped echo of the user's text in one message. */
 #define ECHO_MAX 200
 
@@ -165,7 +166,8 @@ static int parse_margin(const char *s, size_t n, uint64_t *out) {
   return *out < DEPOT_MARGIN_PERCENT ? 0 : -1;
 }
 
-/* stats_signal: 0, a signal number, or a name with or without SIG. */
+/* stats_signal and prof_signal: 0, a signal number, or a name with or
+ * without SIG. */
 static int parse_signal(const char *s, size_t n, uint64_t *out) {
   static const struct {
     const char *name;
@@ -219,7 +221,8 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
         return parse_limit(s, n, out);
       if (d == &depot_conf_defs[DEPOT_CONF_memory_limit_margin])
         return parse_margin(s, n, out);
-      if (d == &depot_conf_defs[DEPOT_CONF_stats_signal])
+      if (d == &depot_conf_defs[DEPOT_CONF_stats_signal] ||
+          d == &depot_conf_defs[DEPOT_CONF_prof_signal])
         return parse_signal(s, n, out);
       depot_numa_policy_t policy;
       uint64_t mask;

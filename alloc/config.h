@@ -123,7 +123,30 @@ typedef enum {
     "and a guard page); a full pool stops sampling")                          \
   X(guard_underflow, ENUM, int, "overflow", 0, 0, "overflow|underflow|both",   \
     "where a guarded block sits: against the page after it (overflows), "     \
-    "the page before it (underflows), or either at random")
+    "the page before it (underflows), or either at random")                 \
+  X(prof, BOOL, int, "0", 0, 1, NULL,                                          \
+    "heap profiling: sample allocations (by bytes) with their call stacks; "  \
+    "fixed at start-up")                                                      \
+  X(prof_sample, SIZE, size_t, "512k", 1, (uint64_t)1 << 40, NULL,             \
+    "with prof=1, mean bytes between samples (exponentially distributed)")    \
+  X(prof_active, BOOL, int, "1", 0, 1, NULL,                                   \
+    "with prof=1, whether samples are taken now (changes at run time)")       \
+  X(prof_final, BOOL, int, "0", 0, 1, NULL,                                    \
+    "with prof=1, write the heap profile at exit")                            \
+  X(prof_leak, BOOL, int, "0", 0, 1, NULL,                                     \
+    "with prof=1, report the sampled blocks still in use at exit (stderr "    \
+    "and a profile)")                                                         \
+  X(prof_peak, BOOL, int, "0", 0, 1, NULL,                                     \
+    "with prof=1, keep the in-use profile of the highest heap and write it "  \
+    "at exit")                                                                \
+  X(prof_interval, SIZE, size_t, "0", 0, (uint64_t)1 << 46, NULL,              \
+    "with prof=1, write a profile each time the in-use heap grows by this "   \
+    "many bytes (0: never)")                                                  \
+  X(prof_signal, TEXT, const char *, "0", 0, 0,                                \
+    "0 (none), a signal number or name (e.g. SIGUSR2)",                       \
+    "with prof=1, write a profile when the process receives this signal")     \
+  X(prof_prefix, TEXT, const char *, "depot", 0, 0, "a path prefix",          \
+    "profiles are written to <prof_prefix>.<pid>.<seq>.<kind>.heap")
 /* clang-format on */
 
 /* Values of the ENUM keys, in the order of their choices. */
@@ -145,7 +168,7 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
 #define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
-  X(memory_limit_margin)
+  X(memory_limit_margin) X(prof_active)
 /* clang-format on */
 enum {
   DEPOT_GUARD_OVERFLOW = 0,

@@ -27,6 +27,7 @@
 #include "alloc/meta.h"
 #include "alloc/nodes.h"
 #include "alloc/os.h"
+#include "alloc/prof.h"
 #include "alloc/quarantine.h"
 #include "alloc/region.h"
 
@@ -65,9 +66,11 @@ void depot_lock_all(void) {
   depot_meta_prefork();       /* 10 */
   depot_quarantine_prefork(); /* 11 */
   depot_guard_prefork();      /* 12 */
+  depot_prof_prefork();       /* 13 */
 }
 
 void depot_unlock_all(void) {
+  depot_prof_postfork();
   depot_guard_postfork();
   depot_quarantine_postfork();
   depot_meta_postfork();
@@ -190,6 +193,7 @@ static int init_once(void) {
   if (err) return err;
   depot_region_init(depot_options.arena_reserve_bytes);
   if ((err = depot_nodes_init()) != 0) return err;
+  if ((err = depot_prof_init()) != 0) return err;
   if ((err = pthread_atfork(fork_prepare, fork_parent, fork_child)) != 0)
     return err;
   return pthread_key_create(&tcache_key, tcache_exit);

@@ -86,12 +86,16 @@ typedef struct depot_span {
   uint32_t block_size;            /* SMALL: class size; LARGE: usable bytes */
   uint16_t start_page;            /* index of the first page in its segment */
   uint16_t npages;
-  uint16_t list_id;   /* SMALL: see above */
-  uint8_t state;      /* depot_span_state_t */
-  uint8_t domain;     /* SMALL and LARGE */
-  uint8_t dirty;      /* FREE: some pages may be resident (not yet purged) */
-  uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
-  uint16_t heap;      /* SMALL and LARGE of a heap: its slot (heap.h); else 0 */
+  uint16_t list_id; /* SMALL: see above */
+  uint8_t state;    /* depot_span_state_t */
+  uint8_t domain;   /* SMALL and LARGE */
+  uint8_t dirty;    /* FREE: some pages may be resident (not yet purged) */
+  union {
+    uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
+    uint8_t sampled;    /* LARGE: the block is a heap-profile sample (prof.h);
+                         * cleared before the span goes back to its arena */
+  };
+  uint16_t heap; /* SMALL and LARGE of a heap: its slot (heap.h); else 0 */
   union {
     uint32_t dirty_ms; /* FREE and dirty: when its oldest pages were freed */
     uint32_t heap_gen; /* SMALL of a heap: its generation's low bits (heap.h) */

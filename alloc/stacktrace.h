@@ -1,9 +1,6 @@
-/* stacktrace.h: the calling thread's stack, as return addresses.
- *
- * Issue 13 (heap profiling) owns this module; this minimal version serves
- * the guarded pool's reports until the two branches merge, when the two
- * implementations are reconciled behind this one declaration.  Callers
- * depend on nothing but it. */
+/* stacktrace.h: the calling thread's stack, as return addresses, for the
+ * guarded pool's reports (guard.c) and the heap profiler's samples
+ * (prof.c): one implementation for both (stacktrace.c). */
 #ifndef DEPOT_ALLOC_STACKTRACE_H
 #define DEPOT_ALLOC_STACKTRACE_H
 
@@ -15,7 +12,8 @@ extern "C" {
  * innermost first, skipping the skip innermost frames (depot_stacktrace's
  * own frame is never stored); returns how many it stored.  Never allocates,
  * takes no lock and never calls malloc, so it may run inside malloc and in
- * a signal handler. */
+ * a signal handler; a call made while the same thread is already walking
+ * (a signal handler that interrupted a walk) stores nothing and returns 0. */
 unsigned depot_stacktrace(void **out, unsigned max, unsigned skip);
 
 #ifdef __cplusplus

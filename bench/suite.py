@@ -120,6 +120,12 @@ def install_peers(names, extra):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+# Allocators that are Depot with a configuration: depot-prof is Depot with
+# heap profiling on at the default sampling interval, to measure its cost
+# (not in the default list: --allocators depot,depot-prof,...).
+CONFIGURED = {"depot-prof": {"DEPOT_CONF": "prof=1"}}
+
+
 def run(cmd, preload, timeout=600, env_extra=None):
     """Runs cmd with preload; returns (exit status, stdout, stderr, CPU
     seconds of the child: user + system, from wait4).  The exit status is
@@ -198,7 +204,7 @@ def workload_threads(spec, args):
 
 def run_one(args, res, label, w, threads, scale, a, lib, workloads_bin, kind, extra_key):
     cmd = [workloads_bin, w, "--threads", str(threads), "--scale", "%g" % scale]
-    rc, out, err, cpu = run(cmd, lib)
+    rc, out, err, cpu = run(cmd, lib, env_extra=CONFIGURED.get(a))
     f = parse_result(out)
     if rc != 0 or not f:
         failure(res, label, a, rc if rc else 1, err or "no RESULT line")
@@ -231,7 +237,7 @@ def run_micro(args, res, names, libs, micro_bin):
             cmd = [micro_bin, "--benchmark_format=json",
                    "--benchmark_filter=" + MICRO_FILTER,
                    "--benchmark_min_time=%g" % args.min_time]
-            rc, out, err, _ = run(cmd, libs[a])
+            rc, out, err, _ = run(cmd, libs[a], env_extra=CONFIGURED.get(a))
             if rc != 0:
                 failure(res, "micro", a, rc, err)
                 continue
@@ -253,7 +259,7 @@ def run_scaling(args, res, names, libs, workloads_bin):
             for r in range(args.scaling_runs):
                 for a in rotated(names, r):
                     cmd = [workloads_bin, w, "--threads", str(t), "--scale", "%g" % args.scale]
-                    rc, o, err, _ = run(cmd, libs[a])
+                    rc, o, err, _ = run(cmd, libs[a], env_extra=CONFIGURED.get(a))
                     f = parse_result(o)
                     if rc != 0 or not f:
                         failure(res, "%s/%dthr" % (w, t), a, rc if rc else 1, err)
@@ -343,7 +349,8 @@ def versus_peers(table, res, w, key):
     cells = table[w]
     if "depot" not in cells or cells["depot"][key] is None:
         return None
-    peers = [c[key] for a, c in cells.items() if a != "depot" and c[key] is not None]
+    peers = [c[key] for a, c in cells.items()
+             if a != "depot" and a not in CONFIGURED and c[key] is not None]
     if not peers or min(peers) <= 0:
         return None
     return cells["depot"][key] / min(peers)
@@ -443,6 +450,14 @@ def render_targets(out, table, res, names, icount):
         gm = geomean(mems)
         out.append("| peak RSS / best peer, geometric mean <= %.2f | %.3f | %s |" %
                    (TARGET_RSS_GEOMEAN, gm, yes(gm <= TARGET_RSS_GEOMEAN)))
+    if "depot-prof" in names:
+        pr = [table[w]["depot-prof"]["time"] / table[w]["depot"]["time"]
+              for w in table if res.kinds[w] == "workload" and "depot" in table[w] and
+              "depot-prof" in table[w]]
+        if pr:
+            gp = geomean(pr)
+            out.append("| heap profiling on (prof=1, 512 KiB): time / Depot's, geometric "
+                       "mean <= 1.02 | %.3f | %s |" % (gp, yes(gp <= 1.02)))
     probe = table.get("thread-rss", {}).get("depot")
     if probe and probe["extra"] is not None:
         out.append("| resident memory per thread (thread-rss) <= %d KiB | %g KiB | %s |" %
@@ -662,7 +677,7 @@ def main():
                        ("redis-tools", have("redis-benchmark")), ("valgrind", have("valgrind"))])
     libs, names = {}, []
     for a in wanted:
-        if a == "depot":
+        if a == "depot" or a in CONFIGURED:
             libs[a] = libdepot
         elif a in PEERS:
             lib = PEERS[a][1] and os.path.join(peer_dir, PEERS[a][1])

@@ -12,6 +12,7 @@
 
 #include "alloc/alloc.h"
 #include "alloc/heap.h"
+#include "alloc/prof.h"
 #include "runtime/runtime.h"
 
 /* The core numbers domains as the public enum does (common.h). */
@@ -42,10 +43,49 @@ DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_RAW, raw)
 DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_MEM, mem)
 DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_OBJ, obj)
 
+/* With prof=1 (prof.h) the domains' own allocators are these, which count
+ * each request against the thread's countdown first.  The public
+ * functions' inline path is for the allocators above only, so with
+ * prof=0 nothing changes for them; with prof=1 their malloc makes the
+ * indirect call below. */
+#define DEPOT_OWN_PROF_ALLOCATOR(d, tag)                                      \
+  static DEPOT_PROF_TEXT void *tag##_malloc_prof(void *ctx, size_t n) {       \
+    (void)ctx;                                                                \
+    void *q = depot_prof_take(n) ? depot_prof_alloc(n, DEPOT_MIN_ALIGN, d, 0) \
+                                 : NULL;                                      \
+    return q ? q : depot_alloc(n, d);                                         \
+  }                                                                           \
+  static DEPOT_PROF_TEXT void *tag##_calloc_prof(void *ctx, size_t nelem,     \
+                                                 size_t elsize) {             \
+    (void)ctx;                                                                \
+    void *q = NULL;                                                           \
+    if (!(elsize && nelem > PTRDIFF_MAX / elsize) &&                          \
+        depot_prof_take(nelem * elsize))                                      \
+      q = depot_prof_alloc(nelem * elsize, DEPOT_MIN_ALIGN, d, 1);            \
+    return q ? q : depot_calloc(nelem, elsize, d);                            \
+  }                                                                           \
+  static DEPOT_PROF_TEXT void *tag##_realloc_prof(void *ctx, void *p,         \
+                                                  size_t n) {                 \
+    (void)ctx;                                                                \
+    void *q = NULL;                                                           \
+    if (depot_prof_take(n))                                                   \
+      q = p ? depot_prof_realloc(p, n, d)                                     \
+            : depot_prof_alloc(n, DEPOT_MIN_ALIGN, d, 0);                     \
+    return q ? q : depot_realloc(p, n, d);                                    \
+  }
+DEPOT_OWN_PROF_ALLOCATOR(DEPOT_DOMAIN_RAW, raw)
+DEPOT_OWN_PROF_ALLOCATOR(DEPOT_DOMAIN_MEM, mem)
+DEPOT_OWN_PROF_ALLOCATOR(DEPOT_DOMAIN_OBJ, obj)
+
 static const DepotMemAllocatorEx own[DEPOT_NDOMAINS] = {
     {NULL, raw_malloc, raw_calloc, raw_realloc, raw_free},
     {NULL, mem_malloc, mem_calloc, mem_realloc, mem_free},
     {NULL, obj_malloc, obj_calloc, obj_realloc, obj_free},
+};
+static const DepotMemAllocatorEx own_prof[DEPOT_NDOMAINS] = {
+    {NULL, raw_malloc_prof, raw_calloc_prof, raw_realloc_prof, raw_free},
+    {NULL, mem_malloc_prof, mem_calloc_prof, mem_realloc_prof, mem_free},
+    {NULL, obj_malloc_prof, obj_calloc_prof, obj_realloc_prof, obj_free},
 };
 
 /* ---- start-up trampolines -------------------------------------------------
@@ -114,11 +154,13 @@ DEPOT_DOMAIN_API(DEPOT_DOMAIN_OBJ, obj, DepotObject_Malloc, DepotObject_Calloc,
 /* ---- the allocator table ----------------------------------------------------- */
 
 void depot_domain_default(unsigned domain, DepotMemAllocatorEx *out) {
-  *out = own[domain];
+  *out = depot_prof_on() ? own_prof[domain] : own[domain];
 }
 
 int depot_domain_is_default(unsigned domain, const DepotMemAllocatorEx *a) {
-  return a->malloc == own[domain].malloc && a->free == own[domain].free;
+  return (a->malloc == own[domain].malloc ||
+          a->malloc == own_prof[domain].malloc) &&
+         a->free == own[domain].free;
 }
 
 void depot_domain_get(unsigned domain, DepotMemAllocatorEx *out) {

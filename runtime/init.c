@@ -106,6 +106,7 @@ static void init_once(void) {
   depot_config_refuse(env_errors);
   if (depot_options.stats || stats) atexit(print_stats_at_exit);
   depot_stats_signal_install((int)depot_config_live(DEPOT_CONF_stats_signal));
+  depot_prof_runtime_start();
 }
 
 void depot_runtime_init(void) {

@@ -28,11 +28,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc/alloc.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/prof.h"
 #include "runtime/runtime.h"
 
 #define RAW DEPOT_DOMAIN_RAW
@@ -54,12 +56,18 @@ static size_t page_size(void) {
   return cached;
 }
 
+static void choose_entries(void);
+static _Atomic int entries_chosen; /* see choose_entries */
+
 /* The misses of malloc and free.  The first call of the process comes
  * here too (no thread has a cache yet), so the mode is known before any
- * block exists. */
+ * block exists; malloc's then picks the entry points' versions. */
+
 static depot_noinline void *alloc_miss(size_t size, unsigned d) {
-  if (depot_unlikely(depot_debug_c_mode())) return depot_debug_c_malloc(size);
-  return depot_alloc_slow(size, d);
+  void *p = depot_unlikely(depot_debug_c_mode()) ? depot_debug_c_malloc(size)
+                                                 : depot_alloc_slow(size, d);
+  if (depot_unlikely(!depot_load_relaxed(&entries_chosen))) choose_entries();
+  return p;
 }
 
 static depot_noinline void free_miss(void *p, unsigned d) {
@@ -67,32 +75,112 @@ static depot_noinline void free_miss(void *p, unsigned d) {
   else depot_free_slow(p, d);
 }
 
-static void *aligned(size_t align, size_t size) {
-  if (depot_debug_c_mode()) return depot_debug_c_aligned(align, size);
-  return depot_aligned_alloc(align, size, RAW);
+/* ---- heap profiling: two versions of each allocating entry point --------
+ * Each body below takes `prof` as a constant: the version with prof 0 is
+ * the entry point of a build without profiling; the one with prof 1 first
+ * counts the request against the thread's countdown (depot_prof_take: a
+ * decrement and a predicted branch) and, when it holds a sample point,
+ * serves it from sample() (prof.h).  free has one version: samples are
+ * blocks its fast path misses.
+ *
+ * The exported names are the versions with prof 0.  With prof=1, the first
+ * miss of malloc after start-up (alloc_miss: the configuration is loaded by
+ * then) writes a direct jump to the counting version over the first
+ * instruction of each exported entry point (choose_entries), as the Linux
+ * kernel's static keys patch their branches: profiling off costs nothing
+ * at all, on it costs that jump besides the decrement and the branch.  The
+ * jump is written with one aligned atomic store (the entry points are
+ * aligned to 16 bytes), so a thread running the entry point meanwhile runs
+ * either version; only a process whose first allocations come from several
+ * threads at once (a late dlopen) can see that.  If the text cannot be made
+ * writable (a policy forbids it), depot_say says so and the family is not
+ * sampled; the DepotMem domains still are.  Where no jump can be written
+ * (DEPOT_PROF_PATCH 0: machines other than x86-64 and AArch64) the entry
+ * points test depot_prof_counting instead. */
+#define DEPOT_ARGS(...) __VA_ARGS__
+#if defined(__x86_64__) || defined(__aarch64__)
+#define DEPOT_PROF_PATCH 1
+#define DEPOT_ENTRY(ret, name, params, args)                \
+  static DEPOT_PROF_TEXT ret name##_prof params {           \
+    return name##_body(1, DEPOT_ARGS args);                 \
+  }                                                         \
+  static DEPOT_PROF_TEXT __attribute__((aligned(16), used)) \
+  ret name##_plain params {                                 \
+    return name##_body(0, DEPOT_ARGS args);                 \
+  }                                                         \
+  EXPORT ret NAME(name)                                     \
+  params __attribute__((alias(#name "_plain")));
+#else
+#define DEPOT_PROF_PATCH 0
+#define DEPOT_ENTRY(ret, name, params, args)     \
+  EXPORT DEPOT_PROF_TEXT ret NAME(name) params { \
+    if (depot_unlikely(depot_prof_counting))     \
+      return name##_body(1, DEPOT_ARGS args);    \
+    return name##_body(0, DEPOT_ARGS args);      \
+  }
+#endif
+
+/* A request that holds a sample point: the sample, or NULL to go the usual
+ * way (profiling inactive).  In debug mode the request is not counted here
+ * but by the raw domain's allocator under the debug hooks (domains.c),
+ * which serves debug mode's blocks: only malloc, whose debug test is on its
+ * miss path, counts first and gives the bytes back. */
+static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
+                                                   int zero) {
+  if (depot_debug_c_mode()) {
+    depot_prof_left = (int64_t)((uint64_t)depot_prof_left + size);
+    return NULL;
+  }
+  return depot_prof_alloc(size, align, RAW, zero);
 }
 
-EXPORT void *NAME(malloc)(size_t size) {
+static depot_noinline DEPOT_PROF_TEXT void *sample_realloc(void *p,
+                                                           size_t size) {
+  return p ? depot_prof_realloc(p, size, RAW)
+           : depot_prof_alloc(size, DEPOT_MIN_ALIGN, RAW, 0);
+}
+
+/* malloc's sample, or its usual block: a tail call from malloc, so that the
+ * counting version needs no stack frame. */
+static depot_noinline DEPOT_PROF_TEXT void *malloc_sampled(size_t size) {
+  void *q = sample(size, DEPOT_MIN_ALIGN, 0);
+  return q ? q : depot_alloc_with(size, RAW, alloc_miss);
+}
+
+depot_inline void *malloc_body(int prof, size_t size) {
+  if (prof && depot_prof_take(size)) return malloc_sampled(size);
   return depot_alloc_with(size, RAW, alloc_miss);
 }
+DEPOT_ENTRY(void *, malloc, (size_t size), (size))
 
 EXPORT void NAME(free)(void *p) { depot_free_with(p, RAW, free_miss); }
 
-EXPORT void *NAME(calloc)(size_t n, size_t size) {
+depot_inline void *calloc_body(int prof, size_t n, size_t size) {
   if (depot_debug_c_mode()) return depot_debug_c_calloc(n, size);
+  if (prof && !(size && n > PTRDIFF_MAX / size) && depot_prof_take(n * size)) {
+    void *q = sample(n * size, DEPOT_MIN_ALIGN, 1);
+    if (q) return q;
+  }
   return depot_calloc(n, size, RAW);
 }
+DEPOT_ENTRY(void *, calloc, (size_t n, size_t size), (n, size))
 
-EXPORT void *NAME(realloc)(void *p, size_t size) {
+depot_inline void *realloc_body(int prof, void *p, size_t size) {
   if (p && size == 0) {
     NAME(free)(p);
     return NULL;
   }
   if (depot_debug_c_mode()) return depot_debug_c_realloc(p, size);
+  if (prof && depot_prof_take(size)) {
+    void *q = sample_realloc(p, size);
+    if (q) return q;
+  }
   return depot_realloc(p, size, RAW);
 }
+DEPOT_ENTRY(void *, realloc, (void *p, size_t size), (p, size))
 
-EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(reallocarray)(void *p, size_t n,
+                                                size_t size) {
   if (size && n > SIZE_MAX / size) {
     errno = ENOMEM;
     return NULL;
@@ -100,39 +188,122 @@ EXPORT void *NAME(reallocarray)(void *p, size_t n, size_t size) {
   return NAME(realloc)(p, n * size);
 }
 
-EXPORT int NAME(posix_memalign)(void **out, size_t align, size_t size) {
+/* align: a power of two. */
+depot_inline void *aligned(int prof, size_t align, size_t size) {
+  if (depot_debug_c_mode()) return depot_debug_c_aligned(align, size);
+  if (prof && depot_prof_take(size)) {
+    void *q = sample(size, align, 0);
+    if (q) return q;
+  }
+  return depot_aligned_alloc(align, size, RAW);
+}
+
+depot_inline int posix_memalign_body(int prof, void **out, size_t align,
+                                     size_t size) {
   if (align < sizeof(void *) || !depot_is_pow2(align)) return EINVAL;
   int saved = errno;
-  void *p = aligned(align, size);
+  void *p = aligned(prof, align, size);
   errno = saved;
   if (!p) return ENOMEM;
   *out = p;
   return 0;
 }
+DEPOT_ENTRY(int, posix_memalign, (void **out, size_t align, size_t size),
+            (out, align, size))
 
-EXPORT void *NAME(aligned_alloc)(size_t align, size_t size) {
+depot_inline void *aligned_alloc_body(int prof, size_t align, size_t size) {
   if (!depot_is_pow2(align)) {
     errno = EINVAL;
     return NULL;
   }
-  return aligned(align, size);
+  return aligned(prof, align, size);
 }
+DEPOT_ENTRY(void *, aligned_alloc, (size_t align, size_t size), (align, size))
 
-EXPORT void *NAME(memalign)(size_t align, size_t size) {
+depot_inline void *memalign_body(int prof, size_t align, size_t size) {
   if (align > SIZE_MAX / 2 + 1) {
     errno = EINVAL;
     return NULL;
   }
   size_t a = DEPOT_MIN_ALIGN;
   while (a < align) a <<= 1; /* glibc rounds an odd alignment up */
-  return aligned(a, size);
+  return aligned(prof, a, size);
+}
+DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
+
+#if DEPOT_PROF_PATCH
+/* Writes a jump to `to` over the first instruction at `from` (aligned to
+ * 16 bytes, in this object's text).  Returns 0, or -1 if the page cannot be
+ * made writable or `to` is out of a direct jump's reach. */
+static int write_jump(void *from, const void *to) {
+  uintptr_t a = (uintptr_t)from, ps = (uintptr_t)sysconf(_SC_PAGESIZE);
+  /* A landing pad for indirect branches (CET's endbr64, BTI's bti c) stays
+   * where it is: the jump goes after it. */
+  uint32_t first = __atomic_load_n((uint32_t *)from, __ATOMIC_RELAXED);
+  if (first == 0xFA1E0FF3u || first == 0xD503245Fu) a += 4;
+  from = (void *)a;
+  void *page = (void *)(a & ~(ps - 1));
+  size_t len = a + 8 - (uintptr_t)page; /* the 8 bytes never cross a page */
+  intptr_t rel = (intptr_t)to - (intptr_t)a;
+#if defined(__x86_64__)
+  rel -= 5; /* jmp rel32: from the end of its 5 bytes */
+  /* Within one cache line: x86 stores those 8 bytes atomically. */
+  if ((a & 63) > 56 || rel != (int32_t)rel) return -1;
+#else
+  if (a % 4 != 0 || rel % 4 != 0 || rel >= (1 << 27) || rel < -(1 << 27))
+    return -1;
+#endif
+  if (mprotect(page, len, PROT_READ | PROT_WRITE | PROT_EXEC) != 0) return -1;
+#if defined(__x86_64__)
+  /* One 8-byte store: E9 and rel32, then the original bytes 5 to 7. */
+  uint64_t old, jump;
+  memcpy(&old, from, 8);
+  jump = (old & ~(uint64_t)0xFFFFFFFFFF) | 0xE9 | (uint64_t)(uint32_t)rel << 8;
+  __atomic_store_n((volatile uint64_t *)from, jump, __ATOMIC_SEQ_CST);
+#else
+  uint32_t b = 0x14000000u | ((uint32_t)(rel >> 2) & 0x03FFFFFFu);
+  __atomic_store_n((uint32_t *)from, b, __ATOMIC_SEQ_CST);
+  __builtin___clear_cache((char *)from, (char *)from + 4);
+#endif
+  mprotect(page, len, PROT_READ | PROT_EXEC);
+  return 0;
+}
+#endif
+
+/* Once, after start-up: with prof=1, points the family's entry points at
+ * their counting versions (see above).  Concurrent callers: the first
+ * does it. */
+static depot_noinline void choose_entries(void) {
+  if (!depot_initialised() || atomic_exchange(&entries_chosen, 1)) return;
+#if DEPOT_PROF_PATCH
+  if (!depot_prof_on()) return;
+  static const struct {
+    void *plain;
+    const void *prof;
+  } entries[] = {
+      {(void *)malloc_plain, (const void *)malloc_prof},
+      {(void *)calloc_plain, (const void *)calloc_prof},
+      {(void *)realloc_plain, (const void *)realloc_prof},
+      {(void *)posix_memalign_plain, (const void *)posix_memalign_prof},
+      {(void *)aligned_alloc_plain, (const void *)aligned_alloc_prof},
+      {(void *)memalign_plain, (const void *)memalign_prof},
+  };
+  for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
+    if (write_jump(entries[i].plain, entries[i].prof) != 0) {
+      depot_say(
+          "depot: prof: cannot switch malloc and its family to their "
+          "sampling versions (their code cannot be made writable): "
+          "they are not sampled; the DepotMem domains are");
+      return;
+    }
+#endif
 }
 
-EXPORT void *NAME(valloc)(size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(valloc)(size_t size) {
   return NAME(memalign)(page_size(), size);
 }
 
-EXPORT void *NAME(pvalloc)(size_t size) {
+EXPORT DEPOT_PROF_TEXT void *NAME(pvalloc)(size_t size) {
   size_t ps = page_size();
   if (size > SIZE_MAX - ps) {
     errno = ENOMEM;

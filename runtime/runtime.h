@@ -52,4 +52,8 @@ void *depot_debug_c_aligned(size_t align, size_t n); /* align: a power of 2 */
 void depot_debug_c_free(void *p);
 size_t depot_debug_c_usable(void *p);
 
+/* "prof.c" */
+/* With prof=1: the profiles at exit and the prof_signal handler. */
+void depot_prof_runtime_start(void);
+
 #endif /* DEPOT_RUNTIME_RUNTIME_H */

@@ -31,6 +31,7 @@ run debug-mode no env DEPOT_CONF=debug=1 "$stress" --seconds "$secs" --threads 4
 run quarantine no env DEPOT_CONF=quarantine_bytes=8m "$stress" --seconds "$secs" --threads 4 --seed 18 --sizes $sizes
 run guard-sample no env DEPOT_CONF=guard_sample=50,guard_underflow=both "$stress" --seconds "$secs" --threads 4 --seed 19 --sizes $sizes
 run bug-finding no env DEPOT_CONF=debug=1,guard_sample=100,guard_slots=1024 "$stress" --seconds "$secs" --threads 4 --seed 20 --sizes $sizes
+run prof no env DEPOT_CONF=prof=1,prof_sample=16k,prof_final=1,prof_prefix=${TEST_TMPDIR:-/tmp}/stress "$stress" --seconds "$secs" --threads 4 --seed 15 --sizes $sizes
 run faults yes "$stress" --seconds "$secs" --threads 4 --seed 13 --sizes $sizes --fault-rate 0.2
 # At a low rate the seams at the reuse points (free spans, cached huge
 # ranges, metadata, thread caches) must keep failures coming: more than a

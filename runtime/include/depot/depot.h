@@ -204,6 +204,24 @@ DEPOT_API int DepotMem_PrintStats(int fd, unsigned flags);
  * the central pools into their spans and purges idle pages. */
 DEPOT_API void DepotMem_Trim(void);
 
+/* Heap profiling (DEPOT_CONF=prof=1; see the README, "Where does my memory
+ * go?").  Writes the heap profile (sampled blocks in use and allocated
+ * since start, by call stack, in the text format pprof reads) to path, or
+ * when path is NULL to <prof_prefix>.<pid>.<seq>.user.heap.  Allocates
+ * nothing.  Returns 0, or an errno value: EINVAL when profiling is off,
+ * what open(2) failed with otherwise. */
+DEPOT_API int DepotMem_DumpProfile(const char *path);
+
+/* Starts (active != 0) or stops sampling at run time (the prof_active
+ * option; DepotMem_SetOption("prof_active", ...) does the same); blocks
+ * sampled already stay in the profile until freed.  Returns the previous
+ * state (0 or 1), or -1 when profiling is off. */
+DEPOT_API int DepotMem_SetProfileActive(int active);
+
+/* Clears the allocated-since counts, so that the next profile's allocation
+ * figures start from now (the in-use figures stay). */
+DEPOT_API void DepotMem_ResetProfile(void);
+
 /* ---- heaps -------------------------------------------------------------------
  * A heap is a family of blocks with an owner, freed all at once: per
  * request, per connection, per tenant (APR pools, mimalloc's heaps,
