@@ -359,7 +359,7 @@ DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
 
 DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
   block_info_t bi;
-  if (d >= DEPOT_NDOMAINS || classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
+  if (d >= DEPOT_NDOMAINS || depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
       bi.kind == BLOCK_GUARD)
     return NULL; /* depot_realloc reports it */
   void *q = depot_prof_alloc(size, DEPOT_MIN_ALIGN, d, 0);
