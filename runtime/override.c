@@ -34,6 +34,7 @@
 #include "alloc/alloc.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/os.h"
 #include "alloc/prof.h"
 #include "runtime/runtime.h"
 
@@ -90,11 +91,11 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * kernel's static keys patch their branches: profiling off costs nothing
  * at all, on it costs that jump besides the decrement and the branch.  The
  * jump is written with one aligned atomic store (the entry points are
- * aligned to 16 bytes), so a thread running the entry point meanwhile runs
- * either version; only a process whose first allocations come from several
- * threads at once (a late dlopen) can see that.  If the text cannot be made
- * writable (a policy forbids it), depot_say says so and the family is not
- * sampled; the DepotMem domains still are.  Where no jump can be written
+ * aligned to 16 bytes), and only while the process has one thread: a
+ * process whose first allocation comes after its second thread started
+ * (a late dlopen) keeps the plain versions and is told so, as is one whose
+ * text cannot be made writable (a policy forbids it); the DepotMem domains
+ * are sampled either way.  Where no jump can be written
  * (DEPOT_PROF_PATCH 0: machines other than x86-64 and AArch64) the entry
  * points test depot_prof_counting instead. */
 #define DEPOT_ARGS(...) __VA_ARGS__
@@ -277,6 +278,16 @@ static depot_noinline void choose_entries(void) {
   if (!depot_initialised() || atomic_exchange(&entries_chosen, 1)) return;
 #if DEPOT_PROF_PATCH
   if (!depot_prof_on()) return;
+  /* Only while no other thread exists: then no thread can be inside the
+   * bytes the jump overwrites (a thread stopped after an entry point's
+   * first instruction would resume in the middle of the jump). */
+  if (depot_os_other_live_threads() != 0) {
+    depot_say(
+        "depot: prof: malloc and its family are not sampled: other threads "
+        "were running when profiling started (their code is switched only "
+        "while one thread exists); the DepotMem domains are");
+    return;
+  }
   static const struct {
     void *plain;
     const void *prof;

@@ -48,14 +48,6 @@
 #define DEPOT_FREE_THREADED 0
 #endif
 
-/* Heap profiling (DepotMem_DumpProfile) comes with another piece of work
- * that the integrator merges with exactly this signature: it writes the
- * profile to path and returns 0 or an errno value (EINVAL when profiling is
- * off).  Until libdepot.so exports it, this weak reference stays NULL and
- * dump_profile() raises NotImplementedError; once <depot/depot.h> declares
- * it, the two declarations must agree (the compiler then checks it). */
-extern int DepotMem_DumpProfile(const char *path) __attribute__((weak));
-
 /* ---- routers --------------------------------------------------------------- */
 
 enum { ROUTE_OFF, ROUTE_SERVING, ROUTE_DRAINING };
@@ -647,14 +639,14 @@ static PyObject *py_dump_profile(PyObject *self, PyObject *arg) {
   (void)self;
   PyObject *bytes;
   if (!PyUnicode_FSConverter(arg, &bytes)) return NULL;
-  if (!DepotMem_DumpProfile) {
+  int err = DepotMem_DumpProfile(PyBytes_AS_STRING(bytes));
+  if (err == EINVAL) {
     Py_DECREF(bytes);
-    PyErr_SetString(PyExc_NotImplementedError,
-                    "depot.dump_profile: this libdepot.so has no heap "
-                    "profiling (DepotMem_DumpProfile is not exported)");
+    PyErr_SetString(PyExc_RuntimeError,
+                    "depot.dump_profile: heap profiling is off (start the "
+                    "process with DEPOT_CONF=prof=1)");
     return NULL;
   }
-  int err = DepotMem_DumpProfile(PyBytes_AS_STRING(bytes));
   if (err) {
     errno = err;
     PyErr_SetFromErrnoWithFilenameObject(PyExc_OSError, arg);

@@ -315,14 +315,29 @@ def config_and_options():
 
 
 def dump_profile():
-    try:
-        depot.dump_profile(os.path.join(os.environ.get("TMPDIR", "/tmp"),
-                                        "depot.prof"))
-    except NotImplementedError as e:
-        check("DepotMem_DumpProfile" in str(e), "says what is missing", str(e))
-        say("dump_profile(): NotImplementedError until heap profiling lands")
-    else:
-        say("dump_profile(): wrote a profile")
+    path = os.path.join(os.environ.get("TMPDIR", "/tmp"), "depot.prof")
+    if os.path.exists(path):
+        os.unlink(path)
+    if "prof=1" not in os.environ.get("DEPOT_CONF", ""):
+        try:
+            depot.dump_profile(path)
+        except RuntimeError as e:
+            check("prof=1" in str(e), "says how to turn profiling on", str(e))
+        else:
+            raise AssertionError("dump_profile() wrote a profile with profiling off")
+        check(not os.path.exists(path), "no file with profiling off")
+        say("dump_profile(): a clear error with profiling off")
+        return
+    depot.install()  # the bytearrays' storage comes from Depot
+    keep = [bytearray(4096) for _ in range(4096)]  # 16 MiB live: sampled
+    depot.dump_profile(path)
+    with open(path) as f:
+        text = f.read()
+    check(text.startswith("heap profile:"), "pprof's header", text[:80])
+    check("MAPPED_LIBRARIES:" in text, "the mappings for symbols")
+    check(" @ 0x" in text, "sampled stacks", text[:400])
+    del keep
+    say("dump_profile(): wrote a heap profile pprof reads")
 
 
 def main():

@@ -35,6 +35,8 @@ expect "install() in a running interpreter" 0 PASS $py "$check" plain_active \
   bad_arguments uninstall_restores_when_nothing_is_live \
   install_and_free_old_blocks_from_threads install_twice stats_show_traffic \
   uninstall_drains_then_reinstall pool config_and_options dump_profile
+expect "dump_profile() with prof=1" 0 PASS env DEPOT_CONF=prof=1 $py "$check" \
+  dump_profile
 expect "beside tracemalloc" 0 PASS $py "$check" over_tracemalloc
 expect "PYTHONMALLOC=debug" 0 PASS env PYTHONMALLOC=debug $py "$check" \
   uninstall_restores_when_nothing_is_live debug_hooks install_twice \
