@@ -123,7 +123,10 @@ typedef enum {
     "and a guard page); a full pool stops sampling")                          \
   X(guard_underflow, ENUM, int, "overflow", 0, 0, "overflow|underflow|both",   \
     "where a guarded block sits: against the page after it (overflows), "     \
-    "the page before it (underflows), or either at random")
+    "the page before it (underflows), or either at random")                   \
+  X(idle_flush_ms, UINT, unsigned, "1000", 0, 3600000, NULL,                   \
+    "the purger empties the cache of a thread blocked in a system call that " \
+    "has not refilled or flushed it for this long (0: never)")
 /* clang-format on */
 
 /* Values of the ENUM keys, in the order of their choices. */
@@ -145,7 +148,7 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
 #define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
-  X(memory_limit_margin)
+  X(memory_limit_margin) X(idle_flush_ms)
 /* clang-format on */
 enum {
   DEPOT_GUARD_OVERFLOW = 0,

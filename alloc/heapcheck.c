@@ -67,7 +67,7 @@ int depot_check_heap(void) {
         depot_central_check_locked(c, tally[n].spans[i], tally[n].used[i]);
         depot_central_unlock(c);
       }
-  depot_tcache_t *tc = depot_tls_tcache;
+  depot_tcache_t *tc = depot_tls_cache();
   if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
     depot_tcache_check(tc);
   return 0;

@@ -7,12 +7,15 @@
 #include "alloc/alloc.h"
 #include "alloc/arena.h"
 #include "alloc/central.h"
+#include "alloc/idle.h"
 #include "alloc/meta.h"
 
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
 size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
 
-size_t probe_usable_size_fast(const void *p) { return depot_usable_size_fast(p); }
+size_t probe_usable_size_fast(const void *p) {
+  return depot_usable_size_fast(p);
+}
 int probe_check_level(void) { return DEPOT_CHECK_LEVEL; }
 
 static depot_tcache_t *own_cache(void) {
@@ -25,7 +28,8 @@ size_t probe_tcache_held_bytes(void) {
   size_t n = 0;
   if (!tc) return 0;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
-    n += (size_t)depot_bin_count(&tc->bins[i]) * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+    n += (size_t)depot_bin_count(&tc->bins[i]) *
+         depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
   return n;
 }
 
@@ -55,7 +59,8 @@ struct probe_arena {
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);
-  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
+  if (a)
+    depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
   return a;
 }
 
@@ -141,3 +146,18 @@ void probe_pool_stats(probe_pool_t *p, probe_pool_stats_t *out) {
 }
 
 size_t probe_batch_records(void) { return depot_central_records(); }
+
+void probe_idle_stats(probe_idle_stats_t *out) {
+  depot_idle_stats_t st;
+  depot_idle_stats(&st);
+  out->parked = st.parked;
+  out->flushed = st.flushed;
+  out->blocks = st.blocks;
+  out->refused = st.refused;
+  out->orphans = st.orphans;
+}
+
+int probe_idle_flush(unsigned idle_ms) {
+  uint32_t next;
+  return depot_idle_flush(idle_ms, &next);
+}
