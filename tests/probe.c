@@ -13,13 +13,11 @@
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
 size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
 
-size_t probe_usable_size_fast(const void *p) {
-  return depot_usable_size_fast(p);
-}
+size_t probe_usable_size_fast(const void *p) { return depot_usable_size_fast(p); }
 int probe_check_level(void) { return DEPOT_CHECK_LEVEL; }
 
 static depot_tcache_t *own_cache(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
+  depot_tcache_t *tc = depot_tls_cache();
   return tc == &depot_tcache_empty || tc == &depot_tcache_dead ? NULL : tc;
 }
 
@@ -28,8 +26,7 @@ size_t probe_tcache_held_bytes(void) {
   size_t n = 0;
   if (!tc) return 0;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
-    n += (size_t)depot_bin_count(&tc->bins[i]) *
-         depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+    n += (size_t)depot_bin_count(&tc->bins[i]) * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
   return n;
 }
 
@@ -59,8 +56,7 @@ struct probe_arena {
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);
-  if (a)
-    depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
+  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
   return a;
 }
 
