@@ -97,6 +97,8 @@ int DepotMem_Stats(DepotMemStats *stats) {
   all.soft_limit_purges = core.limit_reclaims;
   all.purger_running = core.purger_running;
   all.purger_idle_reclaims = core.purger_idle_reclaims;
+  all.idle_cache_flushes = core.idle_cache_flushes;
+  all.idle_flushed_blocks = core.idle_flushed_blocks;
   /* An older, smaller struct gets the prefix it knows. */
   size_t n = stats->size < sizeof all ? stats->size : sizeof all;
   all.size = n;
@@ -172,13 +174,16 @@ static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w,
       "held from the OS: %llu bytes (%llu waiting to be purged)\n"
       "memory limit: %llu bytes (0: none), %llu hits, %llu soft-limit purges\n"
-      "background purger: %s, %llu idle reclaims\n",
+      "background purger: %s, %llu idle reclaims\n"
+      "idle threads' caches: %llu emptied, %llu blocks\n",
       (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
       (unsigned long long)s->memory_limit_bytes,
       (unsigned long long)s->memory_limit_hits,
       (unsigned long long)s->soft_limit_purges,
       s->purger_running ? "running" : "off",
-      (unsigned long long)s->purger_idle_reclaims);
+      (unsigned long long)s->purger_idle_reclaims,
+      (unsigned long long)s->idle_cache_flushes,
+      (unsigned long long)s->idle_flushed_blocks);
 }
 
 static void json_row(writer_t *w, const DepotMemClassStats *r) {
@@ -216,7 +221,8 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
       "\"held_bytes\":%llu,\"dirty_bytes\":%llu,\"memory_limit_bytes\":%llu,"
       "\"memory_limit_hits\":%llu,\"soft_limit_purges\":%llu,"
-      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu}\n",
+      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu,"
+      "\"idle_cache_flushes\":%llu,\"idle_flushed_blocks\":%llu}\n",
       (unsigned long long)s->os_mapped_bytes,
       (unsigned long long)s->resident_bytes, (unsigned long long)s->held_bytes,
       (unsigned long long)s->dirty_bytes,
@@ -224,7 +230,9 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       (unsigned long long)s->memory_limit_hits,
       (unsigned long long)s->soft_limit_purges,
       (unsigned long long)s->purger_running,
-      (unsigned long long)s->purger_idle_reclaims);
+      (unsigned long long)s->purger_idle_reclaims,
+      (unsigned long long)s->idle_cache_flushes,
+      (unsigned long long)s->idle_flushed_blocks);
 }
 
 /* Lock 1 of the lock order (alloc/README.md): held across a whole report,
