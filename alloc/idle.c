@@ -342,12 +342,7 @@ int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
        * rings the purger, depot_idle_parked). */
       if (depot_load_acquire(&tc->park) != DEPOT_PARK_ACTIVE && !may_hold(tc))
         continue;
-      uint32_t seq = depot_load_relaxed(&tc->slow_seq);
-      if (seq != tc->seen_seq) { /* used since the last look */
-        tc->seen_seq = seq;
-        tc->seen_ms = now;
-      }
-      uint32_t due = tc->seen_ms + idle_ms;
+      uint32_t due = depot_load_relaxed(&tc->slow_ms) + idle_ms;
       /* An idle cache is parked even when empty: the purger may then sleep
        * until its owner runs again. */
       if (depot_ms_before(now, due) || !try_flush(tc)) {

@@ -12,8 +12,8 @@
  * idle.c:
  *   - the owner records, on its slow paths only, that it holds the cache
  *     (in_slow, set by depot_idle_enter and cleared by depot_idle_leave)
- *     and that it took one (slow_seq);
- *   - a flusher picks a cache whose slow_seq has not moved for idle_ms,
+ *     and when it last took one (slow_ms, the coarse clock);
+ *   - a flusher picks a cache whose owner took no slow path for idle_ms,
  *     checks through /proc that the owner is blocked in a system call,
  *     and swaps the owner's thread-local slot from the cache to
  *     depot_tcache_empty (PARKED): the owner's next malloc or free misses;
@@ -33,6 +33,7 @@
 
 #include <stdint.h>
 
+#include "alloc/os.h"
 #include "alloc/tcache.h"
 
 /* The owner takes its cache in a slow path (REQUIRES: tc is the calling
@@ -41,7 +42,7 @@
  * from the owner orders everything the owner wrote before it. */
 static inline void depot_idle_enter(depot_tcache_t *tc) {
   depot_store_relaxed(&tc->in_slow, 1);
-  depot_store_relaxed(&tc->slow_seq, depot_load_relaxed(&tc->slow_seq) + 1);
+  depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
 }
 
 /* The owner no longer holds its cache (end of a slow path).  Release: what

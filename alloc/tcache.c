@@ -102,8 +102,7 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   tc->sigmask0 = blocked_signals();
   depot_store_relaxed(&tc->in_slow, 1);
   depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
-  tc->seen_seq = depot_load_relaxed(&tc->slow_seq) - 1;
-  tc->seen_ms = 0;
+  depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
   pthread_mutex_lock(&registry_lock);
   tc->prev_live = NULL;
   tc->next_live = live;

@@ -54,13 +54,12 @@ typedef struct depot_tcache {
   /* Idle flushing (idle.h).  Set by the owner when it creates the cache,
    * before the cache is listed (registry lock): tls_slot, tid, sigmask0;
    * tid is cleared in a forked child for caches of threads that did not
-   * come along.  seen_seq and seen_ms are the flusher's (registry lock). */
+   * come along. */
   struct depot_tcache **tls_slot; /* the owner's depot_tls_tcache */
   int32_t tid;                    /* the owner's thread id; 0: none */
   _Atomic uint32_t in_slow;       /* owner holds the cache in a slow path */
-  _Atomic uint32_t slow_seq;      /* bumped by the owner per slow path */
+  _Atomic uint32_t slow_ms;       /* depot_os_now_ms at its last slow path */
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
-  uint32_t seen_seq, seen_ms;     /* slow_seq when the flusher last looked */
   uint64_t sigmask0; /* signals the owner had blocked at creation */
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
