@@ -317,15 +317,29 @@ static int try_flush(depot_tcache_t *tc) {
   return 1;
 }
 
+/* Rounds of depot_idle_flush (registry lock): a cache whose flush_round is
+ * the current one has been looked at in this round. */
+static uint32_t round;
+
 int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
   if (idle_ms == 0 || !proc_usable()) return 0;
   int32_t self = (int32_t)syscall(SYS_gettid);
   int pending = 0;
+  depot_tcache_registry_lock();
+  uint32_t this_round = ++round;
+  depot_tcache_registry_unlock();
+  /* One cache's checks per holding of the registry lock (they read /proc:
+   * tens of microseconds), so that a thread starting or exiting waits for
+   * one cache at most; the walk starts again from the head each time. */
   for (;;) {
     depot_tcache_t *orphan = NULL;
+    int looked = 0;
     uint32_t now = depot_os_now_ms();
     depot_tcache_registry_lock();
-    for (depot_tcache_t *tc = depot_tcache_live(); tc; tc = tc->next_live) {
+    for (depot_tcache_t *tc = depot_tcache_live(); tc && !looked;
+         tc = tc->next_live) {
+      if (tc->flush_round == this_round) continue;
+      tc->flush_round = this_round;
       if (tc->tid == 0) {
         /* No owner (fork): ours to recycle, once (FLUSHING marks it). */
         uint32_t s = depot_load_relaxed(&tc->park);
@@ -345,7 +359,9 @@ int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
       uint32_t due = depot_load_relaxed(&tc->slow_ms) + idle_ms;
       /* An idle cache is parked even when empty: the purger may then sleep
        * until its owner runs again. */
-      if (depot_ms_before(now, due) || !try_flush(tc)) {
+      int idle = !depot_ms_before(now, due);
+      looked = idle;
+      if (!idle || !try_flush(tc)) {
         /* Look again once it may be idle (or, if a check refused, a delay
          * later: a thread that computes without a slow path). */
         if (!depot_ms_before(now, due)) due = now + idle_ms;
@@ -354,6 +370,7 @@ int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
       }
     }
     depot_tcache_registry_unlock();
+    if (looked) continue;
     if (!orphan) return pending;
     /* Not the owner, but nobody is: destroy's flush and unlinking are
      * safe, and the registry lock is not held across them. */

@@ -60,7 +60,8 @@ typedef struct depot_tcache {
   _Atomic uint32_t in_slow;       /* owner holds the cache in a slow path */
   _Atomic uint32_t slow_ms;       /* depot_os_now_ms at its last slow path */
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
-  uint64_t sigmask0; /* signals the owner had blocked at creation */
+  uint64_t sigmask0;    /* signals the owner had blocked at creation */
+  uint32_t flush_round; /* the flusher's last round that looked (registry) */
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
