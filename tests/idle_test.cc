@@ -80,9 +80,7 @@ size_t FillCache() {
 }
 
 void Configure() {
-  // Start-up loads the configuration: first, so that it keeps these.  The
-  // main thread's cache is then emptied: the tests count cached blocks.
-  depot_free_call(depot_alloc_call(16, RAW), RAW);
+  // The main thread's cache is emptied: the tests count cached blocks.
   depot_thread_flush();
   ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "16m", nullptr, 0),
             0);
