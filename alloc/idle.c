@@ -69,8 +69,12 @@
 #include "alloc/os.h"
 
 /* The calling thread's own cache, whatever its slot holds; written only by
- * the thread itself. */
-static __thread depot_tcache_t *owned
+ * the thread itself.  A global (hidden) symbol, as depot_tls_tcache is: a
+ * static one with initial-exec TLS was given the wrong offset by the
+ * linker of the unoptimised shared library. */
+extern __thread depot_tcache_t *depot_idle_owned depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+__thread depot_tcache_t *depot_idle_owned
     __attribute__((tls_model(DEPOT_TLS_MODEL)));
 
 static _Atomic uint64_t n_parked, n_flushed, n_blocks, n_refused, n_orphans;
@@ -89,12 +93,12 @@ static void ring(void) {
 }
 
 void depot_idle_leave(void) {
-  depot_tcache_t *tc = owned;
+  depot_tcache_t *tc = depot_idle_owned;
   if (tc) depot_store_release(&tc->in_slow, 0);
 }
 
 depot_tcache_t *depot_idle_parked(void) {
-  depot_tcache_t *tc = owned;
+  depot_tcache_t *tc = depot_idle_owned;
   if (!tc) return NULL;
   depot_store_relaxed(&tc->in_slow, 1);
   for (;;) {
@@ -117,7 +121,7 @@ depot_tcache_t *depot_idle_parked(void) {
 }
 
 void depot_idle_created(depot_tcache_t *tc) {
-  owned = tc;
+  depot_idle_owned = tc;
   ring();
 }
 
@@ -136,11 +140,11 @@ void depot_idle_exiting(depot_tcache_t *tc) {
       break;
   }
   depot_tsan_acquire(tc);
-  owned = NULL;
+  depot_idle_owned = NULL;
 }
 
 void depot_idle_forked(void) {
-  depot_tcache_t *mine = owned;
+  depot_tcache_t *mine = depot_idle_owned;
   if (mine) mine->tid = (int32_t)syscall(SYS_gettid);
   for (depot_tcache_t *tc = depot_tcache_live(); tc; tc = tc->next_live)
     if (tc != mine) {
