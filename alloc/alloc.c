@@ -16,6 +16,7 @@
 #include "alloc/config.h"
 #include "alloc/guard.h"
 #include "alloc/huge.h"
+#include "alloc/idle.h"
 #include "alloc/init.h"
 #include "alloc/limit.h"
 #include "alloc/log.h"
@@ -199,6 +200,9 @@ depot_cold int depot_limit_reclaim(void) {
   if (!depot_limit_active()) return 0;
   depot_limit_count_reclaim();
   depot_thread_flush();
+  uint32_t next;
+  depot_idle_flush((uint32_t)depot_config_live(DEPOT_CONF_idle_flush_ms),
+                   &next);
   depot_purger_reclaim();
   depot_limit_allow_hard(1);
   return 1;
@@ -219,6 +223,7 @@ static void *small_alloc_once(unsigned cls, unsigned d) {
     if (depot_unlikely(depot_load_acquire(&depot_guard_armed)))
       depot_guard_count(
           depot_bin_count(&tc->bins[(d << DEPOT_LIST_CLASS_BITS) | cls]));
+    depot_idle_leave();
     return p;
   }
   if (depot_init() == 0)
@@ -379,6 +384,7 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
       if (tc && depot_list_node(bi->list_id) == tc->node)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
       else depot_central_free_one(bi->list_id, p);
+      if (tc) depot_idle_leave();
       depot_purger_poke();
       return;
     }
@@ -432,8 +438,10 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
     /* The fast path sends a block carrying the free key here: a double
      * free if the block is on the bin, the program's data otherwise. */
     depot_tcache_t *tc = depot_thread_cache();
-    if (tc && ((uintptr_t *)p)[1] == depot_free_key &&
-        depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id))) {
+    int twice = tc && ((uintptr_t *)p)[1] == depot_free_key &&
+                depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id));
+    if (tc) depot_idle_leave();
+    if (twice) {
       double_free(p, d, bi.usable, "in the thread cache");
       return;
     }

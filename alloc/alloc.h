@@ -90,7 +90,7 @@ typedef void depot_free_miss_fn(void *p, unsigned domain);
  * REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc_with(size_t size, unsigned domain,
                                     depot_alloc_miss_fn *miss) {
-  depot_tcache_t *tc = depot_tls_tcache;
+  depot_tcache_t *tc = depot_tls_cache();
   depot_bin_t *bin = &tc->bins[domain << DEPOT_LIST_CLASS_BITS];
   /* Bins are 16 bytes and classes step by 16 up to 128, so a rounded-up
    * size is the byte offset of its bin. */
@@ -104,6 +104,7 @@ depot_inline void *depot_alloc_with(size_t size, unsigned domain,
     bin->head = *(void **)p;
     ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
     bin->room++;
+    depot_tsan_release(tc);
     DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
     return p;
   }
@@ -119,7 +120,7 @@ depot_inline void *depot_alloc(size_t size, unsigned domain) {
  * domain < DEPOT_NDOMAINS. */
 depot_inline void depot_free_with(void *p, unsigned domain,
                                   depot_free_miss_fn *miss) {
-  depot_tcache_t *tc = depot_tls_tcache;
+  depot_tcache_t *tc = depot_tls_cache();
   uintptr_t off = depot_region_offset((uintptr_t)p);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
@@ -142,6 +143,7 @@ depot_inline void depot_free_with(void *p, unsigned domain,
         ((uintptr_t *)p)[1] = key;
         bin->head = p;
         bin->room--;
+        depot_tsan_release(tc);
         return;
       }
     }

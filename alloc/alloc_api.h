@@ -100,6 +100,7 @@ typedef struct {
   size_t limit_hits;                    /* allocations refused at the limit */
   size_t limit_reclaims;                /* purges forced by the soft limit */
   size_t purger_running, purger_wakeups, purger_idle_reclaims;
+  size_t idle_cache_flushes, idle_flushed_blocks; /* idle.h */
 } depot_core_stats_t;
 void depot_core_stats(depot_core_stats_t *out);
 

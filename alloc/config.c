@@ -555,6 +555,8 @@ int depot_config_set(depot_conf_key_t key, const char *value, char *err,
                accepts);
     return EINVAL;
   }
+  /* Loaded first: a load after this change would undo it. */
+  depot_config_ensure();
   pthread_mutex_lock(&config_lock);
   ensure_defaults_locked();
   conf[key].value = v;

@@ -146,7 +146,10 @@ typedef enum {
     "0 (none), a signal number or name (e.g. SIGUSR2)",                       \
     "with prof=1, write a profile when the process receives this signal")     \
   X(prof_prefix, TEXT, const char *, "depot", 0, 0, "a path prefix",          \
-    "profiles are written to <prof_prefix>.<pid>.<seq>.<kind>.heap")
+    "profiles are written to <prof_prefix>.<pid>.<seq>.<kind>.heap")          \
+  X(idle_flush_ms, UINT, unsigned, "1000", 0, 3600000, NULL,                   \
+    "the purger empties the cache of a thread blocked in a system call that " \
+    "has not refilled or flushed it for this long (0: never)")
 /* clang-format on */
 
 /* Values of the ENUM keys, in the order of their choices. */
@@ -168,7 +171,7 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
 #define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
-  X(memory_limit_margin) X(prof_active)
+  X(memory_limit_margin) X(prof_active) X(idle_flush_ms)
 /* clang-format on */
 enum {
   DEPOT_GUARD_OVERFLOW = 0,

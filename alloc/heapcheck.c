@@ -17,6 +17,7 @@
 #include "alloc/check.h"
 #include "alloc/heap.h"
 #include "alloc/huge.h"
+#include "alloc/idle.h"
 #include "alloc/init.h"
 #include "alloc/numa.h"
 #include "alloc/tcache.h"
@@ -71,8 +72,13 @@ int depot_check_heap(void) {
         depot_central_unlock(c);
       }
   depot_heap_check_all();
-  depot_tcache_t *tc = depot_tls_tcache;
-  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
+  /* The calling thread's cache, held as a slow path holds it (idle.h); a
+   * cache parked by idle flushing is checked when its thread takes it back. */
+  depot_tcache_t *tc = depot_tls_cache();
+  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead) {
+    depot_idle_enter(tc);
     depot_tcache_check(tc);
+    depot_idle_leave();
+  }
   return 0;
 }

@@ -24,6 +24,7 @@
 #include "alloc/config.h"
 #include "alloc/guard.h"
 #include "alloc/huge.h"
+#include "alloc/idle.h"
 #include "alloc/meta.h"
 #include "alloc/nodes.h"
 #include "alloc/os.h"
@@ -40,7 +41,7 @@ static pthread_key_t tcache_key;
 _Atomic uint32_t depot_thread_exits;
 
 static void tcache_exit(void *arg) {
-  depot_tls_tcache = &depot_tcache_dead;
+  depot_idle_exiting(arg); /* the slot becomes depot_tcache_dead */
   depot_tcache_destroy(arg);
   depot_add_relaxed(&depot_thread_exits, 1);
   if (depot_load_relaxed(&depot_purger_running)) {
@@ -166,6 +167,9 @@ static void fork_child(void) {
   depot_store_relaxed(&depot_threads_started, 0);
   depot_store_relaxed(&depot_purger_running, 0);
   depot_store_relaxed(&depot_purge_asleep, 0);
+  /* The caches of the threads left behind lose their owner (the registry
+   * lock is held, or the parent had one thread and one cache at most). */
+  if (depot_initialised()) depot_idle_forked();
   if (fork_locked) depot_unlock_all();
   if (depot_fork_hook.child) depot_fork_hook.child(fork_locked && fork_hooked);
   if (!fork_locked) return;
@@ -226,10 +230,13 @@ int depot_init(void) {
 int depot_initialised(void) { return depot_load_acquire(&init_state) == 2; }
 
 depot_tcache_t *depot_thread_cache(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
-  if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead))
+  depot_tcache_t *tc = depot_tls_cache();
+  if (depot_likely(tc != &depot_tcache_empty && tc != &depot_tcache_dead)) {
+    depot_idle_enter(tc);
     return tc;
+  }
   if (tc == &depot_tcache_dead || depot_init() != 0) return NULL;
+  if ((tc = depot_idle_parked()) != NULL) return tc; /* parked while idle */
   tc = depot_tcache_create(depot_numa_home(),
                            depot_config_live(DEPOT_CONF_tcache_max_bytes));
   if (!tc) return NULL;
@@ -237,13 +244,18 @@ depot_tcache_t *depot_thread_cache(void) {
   if (!depot_load_relaxed(&depot_threads_started) &&
       syscall(SYS_gettid) != getpid())
     depot_store_relaxed(&depot_threads_started, 1);
-  depot_tls_tcache = tc;
+  __atomic_store_n(&depot_tls_tcache, tc, __ATOMIC_RELEASE);
   pthread_setspecific(tcache_key, tc);
+  depot_idle_created(tc);
   return tc;
 }
 
 void depot_thread_flush(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
-  if (tc != &depot_tcache_empty && tc != &depot_tcache_dead)
-    depot_tcache_flush_all(tc);
+  depot_tcache_t *tc = depot_tls_cache();
+  if (tc == &depot_tcache_dead) return;
+  if (tc == &depot_tcache_empty) tc = depot_idle_parked();
+  else depot_idle_enter(tc);
+  if (!tc) return;
+  depot_tcache_flush_all(tc);
+  depot_idle_leave();
 }

@@ -21,8 +21,10 @@ int depot_init(void);
  * visible). */
 int depot_initialised(void);
 
-/* The calling thread's cache, created on first use; NULL for a thread that
- * is exiting or when no metadata memory is left. */
+/* The calling thread's cache, created on first use (or taken back from a
+ * flusher that parked it, idle.h); NULL for a thread that is exiting or
+ * when no metadata memory is left.  The cache is entered (in_slow): the
+ * caller calls depot_idle_leave once it no longer uses it. */
 depot_tcache_t *depot_thread_cache(void);
 
 /* Flushes the calling thread's cache (if it has one) into the pools. */

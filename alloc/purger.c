@@ -9,6 +9,7 @@
 #include "alloc/central.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/idle.h"
 #include "alloc/init.h"
 #include "alloc/limit.h"
 #include "alloc/numa.h"
@@ -110,6 +111,12 @@ static void *purger_main(void *arg) {
     uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
     uint32_t next = 0;
     int pending = purge_due(&next);
+    uint32_t idle_ms = (uint32_t)depot_config_live(DEPOT_CONF_idle_flush_ms);
+    uint32_t at;
+    if (depot_idle_flush(idle_ms, &at)) {
+      if (!pending || depot_ms_before(at, next)) next = at;
+      pending = 1;
+    }
     uint32_t now = depot_os_now_ms();
     uint64_t sig = activity();
     if (sig != last_sig) {
@@ -145,7 +152,8 @@ static void *purger_main(void *arg) {
     /* Nothing pending: say so, then look once more, under the arenas' and
      * the huge table's locks (the ringers' locks), before sleeping. */
     atomic_store(&depot_purge_asleep, 1);
-    if (purge_due(&next) || activity() != last_sig) {
+    if (purge_due(&next) || activity() != last_sig ||
+        depot_idle_flush(idle_ms, &at)) {
       atomic_store(&depot_purge_asleep, 0);
       continue;
     }

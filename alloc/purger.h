@@ -12,11 +12,14 @@
  *     no batch pushed or popped on any central pool) for the delay, empties
  *     the central pools into their spans and purges every free page: what
  *     the caches of exited threads and the pools' stacks pinned;
+ *   - empties the caches of threads idle (blocked in a system call, no
+ *     cache slow path for idle_flush_ms; idle.h's protocol, which needs
+ *     nothing of the cache-hit paths);
  *   - re-reads the control group's limit (memory_limit=cgroup) every few
  *     seconds;
  *   - sleeps on a futex (arena.h's doorbell) when there is nothing to do,
  *     and is rung awake when an arena or the huge cache gets memory to
- *     purge.
+ *     purge, or a thread's cache becomes active (idle.c).
  * It starts lazily, from a slow path, the first time there is something to
  * purge, and only where background_purge allows: 1 always, auto once the
  * process has started a thread of its own (a new thread in a
@@ -24,9 +27,8 @@
  * 0 never.  It holds no lock of its own; fork's child has no purger until
  * it needs one (init.c resets the flags).
  *
- * Thread caches of live threads are not flushed from outside: their fast
- * paths take no lock and no atomic, so only the owner may touch them.  A
- * thread's cache is at most tcache_max_bytes, and flushed when it exits. */
+ * A thread's cache is at most tcache_max_bytes, and flushed when it
+ * exits. */
 #ifndef DEPOT_ALLOC_PURGER_H
 #define DEPOT_ALLOC_PURGER_H
 

@@ -9,6 +9,7 @@
 #include "alloc/arena.h"
 #include "alloc/central.h"
 #include "alloc/huge.h"
+#include "alloc/idle.h"
 #include "alloc/init.h"
 #include "alloc/limit.h"
 #include "alloc/meta.h"
@@ -45,6 +46,10 @@ void depot_core_stats(depot_core_stats_t *out) {
   out->purger_running = (size_t)ps.running;
   out->purger_wakeups = ps.wakeups;
   out->purger_idle_reclaims = ps.idle_reclaims;
+  depot_idle_stats_t is;
+  depot_idle_stats(&is);
+  out->idle_cache_flushes = is.flushed;
+  out->idle_flushed_blocks = is.blocks;
   if (!depot_initialised()) return;
   out->batch_records = depot_central_records();
   depot_arena_stats_t as = {0};

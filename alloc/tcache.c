@@ -3,9 +3,12 @@
 #include "alloc/tcache.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc/check.h"
 #include "alloc/config.h"
@@ -46,6 +49,22 @@ static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
 
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
 void depot_tcache_postfork(void) { pthread_mutex_unlock(&registry_lock); }
+void depot_tcache_registry_lock(void) { pthread_mutex_lock(&registry_lock); }
+void depot_tcache_registry_unlock(void) {
+  pthread_mutex_unlock(&registry_lock);
+}
+depot_tcache_t *depot_tcache_live(void) { return live; }
+
+/* The calling thread's blocked signals, bit n - 1 for signal n (the layout
+ * of /proc's SigBlk). */
+static uint64_t blocked_signals(void) {
+  sigset_t set;
+  uint64_t m = 0;
+  if (pthread_sigmask(SIG_BLOCK, NULL, &set) != 0) return ~(uint64_t)0;
+  for (int sig = 1; sig <= 64; sig++)
+    if (sigismember(&set, sig) == 1) m |= (uint64_t)1 << (sig - 1);
+  return m;
+}
 
 uintptr_t depot_free_key;
 
@@ -75,6 +94,15 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
   tc->next_free = NULL;
+  /* Idle flushing's fields (idle.h), written by the owner (create runs in
+   * the thread the cache is for) before the cache is listed: it starts
+   * held by the owner's slow path and active. */
+  tc->tls_slot = &depot_tls_tcache;
+  tc->tid = (int32_t)syscall(SYS_gettid);
+  tc->sigmask0 = blocked_signals();
+  depot_store_relaxed(&tc->in_slow, 1);
+  depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
+  depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
   pthread_mutex_lock(&registry_lock);
   tc->prev_live = NULL;
   tc->next_live = live;

@@ -51,8 +51,24 @@ typedef struct depot_tcache {
   depot_batch_stash_t stash;
   struct depot_tcache *next_free; /* recycled caches (registry lock) */
   struct depot_tcache *next_live, *prev_live; /* live caches (registry lock) */
+  /* Idle flushing (idle.h).  Set by the owner when it creates the cache,
+   * before the cache is listed (registry lock): tls_slot, tid, sigmask0;
+   * tid is cleared in a forked child for caches of threads that did not
+   * come along. */
+  struct depot_tcache **tls_slot; /* the owner's depot_tls_tcache */
+  int32_t tid;                    /* the owner's thread id; 0: none */
+  _Atomic uint32_t in_slow;       /* owner holds the cache in a slow path */
+  _Atomic uint32_t slow_ms;       /* depot_os_now_ms at its last slow path */
+  _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
+  uint64_t sigmask0;    /* signals the owner had blocked at creation */
+  uint32_t flush_round; /* the flusher's last round that looked (registry) */
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
+
+/* A cache's park word (idle.h): the owner's (ACTIVE), swapped out of its
+ * slot by a flusher (PARKED), or having its bins emptied by the flusher
+ * (FLUSHING). */
+enum { DEPOT_PARK_ACTIVE = 0, DEPOT_PARK_PARKED = 1, DEPOT_PARK_FLUSHING = 2 };
 
 /* Placeholders: a thread without a cache, and a thread whose cache has been
  * torn down at exit.  Both are never written. */
@@ -67,6 +83,35 @@ extern depot_hidden depot_tcache_t depot_tcache_empty, depot_tcache_dead;
 #endif
 extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
     __attribute__((tls_model(DEPOT_TLS_MODEL)));
+
+/* The owner's read of its slot.  Another thread may swap the slot (idle.c
+ * parks an idle thread's cache), so every access is atomic; a relaxed load
+ * is the same single mov as a plain one.  Relaxed suffices: what a parked
+ * slot means is read with acquire in the slow path (depot_idle_parked). */
+static inline depot_tcache_t *depot_tls_cache(void) {
+  return __atomic_load_n(&depot_tls_tcache, __ATOMIC_RELAXED);
+}
+
+/* ThreadSanitizer cannot see the ordering idle.c relies on (the kernel's
+ * context switch of a thread blocked in a system call): in TSan builds the
+ * fast paths announce their accesses with a release on the cache, which
+ * the flusher acquires.  Nothing in any other build. */
+#if defined(__SANITIZE_THREAD__)
+#define DEPOT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DEPOT_TSAN 1
+#endif
+#endif
+#ifdef DEPOT_TSAN
+void __tsan_release(void *addr);
+void __tsan_acquire(void *addr);
+#define depot_tsan_release(p) __tsan_release(p)
+#define depot_tsan_acquire(p) __tsan_acquire(p)
+#else
+#define depot_tsan_release(p) ((void)0)
+#define depot_tsan_acquire(p) ((void)0)
+#endif
 
 #define DEPOT_NODE_BASE_NONE 0xFFFF0000u
 
@@ -109,6 +154,12 @@ void depot_tcache_check(const depot_tcache_t *tc);
 /* Fork safety (init.c): the registry lock. */
 void depot_tcache_prefork(void);
 void depot_tcache_postfork(void);
+
+/* The registry, for idle.c: its lock, and the first live cache (linked by
+ * next_live).  REQUIRES for depot_tcache_live: the registry lock. */
+void depot_tcache_registry_lock(void);
+void depot_tcache_registry_unlock(void);
+depot_tcache_t *depot_tcache_live(void);
 
 /* Slow paths: the bin of class cls in domain d is empty (alloc) or full
  * (free).  alloc returns NULL when no memory is left. */

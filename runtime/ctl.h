@@ -30,6 +30,11 @@
     "purges forced by memory_limit_soft before growing")                    \
   X(purger_running, s.purger_running, "1 while the background purger runs") \
   X(purger_idle_reclaims, s.purger_idle_reclaims,                           \
-    "times the purger found the heap idle and returned everything free")
+    "times the purger found the heap idle and returned everything free")    \
+  X(idle_cache_flushes, s.idle_cache_flushes,                               \
+    "caches of idle threads (blocked, idle_flush_ms without a refill) "     \
+    "emptied")                                                              \
+  X(idle_flushed_blocks, s.idle_flushed_blocks,                             \
+    "blocks those flushes gave back to the central pools")
 
 #endif /* DEPOT_RUNTIME_CTL_H */

@@ -98,6 +98,8 @@ int DepotMem_Stats(DepotMemStats *stats) {
   all.soft_limit_purges = core.limit_reclaims;
   all.purger_running = core.purger_running;
   all.purger_idle_reclaims = core.purger_idle_reclaims;
+  all.idle_cache_flushes = core.idle_cache_flushes;
+  all.idle_flushed_blocks = core.idle_flushed_blocks;
   /* An older, smaller struct gets the prefix it knows. */
   size_t n = stats->size < sizeof all ? stats->size : sizeof all;
   all.size = n;
@@ -215,13 +217,16 @@ static void report_text(writer_t *w, const DepotMemStats *s) {
   out(w,
       "held from the OS: %llu bytes (%llu waiting to be purged)\n"
       "memory limit: %llu bytes (0: none), %llu hits, %llu soft-limit purges\n"
-      "background purger: %s, %llu idle reclaims\n",
+      "background purger: %s, %llu idle reclaims\n"
+      "idle threads' caches: %llu emptied, %llu blocks\n",
       (unsigned long long)s->held_bytes, (unsigned long long)s->dirty_bytes,
       (unsigned long long)s->memory_limit_bytes,
       (unsigned long long)s->memory_limit_hits,
       (unsigned long long)s->soft_limit_purges,
       s->purger_running ? "running" : "off",
-      (unsigned long long)s->purger_idle_reclaims);
+      (unsigned long long)s->purger_idle_reclaims,
+      (unsigned long long)s->idle_cache_flushes,
+      (unsigned long long)s->idle_flushed_blocks);
   out(w, "heaps\n  %-24s %5s %12s %14s %14s %14s %14s %8s\n", "name", "node",
       "in use", "bytes in use", "bytes held", "peak held", "limit", "hits");
   depot_heap_each(heap_text, w);
@@ -262,7 +267,8 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       ",\"os_mapped_bytes\":%llu,\"resident_bytes\":%llu,"
       "\"held_bytes\":%llu,\"dirty_bytes\":%llu,\"memory_limit_bytes\":%llu,"
       "\"memory_limit_hits\":%llu,\"soft_limit_purges\":%llu,"
-      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu,\"heaps\":[",
+      "\"purger_running\":%llu,\"purger_idle_reclaims\":%llu,"
+      "\"idle_cache_flushes\":%llu,\"idle_flushed_blocks\":%llu,\"heaps\":[",
       (unsigned long long)s->os_mapped_bytes,
       (unsigned long long)s->resident_bytes, (unsigned long long)s->held_bytes,
       (unsigned long long)s->dirty_bytes,
@@ -270,7 +276,9 @@ static void report_json(writer_t *w, const DepotMemStats *s) {
       (unsigned long long)s->memory_limit_hits,
       (unsigned long long)s->soft_limit_purges,
       (unsigned long long)s->purger_running,
-      (unsigned long long)s->purger_idle_reclaims);
+      (unsigned long long)s->purger_idle_reclaims,
+      (unsigned long long)s->idle_cache_flushes,
+      (unsigned long long)s->idle_flushed_blocks);
   heap_list_t l = {w, 0};
   depot_heap_each(heap_json, &l);
   out(w, "]}\n");

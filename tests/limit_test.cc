@@ -10,7 +10,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <atomic>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "alloc/alloc_api.h"
@@ -239,6 +242,59 @@ TEST(Limit, SoftLimitPurgesBeforeGrowing) {
 }
 
 // A real child memory cgroup with a limit, where this test may make one:
+// Past the soft limit the allocating thread also empties the caches of
+// idle threads before Depot grows (no purger here: only it can).
+TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
+  ASSERT_EQ(DepotMem_SetOption("background_purge", "0"), 0);
+  ASSERT_EQ(DepotMem_SetOption("idle_flush_ms", "50"), 0);
+  ASSERT_EQ(DepotMem_SetOption("tcache_max_bytes", "16m"), 0);
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> ready{false};
+  std::thread t([&] {
+    for (int round = 0; round < 3; round++) {
+      std::vector<void *> v;
+      for (size_t size = 16; size <= 4096; size += 16)
+        for (size_t n = 0; n * size < (128u << 10); n++)
+          v.push_back(DepotMem_Malloc(size));
+      for (void *p : v) DepotMem_Free(p);
+    }
+    ready = true;
+    char c;
+    EXPECT_EQ(read(fds[0], &c, 1), 1);  // blocked: idle
+    void *p = DepotMem_Malloc(100);     // takes its emptied cache back
+    EXPECT_NE(p, nullptr);
+    DepotMem_Free(p);
+  });
+  while (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  uint64_t flushes0 = Stat("stats.idle_cache_flushes");
+  uint64_t purges0 = Stat("stats.soft_limit_purges");
+  uint64_t held0 = Stat("stats.held_bytes");
+  std::string limit = std::to_string((held0 >> 20) + 64) + "m";
+  ASSERT_EQ(DepotMem_SetOption("memory_limit", limit.c_str()), 0);
+  ASSERT_EQ(DepotMem_SetOption("memory_limit_soft", "50"), 0);
+  std::vector<void *> v;
+  for (int i = 0; i < 12 && Stat("stats.soft_limit_purges") == purges0; i++) {
+    void *p = DepotMem_Malloc(4u << 20);
+    ASSERT_NE(p, nullptr) << "failed at " << i;
+    v.push_back(p);
+  }
+  EXPECT_GT(Stat("stats.soft_limit_purges"), purges0);
+  EXPECT_GT(Stat("stats.idle_cache_flushes"), flushes0)
+      << "the blocked thread's cache was not emptied at the soft limit";
+  for (void *p : v) DepotMem_Free(p);
+  ASSERT_EQ(DepotMem_SetOption("memory_limit", "0"), 0);
+  ASSERT_EQ(DepotMem_SetOption("memory_limit_soft", "90"), 0);
+  ASSERT_EQ(write(fds[1], "g", 1), 1);
+  t.join();
+  close(fds[0]);
+  close(fds[1]);
+  ASSERT_EQ(DepotMem_SetOption("tcache_max_bytes", "2m"), 0);
+  ASSERT_EQ(DepotMem_SetOption("idle_flush_ms", "1000"), 0);
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
 // a program preloaded with Depot under memory_limit=cgroup gets ENOMEM
 // before the kernel's OOM killer acts.
 TEST(Limit, RealCgroupChildGetsEnomemBeforeTheOomKiller) {

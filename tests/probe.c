@@ -7,6 +7,7 @@
 #include "alloc/alloc.h"
 #include "alloc/arena.h"
 #include "alloc/central.h"
+#include "alloc/idle.h"
 #include "alloc/meta.h"
 
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
@@ -15,9 +16,14 @@ size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
 size_t probe_usable_size_fast(const void *p) { return depot_usable_size_fast(p); }
 int probe_check_level(void) { return DEPOT_CHECK_LEVEL; }
 
+/* The calling thread's cache, entered as a slow path does (idle.h): the
+ * caller calls depot_idle_leave when it is done. */
 static depot_tcache_t *own_cache(void) {
-  depot_tcache_t *tc = depot_tls_tcache;
-  return tc == &depot_tcache_empty || tc == &depot_tcache_dead ? NULL : tc;
+  depot_tcache_t *tc = depot_tls_cache();
+  if (tc == &depot_tcache_dead) return NULL;
+  if (tc == &depot_tcache_empty) return depot_idle_parked();
+  depot_idle_enter(tc);
+  return tc;
 }
 
 size_t probe_tcache_held_bytes(void) {
@@ -26,17 +32,22 @@ size_t probe_tcache_held_bytes(void) {
   if (!tc) return 0;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
     n += (size_t)depot_bin_count(&tc->bins[i]) * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+  depot_idle_leave();
   return n;
 }
 
 size_t probe_tcache_limit_bytes(void) {
   depot_tcache_t *tc = own_cache();
-  return tc ? tc->limit_bytes : 0;
+  size_t n = tc ? tc->limit_bytes : 0;
+  if (tc) depot_idle_leave();
+  return n;
 }
 
 size_t probe_tcache_budget(void) {
   depot_tcache_t *tc = own_cache();
-  return tc ? tc->budget : 0;
+  size_t n = tc ? tc->budget : 0;
+  if (tc) depot_idle_leave();
+  return n;
 }
 
 void probe_region_bounds(size_t *base, size_t *size, size_t *used) {
@@ -141,3 +152,18 @@ void probe_pool_stats(probe_pool_t *p, probe_pool_stats_t *out) {
 }
 
 size_t probe_batch_records(void) { return depot_central_records(); }
+
+void probe_idle_stats(probe_idle_stats_t *out) {
+  depot_idle_stats_t st;
+  depot_idle_stats(&st);
+  out->parked = st.parked;
+  out->flushed = st.flushed;
+  out->blocks = st.blocks;
+  out->refused = st.refused;
+  out->orphans = st.orphans;
+}
+
+int probe_idle_flush(unsigned idle_ms) {
+  uint32_t next;
+  return depot_idle_flush(idle_ms, &next);
+}

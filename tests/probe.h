@@ -73,6 +73,14 @@ void probe_pool_stats(probe_pool_t *p, probe_pool_stats_t *out);
 /* Batch records ever taken from the shared table. */
 size_t probe_batch_records(void);
 
+/* Idle flushing (alloc/idle.h): its counters, and one round of it run from
+ * the calling thread (returns whether a cache may be flushed later). */
+typedef struct {
+  unsigned long long parked, flushed, blocks, refused, orphans;
+} probe_idle_stats_t;
+void probe_idle_stats(probe_idle_stats_t *out);
+int probe_idle_flush(unsigned idle_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -149,7 +149,7 @@ DEPOT_API void DepotMem_SetupDebugHooks(void);
 
 /* ---- statistics --------------------------------------------------------- */
 
-#define DEPOT_STATS_VERSION 2
+#define DEPOT_STATS_VERSION 3
 #define DEPOT_STATS_CLASSES 72 /* small size classes, 16 B .. 32 KiB */
 
 typedef struct {
@@ -189,6 +189,9 @@ typedef struct {
   uint64_t soft_limit_purges;    /* purges forced by memory_limit_soft */
   uint64_t purger_running;       /* 1 if the background purger runs */
   uint64_t purger_idle_reclaims; /* times it found the heap idle */
+  /* Version 3: idle threads' caches. */
+  uint64_t idle_cache_flushes;  /* caches of idle threads emptied */
+  uint64_t idle_flushed_blocks; /* blocks those flushes gave back */
 } DepotMemStats;
 
 /* Fills *stats (stats->size must be set; a smaller, older struct is filled

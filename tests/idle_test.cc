@@ -1,0 +1,347 @@
+// Idle threads' caches (alloc/idle.c): the purger empties the cache of a
+// thread that is blocked in a system call and has taken no slow path for
+// idle_flush_ms, while the thread stays alive; the thread then takes its
+// cache back and allocates as before, with no block handed out twice.  A
+// thread that computes is never flushed; a thread that exits while parked
+// tears down; a forked child recycles the caches of the threads it lost.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "alloc/alloc_api.h"
+#include "alloc/config.h"
+#include "tests/probe.h"
+
+namespace {
+
+constexpr unsigned RAW = 0;
+constexpr unsigned kIdleMs = 100;
+
+struct Block {
+  unsigned char *p;
+  size_t size;
+  uint32_t seed;
+};
+
+void Fill(const Block &b) {
+  for (size_t i = 0; i < b.size; i++) b.p[i] = (unsigned char)(b.seed + i * 7);
+}
+bool Intact(const Block &b) {
+  for (size_t i = 0; i < b.size; i++)
+    if (b.p[i] != (unsigned char)(b.seed + i * 7)) return false;
+  return true;
+}
+
+// Blocks in every thread cache of the process (a snapshot).
+size_t CachedBlocks() {
+  size_t n = 0;
+  for (unsigned d = 0; d < 3; d++)
+    for (unsigned cls = 1; cls < 73; cls++) {
+      depot_class_stats_t st;
+      depot_core_class_stats(d, cls, &st);
+      n += st.cached;
+    }
+  return n;
+}
+
+probe_idle_stats_t IdleStats() {
+  probe_idle_stats_t st;
+  probe_idle_stats(&st);
+  return st;
+}
+
+// Allocates blocks of many classes and frees them: the calling thread's
+// cache ends up holding several MiB.  Returns the bytes it holds.
+size_t FillCache() {
+  for (int round = 0; round < 3; round++)  // bins grow a batch at a time
+    for (unsigned d = 0; d < 3; d++) {
+      std::vector<void *> v;
+      for (size_t size = 16; size <= 16384;
+           size += size < 1024 ? 16 : size / 4) {
+        for (size_t n = 0; n * size < (256u << 10); n++) {
+          void *p = depot_alloc_call(size, d);
+          if (!p) break;
+          memset(p, 0xA5, size);
+          v.push_back(p);
+        }
+      }
+      for (void *p : v) depot_free_call(p, d);
+    }
+  return probe_tcache_held_bytes();
+}
+
+void Configure() {
+  // The main thread's cache is emptied: the tests count cached blocks.
+  depot_thread_flush();
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "16m", nullptr, 0),
+            0);
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_purge_delay_ms, "100", nullptr, 0), 0);
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_background_purge, "1", nullptr, 0), 0);
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "100", nullptr, 0), 0);
+}
+
+// Waits up to 20 s for pred; returns the milliseconds it took, or -1.
+template <class Pred>
+long WaitFor(Pred pred) {
+  auto t0 = std::chrono::steady_clock::now();
+  for (;;) {
+    long ms = (long)std::chrono::duration_cast<std::chrono::milliseconds>(
+                  std::chrono::steady_clock::now() - t0)
+                  .count();
+    if (pred()) return ms;
+    if (ms > 20000) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+// A thread that fills its cache, keeps some live blocks, and blocks reading
+// a pipe until told to go on.
+class Sleeper {
+ public:
+  Sleeper() {
+    EXPECT_EQ(pipe(fds_), 0);
+    t_ = std::thread([this] { Run(); });
+    while (!ready_.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~Sleeper() {
+    close(fds_[0]);
+    close(fds_[1]);
+  }
+  size_t held() const { return held_; }
+  // Wakes the thread: it checks its live blocks, then (unless it is to
+  // exit at once) allocates anew and checks that nothing overlaps.
+  void Wake(bool exit_at_once) {
+    char c = exit_at_once ? 'x' : 'g';
+    EXPECT_EQ(write(fds_[1], &c, 1), 1);
+    t_.join();
+  }
+  bool ok() const { return ok_; }
+  // Frees what the thread left live (after Wake(true)), from the caller.
+  void FreeLive() {
+    for (const Block &b : live_) depot_free_call(b.p, RAW);
+    live_.clear();
+  }
+
+ private:
+  void Run() {
+    for (uint32_t i = 0; i < 2000; i++) {
+      Block b{(unsigned char *)depot_alloc_call(16 + (i % 64) * 24, RAW),
+              16 + (i % 64) * 24, i * 2654435761u};
+      if (!b.p) {
+        ok_ = false;
+        break;
+      }
+      Fill(b);
+      live_.push_back(b);
+    }
+    held_ = FillCache();
+    ready_.store(true);
+    char c = 0;
+    // Blocked in read(2): idle as far as the allocator can tell.
+    ssize_t r = read(fds_[0], &c, 1);
+    if (r != 1) ok_ = false;
+    for (const Block &b : live_)
+      if (!Intact(b)) ok_ = false;
+    if (c == 'x') return;  // exits with its cache parked
+    std::vector<Block> fresh;
+    std::set<unsigned char *> seen;
+    for (const Block &b : live_) seen.insert(b.p);
+    for (uint32_t i = 0; i < 20000; i++) {
+      size_t size = 16 + (i * 37) % 4000;
+      Block b{(unsigned char *)depot_alloc_call(size, RAW), size,
+              i * 40503u + 7};
+      if (!b.p || !seen.insert(b.p).second) {
+        ok_ = false;  // out of memory, or a block handed out twice
+        break;
+      }
+      Fill(b);
+      fresh.push_back(b);
+    }
+    for (const Block &b : live_)
+      if (!Intact(b)) ok_ = false;
+    for (const Block &b : fresh) {
+      if (!Intact(b)) ok_ = false;
+      depot_free_call(b.p, RAW);
+    }
+    for (const Block &b : live_) depot_free_call(b.p, RAW);
+    live_.clear();
+  }
+
+  int fds_[2];
+  std::thread t_;
+  std::atomic<bool> ready_{false};
+  size_t held_ = 0;
+  bool ok_ = true;
+  std::vector<Block> live_;
+};
+
+// Every block went back: once everything is freed and trimmed, every page
+// of every segment is free again.
+void ExpectNothingLost() {
+  depot_check_heap();
+  depot_trim();
+  depot_check_heap();
+  depot_core_stats_t st;
+  depot_core_stats(&st);
+  EXPECT_EQ(st.free_pages, st.segments * probe_span_max_pages());
+}
+
+TEST(IdleTest, BlockedThreadIsFlushedAndRecovers) {
+  Configure();
+  probe_idle_stats_t before = IdleStats();
+  Sleeper s;
+  ASSERT_GT(s.held(), (size_t)4 << 20) << "the cache should hold several MiB";
+  size_t cached = CachedBlocks();
+  long ms = WaitFor([&] {
+    return IdleStats().flushed > before.flushed && CachedBlocks() == 0;
+  });
+  ASSERT_GE(ms, 0) << "the blocked thread's cache was never flushed";
+  probe_idle_stats_t after = IdleStats();
+  EXPECT_GE(after.blocks - before.blocks, cached);
+  printf(
+      "idle_flush_ms=%u: %zu bytes (%zu blocks) flushed %ld ms after the "
+      "thread blocked\n",
+      kIdleMs, s.held(), cached, ms);
+  s.Wake(false);
+  EXPECT_TRUE(s.ok()) << "a live block changed or a block was handed out twice";
+  ExpectNothingLost();
+}
+
+TEST(IdleTest, BusyThreadIsNotFlushed) {
+  Configure();
+  std::atomic<bool> stop{false}, ready{false};
+  std::atomic<size_t> held{0};
+  std::thread t([&] {
+    held.store(FillCache());
+    ready.store(true);
+    uint64_t x = 1;
+    // Computes, with no system call, until told to stop.
+    while (!stop.load(std::memory_order_relaxed))
+      x = x * 6364136223846793005u + 1;
+    if (x == 42) printf("unlikely\n");
+  });
+  while (!ready.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  size_t cached = CachedBlocks();
+  ASSERT_GT(cached, 0u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(10 * kIdleMs));
+  EXPECT_EQ(CachedBlocks(), cached) << "a running thread's cache was touched";
+  stop.store(true);
+  t.join();
+  ExpectNothingLost();
+}
+
+TEST(IdleTest, ThreadExitsWhileParked) {
+  Configure();
+  probe_idle_stats_t before = IdleStats();
+  Sleeper s;
+  ASSERT_GE(WaitFor([&] { return IdleStats().flushed > before.flushed; }), 0);
+  s.Wake(true);
+  EXPECT_TRUE(s.ok());
+  s.FreeLive();
+  ExpectNothingLost();
+}
+
+// Threads that use their caches between short sleeps while the purger parks
+// and flushes them as often as it can: every block keeps its contents, no
+// block is handed out twice, and nothing is lost.
+TEST(IdleTest, ChurnWhileParkingAndFlushing) {
+  Configure();
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "1", nullptr, 0), 0);
+  probe_idle_stats_t before = IdleStats();
+  std::atomic<bool> bad{false};
+  std::vector<std::thread> threads;
+  for (unsigned t = 0; t < 4; t++)
+    threads.emplace_back([&, t] {
+      std::vector<Block> live;
+      uint32_t rng = 12345 + t;
+      auto t0 = std::chrono::steady_clock::now();
+      while (std::chrono::steady_clock::now() - t0 <
+             std::chrono::milliseconds(1500)) {
+        for (int k = 0; k < 64; k++) {
+          rng = rng * 1103515245u + 12345u;
+          size_t size = 8 + (rng >> 8) % 2000;
+          Block b{(unsigned char *)depot_alloc_call(size, RAW), size, rng};
+          if (!b.p) {
+            bad = true;
+            return;
+          }
+          Fill(b);
+          live.push_back(b);
+        }
+        // Free about half, at random, checking each block first.
+        for (size_t i = 0; i < live.size();) {
+          rng = rng * 1103515245u + 12345u;
+          if (rng & 0x100) {
+            if (!Intact(live[i])) bad = true;
+            depot_free_call(live[i].p, RAW);
+            live[i] = live.back();
+            live.pop_back();
+          } else {
+            i++;
+          }
+        }
+        // A short blocking system call: the purger may park and flush now.
+        if (rng & 0x200)
+          std::this_thread::sleep_for(std::chrono::microseconds(300));
+      }
+      for (const Block &b : live) {
+        if (!Intact(b)) bad = true;
+        depot_free_call(b.p, RAW);
+      }
+    });
+  for (auto &t : threads) t.join();
+  EXPECT_FALSE(bad.load()) << "a block changed while live, or ran out";
+  probe_idle_stats_t after = IdleStats();
+  printf("parked %llu, flushed %llu, refused %llu\n",
+         after.parked - before.parked, after.flushed - before.flushed,
+         after.refused - before.refused);
+  EXPECT_GT(after.flushed, before.flushed) << "the purger never flushed";
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "100", nullptr, 0), 0);
+  ExpectNothingLost();
+}
+
+TEST(IdleTest, ForkedChildRecyclesCachesOfLostThreads) {
+  Configure();
+  // Purger off: the caches are looked at only by the child's explicit call.
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "0", nullptr, 0), 0);
+  Sleeper s;
+  size_t cached = CachedBlocks();
+  ASSERT_GT(cached, 0u);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // No thread may start in this child (sanitizers refuse it): no purger.
+    depot_config_set(DEPOT_CONF_background_purge, "0", nullptr, 0);
+    probe_idle_stats_t b = IdleStats();
+    probe_idle_flush(kIdleMs);
+    probe_idle_stats_t a = IdleStats();
+    int bad = a.orphans == b.orphans || CachedBlocks() != 0;
+    void *p = depot_alloc_call(64, RAW);
+    depot_free_call(p, RAW);
+    depot_check_heap();
+    _exit(bad ? 1 : 0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "the child did not recycle the lost thread's cache";
+  // The parent's thread still has its cache, untouched.
+  EXPECT_EQ(CachedBlocks(), cached);
+  s.Wake(false);
+  EXPECT_TRUE(s.ok());
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "100", nullptr, 0), 0);
+  ExpectNothingLost();
+}
+
+}  // namespace
