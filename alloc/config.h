@@ -117,7 +117,8 @@ typedef enum {
     "(0: off)")                                                               \
   X(guard_sample, UINT, unsigned, "0", 0, 1000000000, NULL,                    \
     "serve about one allocation in N (random) from the guarded pool: "        \
-    "against an inaccessible page, inaccessible once freed (0: off)")         \
+    "against an inaccessible page, inaccessible once freed (0: off; turned "  \
+    "on at start-up only, then changed or paused at run time)")               \
   X(guard_slots, UINT, unsigned, "256", 1, 65536, NULL,                        \
     "blocks the guarded pool holds at once (16 KiB of address space each "    \
     "and a guard page); a full pool stops sampling")                          \
@@ -171,7 +172,8 @@ enum { DEPOT_THP_DEFAULT = 0, DEPOT_THP_ALWAYS = 1, DEPOT_THP_NEVER = 2 };
 #define DEPOT_CONFIG_RUNTIME_KEYS(X)                                           \
   X(purge_delay_ms) X(background_purge) X(tcache_max_bytes)                    \
   X(huge_threshold_bytes) X(memory_limit) X(memory_limit_soft)                 \
-  X(memory_limit_margin) X(prof_active) X(idle_flush_ms)
+  X(memory_limit_margin) X(prof_active) X(idle_flush_ms)                       \
+  X(guard_sample)
 /* clang-format on */
 enum {
   DEPOT_GUARD_OVERFLOW = 0,

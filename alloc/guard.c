@@ -95,14 +95,31 @@ static uint64_t next_random(void) {
   return rng;
 }
 
-/* Allocations until the next sample: uniform in [1, 2N - 1], mean N. */
+/* Allocations until the next sample: uniform in [1, 2N - 1], mean N, for
+ * N = guard_sample now (a run-time key: DepotMem_SetOption changes it while
+ * the pool exists); N = 0 pauses sampling (INT64_MAX: never due). */
 static int64_t draw(void) {
-  uint64_t n = depot_options.guard_sample;
+  uint64_t n = depot_config_live(DEPOT_CONF_guard_sample);
+  if (n == 0) return INT64_MAX;
   return n <= 1 ? 1 : (int64_t)(1 + next_random() % (2 * n - 1));
 }
 
+/* Bumped when guard_sample changes at run time: each thread redraws its
+ * countdown at its next slow path, so a new rate applies at once rather
+ * than after the old countdown ran out.  Relaxed: only a hint to redraw. */
+static _Atomic unsigned rate_gen;
+static __thread unsigned seen_gen;
+
+void depot_guard_rate_changed(void) {
+  atomic_fetch_add_explicit(&rate_gen, 1, memory_order_relaxed);
+}
+
 int depot_guard_due(void) {
-  if (rng == 0) sample_left = draw();
+  unsigned g = atomic_load_explicit(&rate_gen, memory_order_relaxed);
+  if (rng == 0 || g != seen_gen) {
+    seen_gen = g;
+    sample_left = draw();
+  }
   if (--sample_left > 0) return 0;
   sample_left = draw();
   return 1;

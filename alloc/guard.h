@@ -34,6 +34,9 @@ void depot_guard_init(void);
 int depot_guard_due(void);
 /* n blocks were handed to the calling thread's cache. */
 void depot_guard_count(unsigned n);
+/* guard_sample was changed at run time (only while the pool exists:
+ * depot_guard_armed; the pool is made at start-up or never). */
+void depot_guard_rate_changed(void);
 
 /* A guarded block of size bytes in domain d, or NULL (too big for a slot,
  * pool full, pool not mappable). */

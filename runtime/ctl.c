@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "alloc/config.h"
+#include "alloc/guard.h"
 #include "alloc/purger.h"
 #include "runtime/ctl.h"
 #include "runtime/runtime.h"
@@ -76,6 +77,20 @@ int DepotMem_SetOption(const char *name, const char *value) {
                 name);
   int err = depot_config_set(k, value, last_error, sizeof last_error);
   if (err) return err;
+  if (k == DEPOT_CONF_guard_sample) {
+    /* The guarded pool (its address space and fault handler) is made at
+     * start-up or never: without it only 0 can be set. */
+    if (!depot_load_acquire(&depot_guard_armed) &&
+        depot_config_live(DEPOT_CONF_guard_sample) != 0) {
+      depot_config_set(k, "0", NULL, 0);
+      return fail(EPERM,
+                  "%s: guarded sampling can be turned on only at start-up "
+                  "(DEPOT_CONF=guard_sample=N); at run time it can be "
+                  "changed or paused (0) once on",
+                  name);
+    }
+    depot_guard_rate_changed();
+  }
   depot_purger_option_changed();
   return 0;
 }

@@ -66,6 +66,10 @@ const Case kCases[] = {
     {"heap_bugs", "overflow", "DEPOT_CONF=guard_sample=1",
      "guarded pool: heap-buffer-overflow: WRITE at 0x[0-9a-f]+, 0 bytes after the end of the "
      "32-byte block(.|\n)*allocated by thread [0-9]+:\n +#0 0x[0-9a-f]+ in malloc(.|\n)* in main"},
+    // guard_sample changed at run time (DepotMem_SetOption) once the pool exists.
+    {"heap_bugs", "overflow_after_set", "DEPOT_CONF=guard_sample=1000000000",
+     "guarded pool: heap-buffer-overflow: WRITE at 0x[0-9a-f]+, 0 bytes after the end of the "
+     "3008-byte block"},
     {"heap_bugs", "underflow", "DEPOT_CONF=guard_sample=1,guard_underflow=underflow",
      "guarded pool: heap-buffer-underflow: WRITE at 0x[0-9a-f]+, 1 bytes before the 32-byte block"},
     {"heap_bugs", "double_free", "DEPOT_CONF=guard_sample=1",

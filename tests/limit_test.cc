@@ -154,6 +154,16 @@ TEST(Control, ClearErrors) {
       << DepotMem_OptionError();
   EXPECT_EQ(DepotMem_SetOption("memory_limit", "lots"), EINVAL);
   EXPECT_EQ(DepotMem_SetOption("background_purge", "sometimes"), EINVAL);
+  // Guarded sampling: its pool is made at start-up or never, so a process
+  // started without it can set only 0.
+  EXPECT_EQ(DepotMem_SetOption("guard_sample", "100"), EPERM);
+  EXPECT_NE(std::string(DepotMem_OptionError()).find("only at start-up"),
+            std::string::npos)
+      << DepotMem_OptionError();
+  char gbuf[32];
+  ASSERT_EQ(DepotMem_GetOption("guard_sample", gbuf, sizeof gbuf), 0);
+  EXPECT_STREQ(gbuf, "0");
+  EXPECT_EQ(DepotMem_SetOption("guard_sample", "0"), 0);
   EXPECT_EQ(DepotMem_SetOption("tcache_batch", "8"), EPERM);
   EXPECT_NE(std::string(DepotMem_OptionError()).find("fixed at start-up"), std::string::npos);
   EXPECT_EQ(DepotMem_SetOption("stats.held_bytes", "0"), EPERM);

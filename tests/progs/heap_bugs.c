@@ -38,6 +38,20 @@ int main(int argc, char **argv) {
     char *p = launder(malloc(32));
     memset(p, 'a', ok ? 32 : 33); /* one byte past the end */
     free(launder(p)); /* laundered: the compiler must not drop the memset */
+  } else if (strcmp(m, "overflow_after_set") == 0) {
+    /* Guarded sampling started almost off (guard_sample=1000000000) and
+     * turned to every allocation at run time; a class no start-up code
+     * used, so that the allocation misses the thread cache. */
+    int (*set)(const char *, const char *) =
+        (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT,
+                                                   "DepotMem_SetOption");
+    if (!set || set("guard_sample", "1") != 0) {
+      fprintf(stderr, "heap_bugs: cannot set guard_sample at run time\n");
+      return 3;
+    }
+    char *p = launder(malloc(3008));
+    memset(p, 'a', ok ? 3008 : 3009);
+    free(launder(p));
   } else if (strcmp(m, "underflow") == 0) {
     char *p = launder(malloc(32));
     char *q = launder(p - (ok ? 0 : 1)); /* one byte before the start */
