@@ -37,6 +37,7 @@ depot_cold void depot_bad_pointer(const char *op, const void *p,
 }
 
 const char *(*depot_heap_name_hook)(unsigned slot);
+void (*depot_heap_trim_hook)(void);
 
 depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
                                     unsigned used, unsigned heap) {
@@ -203,6 +204,7 @@ depot_cold int depot_limit_reclaim(void) {
   uint32_t next;
   depot_idle_flush((uint32_t)depot_config_live(DEPOT_CONF_idle_flush_ms),
                    &next);
+  if (depot_heap_trim_hook) depot_heap_trim_hook(); /* heaps' spare spans */
   depot_purger_reclaim();
   depot_limit_allow_hard(1);
   return 1;
@@ -364,8 +366,8 @@ DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
 
 DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
   block_info_t bi;
-  if (d >= DEPOT_NDOMAINS || depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
-      bi.kind == BLOCK_GUARD)
+  if (d >= DEPOT_NDOMAINS || depot_classify(p, &bi) == BLOCK_BAD ||
+      bi.domain != d || bi.kind == BLOCK_GUARD)
     return NULL; /* depot_realloc reports it */
   void *q = depot_prof_alloc(size, DEPOT_MIN_ALIGN, d, 0);
   if (!q) return NULL;

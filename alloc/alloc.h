@@ -56,6 +56,9 @@ depot_block_kind_t depot_classify(const void *p, depot_block_info_t *bi);
 /* Heaps (heap.c) set this hook so that a heap block passed to a domain's
  * function is reported with its heap's name. */
 extern const char *(*depot_heap_name_hook)(unsigned slot);
+/* Set by heap.c before main when heaps are linked in: gives the heaps'
+ * spare spans back to the arenas (the memory limit's reclaim calls it). */
+extern void (*depot_heap_trim_hook)(void);
 
 /* The memory limit (alloc.c): after a failure, depot_limit_reclaim flushes
  * the calling thread's cache and purges what can be purged, and returns 1

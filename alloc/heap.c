@@ -536,7 +536,17 @@ static int heap_once_err;
 static void heap_global_init(void) {
   depot_heap_name_hook = heap_name;
   heap_once_err = pthread_key_create(&cache_key, cache_exit);
+}
+
+/* The fork hook is set before main, while one thread exists: set lazily, a
+ * fork racing the first DepotHeap_New could read it as unset while that
+ * thread held the registry lock, and the child would inherit it held.
+ * Every fork of a process with more than one thread then takes the heap
+ * locks (a handful of spin locks while no heap exists).  The memory
+ * limit's reclaim gets the spare spans' trim the same way. */
+__attribute__((constructor)) static void heap_fork_hook_init(void) {
   depot_fork_hook = (depot_fork_hook_t){fork_prepare, fork_parent, fork_child};
+  depot_heap_trim_hook = depot_heap_trim;
 }
 
 /* ---- creating, resetting, destroying ------------------------------------------ */
@@ -566,13 +576,17 @@ depot_heap_t *depot_heap_new(const depot_heap_options_t *o) {
     return NULL;
   }
   /* Everything from node on is plain; gen (read by stale entries of other
-   * threads) and the lock are not touched. */
+   * threads) and the lock are not cleared.  Filled under the heap's lock:
+   * a statistics report or depot_check_heap walking the slots reads these
+   * fields under it and must see the old heap or the whole new one. */
+  depot_spin_lock(&h->lock);
   memset(&h->node, 0, sizeof *h - offsetof(depot_heap_t, node));
   h->node = o->node;
   h->limit = o->limit;
   if (o->name && o->name[0]) snprintf(h->name, sizeof h->name, "%s", o->name);
   else snprintf(h->name, sizeof h->name, "heap-%u", h->slot);
   depot_store_relaxed(&h->gen, gen_new());
+  depot_spin_unlock(&h->lock);
   return h;
 }
 

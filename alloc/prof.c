@@ -688,9 +688,25 @@ static void leak_report(uint32_t n) {
       opath);
 }
 
-/* Takes a dump: copies the counters under the lock, then writes them. */
+static int dump_body(const char *path, const char *kind, int from_signal);
+
+/* Takes a dump: copies the counters under the lock, then writes them.
+ * Writing calls open/write/close, which are cancellation points, from
+ * inside malloc and free (interval and pending signal dumps): cancellation
+ * is off meanwhile, so that neither dump_busy nor the lock is ever left
+ * held and malloc and free stay non-cancellation points, as POSIX says
+ * (glibc's pthread_setcancelstate only flips bits of the thread's own
+ * descriptor, so it is also safe in the signal path). */
 static int dump_now(const char *path, const char *kind, int from_signal) {
   if (!P.on) return EINVAL;
+  int old;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+  int err = dump_body(path, kind, from_signal);
+  pthread_setcancelstate(old, NULL);
+  return err;
+}
+
+static int dump_body(const char *path, const char *kind, int from_signal) {
   if (from_signal) {
     if (dumping || atomic_exchange(&dump_busy, 1)) {
       depot_store_relaxed(&dump_pending, 1);

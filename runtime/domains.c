@@ -228,11 +228,16 @@ int DepotMem_DomainOf(const void *ptr) {
   uintptr_t off = depot_region_offset((uintptr_t)ptr);
   if (depot_likely(depot_region_contains(off))) {
     unsigned li = depot_region_list_id(off);
-    if (li != 0) return (int)depot_list_domain(li);
+    /* A heap's span carries a domain past the three (heap.h): not a
+     * domain's block. */
+    if (li != 0)
+      return depot_list_domain(li) < DEPOT_NDOMAINS ? (int)depot_list_domain(li)
+                                                    : -1;
   }
   /* Before start-up Depot has handed out nothing (and has no region). */
   if (!ptr || !depot_initialised()) return -1;
   int d = depot_domain_of(ptr);
+  if (d >= DEPOT_NDOMAINS) return -1; /* a heap's large or huge block */
   if (d >= 0) return d;
   /* A debug block: the program holds base + 2 * sizeof(size_t) of a live
    * block of Depot's, in a domain whose hooks are on (debug.c). */

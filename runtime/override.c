@@ -289,22 +289,29 @@ static depot_noinline void choose_entries(void) {
     return;
   }
   static const struct {
+    const char *name;
     void *plain;
     const void *prof;
   } entries[] = {
-      {(void *)malloc_plain, (const void *)malloc_prof},
-      {(void *)calloc_plain, (const void *)calloc_prof},
-      {(void *)realloc_plain, (const void *)realloc_prof},
-      {(void *)posix_memalign_plain, (const void *)posix_memalign_prof},
-      {(void *)aligned_alloc_plain, (const void *)aligned_alloc_prof},
-      {(void *)memalign_plain, (const void *)memalign_prof},
+      {"malloc", (void *)malloc_plain, (const void *)malloc_prof},
+      {"calloc", (void *)calloc_plain, (const void *)calloc_prof},
+      {"realloc", (void *)realloc_plain, (const void *)realloc_prof},
+      {"posix_memalign", (void *)posix_memalign_plain,
+       (const void *)posix_memalign_prof},
+      {"aligned_alloc", (void *)aligned_alloc_plain,
+       (const void *)aligned_alloc_prof},
+      {"memalign", (void *)memalign_plain, (const void *)memalign_prof},
   };
   for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
     if (write_jump(entries[i].plain, entries[i].prof) != 0) {
+      /* The ones before it stay switched: they are sampled. */
       depot_say(
-          "depot: prof: cannot switch malloc and its family to their "
-          "sampling versions (their code cannot be made writable): "
-          "they are not sampled; the DepotMem domains are");
+          "depot: prof: cannot switch %s to its sampling version (its code "
+          "cannot be made writable): it and the entry points after it "
+          "(malloc, calloc, realloc, posix_memalign, aligned_alloc, "
+          "memalign, in that order) are not sampled; the DepotMem domains "
+          "are",
+          entries[i].name);
       return;
     }
 #endif

@@ -307,6 +307,15 @@ TEST(DomainOf, TellsDepotsBlocksFromOthersWithoutFaulting) {
   EXPECT_EQ(DepotMem_DomainOf(big), DEPOT_DOMAIN_MEM);
   EXPECT_EQ(DepotMem_DomainOf(huge), DEPOT_DOMAIN_OBJ);
   EXPECT_EQ(DepotMem_DomainOf(nullptr), -1);
+  // A heap's blocks are Depot's but no domain's.
+  DepotHeap *h = DepotHeap_New(nullptr);
+  ASSERT_NE(h, nullptr);
+  void *hs = DepotHeap_Malloc(h, 24), *hl = DepotHeap_Malloc(h, 100000),
+       *hh = DepotHeap_Malloc(h, 8 << 20);
+  EXPECT_EQ(DepotMem_DomainOf(hs), -1) << "a heap's small block";
+  EXPECT_EQ(DepotMem_DomainOf(hl), -1) << "a heap's large block";
+  EXPECT_EQ(DepotMem_DomainOf(hh), -1) << "a heap's huge block";
+  DepotHeap_Destroy(h);
   EXPECT_EQ(DepotMem_DomainOf(static_cast<char *>(big) + 16), -1)
       << "inside a large block";
   static char global[64];

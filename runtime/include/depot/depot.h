@@ -127,7 +127,8 @@ DEPOT_API int DepotMem_SetAllocator(DepotMemAllocatorDomain domain,
 
 /* The domain whose functions handed out the live block at ptr (0 raw,
  * 1 mem, 2 object), or -1 for an address Depot did not hand out (NULL,
- * a block of another allocator, memory that is not the heap's).  Never
+ * a block of another allocator, memory that is not the heap's) and for a
+ * block of a DepotHeap (DepotHeap_Of tells those).  Never
  * faults, whatever ptr is, takes no lock, and costs a few loads for a
  * small block: a hook installed over another allocator (CPython's
  * PyMem_SetAllocator, see the README's "From Python and Cython") asks it
