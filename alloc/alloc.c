@@ -569,16 +569,12 @@ void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {
     errno = ENOMEM;
     return NULL;
   }
-  if (size <= DEPOT_SMALL_MAX && align <= DEPOT_PAGE_SIZE) {
-    /* Spans start on a page and blocks sit at multiples of the class size,
-     * so a class whose size is a multiple of align gives aligned blocks. */
-    for (unsigned c = size ? depot_size_to_class(size) : 1; c < DEPOT_NCLASSES;
-         c++)
-      if (depot_class_size[c] % align == 0) {
-        void *p = small_alloc(c, d);
-        if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
-        return p;
-      }
+  unsigned c;
+  if (size <= DEPOT_SMALL_MAX && align <= DEPOT_PAGE_SIZE &&
+      (c = depot_aligned_class(size, align)) != 0) {
+    void *p = small_alloc(c, d);
+    if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
+    return p;
   }
   void *p = big_alloc(size ? size : 1, align, d, NULL);
   if (p) DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);

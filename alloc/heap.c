@@ -842,13 +842,10 @@ void *depot_heap_aligned_alloc(depot_heap_t *h, size_t align, size_t size) {
     errno = ENOMEM;
     return NULL;
   }
-  if (size <= DEPOT_SMALL_MAX && align <= DEPOT_PAGE_SIZE) {
-    /* As depot_aligned_alloc: a class whose size is a multiple of align
-     * gives aligned blocks (spans start on a page). */
-    for (unsigned c = size ? depot_size_to_class(size) : 1; c < DEPOT_NCLASSES;
-         c++)
-      if (depot_class_size[c] % align == 0) return small_alloc(h, c);
-  }
+  unsigned c;
+  if (size <= DEPOT_SMALL_MAX && align <= DEPOT_PAGE_SIZE &&
+      (c = depot_aligned_class(size, align)) != 0)
+    return small_alloc(h, c);
   return big_alloc(h, size ? size : 1, align, NULL);
 }
 

@@ -97,10 +97,10 @@ void depot_idle_leave(void) {
   if (tc) depot_store_release(&tc->in_slow, 0);
 }
 
-depot_tcache_t *depot_idle_parked(void) {
-  depot_tcache_t *tc = depot_idle_owned;
-  if (!tc) return NULL;
-  depot_store_relaxed(&tc->in_slow, 1);
+/* The owner's side of the park word: waits out a flush in progress, then
+ * moves PARKED (or ACTIVE already) to ACTIVE; the acquire pairs with the
+ * flusher's release of FLUSHING, so the flushed bins are seen. */
+static void reclaim_from_flusher(depot_tcache_t *tc) {
   for (;;) {
     uint32_t s = depot_load_acquire(&tc->park);
     if (s == DEPOT_PARK_FLUSHING) {
@@ -114,6 +114,13 @@ depot_tcache_t *depot_idle_parked(void) {
       break;
   }
   depot_tsan_acquire(tc);
+}
+
+depot_tcache_t *depot_idle_parked(void) {
+  depot_tcache_t *tc = depot_idle_owned;
+  if (!tc) return NULL;
+  depot_store_relaxed(&tc->in_slow, 1);
+  reclaim_from_flusher(tc);
   depot_idle_enter(tc);
   __atomic_store_n(tc->tls_slot, tc, __ATOMIC_RELEASE);
   ring();
@@ -129,17 +136,7 @@ void depot_idle_exiting(depot_tcache_t *tc) {
   depot_store_relaxed(&tc->in_slow, 1);
   /* From now on no flusher can swap the slot (its CAS expects tc). */
   __atomic_store_n(tc->tls_slot, &depot_tcache_dead, __ATOMIC_SEQ_CST);
-  for (;;) {
-    uint32_t s = depot_load_acquire(&tc->park);
-    if (s == DEPOT_PARK_FLUSHING) {
-      depot_os_wait(&tc->park, s, UINT32_MAX);
-      continue;
-    }
-    if (s == DEPOT_PARK_ACTIVE ||
-        atomic_compare_exchange_strong(&tc->park, &s, DEPOT_PARK_ACTIVE))
-      break;
-  }
-  depot_tsan_acquire(tc);
+  reclaim_from_flusher(tc);
   depot_idle_owned = NULL;
 }
 

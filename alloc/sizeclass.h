@@ -49,6 +49,17 @@ depot_inline unsigned depot_size_to_class(size_t size) {
   return 9u + (k - 7u) * 8u + j;
 }
 
+/* The smallest class of at least size bytes whose blocks are all aligned
+ * to align (spans start on a page and blocks sit at multiples of the class
+ * size, so a class size that is a multiple of align will do), or 0 if none.
+ * REQUIRES: size <= DEPOT_SMALL_MAX, align a power of two <= a page. */
+depot_inline unsigned depot_aligned_class(size_t size, size_t align) {
+  for (unsigned c = size ? depot_size_to_class(size) : 1; c < DEPOT_NCLASSES;
+       c++)
+    if (depot_class_size[c] % align == 0) return c;
+  return 0;
+}
+
 /* Per-class layout chosen at start-up (depot_sizeclass_init). */
 typedef struct {
   uint16_t span_pages; /* pages in a span of this class */
