@@ -424,18 +424,24 @@ static depot_heap_entry_t *entry_for(depot_heap_cache_t *tc, depot_heap_t *h,
   return tc->mru = e;
 }
 
-static void cache_exit(void *arg) {
-  depot_heap_cache_t *tc = arg;
-  depot_tls_heap_cache = &cache_dead;
-  for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
-    entry_flush(&tc->e[k]);
-  depot_spin_lock(&registry_lock);
+/* Moves a thread's heap cache from the live list to the free list for
+ * reuse.  REQUIRES: registry_lock. */
+static void recycle_cache_locked(depot_heap_cache_t *tc) {
   if (tc->prev) tc->prev->next = tc->next;
   else live_caches = tc->next;
   if (tc->next) tc->next->prev = tc->prev;
   tc->next = free_caches;
   tc->prev = NULL;
   free_caches = tc;
+}
+
+static void cache_exit(void *arg) {
+  depot_heap_cache_t *tc = arg;
+  depot_tls_heap_cache = &cache_dead;
+  for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
+    entry_flush(&tc->e[k]);
+  depot_spin_lock(&registry_lock);
+  recycle_cache_locked(tc);
   depot_spin_unlock(&registry_lock);
 }
 
@@ -520,12 +526,7 @@ static void fork_child(int locked) {
   for (depot_heap_cache_t *tc = live_caches, *next; tc; tc = next) {
     next = tc->next;
     if (tc == mine) continue;
-    if (tc->prev) tc->prev->next = tc->next;
-    else live_caches = tc->next;
-    if (tc->next) tc->next->prev = tc->prev;
-    tc->next = free_caches;
-    tc->prev = NULL;
-    free_caches = tc;
+    recycle_cache_locked(tc);
   }
   depot_spin_unlock(&registry_lock);
 }
