@@ -6,9 +6,13 @@
  * glibc's _dl_find_object (glibc 2.35 and later, GCC 12 and later:
  * lock-free, no allocation), and allocates only for frames registered at
  * run time with __register_frame_info, which nothing in a Linux program
- * does but a JIT compiler.  It is linked directly (libgcc_s, or libgcc_eh
- * when static), not loaded on first use as glibc's backtrace() loads it
- * with dlopen, which allocates.
+ * does but a JIT compiler.  It is linked directly, not loaded on first use
+ * as glibc's backtrace() loads it with dlopen, which allocates: libdepot.so
+ * carries its own copy (libgcc_eh, -static-libgcc in //:libdepot.so, its
+ * symbols hidden), so that a process preloading Depot does not load
+ * libgcc_s for it (a tenth of a millisecond at start-up, mostly libgcc_s's
+ * constructor running CPUID, which traps in a virtual machine); a program
+ * that links the core itself gets the unwinder its toolchain links.
  *
  * No recursion: a thread-local flag is set for the walk.  A call made while
  * it is set (a malloc that the unwinder made after all and that the
