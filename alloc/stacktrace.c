@@ -22,11 +22,14 @@
  * the unwinder read (the return address is the word below the CFA; a
  * saved rbp is where the rule says), and later walks follow the rules, 20
  * instructions a frame, as long as every frame has one (fast_walk).
- *   - A rule is used only once two full walks found it alike; one that
- *     differs between two walks (a frame that changes its shape, a return
- *     address that stands for two kinds of frame) is never used again;
- *     signal frames get no rule.  A frame the rules do not cover sends the
- *     walk back to the unwinder, which adds the rules it was missing.
+ *   - A rule is used only once two full walks found it alike; one whose
+ *     CFA differs between two walks (a frame that changes its shape, a
+ *     return address that stands for two kinds of frame) is never used
+ *     again, one where only the caller's rbp was found in another place
+ *     keeps its CFA and forgets the rbp (a later frame that needs rbp then
+ *     ends the fast walk); signal frames get no rule.  A frame the rules
+ *     do not cover sends the walk back to the unwinder, which adds the
+ *     rules it was missing.
  *   - Never faults: the fast walk reads only the words below each CFA,
  *     each between the starting stack pointer and the highest CFA that a
  *     full walk of this thread reached from a stack pointer at or below it
@@ -75,11 +78,13 @@ __thread walk_thread_t depot_stacktrace_thread
 /* ---- rules ------------------------------------------------------------------
  * A rule word: bits 0-1 how often a full walk found it (1 once, 2 twice or
  * more, 3 never to be used: two walks disagreed), bit 2 the CFA is rbp + 16
- * (else the stack pointer plus bits 32-63), bit 3 the unwinder stopped at
- * this frame, bit 4 the caller's rbp is this frame's rbp, bit 5 where the
- * caller's rbp is is not known (two words of the frame hold its value, or
- * none: the walk goes on without it, up to a frame that needs it), else
- * it is saved 8 * bits 8-23 bytes below the CFA.  0: no rule yet. */
+ * (a frame pointer frame), bits 32-63 the CFA's distance from the stack
+ * pointer (for a frame pointer frame: used only when its rbp is not known,
+ * and not at all once bit 6 says it changed), bit 3 the unwinder stopped
+ * at this frame, bit 4 the caller's rbp is this frame's rbp, bit 5 where
+ * the caller's rbp is is not known (two words of the frame hold its value,
+ * or none: the walk goes on without it, up to a frame that needs it),
+ * else it is saved 8 * bits 8-23 bytes below the CFA.  0: no rule yet. */
 #define R_SEEN 3u
 #define R_ONCE 1u
 #define R_TWICE 2u
@@ -88,6 +93,9 @@ __thread walk_thread_t depot_stacktrace_thread
 #define R_END 8u
 #define R_SAME 16u
 #define R_LOST 32u
+#define R_VARIES 64u
+/* The bits that say where the caller's rbp is, and the count. */
+#define R_BP ((uint64_t)R_SEEN | R_SAME | R_LOST | ((uint64_t)0xffff << 8))
 #define R_SLOT(r) (((r) >> 8) & 0xffff)
 #define R_OFF(r) ((r) >> 32)
 
@@ -115,6 +123,19 @@ static uint64_t rule_of(uintptr_t ip) {
   return 0;
 }
 
+/* Rule a (found before, count bits 0) and rule r found now, as one: r
+ * twice if alike; with the rbp forgotten if only the rbp differs; with
+ * the offset forgotten (R_VARIES) if only a frame pointer frame's offset
+ * differs (a frame that allocates on the stack); else never to be used. */
+static uint64_t merge(uint64_t a, uint64_t r) {
+  uint64_t d = a ^ r, off = ~(uint64_t)0 << 32;
+  if (!d) return r | R_TWICE;
+  if (!(d & ~R_BP)) return (r & ~R_BP) | R_LOST | R_TWICE;
+  if ((a & R_FP) && !(d & ~(off | R_VARIES)))
+    return (a & ~off) | R_VARIES | R_TWICE;
+  return a | R_BAD;
+}
+
 /* Records that a full walk found rule r (R_SEEN bits 0) for ip. */
 static void rule_seen(uintptr_t ip, uint64_t r) {
   for (size_t i = rule_home(ip), k = 0; k < PROBES;
@@ -139,8 +160,7 @@ static void rule_seen(uintptr_t ip, uint64_t r) {
       uint64_t seen = old & R_SEEN, next;
       if (seen == R_BAD) return;
       if (seen == 0) next = r | R_ONCE;
-      else if ((old & ~(uint64_t)R_SEEN) == r) next = r | R_TWICE;
-      else next = (old & ~(uint64_t)R_SEEN) | R_BAD;
+      else next = merge(old & ~(uint64_t)R_SEEN, r);
       if (next == old || atomic_compare_exchange_weak_explicit(
                              &rules[i].rule, &old, next, memory_order_relaxed,
                              memory_order_relaxed))
@@ -164,6 +184,28 @@ typedef struct {
 
 #if defined(__x86_64__)
 #define FAST_WALK 1
+/* The one word of frame [sp, cfa) that holds the caller's rbp (value v),
+ * or 0.  Prologues push the callee-saved registers (at most 6) first, just
+ * below the return address: a word there is preferred; elsewhere (a
+ * register saved by a move) only a word that no other in the frame equals,
+ * and only in a frame of at most 4 KiB. */
+__attribute__((no_sanitize("address", "thread"))) static uintptr_t saved_slot(
+    uintptr_t sp, uintptr_t cfa, uintptr_t v) {
+  uintptr_t slot = 0, pushes = cfa - 8 * 7;
+  for (uintptr_t a = cfa - 16; a >= sp && a >= pushes; a -= 8) {
+    if (*(const uintptr_t *)a != v) continue;
+    if (slot) return 0; /* two: which one is unknown */
+    slot = a;
+  }
+  if (slot || cfa - sp > 4096) return slot;
+  for (uintptr_t a = pushes - 8; a >= sp; a -= 8) {
+    if (*(const uintptr_t *)a != v) continue;
+    if (slot) return 0;
+    slot = a;
+  }
+  return slot;
+}
+
 /* Learns frame (ip, sp, bp)'s rule from its CFA and its caller's rbp and
  * return address, checking them against the stack. */
 __attribute__((no_sanitize("address", "thread"))) static void learn(
@@ -175,23 +217,13 @@ __attribute__((no_sanitize("address", "thread"))) static void learn(
   uint64_t r;
   if (cfa == bp + 16) {
     if (*(const uintptr_t *)(cfa - 16) != caller_bp) return;
-    r = R_FP | ((uint64_t)2 << 8);
+    r = R_FP | ((uint64_t)2 << 8) | ((uint64_t)(cfa - sp) << 32);
   } else if (bp == caller_bp) {
     r = R_SAME | ((uint64_t)(cfa - sp) << 32);
-  } else if (cfa - sp <= 4096) {
-    uintptr_t slot = 0; /* the one word of the frame that holds it */
-    for (uintptr_t a = cfa - 16; a >= sp; a -= 8) {
-      if (*(const uintptr_t *)a != caller_bp) continue;
-      if (slot) { /* two: which one is unknown */
-        slot = 0;
-        break;
-      }
-      slot = a;
-    }
+  } else {
+    uintptr_t slot = saved_slot(sp, cfa, caller_bp);
     r = (slot ? (uint64_t)((cfa - slot) / 8) << 8 : R_LOST) |
         ((uint64_t)(cfa - sp) << 32);
-  } else {
-    r = R_LOST | ((uint64_t)(cfa - sp) << 32); /* too big to search */
   }
   rule_seen(ip, r);
 }
@@ -279,8 +311,10 @@ __attribute__((no_sanitize("address", "thread"))) static unsigned fast_walk(
       out[n++] = (void *)ip;
     }
     if (r & R_END) return n;
-    if ((r & R_FP) && !bp_known) return FAIL;
-    uintptr_t cfa = r & R_FP ? bp + 16 : sp + R_OFF(r);
+    /* A frame pointer frame's CFA from its rbp, or where that is not
+     * known, from its offset if that never changed. */
+    if ((r & R_FP) && !bp_known && (r & R_VARIES)) return FAIL;
+    uintptr_t cfa = (r & R_FP) && bp_known ? bp + 16 : sp + R_OFF(r);
     if (cfa <= sp || cfa > hi || (cfa & 7)) return FAIL;
     if (r & R_LOST) {
       bp_known = 0;
