@@ -179,7 +179,8 @@ typedef struct {
   void **out;
   unsigned max, skip, n;
   uintptr_t ip, sp, bp, hi; /* the previous frame; the highest CFA */
-  int sig;                  /* the previous frame is a signal frame */
+  int sig;                  /* the previous frame was interrupted by a signal */
+  int crossed; /* a signal frame was passed: the stack may be another */
 } walk_t;
 
 #if defined(__x86_64__)
@@ -239,17 +240,25 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
 #if FAST_WALK
   uintptr_t bp = (uintptr_t)_Unwind_GetGR(ctx, 6);
   /* The frame before a return address of 0 is the last: no rule but its
-   * end (_start and a thread's first frame end so). */
+   * end (_start and a thread's first frame end so).  Frames next to where
+   * a signal interrupted the thread get no rule: the interrupted frame's
+   * address is not a return address, and its stack pointer is not its
+   * callee's CFA (the signal frame's is the kernel's, maybe on another
+   * stack). */
   if (w->ip && !w->sig) {
     if (ip == 0) rule_seen(w->ip, R_END);
-    else learn(w->ip, w->sp, w->bp, sp, bp, ip);
+    else if (!before) learn(w->ip, w->sp, w->bp, sp, bp, ip);
   }
   w->bp = bp;
 #endif
   w->ip = ip;
   w->sp = sp;
-  w->sig = before; /* a signal frame: its "return address" is not one */
-  if (sp > w->hi) w->hi = sp;
+  w->sig = before; /* a signal interrupted this frame */
+  /* The range ends where a signal interrupted the thread: the frames
+   * beyond may be on another stack (the handler ran on sigaltstack), and
+   * the memory between the two stacks is not the thread's. */
+  if (before) w->crossed = 1;
+  if (!w->crossed && sp > w->hi) w->hi = sp;
   if (ip == 0) return _URC_END_OF_STACK;
   if (w->skip > 0) {
     w->skip--;
@@ -265,7 +274,7 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
 static depot_noinline unsigned full_walk(void **out, unsigned max,
                                          unsigned skip, uintptr_t sp) {
   /* + 2: depot_stacktrace's frame and this one's */
-  walk_t w = {out, max, skip + 2, 0, 0, 0, 0, 0, 0};
+  walk_t w = {out, max, skip + 2, 0, 0, 0, 0, 0, 0, 0};
   _Unwind_Reason_Code rc = _Unwind_Backtrace(step, &w);
 #if FAST_WALK
   /* The unwinder found no caller of the last frame (it returns
