@@ -60,6 +60,14 @@
 #define DEPOT_TLS_MODEL "initial-exec"
 #endif
 
+/* The fast walk reads x86-64 frames (the return address below the CFA,
+ * rbp as the frame pointer); elsewhere every walk is the unwinder's. */
+#if defined(__x86_64__)
+#define FAST_WALK 1
+#else
+#define FAST_WALK 0
+#endif
+
 /* Per thread: the walk flag and the stack range the fast walk may read.
  * One hidden struct rather than static variables, as prof.c's (the
  * initial-exec offsets of static thread-locals in a shared object came out
@@ -75,6 +83,7 @@ __thread walk_thread_t depot_stacktrace_thread
     __attribute__((tls_model(DEPOT_TLS_MODEL)));
 #define self depot_stacktrace_thread
 
+#if FAST_WALK
 /* ---- rules ------------------------------------------------------------------
  * A rule word: bits 0-1 how often a full walk found it (1 once, 2 twice or
  * more, 3 never to be used: two walks disagreed), bit 2 the CFA is rbp + 16
@@ -169,6 +178,8 @@ static void rule_seen(uintptr_t ip, uint64_t r) {
   }
 }
 
+#endif /* FAST_WALK */
+
 /* ---- the full walk ----------------------------------------------------------
  * _Unwind_Backtrace calls step once a frame, innermost first: the first is
  * depot_stacktrace's own.  At each, _Unwind_GetIP is the frame's return
@@ -183,8 +194,7 @@ typedef struct {
   int crossed; /* a signal frame was passed: the stack may be another */
 } walk_t;
 
-#if defined(__x86_64__)
-#define FAST_WALK 1
+#if FAST_WALK
 /* The one word of frame [sp, cfa) that holds the caller's rbp (value v),
  * or 0.  Prologues push the callee-saved registers (at most 6) first, just
  * below the return address: a word there is preferred; elsewhere (a
@@ -228,8 +238,6 @@ __attribute__((no_sanitize("address", "thread"))) static void learn(
   }
   rule_seen(ip, r);
 }
-#else
-#define FAST_WALK 0
 #endif
 
 static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
