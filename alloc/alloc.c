@@ -339,6 +339,43 @@ static void unsample(void *p, const block_info_t *bi) {
   depot_prof_release(p);
 }
 
+/* Freed one-page samples, kept for the next samples (with prof=0 they stay
+ * empty): a sample then costs no page-run search and split in the arena,
+ * no join at its free, and no fault on a page the purger returned.  A slot
+ * holds a large span of one page, allocated in its arena's eyes and not
+ * counted in any domain's large blocks; any thread takes or fills a slot
+ * (exchange and compare-exchange: acquire on taking pairs with release on
+ * filling, so the taker sees the span's fields as the filler left them).
+ * At most SPARES pages stay out of the arena. */
+#define SPARES 4
+static _Atomic(depot_span_t *) spares[SPARES];
+
+static void *spare_take(unsigned d) {
+  for (unsigned i = 0; i < SPARES; i++) {
+    if (!depot_load_relaxed(&spares[i])) continue;
+    depot_span_t *s =
+        atomic_exchange_explicit(&spares[i], NULL, memory_order_acquire);
+    if (!s) continue;
+    s->domain = (uint8_t)d;
+    big_account(d, 0, s->block_size, 1);
+    return depot_span_start(s);
+  }
+  return NULL;
+}
+
+/* Keeps a freed sample's span (one page, no longer counted) in a free
+ * slot; 0 when there is none. */
+static int spare_put(depot_span_t *s) {
+  for (unsigned i = 0; i < SPARES; i++) {
+    depot_span_t *none = NULL;
+    if (!depot_load_relaxed(&spares[i]) &&
+        atomic_compare_exchange_strong_explicit(
+            &spares[i], &none, s, memory_order_release, memory_order_relaxed))
+      return 1;
+  }
+  return 0;
+}
+
 DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
                                        int zero) {
   if (d >= DEPOT_NDOMAINS || depot_init() != 0 || !depot_prof_due(size))
@@ -347,7 +384,9 @@ DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
   size_t dirty = size;
   int saved = errno;
   /* Whole pages (at least one), or a huge block: aligned to a page. */
-  void *p = big_alloc(size ? size : 1, align, d, &dirty);
+  void *p = size <= DEPOT_PAGE_SIZE && align <= DEPOT_PAGE_SIZE ? spare_take(d)
+                                                                : NULL;
+  if (!p) p = big_alloc(size ? size : 1, align, d, &dirty);
   if (!p) {
     errno = saved; /* the usual path tries again */
     return NULL;
@@ -391,11 +430,13 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
       return;
     }
     case BLOCK_LARGE:
+      big_account(d, 0, bi->usable, -1);
       if (depot_unlikely(bi->span->sampled)) {
         bi->span->sampled = 0; /* in_partial's byte, 0 for a free span */
         depot_prof_release(p);
+        if (bi->span->block_size == DEPOT_PAGE_SIZE && spare_put(bi->span))
+          return;
       }
-      big_account(d, 0, bi->usable, -1);
       depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi->span);
       depot_purger_poke();
       return;

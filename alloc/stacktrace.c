@@ -1,18 +1,53 @@
-/* stacktrace.c: depot_stacktrace with libgcc's unwinder (stacktrace.h),
- * shared by the guarded pool's reports and the heap profiler's samples.
+/* stacktrace.c: depot_stacktrace (stacktrace.h), shared by the guarded
+ * pool's reports and the heap profiler's samples: libgcc's unwinder, and on
+ * x86-64 a fast walk that replays what the unwinder found before.
  *
- * Why it is safe inside malloc: _Unwind_Backtrace reads the unwind tables
- * (.eh_frame) of the loaded objects; libgcc finds an address's object with
- * glibc's _dl_find_object (glibc 2.35 and later, GCC 12 and later:
- * lock-free, no allocation), and allocates only for frames registered at
- * run time with __register_frame_info, which nothing in a Linux program
- * does but a JIT compiler.  It is linked directly, not loaded on first use
- * as glibc's backtrace() loads it with dlopen, which allocates: libdepot.so
- * carries its own copy (libgcc_eh, -static-libgcc in //:libdepot.so, its
- * symbols hidden), so that a process preloading Depot does not load
- * libgcc_s for it (a tenth of a millisecond at start-up, mostly libgcc_s's
- * constructor running CPUID, which traps in a virtual machine); a program
- * that links the core itself gets the unwinder its toolchain links.
+ * Why libgcc's unwinder is safe inside malloc: _Unwind_Backtrace reads the
+ * unwind tables (.eh_frame) of the loaded objects; libgcc finds an
+ * address's object with glibc's _dl_find_object (glibc 2.35 and later, GCC
+ * 12 and later: lock-free, no allocation), and allocates only for frames
+ * registered at run time with __register_frame_info, which nothing in a
+ * Linux program does but a JIT compiler.  It is linked directly, not loaded
+ * on first use as glibc's backtrace() loads it with dlopen, which
+ * allocates: libdepot.so carries its own copy (libgcc_eh, -static-libgcc in
+ * //:libdepot.so, its symbols hidden), so that a process preloading Depot
+ * does not load libgcc_s for it (a tenth of a millisecond at start-up,
+ * mostly libgcc_s's constructor running CPUID, which traps in a virtual
+ * machine); a program that links the core itself gets the unwinder its
+ * toolchain links.
+ *
+ * Why a fast walk: the unwinder finds and interprets each frame's unwind
+ * table entry afresh, 3,000 instructions a frame, which made a profiler's
+ * sample cost 5-7 us.  But what it computes for a frame depends only on
+ * the return address: where the frame's CFA (its caller's stack pointer)
+ * is, as the stack pointer plus a constant or as rbp + 16 (a frame that
+ * keeps a frame pointer), and where the caller's rbp is (unchanged, or
+ * saved at a constant distance below the CFA).  So each full walk leaves
+ * one rule per return address in `rules` (learn), checked against what
+ * the unwinder read (the return address is the word below the CFA; a
+ * saved rbp is where the rule says), and later walks follow the rules, 20
+ * instructions a frame, as long as every frame has one (fast_walk).
+ *   - A rule is used only once two full walks found it alike; one whose
+ *     CFA differs between two walks (a frame that changes its shape, a
+ *     return address that stands for two kinds of frame) is never used
+ *     again, one where only the caller's rbp was found in another place
+ *     keeps its CFA and forgets the rbp (a later frame that needs rbp then
+ *     ends the fast walk); signal frames get no rule.  A frame the rules
+ *     do not cover sends the walk back to the unwinder, which adds the
+ *     rules it was missing.
+ *   - Never faults: the fast walk reads only the words below each CFA,
+ *     each between the starting stack pointer and the highest CFA that a
+ *     full walk of this thread reached from a stack pointer at or below it
+ *     (`range`): memory the unwinder read on this thread's stack, which
+ *     stays mapped while the thread lives.  A stack pointer outside that
+ *     range (a signal stack, a coroutine's stack) takes the full walk,
+ *     which sets the range anew.  The CFA must rise at every frame.
+ *   - Its result is the unwinder's: the same frames, the same end (the
+ *     frame where the unwinder stopped is marked, and a return address of
+ *     0 ends both).
+ * The rules are one table for the process, insert-only, lock-free (each
+ * entry's key and rule are single atomic words), in static memory: 4096
+ * return addresses; later ones take the full walk.
  *
  * No recursion: a thread-local flag is set for the walk.  A call made while
  * it is set (a malloc that the unwinder made after all and that the
@@ -20,6 +55,7 @@
  * itself) returns 0 frames at once instead of walking again. */
 #include "alloc/stacktrace.h"
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <unwind.h>
 
@@ -29,21 +65,213 @@
 #define DEPOT_TLS_MODEL "initial-exec"
 #endif
 
-/* Nonzero while this thread walks its stack.  Hidden rather than static,
- * as the core's other thread-locals (tcache.h). */
-extern __thread int depot_stacktrace_walking depot_hidden
-    __attribute__((tls_model(DEPOT_TLS_MODEL)));
-__thread int depot_stacktrace_walking
-    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+/* The fast walk reads x86-64 frames (the return address below the CFA,
+ * rbp as the frame pointer); elsewhere every walk is the unwinder's. */
+#if defined(__x86_64__)
+#define FAST_WALK 1
+#else
+#define FAST_WALK 0
+#endif
 
+/* Per thread: the walk flag and the stack range the fast walk may read.
+ * One hidden struct rather than static variables, as prof.c's (the
+ * initial-exec offsets of static thread-locals in a shared object came out
+ * wrong with this toolchain). */
+typedef struct {
+  int walking;        /* nonzero while this thread walks its stack */
+  uintptr_t lo, hi;   /* range: lo <= a stack pointer, hi >= its CFAs */
+  unsigned long fast; /* walks the rules answered (tests) */
+} walk_thread_t;
+extern __thread walk_thread_t depot_stacktrace_thread depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+__thread walk_thread_t depot_stacktrace_thread
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+#define self depot_stacktrace_thread
+
+#if FAST_WALK
+/* ---- rules ------------------------------------------------------------------
+ * A rule word: bits 0-1 how often a full walk found it (1 once, 2 twice or
+ * more, 3 never to be used: two walks disagreed), bit 2 the CFA is rbp + 16
+ * (a frame pointer frame), bits 32-63 the CFA's distance from the stack
+ * pointer (for a frame pointer frame: used only when its rbp is not known,
+ * and not at all once bit 6 says it changed), bit 3 the unwinder stopped
+ * at this frame, bit 4 the caller's rbp is this frame's rbp, bit 5 where
+ * the caller's rbp is is not known (two words of the frame hold its value,
+ * or none: the walk goes on without it, up to a frame that needs it),
+ * else it is saved 8 * bits 8-23 bytes below the CFA.  0: no rule yet. */
+#define R_SEEN 3u
+#define R_ONCE 1u
+#define R_TWICE 2u
+#define R_BAD 3u
+#define R_FP 4u
+#define R_END 8u
+#define R_SAME 16u
+#define R_LOST 32u
+#define R_VARIES 64u
+/* The bits that say where the caller's rbp is, and the count. */
+#define R_BP ((uint64_t)R_SEEN | R_SAME | R_LOST | ((uint64_t)0xffff << 8))
+#define R_SLOT(r) (((r) >> 8) & 0xffff)
+#define R_OFF(r) ((r) >> 32)
+
+#define RULES 4096
+#define PROBES 16
+static struct {
+  _Atomic uintptr_t ip; /* 0: free; set once */
+  _Atomic uint64_t rule;
+} rules[RULES];
+
+static size_t rule_home(uintptr_t ip) {
+  return (size_t)((ip * 0x9E3779B97F4A7C15ULL) >> 40) & (RULES - 1);
+}
+
+/* The rule for return address ip, or 0.  Relaxed loads: a rule word is
+ * complete in itself (nothing else is published with it), and one read
+ * before another thread's update is a rule a full walk found. */
+static uint64_t rule_of(uintptr_t ip) {
+  for (size_t i = rule_home(ip), k = 0; k < PROBES;
+       i = (i + 1) & (RULES - 1), k++) {
+    uintptr_t key = depot_load_relaxed(&rules[i].ip);
+    if (key == ip) return depot_load_relaxed(&rules[i].rule);
+    if (key == 0) return 0;
+  }
+  return 0;
+}
+
+/* Rule a (found before, count bits 0) and rule r found now, as one: r
+ * twice if alike; with the rbp forgotten if only the rbp differs; with
+ * the offset forgotten (R_VARIES) if only a frame pointer frame's offset
+ * differs (a frame that allocates on the stack); else never to be used. */
+static uint64_t merge(uint64_t a, uint64_t r) {
+  uint64_t d = a ^ r, off = ~(uint64_t)0 << 32;
+  if (!d) return r | R_TWICE;
+  if (!(d & ~R_BP)) return (r & ~R_BP) | R_LOST | R_TWICE;
+  if ((a & R_FP) && !(d & ~(off | R_VARIES)))
+    return (a & ~off) | R_VARIES | R_TWICE;
+  return a | R_BAD;
+}
+
+/* Records that a full walk found rule r (R_SEEN bits 0) for ip. */
+static void rule_seen(uintptr_t ip, uint64_t r) {
+  for (size_t i = rule_home(ip), k = 0; k < PROBES;
+       i = (i + 1) & (RULES - 1), k++) {
+    uintptr_t key = depot_load_relaxed(&rules[i].ip);
+    if (key == 0) {
+      uintptr_t zero = 0;
+      if (atomic_compare_exchange_strong_explicit(&rules[i].ip, &zero, ip,
+                                                  memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+        uint64_t none = 0; /* another walk may have claimed it meanwhile */
+        atomic_compare_exchange_strong_explicit(
+            &rules[i].rule, &none, r | R_ONCE, memory_order_relaxed,
+            memory_order_relaxed);
+        return;
+      }
+      key = zero;
+    }
+    if (key != ip) continue;
+    uint64_t old = depot_load_relaxed(&rules[i].rule);
+    for (;;) {
+      uint64_t seen = old & R_SEEN, next;
+      if (seen == R_BAD) return;
+      if (seen == 0) next = r | R_ONCE;
+      else next = merge(old & ~(uint64_t)R_SEEN, r);
+      if (next == old || atomic_compare_exchange_weak_explicit(
+                             &rules[i].rule, &old, next, memory_order_relaxed,
+                             memory_order_relaxed))
+        return;
+    }
+  }
+}
+
+#endif /* FAST_WALK */
+
+/* ---- the full walk ----------------------------------------------------------
+ * _Unwind_Backtrace calls step once a frame, innermost first: the first is
+ * depot_stacktrace's own.  At each, _Unwind_GetIP is the frame's return
+ * address (where its callee returns to), _Unwind_GetCFA its stack pointer
+ * (its callee's CFA) and register 6 its rbp; so frame k's CFA and its
+ * caller's rbp come with frame k + 1, which is when k's rule is learned. */
 typedef struct {
   void **out;
   unsigned max, skip, n;
+  uintptr_t ip, sp, bp, hi; /* the previous frame; the highest CFA */
+  int sig;                  /* the previous frame was interrupted by a signal */
+  int crossed; /* a signal frame was passed: the stack may be another */
 } walk_t;
+
+#if FAST_WALK
+/* The one word of frame [sp, cfa) that holds the caller's rbp (value v),
+ * or 0.  Prologues push the callee-saved registers (at most 6) first, just
+ * below the return address: a word there is preferred; elsewhere (a
+ * register saved by a move) only a word that no other in the frame equals,
+ * and only in a frame of at most 4 KiB. */
+__attribute__((no_sanitize("address", "thread"))) static uintptr_t saved_slot(
+    uintptr_t sp, uintptr_t cfa, uintptr_t v) {
+  uintptr_t slot = 0, pushes = cfa - 8 * 7;
+  for (uintptr_t a = cfa - 16; a >= sp && a >= pushes; a -= 8) {
+    if (*(const uintptr_t *)a != v) continue;
+    if (slot) return 0; /* two: which one is unknown */
+    slot = a;
+  }
+  if (slot || cfa - sp > 4096) return slot;
+  for (uintptr_t a = pushes - 8; a >= sp; a -= 8) {
+    if (*(const uintptr_t *)a != v) continue;
+    if (slot) return 0;
+    slot = a;
+  }
+  return slot;
+}
+
+/* Learns frame (ip, sp, bp)'s rule from its CFA and its caller's rbp and
+ * return address, checking them against the stack. */
+__attribute__((no_sanitize("address", "thread"))) static void learn(
+    uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t cfa,
+    uintptr_t caller_bp, uintptr_t caller_ip) {
+  if (cfa <= sp || ((cfa | sp) & 7) || cfa - sp > ((uint64_t)1 << 30) ||
+      *(const uintptr_t *)(cfa - 8) != caller_ip)
+    return;
+  uint64_t r;
+  if (cfa == bp + 16) {
+    if (*(const uintptr_t *)(cfa - 16) != caller_bp) return;
+    r = R_FP | ((uint64_t)2 << 8) | ((uint64_t)(cfa - sp) << 32);
+  } else if (bp == caller_bp) {
+    r = R_SAME | ((uint64_t)(cfa - sp) << 32);
+  } else {
+    uintptr_t slot = saved_slot(sp, cfa, caller_bp);
+    r = (slot ? (uint64_t)((cfa - slot) / 8) << 8 : R_LOST) |
+        ((uint64_t)(cfa - sp) << 32);
+  }
+  rule_seen(ip, r);
+}
+#endif
 
 static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
   walk_t *w = arg;
-  uintptr_t ip = (uintptr_t)_Unwind_GetIP(ctx);
+  int before = 0;
+  uintptr_t ip = (uintptr_t)_Unwind_GetIPInfo(ctx, &before);
+  uintptr_t sp = (uintptr_t)_Unwind_GetCFA(ctx);
+#if FAST_WALK
+  uintptr_t bp = (uintptr_t)_Unwind_GetGR(ctx, 6);
+  /* The frame before a return address of 0 is the last: no rule but its
+   * end (_start and a thread's first frame end so).  Frames next to where
+   * a signal interrupted the thread get no rule: the interrupted frame's
+   * address is not a return address, and its stack pointer is not its
+   * callee's CFA (the signal frame's is the kernel's, maybe on another
+   * stack). */
+  if (w->ip && !w->sig) {
+    if (ip == 0) rule_seen(w->ip, R_END);
+    else if (!before) learn(w->ip, w->sp, w->bp, sp, bp, ip);
+  }
+  w->bp = bp;
+#endif
+  w->ip = ip;
+  w->sp = sp;
+  w->sig = before; /* a signal interrupted this frame */
+  /* The range ends where a signal interrupted the thread: the frames
+   * beyond may be on another stack (the handler ran on sigaltstack), and
+   * the memory between the two stacks is not the thread's. */
+  if (before) w->crossed = 1;
+  if (!w->crossed && sp > w->hi) w->hi = sp;
   if (ip == 0) return _URC_END_OF_STACK;
   if (w->skip > 0) {
     w->skip--;
@@ -54,14 +282,104 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
   return _URC_NO_REASON;
 }
 
-/* noinline: the first frame the unwinder reports is this function's own,
- * which the walk skips. */
-depot_noinline unsigned depot_stacktrace(void **out, unsigned max,
-                                         unsigned skip) {
-  walk_t w = {out, max, skip + 1, 0}; /* + 1: this function's own frame */
-  if (max == 0 || depot_stacktrace_walking) return 0;
-  depot_stacktrace_walking = 1;
-  _Unwind_Backtrace(step, &w);
-  depot_stacktrace_walking = 0;
+/* The unwinder's walk from the caller of depot_stacktrace, which is at
+ * stack pointer sp (0: not known); learns the rules and the range. */
+static depot_noinline unsigned full_walk(void **out, unsigned max,
+                                         unsigned skip, uintptr_t sp) {
+  /* + 2: depot_stacktrace's frame and this one's */
+  walk_t w = {out, max, skip + 2, 0, 0, 0, 0, 0, 0, 0};
+  _Unwind_Reason_Code rc = _Unwind_Backtrace(step, &w);
+#if FAST_WALK
+  /* The unwinder found no caller of the last frame (it returns
+   * _URC_END_OF_STACK only then; when step ends the walk it returns an
+   * error code): the fast walk stops there too.  A last return address of
+   * 0 ends both anyway. */
+  if (rc == _URC_END_OF_STACK && w.ip && !w.sig) rule_seen(w.ip, R_END);
+  if (sp) {
+    if (sp >= self.lo && sp <= self.hi) {
+      if (w.hi > self.hi) self.hi = w.hi;
+    } else {
+      self.lo = sp;
+      self.hi = w.hi;
+    }
+  }
+#else
+  (void)sp;
+  (void)rc;
+#endif
   return w.n;
 }
+
+#if FAST_WALK
+#define FAIL ((unsigned)-1)
+/* Follows the rules from frame (ip, sp, bp): the unwinder's result, or
+ * FAIL where a frame has no rule fit to use.  Reads only words in
+ * [sp, self.hi) (the range the file comment explains). */
+__attribute__((no_sanitize("address", "thread"))) static unsigned fast_walk(
+    void **out, unsigned max, unsigned skip, uintptr_t ip, uintptr_t sp,
+    uintptr_t bp) {
+  uintptr_t hi = self.hi;
+  unsigned n = 0;
+  int bp_known = 1;
+  if (sp < self.lo || sp >= hi) return FAIL;
+  for (;;) {
+    if (ip == 0) return n;
+    uint64_t r = rule_of(ip);
+    if ((r & R_SEEN) != R_TWICE) return FAIL;
+    if (skip > 0) {
+      skip--;
+    } else {
+      if (n >= max) return n;
+      out[n++] = (void *)ip;
+    }
+    if (r & R_END) return n;
+    /* A frame pointer frame's CFA from its rbp, or where that is not
+     * known, from its offset if that never changed. */
+    if ((r & R_FP) && !bp_known && (r & R_VARIES)) return FAIL;
+    uintptr_t cfa = (r & R_FP) && bp_known ? bp + 16 : sp + R_OFF(r);
+    if (cfa <= sp || cfa > hi || (cfa & 7)) return FAIL;
+    if (r & R_LOST) {
+      bp_known = 0;
+    } else if (!(r & R_SAME)) {
+      uintptr_t slot = cfa - 8 * R_SLOT(r);
+      if (slot < sp) return FAIL;
+      bp = *(const uintptr_t *)slot;
+    }
+    ip = *(const uintptr_t *)(cfa - 8);
+    sp = cfa;
+  }
+}
+#endif
+
+/* noinline: the first frame the unwinder reports is this function's own,
+ * which the walk skips.  Its frame pointer (__builtin_frame_address makes
+ * the compiler keep one) gives the caller's frame: the return address
+ * above it, the caller's rbp in it, the caller's stack pointer 16 bytes
+ * up. */
+depot_noinline unsigned depot_stacktrace(void **out, unsigned max,
+                                         unsigned skip) {
+  if (max == 0 || self.walking) return 0;
+  self.walking = 1;
+#if FAST_WALK
+  const uintptr_t *fp = __builtin_frame_address(0);
+  uintptr_t sp = (uintptr_t)(fp + 2);
+  unsigned n = fast_walk(out, max, skip, fp[1], sp, fp[0]);
+  if (n == FAIL) n = full_walk(out, max, skip, sp);
+  else self.fast++;
+#else
+  unsigned n = full_walk(out, max, skip, 0);
+#endif
+  self.walking = 0;
+  return n;
+}
+
+depot_noinline unsigned depot_stacktrace_unwinder(void **out, unsigned max,
+                                                  unsigned skip) {
+  if (max == 0 || self.walking) return 0;
+  self.walking = 1;
+  unsigned n = full_walk(out, max, skip, 0);
+  self.walking = 0;
+  return n;
+}
+
+unsigned long depot_stacktrace_fast_walks(void) { return self.fast; }

@@ -16,6 +16,14 @@ extern "C" {
  * (a signal handler that interrupted a walk) stores nothing and returns 0. */
 unsigned depot_stacktrace(void **out, unsigned max, unsigned skip);
 
+/* The same, always with libgcc's unwinder (depot_stacktrace follows rules
+ * learned from earlier walks where it can: stacktrace.c); for tests. */
+unsigned depot_stacktrace_unwinder(void **out, unsigned max, unsigned skip);
+
+/* How many of the calling thread's depot_stacktrace calls the learned rules
+ * answered without the unwinder (0 where there are none: not x86-64). */
+unsigned long depot_stacktrace_fast_walks(void);
+
 #ifdef __cplusplus
 }
 #endif

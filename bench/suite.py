@@ -477,6 +477,31 @@ def render_targets(out, table, res, names, icount):
                    (TARGET_BATCH, b, yes(b <= TARGET_BATCH)))
 
 
+def render_prof_overhead(out, table, res):
+    """Heap profiling's cost: depot-prof (prof=1) over depot (prof=0), the
+    same library, per benchmark, medians of the interleaved runs."""
+    rows = [w for w in order(table, res) if res.kinds[w] != "probe" and
+            "depot" in table[w] and "depot-prof" in table[w]]
+    if not rows:
+        return
+    out.append("\n## Heap profiling overhead\n")
+    out.append("Depot with `prof=1` (sampling every 512 KiB on average) over Depot with "
+               "`prof=0`, the same library: medians; above 1 is slower.\n")
+    out.append("| benchmark | time ratio | CPU ratio |")
+    out.append("|---|---|---|")
+    times, cpus = [], []
+    for w in rows:
+        on, off = table[w]["depot-prof"], table[w]["depot"]
+        t = on["time"] / off["time"] if on["time"] and off["time"] else None
+        c = on["cpu"] / off["cpu"] if on["cpu"] and off["cpu"] else None
+        times += [t] if t else []
+        cpus += [c] if c else []
+        out.append("| %s | %s | %s |" % (w, fmt(t, "%.3f"), fmt(c, "%.3f")))
+    out.append("| geometric mean | %s | %s |" % (
+        fmt(geomean(times) if times else None, "%.3f"),
+        fmt(geomean(cpus) if cpus else None, "%.3f")))
+
+
 def render(args, table, res, names, icount, scaling, machine):
     out = []
     out.append("# Depot benchmark suite\n")
@@ -497,6 +522,8 @@ def render(args, table, res, names, icount, scaling, machine):
                    (MIN_SECONDS, ", ".join(short)))
     for w in order(table, res):
         render_workload(out, w, table, res, names)
+    if "depot" in names and "depot-prof" in names:
+        render_prof_overhead(out, table, res)
     out.append("\n## Summary\n")
     out.append("Ratios to the best allocator of each workload (1.00 = the best); "
                "geometric means over the workloads (time: not the memory probes).\n")

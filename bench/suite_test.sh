@@ -26,6 +26,16 @@ for line in "## Targets: Depot / best peer" "| no workload above 1.25x the best 
   grep -qF "$line" "$tmp/out.md" || { cat "$tmp/out.md"; echo "FAIL: no line '$line'"; exit 1; }
 done
 ls "$tmp/smoke"/*.md "$tmp/smoke"/*.csv >/dev/null
+
+# Heap profiling's cost is reported in the same run: Depot with prof=1
+# against Depot with prof=0, per benchmark and as a geometric mean.
+"${suite[@]}" --smoke --allocators depot,depot-prof --workloads larson,histo-lifo \
+  --out "$tmp/prof" >"$tmp/prof.md" 2>"$tmp/err" ||
+  { cat "$tmp/err"; echo "FAIL: the profiling smoke run exited $?"; exit 1; }
+for line in "## Heap profiling overhead" "| larson | " "| histo-lifo | " \
+  "| geometric mean | " "| heap profiling on (prof=1, 512 KiB): time / Depot's"; do
+  grep -qF "$line" "$tmp/prof.md" || { cat "$tmp/prof.md"; echo "FAIL: no line '$line'"; exit 1; }
+done
 echo "PASS: smoke run, every row and target"
 
 # A run that crashes: the suite reports it and exits 1.

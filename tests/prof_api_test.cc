@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "alloc/prof.h"
+#include "alloc/stacktrace.h"
 
 namespace {
 
@@ -125,6 +126,66 @@ TEST(ProfApi, ActiveSwitch) {
   EXPECT_NE(text.find("[0: 0] @ heap_v2/"), std::string::npos)
       << text.substr(0, 200);
   EXPECT_NE(DepotMem_DumpProfile("/nonexistent/dir/x.heap"), 0);
+}
+
+// The stack walk that follows rules learned from libgcc's unwinder
+// (stacktrace.c) gives the unwinder's frames: through frames whose size
+// changes from call to call (alloca), recursion of several depths, and in
+// several threads at once, and it does answer once the rules are known.
+using Walker = unsigned (*)(void **, unsigned, unsigned);
+
+__attribute__((noinline)) unsigned WalkLeaf(Walker w, void **out) {
+  unsigned n = w(out, 48, 0);
+  asm volatile("" ::: "memory"); /* not a tail call */
+  return n;
+}
+
+__attribute__((noinline)) unsigned WalkVla(Walker w, void **out, int depth,
+                                           size_t bytes) {
+  char *pad = static_cast<char *>(alloca(bytes));
+  pad[0] = 1;
+  asm volatile("" ::"r"(pad) : "memory");
+  unsigned n =
+      depth > 0 ? WalkVla(w, out, depth - 1, bytes / 2 + 16) : WalkLeaf(w, out);
+  asm volatile("" ::: "memory");
+  return n;
+}
+
+// Both walks from one call site, so that their frames are comparable.
+__attribute__((noinline)) void CompareWalks(int depth, size_t bytes,
+                                            int *mismatches) {
+  void *frames[2][48];
+  unsigned n[2];
+  static const Walker walkers[2] = {depot_stacktrace,
+                                    depot_stacktrace_unwinder};
+#pragma GCC unroll 1
+  for (volatile int i = 0; i < 2; i++)
+    n[i] = WalkVla(walkers[i], frames[i], depth, bytes);
+  bool same = n[0] == n[1] && n[0] > 3;
+  for (unsigned k = 0; same && k < n[0]; k++)
+    same = frames[0][k] == frames[1][k];
+  if (!same) ++*mismatches;
+}
+
+TEST(ProfApi, FastStackWalkEqualsUnwinder) {
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  std::atomic<unsigned long> fast{0};
+  for (int t = 0; t < 4; t++)
+    threads.emplace_back([t, &bad, &fast] {
+      int mismatches = 0;
+      unsigned long before = depot_stacktrace_fast_walks();
+      for (int i = 0; i < 300; i++)
+        CompareWalks((i + t) % 5, 16 + 24 * static_cast<size_t>(i % 7),
+                     &mismatches);
+      fast += depot_stacktrace_fast_walks() - before;
+      bad += mismatches;
+    });
+  for (auto &th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+#if defined(__x86_64__)
+  EXPECT_GT(fast.load(), 4u * 300 / 2) << "the rules answered too rarely";
+#endif
 }
 
 }  // namespace
