@@ -37,15 +37,16 @@ depot_heap_t depot_heap_none; /* generation 0: no entry ever matches it */
 #define NO_ENTRY \
   { .heap = &depot_heap_none, .gen = UINT64_MAX }
 depot_heap_cache_t depot_heap_cache_empty = {
-    .mru = &depot_heap_cache_empty.e[0],
     .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
 /* A thread whose cache was torn down at its exit (never written). */
 static depot_heap_cache_t cache_dead = {
-    .mru = &cache_dead.e[0], .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
+    .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
 _Static_assert(DEPOT_HEAP_CACHE_ENTRIES == 4, "the initialisers above");
 
 __thread depot_heap_cache_t *depot_tls_heap_cache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_heap_cache_empty;
+__thread depot_heap_entry_t *depot_tls_heap_mru
+    __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_heap_cache_empty.e[0];
 
 /* ---- slots and generations ------------------------------------------------- */
 
@@ -115,6 +116,12 @@ static int charge(depot_heap_t *h, size_t bytes) {
   h->held += bytes;
   if (h->held > h->peak) h->peak = h->held;
   return 0;
+}
+
+/* A small span is about to leave h (lock held): entries' remembered ranges
+ * stop proving anything (see depot_heap_free). */
+static void epoch_bump(depot_heap_t *h) {
+  depot_store_relaxed(&h->epoch, depot_load_relaxed(&h->epoch) + 1);
 }
 
 /* ---- spare spans -------------------------------------------------------------
@@ -223,6 +230,7 @@ static void take_empty_locked(depot_heap_t *h, depot_span_t **out) {
     for (depot_span_t *s = c->head, *next; s && s->in_partial; s = next) {
       next = s->next;
       if (s->used) continue;
+      epoch_bump(h);
       list_unlink(c, s);
       c->spans--;
       h->spans--;
@@ -281,15 +289,17 @@ static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
 }
 
 /* Takes up to want blocks of class cls (lock held): partial spans first
- * (they lead the list), then a fresh span.  The chain in *out. */
+ * (they lead the list), then a fresh span.  The chain in *out; the span the
+ * last block came from in *last (if any block was taken). */
 static uint32_t carve_locked(depot_heap_t *h, unsigned cls, uint32_t want,
-                             void **out) {
+                             void **out, depot_span_t **last) {
   depot_heap_class_t *c = &h->cls[cls];
   void *head = NULL, **tail = &head;
   uint32_t n = 0;
   while (n < want) {
     depot_span_t *s = c->head;
     if ((!s || !s->in_partial) && !(s = span_new(h, cls))) break;
+    *last = s;
     for (; n < want && s->free; n++, s->used++) {
       void *b = s->free;
       s->free = *(void **)b;
@@ -337,6 +347,7 @@ static void give_locked(depot_heap_t *h, void *head, depot_span_t **empty) {
       list_front(c, s);
     }
     if (--s->used == 0 && s != c->head) {
+      epoch_bump(h);
       list_unlink(c, s);
       c->spans--;
       h->spans--;
@@ -372,6 +383,22 @@ static void entry_init(depot_heap_entry_t *e, depot_heap_t *h, uint64_t gen) {
   e->heap = h;
   e->gen = gen;
   e->slot = h->slot;
+  e->epoch = 0;
+  memset(e->range, 0, sizeof e->range);
+}
+
+/* Remembers s, a span of class cls of e's heap in e's generation, for the
+ * free fast path; epoch is the heap's span epoch read in its lock or while
+ * a block of s is in the caller's hands (so that s cannot have left the
+ * heap since).  A newer epoch than e's forgets every other range. */
+static void remember(depot_heap_entry_t *e, const depot_span_t *s, unsigned cls,
+                     uint64_t epoch) {
+  if (e->epoch != epoch) {
+    memset(e->range, 0, sizeof e->range);
+    e->epoch = epoch;
+  }
+  e->range[cls].lo = (uintptr_t)depot_span_start(s);
+  e->range[cls].len = span_bytes(s);
 }
 
 static void entry_clear(depot_heap_entry_t *e) {
@@ -379,6 +406,8 @@ static void entry_clear(depot_heap_entry_t *e) {
   e->heap = &depot_heap_none;
   e->gen = UINT64_MAX;
   e->slot = 0;
+  e->epoch = 0;
+  memset(e->range, 0, sizeof e->range);
 }
 
 /* Gives an entry's blocks back to its heap if the entry is current (its
@@ -399,15 +428,16 @@ static void entry_flush(depot_heap_entry_t *e) {
   entry_clear(e);
 }
 
-/* The entry of heap h (generation gen) in tc, made if needed (evicting the
- * least useful one); also made tc's most recent. */
+/* The entry of heap h (generation gen) in tc, the calling thread's cache,
+ * made if needed (evicting the least useful one); also made the thread's
+ * most recent. */
 static depot_heap_entry_t *entry_for(depot_heap_cache_t *tc, depot_heap_t *h,
                                      uint64_t gen) {
   depot_heap_entry_t *e = NULL, *spare = NULL;
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++) {
     depot_heap_entry_t *x = &tc->e[k];
     if (x->heap == h) {
-      if (x->gen == gen) return tc->mru = x;
+      if (x->gen == gen) return depot_tls_heap_mru = x;
       e = x; /* h's entry before its reset: dropped, not walked */
       break;
     }
@@ -421,7 +451,7 @@ static depot_heap_entry_t *entry_for(depot_heap_cache_t *tc, depot_heap_t *h,
     entry_flush(e);
   }
   entry_init(e, h, gen);
-  return tc->mru = e;
+  return depot_tls_heap_mru = e;
 }
 
 /* Moves a thread's heap cache from the live list to the free list for
@@ -438,6 +468,7 @@ static void recycle_cache_locked(depot_heap_cache_t *tc) {
 static void cache_exit(void *arg) {
   depot_heap_cache_t *tc = arg;
   depot_tls_heap_cache = &cache_dead;
+  depot_tls_heap_mru = &cache_dead.e[0];
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
     entry_flush(&tc->e[k]);
   depot_spin_lock(&registry_lock);
@@ -458,7 +489,6 @@ static depot_heap_cache_t *thread_cache(void) {
   if (!tc && !(tc = depot_meta_alloc(sizeof *tc))) return NULL;
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
     entry_clear(&tc->e[k]);
-  tc->mru = &tc->e[0];
   tc->victim = 0;
   depot_spin_lock(&registry_lock);
   tc->prev = NULL;
@@ -467,6 +497,7 @@ static depot_heap_cache_t *thread_cache(void) {
   live_caches = tc;
   depot_spin_unlock(&registry_lock);
   depot_tls_heap_cache = tc;
+  depot_tls_heap_mru = &tc->e[0];
   pthread_setspecific(cache_key, tc);
   return tc;
 }
@@ -596,6 +627,7 @@ depot_heap_t *depot_heap_new(const depot_heap_options_t *o) {
 static void reclaim(depot_heap_t *h, uint64_t gen) {
   depot_spin_lock(&h->lock);
   depot_store_relaxed(&h->gen, gen);
+  epoch_bump(h);
   depot_span_t *all = h->large;
   for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
     depot_heap_class_t *c = &h->cls[cls];
@@ -648,10 +680,10 @@ void depot_heap_destroy(depot_heap_t *h) {
 static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   void *head;
   uint64_t gen = depot_load_relaxed(&h->gen);
-  depot_span_t *empty = NULL;
+  depot_span_t *empty = NULL, *last = NULL;
   if (!tc) { /* an exiting thread: one block, no cache */
     depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, 1, &head);
+    uint32_t n = carve_locked(h, cls, 1, &head, &last);
     depot_spin_unlock(&h->lock);
     return n ? head : NULL;
   }
@@ -659,11 +691,14 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   depot_bin_t *bin = &e->bins[cls];
   if (!bin->head) {
     depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, refill_count(cls), &head);
+    uint32_t n = carve_locked(h, cls, refill_count(cls), &head, &last);
     if (!n && h->limit) { /* at its limit: other classes' empty spans go */
       take_empty_locked(h, &empty);
-      n = carve_locked(h, cls, refill_count(cls), &head);
+      n = carve_locked(h, cls, refill_count(cls), &head, &last);
     }
+    /* The blocks are probably freed by this thread, into this span. */
+    if (n && depot_load_relaxed(&h->gen) == e->gen)
+      remember(e, last, cls, depot_load_relaxed(&h->epoch));
     depot_spin_unlock(&h->lock);
     spans_release(empty);
     if (!n) return NULL;
@@ -885,7 +920,8 @@ static int bin_holds(const depot_bin_t *bin, const void *p) {
   return 0;
 }
 
-static void free_small(depot_heap_t *h, void *p, unsigned cls) {
+static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
+                       unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   depot_span_t *empty = NULL;
   if (!tc) {
@@ -923,6 +959,44 @@ static void free_small(depot_heap_t *h, void *p, unsigned cls) {
   ((uintptr_t *)p)[1] = depot_free_key;
   bin->head = p;
   bin->room--;
+  /* p is in the caller's hands: s cannot leave h before this store. */
+  if (s->heap_gen == (uint32_t)e->gen)
+    remember(e, s, cls, depot_load_relaxed(&h->epoch));
+}
+
+/* The free fast path's miss (see depot_heap_free): p is in the region.  A
+ * block of the most recent entry's heap in a span it does not remember is
+ * freed here after one read of the span, which is then remembered; the rest
+ * goes to depot_heap_free_slow. */
+depot_noinline void depot_heap_free_miss(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  unsigned li = depot_region_list_id(depot_region_offset(a));
+  depot_heap_entry_t *e = depot_tls_heap_mru;
+  if (depot_list_domain(li) == DEPOT_HEAP_DOMAIN) {
+    uint64_t epoch = depot_load_relaxed(&e->heap->epoch);
+    /* The page serves a heap's small span, so its descriptor is live.  It
+     * is of e's heap and of e's generation of it (a span lives in one
+     * generation: reset takes them all), so e is current.  (Generations are
+     * compared in their low 32 bits: a stale entry would need 2^32 resets
+     * and creations in between to match.) */
+    const depot_span_t *s = depot_load_relaxed(
+        &depot_segment_base(a)->pagemap[depot_page_index(a)]);
+    if (s->heap == e->slot && s->heap_gen == (uint32_t)e->gen) {
+      unsigned cls = depot_list_class(li);
+      depot_bin_t *bin = &e->bins[cls];
+      if (bin->room > 0 && ((uintptr_t *)p)[1] != depot_free_key) {
+        *(void **)p = bin->head;
+        ((uintptr_t *)p)[1] = depot_free_key;
+        bin->head = p;
+        bin->room--;
+        /* s cannot leave the heap while p is in the caller's hands: the
+         * epoch read above is as new as s's membership. */
+        remember(e, s, cls, epoch);
+        return;
+      }
+    }
+  }
+  depot_heap_free_slow(p);
 }
 
 depot_noinline void depot_heap_free_slow(void *p) {
@@ -931,7 +1005,7 @@ depot_noinline void depot_heap_free_slow(void *p) {
   depot_heap_t *h = block_heap("DepotHeap_Free", p, &bi);
   if (!h) return;
   if (bi.kind == BLOCK_SMALL) {
-    free_small(h, p, depot_list_class(bi.list_id));
+    free_small(h, p, bi.span, depot_list_class(bi.list_id));
   } else if (bi.kind == BLOCK_LARGE) {
     depot_span_t *s = bi.span;
     depot_spin_lock(&h->lock);

@@ -20,8 +20,10 @@
  * peer), so its heaps are called without replacing malloc.  Without it the
  * mimalloc columns say "n/a".
  *   heap_bench [--threads=N] [--quick] [--mimalloc=PATH] [--profile=FAMILY]
+ *              [--requests=N]
  * --profile=depot|mimalloc runs only that family's per-request pattern (for
- * perf record); --profile=pair-heap|pair-domain|batch one loop alone. */
+ * perf record; --requests=N requests a thread, else 1400, 140 quick);
+ * --profile=pair-heap|pair-domain|batch one loop alone. */
 #define _GNU_SOURCE
 #include <depot/depot.h>
 #include <dlfcn.h>
@@ -238,14 +240,19 @@ static double idle_heap_bytes(const family_t *f, int n) {
 
 int main(int argc, char **argv) {
   int threads = 2, quick = 0;
+  long requests_arg = 0;
   const char *mi_path = "libmimalloc.so.2", *profile = NULL;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--threads=", 10) == 0) threads = atoi(argv[i] + 10);
     else if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strncmp(argv[i], "--mimalloc=", 11) == 0) mi_path = argv[i] + 11;
     else if (strncmp(argv[i], "--profile=", 10) == 0) profile = argv[i] + 10;
+    else if (strncmp(argv[i], "--requests=", 11) == 0)
+      requests_arg = atol(argv[i] + 11);
     else {
-      fprintf(stderr, "usage: %s [--threads=N] [--quick] [--mimalloc=PATH]\n",
+      fprintf(stderr,
+              "usage: %s [--threads=N] [--quick] [--mimalloc=PATH] "
+              "[--profile=FAMILY] [--requests=N]\n",
               argv[0]);
       return 2;
     }
@@ -254,6 +261,7 @@ int main(int argc, char **argv) {
   int have_mi = load_mimalloc(mi_path);
   long pairs = quick ? 2000000 : 20000000, rounds = pairs / 100;
   long requests = quick ? 140 : 1400, blocks = 1000000;
+  if (requests_arg > 0) requests = requests_arg;
   if (profile && strcmp(profile, "batch") == 0) {
     printf("%.2f ns\n", batch_heap(&depot, rounds * 5));
     return 0;
