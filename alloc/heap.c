@@ -300,18 +300,26 @@ static uint32_t carve_locked(depot_heap_t *h, unsigned cls, uint32_t want,
     depot_span_t *s = c->head;
     if ((!s || !s->in_partial) && !(s = span_new(h, cls))) break;
     *last = s;
-    for (; n < want && s->free; n++, s->used++) {
+    uint32_t from = n;
+    for (; n < want && s->free; n++) {
       void *b = s->free;
       s->free = *(void **)b;
       *tail = b;
       tail = (void **)b;
     }
-    for (; n < want && s->bump < s->bump_end; n++, s->used++) {
-      void *b = s->bump;
-      s->bump += s->block_size;
+    /* Fresh blocks, linked in address order with the span's fields in
+     * locals (the links' stores could alias them). */
+    char *b = s->bump, *end = s->bump_end;
+    size_t size = s->block_size;
+    if (n < want && b < end) {
+      char *stop = b + (size_t)(want - n) * size;
+      if (stop > end) stop = end;
       *tail = b;
+      for (n++; b + size < stop; n++, b += size) *(void **)b = b + size;
       tail = (void **)b;
+      s->bump = b + size;
     }
+    s->used += n - from;
     if (!s->free && s->bump >= s->bump_end) { /* full: behind the partials */
       s->in_partial = 0;
       list_unlink(c, s);
@@ -364,14 +372,17 @@ static pthread_key_t cache_key;
 
 static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
 
-/* Blocks a refill carves: at most REFILL_BYTES of them (at least two), so
- * that the blocks a refill links are still in the first-level cache when
- * the program takes them (a request that uses twenty classes at once would
- * otherwise push its own carved blocks out before using them). */
+/* Blocks a refill carves: at most REFILL_BYTES of them, so that the blocks
+ * a refill links are still in the first-level cache when the program takes
+ * them (a request that uses twenty classes at once would otherwise push its
+ * own carved blocks out before using them); but at least REFILL_MIN (up to
+ * the class's batch): a link is one cache line of a block, whatever its
+ * size, and a refill costs more than linking a few more. */
 #define REFILL_BYTES 4096u
+#define REFILL_MIN 16u
 static uint32_t refill_count(unsigned cls) {
   uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);
-  return n < 2 ? 2 : n > b ? b : n;
+  return n < REFILL_MIN ? (b < REFILL_MIN ? b : REFILL_MIN) : n > b ? b : n;
 }
 
 static void entry_init(depot_heap_entry_t *e, depot_heap_t *h, uint64_t gen) {
@@ -675,19 +686,11 @@ void depot_heap_destroy(depot_heap_t *h) {
 
 /* ---- allocation ------------------------------------------------------------------ */
 
-/* One block of class cls, or NULL (lock-level failure: the heap's limit or
- * the OS). */
-static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
+/* A block from e's bin of class cls, refilled from h if empty; NULL
+ * (lock-level failure) when none.  e is h's, of its generation. */
+static void *bin_take(depot_heap_t *h, depot_heap_entry_t *e, unsigned cls) {
   void *head;
-  uint64_t gen = depot_load_relaxed(&h->gen);
   depot_span_t *empty = NULL, *last = NULL;
-  if (!tc) { /* an exiting thread: one block, no cache */
-    depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, 1, &head, &last);
-    depot_spin_unlock(&h->lock);
-    return n ? head : NULL;
-  }
-  depot_heap_entry_t *e = entry_for(tc, h, gen);
   depot_bin_t *bin = &e->bins[cls];
   if (!bin->head) {
     depot_spin_lock(&h->lock);
@@ -709,6 +712,21 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   bin->head = *(void **)p;
   bin->room++;
   return p;
+}
+
+/* One block of class cls, or NULL (lock-level failure: the heap's limit or
+ * the OS). */
+static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
+  void *head;
+  uint64_t gen = depot_load_relaxed(&h->gen);
+  depot_span_t *last = NULL;
+  if (!tc) { /* an exiting thread: one block, no cache */
+    depot_spin_lock(&h->lock);
+    uint32_t n = carve_locked(h, cls, 1, &head, &last);
+    depot_spin_unlock(&h->lock);
+    return n ? head : NULL;
+  }
+  return bin_take(h, entry_for(tc, h, gen), cls);
 }
 
 static void limit_hit(depot_heap_t *h) {
@@ -841,8 +859,23 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
 }
 
 depot_noinline void *depot_heap_alloc_slow(depot_heap_t *h, size_t size) {
-  if (!heap_live(h, "DepotHeap_Malloc")) return NULL;
   int saved = errno; /* a success leaves errno as it was */
+  depot_heap_entry_t *e = depot_tls_heap_mru;
+  if (e->heap == h && e->gen == depot_load_relaxed(&h->gen) &&
+      size <= DEPOT_SMALL_MAX) {
+    /* The common miss: the most recent entry is h's and current (so h is
+     * live), and the class's bin is empty.  Refilled straight away; a
+     * failure takes the whole path below. */
+    unsigned cls = size ? depot_size_to_class(size) : 1;
+    void *p = bin_take(h, e, cls);
+    if (depot_likely(p != NULL)) {
+      errno = saved;
+      ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
+      DEPOT_VG_ALLOCATED(p, depot_class_size[cls], 0);
+      return p;
+    }
+  }
+  if (!heap_live(h, "DepotHeap_Malloc")) return NULL;
   void *p = size > DEPOT_SMALL_MAX
                 ? big_alloc(h, size, DEPOT_MIN_ALIGN, NULL)
                 : small_alloc(h, size ? depot_size_to_class(size) : 1);
