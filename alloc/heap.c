@@ -373,12 +373,13 @@ static pthread_key_t cache_key;
 static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
 
 /* Blocks a refill carves: at most REFILL_BYTES of them, so that the blocks
- * a refill links are still in the first-level cache when the program takes
- * them (a request that uses twenty classes at once would otherwise push its
- * own carved blocks out before using them); but at least REFILL_MIN (up to
- * the class's batch): a link is one cache line of a block, whatever its
- * size, and a refill costs more than linking a few more. */
-#define REFILL_BYTES 4096u
+ * a refill links are still in a near cache when the program takes them (a
+ * request that uses forty classes at once would otherwise push its own
+ * carved blocks out before using them); but at least REFILL_MIN (up to the
+ * class's batch): a link is one cache line of a block, whatever its size,
+ * and a refill costs more than linking a few more.  8 KiB ran fastest of 2,
+ * 4, 8 and 16 KiB on bench/heap_bench.c's per-request pattern. */
+#define REFILL_BYTES 8192u
 #define REFILL_MIN 16u
 static uint32_t refill_count(unsigned cls) {
   uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);

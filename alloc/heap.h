@@ -152,9 +152,6 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
     if (depot_likely(p != NULL)) {
       void *next = *(void **)p;
       bin->head = next;
-      /* A heap's blocks are often fresh (a heap per request): the next one
-       * is fetched while the program uses this one. */
-      __builtin_prefetch(next, 1);
       ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
       bin->room++;
       DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
