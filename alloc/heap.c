@@ -124,6 +124,58 @@ static void epoch_bump(depot_heap_t *h) {
   depot_store_relaxed(&h->epoch, depot_load_relaxed(&h->epoch) + 1);
 }
 
+/* ---- a heap's huge blocks ---------------------------------------------------
+ * A set of addresses with linear probing, grown by doubling while at most
+ * half full, and given back whole by reset and destroy (heap lock). */
+#define HUGE_SET_MIN (4096 / sizeof(void *))
+
+static size_t huge_hash(const void *p, size_t cap) {
+  return (size_t)((((uintptr_t)p >> 12) * 0x9E3779B97F4A7C15ull) >> 32) &
+         (cap - 1);
+}
+
+static void huge_set_put(void **set, size_t cap, void *p) {
+  size_t i = huge_hash(p, cap);
+  while (set[i]) i = (i + 1) & (cap - 1);
+  set[i] = p;
+}
+
+/* Adds p, growing the set if needed; -1 if the OS refuses memory. */
+static int huge_set_add(depot_heap_t *h, void *p, size_t count) {
+  if (2 * count > h->huge_cap) {
+    size_t cap = h->huge_cap ? 2 * h->huge_cap : HUGE_SET_MIN;
+    while (2 * count > cap) cap *= 2;
+    void **set;
+    if (depot_os_map(cap * sizeof *set, 4096, (void **)&set) != 0) return -1;
+    for (size_t i = 0; i < h->huge_cap; i++)
+      if (h->huge_set[i]) huge_set_put(set, cap, h->huge_set[i]);
+    if (h->huge_set) depot_os_release(h->huge_set, h->huge_cap * sizeof *set);
+    h->huge_set = set;
+    h->huge_cap = cap;
+  }
+  huge_set_put(h->huge_set, h->huge_cap, p);
+  return 0;
+}
+
+/* Removes p; 0 if it was not there.  The slots after it that probed past
+ * its slot move back (no tombstones). */
+static int huge_set_remove(depot_heap_t *h, void *p) {
+  size_t cap = h->huge_cap, i;
+  if (!cap) return 0;
+  for (i = huge_hash(p, cap); h->huge_set[i] != p; i = (i + 1) & (cap - 1))
+    if (!h->huge_set[i]) return 0;
+  for (size_t j = (i + 1) & (cap - 1); h->huge_set[j];
+       j = (j + 1) & (cap - 1)) {
+    size_t k = huge_hash(h->huge_set[j], cap);
+    /* j's entry stays if its home k lies cyclically in (i, j]. */
+    if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+    h->huge_set[i] = h->huge_set[j];
+    i = j;
+  }
+  h->huge_set[i] = NULL;
+  return 1;
+}
+
 /* ---- spare spans -------------------------------------------------------------
  * Small spans of reset or destroyed heaps wait here, per node and class
  * (stacks, newest first), for the next heap that needs one of the class: a
@@ -651,15 +703,18 @@ static void reclaim(depot_heap_t *h, uint64_t gen) {
     c->spans = 0;
     c->out = 0;
   }
-  size_t huge = h->huge_blocks;
+  void **huge = h->huge_set;
+  size_t huge_cap = h->huge_cap;
+  h->huge_set = NULL;
+  h->huge_cap = 0;
   h->large = NULL;
   h->held = h->spans = 0;
   h->large_blocks = h->large_bytes = h->huge_blocks = h->huge_bytes = 0;
   depot_spin_unlock(&h->lock);
   spans_release(all);
-  void *p;
-  while (huge && (p = depot_huge_any_of(DEPOT_HEAP_HUGE_DOMAIN(h->slot))))
-    depot_huge_free(p);
+  for (size_t i = 0; i < huge_cap; i++)
+    if (huge[i]) depot_huge_free(huge[i]);
+  if (huge) depot_os_release(huge, huge_cap * sizeof *huge);
 }
 
 /* Reports a call on a heap that is not live (destroyed, or never made). */
@@ -821,13 +876,17 @@ static void *big_once(depot_heap_t *h, size_t size, size_t align, size_t *dirty,
     size_t usable;
     p = depot_huge_alloc(size, align, DEPOT_HEAP_HUGE_DOMAIN(h->slot), dirty,
                          &usable);
+    depot_spin_lock(&h->lock);
+    if (p && huge_set_add(h, p, h->huge_blocks) != 0) {
+      depot_huge_free(p);
+      p = NULL;
+    }
     if (!p) {
-      depot_spin_lock(&h->lock);
       h->huge_blocks--;
       h->huge_bytes -= bytes;
       h->held -= bytes;
-      depot_spin_unlock(&h->lock);
     }
+    depot_spin_unlock(&h->lock);
   }
   return p;
 }
@@ -1053,12 +1112,16 @@ depot_noinline void depot_heap_free_slow(void *p) {
     h->held -= s->block_size;
     depot_spin_unlock(&h->lock);
     spans_release(s);
-  } else if (bi.kind == BLOCK_HUGE && depot_huge_free(p)) {
+  } else if (bi.kind == BLOCK_HUGE) {
     depot_spin_lock(&h->lock);
-    h->huge_blocks--;
-    h->huge_bytes -= bi.usable;
-    h->held -= bi.usable;
+    int mine = huge_set_remove(h, p); /* 0: a racing free took it */
+    if (mine) {
+      h->huge_blocks--;
+      h->huge_bytes -= bi.usable;
+      h->held -= bi.usable;
+    }
     depot_spin_unlock(&h->lock);
+    if (mine) depot_huge_free(p);
   }
 }
 
@@ -1210,6 +1273,17 @@ void depot_heap_check_all(void) {
       large_bytes += s->block_size;
     }
     DEPOT_CHECK(large == h->large_blocks && large_bytes == h->large_bytes);
+    size_t huge = 0;
+    for (size_t j = 0; j < h->huge_cap; j++) {
+      const void *p = h->huge_set[j];
+      if (!p) continue;
+      huge++;
+      size_t usable;
+      unsigned domain;
+      DEPOT_CHECK(depot_huge_lookup(p, &usable, &domain) &&
+                  domain == DEPOT_HEAP_HUGE_DOMAIN(h->slot));
+    }
+    DEPOT_CHECK(huge == h->huge_blocks && 2 * huge <= h->huge_cap);
     DEPOT_CHECK(spans + large == h->spans);
     DEPOT_CHECK(held + large_bytes + h->huge_bytes == h->held);
     DEPOT_CHECK(h->held <= h->peak);

@@ -89,6 +89,11 @@ typedef struct depot_heap {
   size_t held, peak;   /* bytes of spans and huge blocks held */
   size_t spans;        /* small and large spans */
   size_t large_blocks, large_bytes, huge_blocks, huge_bytes;
+  /* The huge blocks' addresses: an open-addressed set (at most half full,
+   * memory of its own from the OS layer), so that reset and destroy find
+   * them in time proportional to their count. */
+  void **huge_set;
+  size_t huge_cap;              /* slots; 0: no set */
   _Atomic uint64_t limit_hits;  /* relaxed counter */
   struct depot_heap *next_free; /* free slots (registry lock) */
   depot_heap_class_t cls[DEPOT_NCLASSES];

@@ -364,6 +364,49 @@ TEST(HeapLifetime, SpanLeavingAHeapIsNotTakenForItsBlocksAnyMore) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+// A heap keeps its huge blocks in a set of its own (heap.c), grown as they
+// come and shrunk one by one; reset frees those left without a walk of the
+// process's huge table.
+TEST(HeapLifetime, ManyHugeBlocksFreedOneByOneAndByReset) {
+  ASSERT_EQ(DepotMem_SetOption("huge_threshold_bytes", "64k"), 0);
+  DepotHeap *h = Make("huge");
+  std::vector<void *> v;
+  unsigned r = 1;
+  for (int i = 0; i < 600; i++) {  // the set grows twice
+    // Irregular sizes: addresses in no progression, so that they collide.
+    r = r * 1103515245u + 12345u;
+    void *p = DepotHeap_Malloc(h, 70000 + (r >> 8) % 300000);
+    ASSERT_NE(p, nullptr);
+    memset(p, i, 64);
+    v.push_back(p);
+  }
+  EXPECT_EQ(Stats(h).blocks_in_use, 600u);
+  for (size_t i = 0; i < v.size(); i += 3) {
+    DepotHeap_Free(v[i]);
+    v[i] = nullptr;
+  }
+  EXPECT_EQ(Stats(h).blocks_in_use, 400u);
+  for (size_t i = 0; i < v.size(); i++)
+    if (v[i]) {
+      ASSERT_EQ(DepotHeap_Of(v[i]), h);
+      ASSERT_EQ(*(unsigned char *)v[i], (unsigned char)i);
+    }
+  EXPECT_EQ(depot_check_heap(), 0);
+  DepotHeap_Reset(h);
+  DepotHeapStats s = Stats(h);
+  EXPECT_EQ(s.blocks_in_use, 0u);
+  EXPECT_EQ(s.bytes_held, 0u);
+  for (void *p : v)
+    if (p) EXPECT_EQ(DepotHeap_Of(p), nullptr);
+  EXPECT_EQ(depot_check_heap(), 0);
+  void *again = DepotHeap_Malloc(h, 100000);  // a new set after the reset
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(DepotHeap_Of(again), h);
+  DepotHeap_Destroy(h);
+  EXPECT_EQ(depot_check_heap(), 0);
+  ASSERT_EQ(DepotMem_SetOption("huge_threshold_bytes", "2m"), 0);
+}
+
 // ---- the limit -------------------------------------------------------------------
 
 TEST(HeapLimit, FailsAtTheLimitAndRecoversAfterFree) {
