@@ -1,6 +1,7 @@
 /* heap.c: first-class heaps (see heap.h).  Owns the table of heap slots,
- * each heap's spans (per class, and its large spans), the heaps' per-thread
- * caches and their registry, and the heaps' fork handlers.
+ * each heap's spans (per class, and its large spans) and the set of its huge
+ * blocks, the heaps' per-thread caches and their registry, and the heaps'
+ * fork handlers.
  *
  * Locks (alloc/README.md's lock order): the registry lock (a spin lock)
  * guards the slot table's free list, the list of live caches and the
