@@ -429,11 +429,13 @@ static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
  * a refill links are still in a near cache when the program takes them (a
  * request that uses forty classes at once would otherwise push its own
  * carved blocks out before using them); but at least REFILL_MIN (up to the
- * class's batch): a link is one cache line of a block, whatever its size,
- * and a refill costs more than linking a few more.  8 KiB ran fastest of 2,
- * 4, 8 and 16 KiB on bench/heap_bench.c's per-request pattern. */
+ * class's batch).  8 KiB ran fastest of 2, 4, 8 and 16 KiB on
+ * bench/heap_bench.c's per-request pattern.  A larger minimum was up to 2%
+ * faster there but links (and so faults in) a page per block of the larger
+ * classes: an idle heap holding one 4 KiB block kept 69 KiB with 16, 20 KiB
+ * with 4 (mimalloc's: 19.7 KiB). */
 #define REFILL_BYTES 8192u
-#define REFILL_MIN 16u
+#define REFILL_MIN 4u
 static uint32_t refill_count(unsigned cls) {
   uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);
   return n < REFILL_MIN ? (b < REFILL_MIN ? b : REFILL_MIN) : n > b ? b : n;
