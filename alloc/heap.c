@@ -432,8 +432,8 @@ static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
  * class's batch).  8 KiB ran fastest of 2, 4, 8 and 16 KiB on
  * bench/heap_bench.c's per-request pattern.  A larger minimum was up to 2%
  * faster there but links (and so faults in) a page per block of the larger
- * classes: an idle heap holding one 4 KiB block kept 69 KiB with 16, 20 KiB
- * with 4 (mimalloc's: 19.7 KiB). */
+ * classes: an idle heap holding one 4 KiB block kept 68 KiB with 16,
+ * 19.8 KiB with 4 (mimalloc's: 19.2 KiB). */
 #define REFILL_BYTES 8192u
 #define REFILL_MIN 4u
 static uint32_t refill_count(unsigned cls) {
