@@ -1,6 +1,7 @@
 /* heap.c: first-class heaps (see heap.h).  Owns the table of heap slots,
- * each heap's spans (per class, and its large spans), the heaps' per-thread
- * caches and their registry, and the heaps' fork handlers.
+ * each heap's spans (per class, and its large spans) and the set of its huge
+ * blocks, the heaps' per-thread caches and their registry, and the heaps'
+ * fork handlers.
  *
  * Locks (alloc/README.md's lock order): the registry lock (a spin lock)
  * guards the slot table's free list, the list of live caches and the
@@ -37,15 +38,16 @@ depot_heap_t depot_heap_none; /* generation 0: no entry ever matches it */
 #define NO_ENTRY \
   { .heap = &depot_heap_none, .gen = UINT64_MAX }
 depot_heap_cache_t depot_heap_cache_empty = {
-    .mru = &depot_heap_cache_empty.e[0],
     .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
 /* A thread whose cache was torn down at its exit (never written). */
 static depot_heap_cache_t cache_dead = {
-    .mru = &cache_dead.e[0], .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
+    .e = {NO_ENTRY, NO_ENTRY, NO_ENTRY, NO_ENTRY}};
 _Static_assert(DEPOT_HEAP_CACHE_ENTRIES == 4, "the initialisers above");
 
 __thread depot_heap_cache_t *depot_tls_heap_cache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_heap_cache_empty;
+__thread depot_heap_entry_t *depot_tls_heap_mru
+    __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_heap_cache_empty.e[0];
 
 /* ---- slots and generations ------------------------------------------------- */
 
@@ -115,6 +117,64 @@ static int charge(depot_heap_t *h, size_t bytes) {
   h->held += bytes;
   if (h->held > h->peak) h->peak = h->held;
   return 0;
+}
+
+/* A small span is about to leave h (lock held): entries' remembered ranges
+ * stop proving anything (see depot_heap_free). */
+static void epoch_bump(depot_heap_t *h) {
+  depot_store_relaxed(&h->epoch, depot_load_relaxed(&h->epoch) + 1);
+}
+
+/* ---- a heap's huge blocks ---------------------------------------------------
+ * A set of addresses with linear probing, grown by doubling while at most
+ * half full, and given back whole by reset and destroy (heap lock). */
+#define HUGE_SET_MIN (4096 / sizeof(void *))
+
+static size_t huge_hash(const void *p, size_t cap) {
+  return (size_t)((((uintptr_t)p >> 12) * 0x9E3779B97F4A7C15ull) >> 32) &
+         (cap - 1);
+}
+
+static void huge_set_put(void **set, size_t cap, void *p) {
+  size_t i = huge_hash(p, cap);
+  while (set[i]) i = (i + 1) & (cap - 1);
+  set[i] = p;
+}
+
+/* Adds p, growing the set if needed; -1 if the OS refuses memory. */
+static int huge_set_add(depot_heap_t *h, void *p, size_t count) {
+  if (2 * count > h->huge_cap) {
+    size_t cap = h->huge_cap ? 2 * h->huge_cap : HUGE_SET_MIN;
+    while (2 * count > cap) cap *= 2;
+    void **set;
+    if (depot_os_map(cap * sizeof *set, 4096, (void **)&set) != 0) return -1;
+    for (size_t i = 0; i < h->huge_cap; i++)
+      if (h->huge_set[i]) huge_set_put(set, cap, h->huge_set[i]);
+    if (h->huge_set) depot_os_release(h->huge_set, h->huge_cap * sizeof *set);
+    h->huge_set = set;
+    h->huge_cap = cap;
+  }
+  huge_set_put(h->huge_set, h->huge_cap, p);
+  return 0;
+}
+
+/* Removes p; 0 if it was not there.  The slots after it that probed past
+ * its slot move back (no tombstones). */
+static int huge_set_remove(depot_heap_t *h, void *p) {
+  size_t cap = h->huge_cap, i;
+  if (!cap) return 0;
+  for (i = huge_hash(p, cap); h->huge_set[i] != p; i = (i + 1) & (cap - 1))
+    if (!h->huge_set[i]) return 0;
+  for (size_t j = (i + 1) & (cap - 1); h->huge_set[j];
+       j = (j + 1) & (cap - 1)) {
+    size_t k = huge_hash(h->huge_set[j], cap);
+    /* j's entry stays if its home k lies cyclically in (i, j]. */
+    if (i <= j ? (i < k && k <= j) : (i < k || k <= j)) continue;
+    h->huge_set[i] = h->huge_set[j];
+    i = j;
+  }
+  h->huge_set[i] = NULL;
+  return 1;
 }
 
 /* ---- spare spans -------------------------------------------------------------
@@ -223,6 +283,7 @@ static void take_empty_locked(depot_heap_t *h, depot_span_t **out) {
     for (depot_span_t *s = c->head, *next; s && s->in_partial; s = next) {
       next = s->next;
       if (s->used) continue;
+      epoch_bump(h);
       list_unlink(c, s);
       c->spans--;
       h->spans--;
@@ -281,27 +342,37 @@ static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
 }
 
 /* Takes up to want blocks of class cls (lock held): partial spans first
- * (they lead the list), then a fresh span.  The chain in *out. */
+ * (they lead the list), then a fresh span.  The chain in *out; the span the
+ * last block came from in *last (if any block was taken). */
 static uint32_t carve_locked(depot_heap_t *h, unsigned cls, uint32_t want,
-                             void **out) {
+                             void **out, depot_span_t **last) {
   depot_heap_class_t *c = &h->cls[cls];
   void *head = NULL, **tail = &head;
   uint32_t n = 0;
   while (n < want) {
     depot_span_t *s = c->head;
     if ((!s || !s->in_partial) && !(s = span_new(h, cls))) break;
-    for (; n < want && s->free; n++, s->used++) {
+    *last = s;
+    uint32_t from = n;
+    for (; n < want && s->free; n++) {
       void *b = s->free;
       s->free = *(void **)b;
       *tail = b;
       tail = (void **)b;
     }
-    for (; n < want && s->bump < s->bump_end; n++, s->used++) {
-      void *b = s->bump;
-      s->bump += s->block_size;
+    /* Fresh blocks, linked in address order with the span's fields in
+     * locals (the links' stores could alias them). */
+    char *b = s->bump, *end = s->bump_end;
+    size_t size = s->block_size;
+    if (n < want && b < end) {
+      char *stop = b + (size_t)(want - n) * size;
+      if (stop > end) stop = end;
       *tail = b;
+      for (n++; b + size < stop; n++, b += size) *(void **)b = b + size;
       tail = (void **)b;
+      s->bump = b + size;
     }
+    s->used += n - from;
     if (!s->free && s->bump >= s->bump_end) { /* full: behind the partials */
       s->in_partial = 0;
       list_unlink(c, s);
@@ -337,6 +408,7 @@ static void give_locked(depot_heap_t *h, void *head, depot_span_t **empty) {
       list_front(c, s);
     }
     if (--s->used == 0 && s != c->head) {
+      epoch_bump(h);
       list_unlink(c, s);
       c->spans--;
       h->spans--;
@@ -353,14 +425,20 @@ static pthread_key_t cache_key;
 
 static uint32_t bin_batch(unsigned cls) { return depot_class_info[cls].batch; }
 
-/* Blocks a refill carves: at most REFILL_BYTES of them (at least two), so
- * that the blocks a refill links are still in the first-level cache when
- * the program takes them (a request that uses twenty classes at once would
- * otherwise push its own carved blocks out before using them). */
-#define REFILL_BYTES 4096u
+/* Blocks a refill carves: at most REFILL_BYTES of them, so that the blocks
+ * a refill links are still in a near cache when the program takes them (a
+ * request that uses forty classes at once would otherwise push its own
+ * carved blocks out before using them); but at least REFILL_MIN (up to the
+ * class's batch).  8 KiB ran fastest of 2, 4, 8 and 16 KiB on
+ * bench/heap_bench.c's per-request pattern.  A larger minimum was up to 2%
+ * faster there but links (and so faults in) a page per block of the larger
+ * classes: an idle heap holding one 4 KiB block kept 68 KiB with 16,
+ * 19.8 KiB with 4 (mimalloc's: 19.2 KiB). */
+#define REFILL_BYTES 8192u
+#define REFILL_MIN 4u
 static uint32_t refill_count(unsigned cls) {
   uint32_t n = REFILL_BYTES / depot_class_size[cls], b = bin_batch(cls);
-  return n < 2 ? 2 : n > b ? b : n;
+  return n < REFILL_MIN ? (b < REFILL_MIN ? b : REFILL_MIN) : n > b ? b : n;
 }
 
 static void entry_init(depot_heap_entry_t *e, depot_heap_t *h, uint64_t gen) {
@@ -372,6 +450,22 @@ static void entry_init(depot_heap_entry_t *e, depot_heap_t *h, uint64_t gen) {
   e->heap = h;
   e->gen = gen;
   e->slot = h->slot;
+  e->epoch = 0;
+  memset(e->range, 0, sizeof e->range);
+}
+
+/* Remembers s, a span of class cls of e's heap in e's generation, for the
+ * free fast path; epoch is the heap's span epoch read in its lock or while
+ * a block of s is in the caller's hands (so that s cannot have left the
+ * heap since).  A newer epoch than e's forgets every other range. */
+static void remember(depot_heap_entry_t *e, const depot_span_t *s, unsigned cls,
+                     uint64_t epoch) {
+  if (e->epoch != epoch) {
+    memset(e->range, 0, sizeof e->range);
+    e->epoch = epoch;
+  }
+  e->range[cls].lo = (uintptr_t)depot_span_start(s);
+  e->range[cls].len = span_bytes(s);
 }
 
 static void entry_clear(depot_heap_entry_t *e) {
@@ -379,6 +473,8 @@ static void entry_clear(depot_heap_entry_t *e) {
   e->heap = &depot_heap_none;
   e->gen = UINT64_MAX;
   e->slot = 0;
+  e->epoch = 0;
+  memset(e->range, 0, sizeof e->range);
 }
 
 /* Gives an entry's blocks back to its heap if the entry is current (its
@@ -399,15 +495,16 @@ static void entry_flush(depot_heap_entry_t *e) {
   entry_clear(e);
 }
 
-/* The entry of heap h (generation gen) in tc, made if needed (evicting the
- * least useful one); also made tc's most recent. */
+/* The entry of heap h (generation gen) in tc, the calling thread's cache,
+ * made if needed (evicting the least useful one); also made the thread's
+ * most recent. */
 static depot_heap_entry_t *entry_for(depot_heap_cache_t *tc, depot_heap_t *h,
                                      uint64_t gen) {
   depot_heap_entry_t *e = NULL, *spare = NULL;
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++) {
     depot_heap_entry_t *x = &tc->e[k];
     if (x->heap == h) {
-      if (x->gen == gen) return tc->mru = x;
+      if (x->gen == gen) return depot_tls_heap_mru = x;
       e = x; /* h's entry before its reset: dropped, not walked */
       break;
     }
@@ -421,7 +518,7 @@ static depot_heap_entry_t *entry_for(depot_heap_cache_t *tc, depot_heap_t *h,
     entry_flush(e);
   }
   entry_init(e, h, gen);
-  return tc->mru = e;
+  return depot_tls_heap_mru = e;
 }
 
 /* Moves a thread's heap cache from the live list to the free list for
@@ -438,6 +535,7 @@ static void recycle_cache_locked(depot_heap_cache_t *tc) {
 static void cache_exit(void *arg) {
   depot_heap_cache_t *tc = arg;
   depot_tls_heap_cache = &cache_dead;
+  depot_tls_heap_mru = &cache_dead.e[0];
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
     entry_flush(&tc->e[k]);
   depot_spin_lock(&registry_lock);
@@ -458,7 +556,6 @@ static depot_heap_cache_t *thread_cache(void) {
   if (!tc && !(tc = depot_meta_alloc(sizeof *tc))) return NULL;
   for (unsigned k = 0; k < DEPOT_HEAP_CACHE_ENTRIES; k++)
     entry_clear(&tc->e[k]);
-  tc->mru = &tc->e[0];
   tc->victim = 0;
   depot_spin_lock(&registry_lock);
   tc->prev = NULL;
@@ -467,6 +564,7 @@ static depot_heap_cache_t *thread_cache(void) {
   live_caches = tc;
   depot_spin_unlock(&registry_lock);
   depot_tls_heap_cache = tc;
+  depot_tls_heap_mru = &tc->e[0];
   pthread_setspecific(cache_key, tc);
   return tc;
 }
@@ -596,6 +694,7 @@ depot_heap_t *depot_heap_new(const depot_heap_options_t *o) {
 static void reclaim(depot_heap_t *h, uint64_t gen) {
   depot_spin_lock(&h->lock);
   depot_store_relaxed(&h->gen, gen);
+  epoch_bump(h);
   depot_span_t *all = h->large;
   for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
     depot_heap_class_t *c = &h->cls[cls];
@@ -607,15 +706,18 @@ static void reclaim(depot_heap_t *h, uint64_t gen) {
     c->spans = 0;
     c->out = 0;
   }
-  size_t huge = h->huge_blocks;
+  void **huge = h->huge_set;
+  size_t huge_cap = h->huge_cap;
+  h->huge_set = NULL;
+  h->huge_cap = 0;
   h->large = NULL;
   h->held = h->spans = 0;
   h->large_blocks = h->large_bytes = h->huge_blocks = h->huge_bytes = 0;
   depot_spin_unlock(&h->lock);
   spans_release(all);
-  void *p;
-  while (huge && (p = depot_huge_any_of(DEPOT_HEAP_HUGE_DOMAIN(h->slot))))
-    depot_huge_free(p);
+  for (size_t i = 0; i < huge_cap; i++)
+    if (huge[i]) depot_huge_free(huge[i]);
+  if (huge) depot_os_release(huge, huge_cap * sizeof *huge);
 }
 
 /* Reports a call on a heap that is not live (destroyed, or never made). */
@@ -643,27 +745,22 @@ void depot_heap_destroy(depot_heap_t *h) {
 
 /* ---- allocation ------------------------------------------------------------------ */
 
-/* One block of class cls, or NULL (lock-level failure: the heap's limit or
- * the OS). */
-static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
+/* A block from e's bin of class cls, refilled from h if empty; NULL
+ * (lock-level failure) when none.  e is h's, of its generation. */
+static void *bin_take(depot_heap_t *h, depot_heap_entry_t *e, unsigned cls) {
   void *head;
-  uint64_t gen = depot_load_relaxed(&h->gen);
-  depot_span_t *empty = NULL;
-  if (!tc) { /* an exiting thread: one block, no cache */
-    depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, 1, &head);
-    depot_spin_unlock(&h->lock);
-    return n ? head : NULL;
-  }
-  depot_heap_entry_t *e = entry_for(tc, h, gen);
+  depot_span_t *empty = NULL, *last = NULL;
   depot_bin_t *bin = &e->bins[cls];
   if (!bin->head) {
     depot_spin_lock(&h->lock);
-    uint32_t n = carve_locked(h, cls, refill_count(cls), &head);
+    uint32_t n = carve_locked(h, cls, refill_count(cls), &head, &last);
     if (!n && h->limit) { /* at its limit: other classes' empty spans go */
       take_empty_locked(h, &empty);
-      n = carve_locked(h, cls, refill_count(cls), &head);
+      n = carve_locked(h, cls, refill_count(cls), &head, &last);
     }
+    /* The blocks are probably freed by this thread, into this span. */
+    if (n && depot_load_relaxed(&h->gen) == e->gen)
+      remember(e, last, cls, depot_load_relaxed(&h->epoch));
     depot_spin_unlock(&h->lock);
     spans_release(empty);
     if (!n) return NULL;
@@ -674,6 +771,21 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   bin->head = *(void **)p;
   bin->room++;
   return p;
+}
+
+/* One block of class cls, or NULL (lock-level failure: the heap's limit or
+ * the OS). */
+static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
+  void *head;
+  uint64_t gen = depot_load_relaxed(&h->gen);
+  depot_span_t *last = NULL;
+  if (!tc) { /* an exiting thread: one block, no cache */
+    depot_spin_lock(&h->lock);
+    uint32_t n = carve_locked(h, cls, 1, &head, &last);
+    depot_spin_unlock(&h->lock);
+    return n ? head : NULL;
+  }
+  return bin_take(h, entry_for(tc, h, gen), cls);
 }
 
 static void limit_hit(depot_heap_t *h) {
@@ -767,13 +879,17 @@ static void *big_once(depot_heap_t *h, size_t size, size_t align, size_t *dirty,
     size_t usable;
     p = depot_huge_alloc(size, align, DEPOT_HEAP_HUGE_DOMAIN(h->slot), dirty,
                          &usable);
+    depot_spin_lock(&h->lock);
+    if (p && huge_set_add(h, p, h->huge_blocks) != 0) {
+      depot_huge_free(p);
+      p = NULL;
+    }
     if (!p) {
-      depot_spin_lock(&h->lock);
       h->huge_blocks--;
       h->huge_bytes -= bytes;
       h->held -= bytes;
-      depot_spin_unlock(&h->lock);
     }
+    depot_spin_unlock(&h->lock);
   }
   return p;
 }
@@ -806,8 +922,23 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
 }
 
 depot_noinline void *depot_heap_alloc_slow(depot_heap_t *h, size_t size) {
-  if (!heap_live(h, "DepotHeap_Malloc")) return NULL;
   int saved = errno; /* a success leaves errno as it was */
+  depot_heap_entry_t *e = depot_tls_heap_mru;
+  if (e->heap == h && e->gen == depot_load_relaxed(&h->gen) &&
+      size <= DEPOT_SMALL_MAX) {
+    /* The common miss: the most recent entry is h's and current (so h is
+     * live), and the class's bin is empty.  Refilled straight away; a
+     * failure takes the whole path below. */
+    unsigned cls = size ? depot_size_to_class(size) : 1;
+    void *p = bin_take(h, e, cls);
+    if (depot_likely(p != NULL)) {
+      errno = saved;
+      ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
+      DEPOT_VG_ALLOCATED(p, depot_class_size[cls], 0);
+      return p;
+    }
+  }
+  if (!heap_live(h, "DepotHeap_Malloc")) return NULL;
   void *p = size > DEPOT_SMALL_MAX
                 ? big_alloc(h, size, DEPOT_MIN_ALIGN, NULL)
                 : small_alloc(h, size ? depot_size_to_class(size) : 1);
@@ -885,7 +1016,8 @@ static int bin_holds(const depot_bin_t *bin, const void *p) {
   return 0;
 }
 
-static void free_small(depot_heap_t *h, void *p, unsigned cls) {
+static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
+                       unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   depot_span_t *empty = NULL;
   if (!tc) {
@@ -923,6 +1055,44 @@ static void free_small(depot_heap_t *h, void *p, unsigned cls) {
   ((uintptr_t *)p)[1] = depot_free_key;
   bin->head = p;
   bin->room--;
+  /* p is in the caller's hands: s cannot leave h before this store. */
+  if (s->heap_gen == (uint32_t)e->gen)
+    remember(e, s, cls, depot_load_relaxed(&h->epoch));
+}
+
+/* The free fast path's miss (see depot_heap_free): p is in the region.  A
+ * block of the most recent entry's heap in a span it does not remember is
+ * freed here after one read of the span, which is then remembered; the rest
+ * goes to depot_heap_free_slow. */
+depot_noinline void depot_heap_free_miss(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  unsigned li = depot_region_list_id(depot_region_offset(a));
+  depot_heap_entry_t *e = depot_tls_heap_mru;
+  if (depot_list_domain(li) == DEPOT_HEAP_DOMAIN) {
+    uint64_t epoch = depot_load_relaxed(&e->heap->epoch);
+    /* The page serves a heap's small span, so its descriptor is live.  It
+     * is of e's heap and of e's generation of it (a span lives in one
+     * generation: reset takes them all), so e is current.  (Generations are
+     * compared in their low 32 bits: a stale entry would need 2^32 resets
+     * and creations in between to match.) */
+    const depot_span_t *s = depot_load_relaxed(
+        &depot_segment_base(a)->pagemap[depot_page_index(a)]);
+    if (s->heap == e->slot && s->heap_gen == (uint32_t)e->gen) {
+      unsigned cls = depot_list_class(li);
+      depot_bin_t *bin = &e->bins[cls];
+      if (bin->room > 0 && ((uintptr_t *)p)[1] != depot_free_key) {
+        *(void **)p = bin->head;
+        ((uintptr_t *)p)[1] = depot_free_key;
+        bin->head = p;
+        bin->room--;
+        /* s cannot leave the heap while p is in the caller's hands: the
+         * epoch read above is as new as s's membership. */
+        remember(e, s, cls, epoch);
+        return;
+      }
+    }
+  }
+  depot_heap_free_slow(p);
 }
 
 depot_noinline void depot_heap_free_slow(void *p) {
@@ -931,7 +1101,7 @@ depot_noinline void depot_heap_free_slow(void *p) {
   depot_heap_t *h = block_heap("DepotHeap_Free", p, &bi);
   if (!h) return;
   if (bi.kind == BLOCK_SMALL) {
-    free_small(h, p, depot_list_class(bi.list_id));
+    free_small(h, p, bi.span, depot_list_class(bi.list_id));
   } else if (bi.kind == BLOCK_LARGE) {
     depot_span_t *s = bi.span;
     depot_spin_lock(&h->lock);
@@ -945,12 +1115,16 @@ depot_noinline void depot_heap_free_slow(void *p) {
     h->held -= s->block_size;
     depot_spin_unlock(&h->lock);
     spans_release(s);
-  } else if (bi.kind == BLOCK_HUGE && depot_huge_free(p)) {
+  } else if (bi.kind == BLOCK_HUGE) {
     depot_spin_lock(&h->lock);
-    h->huge_blocks--;
-    h->huge_bytes -= bi.usable;
-    h->held -= bi.usable;
+    int mine = huge_set_remove(h, p); /* 0: a racing free took it */
+    if (mine) {
+      h->huge_blocks--;
+      h->huge_bytes -= bi.usable;
+      h->held -= bi.usable;
+    }
     depot_spin_unlock(&h->lock);
+    if (mine) depot_huge_free(p);
   }
 }
 
@@ -1102,6 +1276,17 @@ void depot_heap_check_all(void) {
       large_bytes += s->block_size;
     }
     DEPOT_CHECK(large == h->large_blocks && large_bytes == h->large_bytes);
+    size_t huge = 0;
+    for (size_t j = 0; j < h->huge_cap; j++) {
+      const void *p = h->huge_set[j];
+      if (!p) continue;
+      huge++;
+      size_t usable;
+      unsigned domain;
+      DEPOT_CHECK(depot_huge_lookup(p, &usable, &domain) &&
+                  domain == DEPOT_HEAP_HUGE_DOMAIN(h->slot));
+    }
+    DEPOT_CHECK(huge == h->huge_blocks && 2 * huge <= h->huge_cap);
     DEPOT_CHECK(spans + large == h->spans);
     DEPOT_CHECK(held + large_bytes + h->huge_bytes == h->held);
     DEPOT_CHECK(h->held <= h->peak);

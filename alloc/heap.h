@@ -19,6 +19,15 @@
  * A hit (alloc or free of the heap of the most recently used entry) takes no
  * lock and no atomic read-modify-write.  Misses go to the heap's lock.
  *
+ * How a free proves, without reading the span, that a block is of the
+ * entry's heap: per class, the entry remembers the span it last took blocks
+ * from or gave a block to (its address range), and the heap's span epoch
+ * then.  The epoch changes whenever a small span leaves the heap (emptied
+ * and given up, or reset and destroy), so a block inside a remembered range
+ * while the epoch is unchanged lies in a span the heap still owns, in the
+ * entry's generation: its block.  Other frees read the span (the cold
+ * depot_heap_free_miss) and remember its range.
+ *
  * Heap structures live in a type-stable table of slots (metadata, never
  * freed; a destroyed heap's slot is reused), so a stale entry may always
  * read its heap's generation and take its lock.
@@ -63,6 +72,12 @@ typedef struct depot_heap {
    * through the program's own synchronisation (reset concurrent with use is
    * a program error), which orders the store before its loads. */
   _Atomic uint64_t gen depot_cache_aligned;
+  /* The span epoch (see above): changed, in the heap lock, before a small
+   * span leaves the heap.  Relaxed, as gen: a block of a span that left
+   * reaches another thread's free only through the span's next owner (the
+   * spare or arena lock, then the program's synchronisation), which orders
+   * this store before that free's load. */
+  _Atomic uint64_t epoch;
   uint32_t slot;
   /* Cold: the heap lock (a spin lock, lock order in alloc/README.md) and
    * everything below it. */
@@ -74,10 +89,25 @@ typedef struct depot_heap {
   size_t held, peak;   /* bytes of spans and huge blocks held */
   size_t spans;        /* small and large spans */
   size_t large_blocks, large_bytes, huge_blocks, huge_bytes;
+  /* The huge blocks' addresses: an open-addressed set (at most half full,
+   * memory of its own from the OS layer), so that reset and destroy find
+   * them in time proportional to their count. */
+  void **huge_set;
+  size_t huge_cap;              /* slots; 0: no set */
   _Atomic uint64_t limit_hits;  /* relaxed counter */
   struct depot_heap *next_free; /* free slots (registry lock) */
   depot_heap_class_t cls[DEPOT_NCLASSES];
 } depot_heap_t;
+
+/* A span of an entry's heap, remembered for the free fast path: blocks at
+ * [lo, lo + len) are the heap's while the entry's epoch is the heap's.  len
+ * 0: none. */
+typedef struct {
+  uintptr_t lo;
+  size_t len;
+} depot_heap_range_t;
+_Static_assert(sizeof(depot_heap_range_t) == sizeof(depot_bin_t),
+               "the free fast path indexes ranges and bins alike");
 
 /* A thread's bins for one heap.  bins[] first: a rounded size is the byte
  * offset of its bin, as in the default caches. */
@@ -85,31 +115,37 @@ typedef struct {
   depot_bin_t bins[DEPOT_NCLASSES];
   depot_heap_t *heap; /* &depot_heap_none when unused */
   uint64_t gen;       /* the heap's generation the bins belong to */
+  uint64_t epoch;     /* the heap's span epoch the ranges belong to */
   uint32_t slot;
+  depot_heap_range_t range[DEPOT_NCLASSES]; /* per class (see above) */
 } depot_heap_entry_t;
 
 typedef struct depot_heap_cache {
-  depot_heap_entry_t *mru;              /* the entry the fast paths try */
   unsigned victim;                      /* round robin of evictions */
   struct depot_heap_cache *next, *prev; /* live caches (registry lock) */
   depot_heap_entry_t e[DEPOT_HEAP_CACHE_ENTRIES];
 } depot_heap_cache_t;
 
 /* A heap that is never live (generation 0) and an empty cache whose entries
- * name it: a thread without a heap cache misses on every fast path. */
+ * name it: a thread without a heap cache misses on every fast path.  The
+ * thread's cache, and its most recently used entry (the one the fast paths
+ * try: a thread variable of its own, one load fewer on every hit). */
 extern depot_hidden depot_heap_t depot_heap_none;
 extern depot_hidden depot_heap_cache_t depot_heap_cache_empty;
 extern __thread depot_heap_cache_t *depot_tls_heap_cache depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+extern __thread depot_heap_entry_t *depot_tls_heap_mru depot_hidden
     __attribute__((tls_model(DEPOT_TLS_MODEL)));
 
 /* Slow paths (heap.c). */
 void *depot_heap_alloc_slow(depot_heap_t *h, size_t size);
 void depot_heap_free_slow(void *p);
+void depot_heap_free_miss(void *p);
 
 /* Allocates size bytes in h: a hit in the calling thread's cache, else the
  * slow path (which also checks h). */
 depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
-  depot_heap_entry_t *e = depot_tls_heap_cache->mru;
+  depot_heap_entry_t *e = depot_tls_heap_mru;
   if (depot_likely(e->heap == h && e->gen == depot_load_relaxed(&h->gen))) {
     depot_bin_t *bin = e->bins;
     if (depot_likely(size <= 128))
@@ -121,9 +157,6 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
     if (depot_likely(p != NULL)) {
       void *next = *(void **)p;
       bin->head = next;
-      /* A heap's blocks are often fresh (a heap per request): the next one
-       * is fetched while the program uses this one. */
-      __builtin_prefetch(next, 1);
       ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
       bin->room++;
       DEPOT_VG_ALLOCATED(p, size ? size : 1, 0);
@@ -133,35 +166,32 @@ depot_inline void *depot_heap_alloc(depot_heap_t *h, size_t size) {
   return depot_heap_alloc_slow(h, size);
 }
 
-/* Frees p, a block of any heap: a hit when p's span belongs to the heap of
- * the calling thread's most recent entry and to its generation. */
+/* Frees p, a block of any heap: a hit when p lies in the span of its class
+ * that the calling thread's most recent entry remembers, and no span left
+ * that entry's heap since (see above).  The range compare alone also
+ * rejects pages that serve no heap (their class's range is a heap span, or
+ * empty), so the list id's domain is not read. */
 depot_inline void depot_heap_free(void *p) {
   uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
-    unsigned li = depot_region_list_id(off);
-    if (depot_likely(depot_list_domain(li) == DEPOT_HEAP_DOMAIN)) {
-      depot_heap_entry_t *e = depot_tls_heap_cache->mru;
-      /* The page serves a heap's small span, so its descriptor is live. */
-      const depot_span_t *s = depot_load_relaxed(
-          &depot_segment_base(a)->pagemap[depot_page_index(a)]);
-      /* The span is of e's heap and of e's generation of it (a span lives
-       * in one generation: reset takes them all), so e is current; both
-       * from the span's line, no load of the heap.  (Generations are
-       * compared in their low 32 bits: a stale entry would need 2^32 resets
-       * and creations in between to match.) */
-      if (depot_likely(s->heap == e->slot && s->heap_gen == (uint32_t)e->gen)) {
-        depot_bin_t *bin = &e->bins[depot_list_class(li)];
-        uintptr_t key = depot_free_key; /* as in depot_free */
-        if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
-          *(void **)p = bin->head;
-          ((uintptr_t *)p)[1] = key;
-          bin->head = p;
-          bin->room--;
-          return;
-        }
+    unsigned cls = depot_list_class(depot_region_list_id(off));
+    depot_heap_entry_t *e = depot_tls_heap_mru;
+    const depot_heap_range_t *r = &e->range[cls];
+    if (depot_likely(a - r->lo < r->len &&
+                     e->epoch == depot_load_relaxed(&e->heap->epoch))) {
+      depot_bin_t *bin = &e->bins[cls];
+      uintptr_t key = depot_free_key; /* as in depot_free */
+      if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
+        *(void **)p = bin->head;
+        ((uintptr_t *)p)[1] = key;
+        bin->head = p;
+        bin->room--;
+        return;
       }
     }
+    depot_heap_free_miss(p);
+    return;
   }
   depot_heap_free_slow(p);
 }

@@ -10,7 +10,7 @@
  *   destroy      a heap of one million 64-byte blocks destroyed at once,
  *                against freeing them one by one; target: 20x faster
  *   idle heaps   resident memory per heap with 10000 heaps alive, each
- *                holding one 64-byte block
+ *                holding one 64-byte block (and 2000 holding one of 4 KiB)
  * Times are CPU time (the thread's, or the process's for the threads of the
  * per-request pattern), the best of seven rounds in which the families take
  * turns: a busy machine's other processes fall out.
@@ -20,8 +20,11 @@
  * peer), so its heaps are called without replacing malloc.  Without it the
  * mimalloc columns say "n/a".
  *   heap_bench [--threads=N] [--quick] [--mimalloc=PATH] [--profile=FAMILY]
+ *              [--requests=N]
  * --profile=depot|mimalloc runs only that family's per-request pattern (for
- * perf record); --profile=pair-heap|pair-domain|batch one loop alone. */
+ * perf record; --requests=N requests a thread, else 1400, 140 quick);
+ * --profile=pair-heap|pair-domain|batch one loop alone; --profile=idle4k or
+ * idle4k-mimalloc the idle heaps holding a 4 KiB block alone. */
 #define _GNU_SOURCE
 #include <depot/depot.h>
 #include <dlfcn.h>
@@ -220,13 +223,14 @@ static double resident_kib(void) {
   return (double)resident * (double)sysconf(_SC_PAGESIZE) / 1024.0;
 }
 
-/* Resident bytes per heap with n heaps alive, each with one 64-byte block. */
-static double idle_heap_bytes(const family_t *f, int n) {
+/* Resident bytes per heap with n heaps alive, each with one block of size
+ * bytes. */
+static double idle_heap_bytes(const family_t *f, int n, size_t size) {
   void **hs = malloc((size_t)n * sizeof *hs);
   double before = resident_kib();
   for (int i = 0; i < n; i++) {
     hs[i] = f->heap_new();
-    *(char *)f->heap_malloc(hs[i], 64) = 1;
+    *(char *)f->heap_malloc(hs[i], size) = 1;
   }
   double after = resident_kib();
   for (int i = 0; i < n; i++) f->heap_destroy(hs[i]);
@@ -238,14 +242,19 @@ static double idle_heap_bytes(const family_t *f, int n) {
 
 int main(int argc, char **argv) {
   int threads = 2, quick = 0;
+  long requests_arg = 0;
   const char *mi_path = "libmimalloc.so.2", *profile = NULL;
   for (int i = 1; i < argc; i++) {
     if (strncmp(argv[i], "--threads=", 10) == 0) threads = atoi(argv[i] + 10);
     else if (strcmp(argv[i], "--quick") == 0) quick = 1;
     else if (strncmp(argv[i], "--mimalloc=", 11) == 0) mi_path = argv[i] + 11;
     else if (strncmp(argv[i], "--profile=", 10) == 0) profile = argv[i] + 10;
+    else if (strncmp(argv[i], "--requests=", 11) == 0)
+      requests_arg = atol(argv[i] + 11);
     else {
-      fprintf(stderr, "usage: %s [--threads=N] [--quick] [--mimalloc=PATH]\n",
+      fprintf(stderr,
+              "usage: %s [--threads=N] [--quick] [--mimalloc=PATH] "
+              "[--profile=FAMILY] [--requests=N]\n",
               argv[0]);
       return 2;
     }
@@ -254,6 +263,7 @@ int main(int argc, char **argv) {
   int have_mi = load_mimalloc(mi_path);
   long pairs = quick ? 2000000 : 20000000, rounds = pairs / 100;
   long requests = quick ? 140 : 1400, blocks = 1000000;
+  if (requests_arg > 0) requests = requests_arg;
   if (profile && strcmp(profile, "batch") == 0) {
     printf("%.2f ns\n", batch_heap(&depot, rounds * 5));
     return 0;
@@ -262,6 +272,15 @@ int main(int argc, char **argv) {
    * (valgrind --tool=callgrind; this machine's counters may be absent). */
   if (profile && strcmp(profile, "pair-heap") == 0) {
     printf("%.2f ns\n", pair_heap(&depot, 1000000));
+    return 0;
+  }
+  /* idle4k and idle4k-mimalloc: the idle heaps of one 4 KiB block alone, in
+   * a fresh process (no memory left resident by the other measures). */
+  if (profile && strncmp(profile, "idle4k", 6) == 0) {
+    int mi = strcmp(profile, "idle4k-mimalloc") == 0;
+    if (mi && !have_mi) return 1;
+    printf("%.0f bytes per heap\n",
+           idle_heap_bytes(mi ? &mimalloc : &depot, 2000, 4096));
     return 0;
   }
   if (profile && strcmp(profile, "pair-domain") == 0) {
@@ -307,8 +326,10 @@ int main(int argc, char **argv) {
   double h_dms, h_fms, m_dms = 0, m_fms = 0;
   destroy_vs_free(&depot, blocks, &h_dms, &h_fms);
   if (have_mi) destroy_vs_free(&mimalloc, blocks, &m_dms, &m_fms);
-  double h_idle = idle_heap_bytes(&depot, 10000);
-  double m_idle = have_mi ? idle_heap_bytes(&mimalloc, 10000) : 0;
+  double h_idle = idle_heap_bytes(&depot, 10000, 64);
+  double m_idle = have_mi ? idle_heap_bytes(&mimalloc, 10000, 64) : 0;
+  double h_idle4k = idle_heap_bytes(&depot, 2000, 4096);
+  double m_idle4k = have_mi ? idle_heap_bytes(&mimalloc, 2000, 4096) : 0;
 
   printf("# Depot heaps against mimalloc's (%s), %d threads for requests\n\n",
          have_mi ? mi_path : "mimalloc not found", threads);
@@ -321,8 +342,12 @@ int main(int argc, char **argv) {
          m_req);
   printf("| destroy 1M blocks, ms | %.2f | | %.2f |\n", h_dms, m_dms);
   printf("| free 1M blocks one by one, ms | %.2f | | %.2f |\n", h_fms, m_fms);
-  printf("| resident bytes per idle heap (1 block) | %.0f | | %.0f |\n\n",
-         h_idle, m_idle);
+  printf(
+      "| resident bytes per idle heap (one 64-byte block) | %.0f | | %.0f |\n",
+      h_idle, m_idle);
+  printf(
+      "| resident bytes per idle heap (one 4 KiB block) | %.0f | | %.0f |\n\n",
+      h_idle4k, m_idle4k);
   printf("| target | figure | met |\n|---|---|---|\n");
   printf("| heap pair within 1.1x of the domain's | %.2fx | %s |\n",
          h_pair / d_pair, h_pair <= 1.1 * d_pair ? "yes" : "NO");

@@ -303,6 +303,110 @@ TEST(HeapLifetime, DestroyWhileOtherThreadsCacheItsBlocks) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+// A thread's free fast path trusts the span it remembers per class (heap.h)
+// only while no span has left the heap since.  Here a span of heap a that
+// thread t remembers is emptied by another thread, leaves a, and is reused by
+// heap b; t then frees a block of b there, with a still its most recent heap.
+// The block must go to b: were it taken for a's, t's next allocation from a
+// would hand out b's block.
+TEST(HeapLifetime, SpanLeavingAHeapIsNotTakenForItsBlocksAnyMore) {
+  DepotMem_Trim();  // no spare spans: b's next span is the one a gives up
+  DepotHeap *a = Make("a"), *b = Make("b");
+  const size_t kSize = 4096;  // 32 blocks a span, refills of 16
+  std::atomic<int> phase{0};
+  std::vector<void *> first;
+  void *of_b = nullptr;
+  std::vector<void *> after;
+  std::thread t([&] {
+    // Fills one span of a and remembers it (its last refill).
+    for (int i = 0; i < 32; i++) first.push_back(DepotHeap_Malloc(a, kSize));
+    phase = 1;
+    while (phase.load() != 2) std::this_thread::yield();
+    DepotHeap_Free(of_b);  // a block of b, in the span t remembers for a
+    for (int i = 0; i < 64; i++) after.push_back(DepotHeap_Malloc(a, kSize));
+  });
+  while (phase.load() != 1) std::this_thread::yield();
+  // A second span of a, full too.  Spans get blocks back in threads' exits;
+  // t's span is given up once empty if it is not the first of its class
+  // then (the one a keeps): its first half goes back, a block of the second
+  // span (which then leads), and its second half.
+  std::vector<void *> second;
+  for (int i = 0; i < 32; i++) second.push_back(DepotHeap_Malloc(a, kSize));
+  auto free_in_thread = [](std::vector<void *> v) {
+    std::thread([&v] {
+      for (void *p : v) DepotHeap_Free(p);
+    }).join();
+  };
+  free_in_thread({first.begin(), first.begin() + 16});
+  free_in_thread({second.back()});
+  second.pop_back();
+  free_in_thread({first.begin() + 16, first.end()});
+  EXPECT_EQ(Stats(a).spans, 1u);
+  std::set<void *> span(first.begin(), first.end());
+  std::vector<void *> mine;
+  for (int i = 0; i < 64 && !of_b; i++) {
+    void *p = DepotHeap_Malloc(b, kSize);
+    if (span.count(p)) of_b = p;
+    else mine.push_back(p);
+  }
+  phase = 2;
+  t.join();
+  ASSERT_NE(of_b, nullptr) << "b did not reuse the span a gave up";
+  for (void *p : after) {
+    ASSERT_EQ(DepotHeap_Of(p), a);
+    ASSERT_NE(p, of_b) << "a block of b handed out by a";
+  }
+  EXPECT_EQ(Stats(b).blocks_in_use, mine.size());
+  EXPECT_EQ(depot_check_heap(), 0);
+  for (void *p : second) DepotHeap_Free(p);
+  DepotHeap_Destroy(a);
+  DepotHeap_Destroy(b);
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
+// A heap keeps its huge blocks in a set of its own (heap.c), grown as they
+// come and shrunk one by one; reset frees those left without a walk of the
+// process's huge table.
+TEST(HeapLifetime, ManyHugeBlocksFreedOneByOneAndByReset) {
+  ASSERT_EQ(DepotMem_SetOption("huge_threshold_bytes", "64k"), 0);
+  DepotHeap *h = Make("huge");
+  std::vector<void *> v;
+  unsigned r = 1;
+  for (int i = 0; i < 600; i++) {  // the set grows twice
+    // Irregular sizes: addresses in no progression, so that they collide.
+    r = r * 1103515245u + 12345u;
+    void *p = DepotHeap_Malloc(h, 70000 + (r >> 8) % 300000);
+    ASSERT_NE(p, nullptr);
+    memset(p, i, 64);
+    v.push_back(p);
+  }
+  EXPECT_EQ(Stats(h).blocks_in_use, 600u);
+  for (size_t i = 0; i < v.size(); i += 3) {
+    DepotHeap_Free(v[i]);
+    v[i] = nullptr;
+  }
+  EXPECT_EQ(Stats(h).blocks_in_use, 400u);
+  for (size_t i = 0; i < v.size(); i++)
+    if (v[i]) {
+      ASSERT_EQ(DepotHeap_Of(v[i]), h);
+      ASSERT_EQ(*(unsigned char *)v[i], (unsigned char)i);
+    }
+  EXPECT_EQ(depot_check_heap(), 0);
+  DepotHeap_Reset(h);
+  DepotHeapStats s = Stats(h);
+  EXPECT_EQ(s.blocks_in_use, 0u);
+  EXPECT_EQ(s.bytes_held, 0u);
+  for (void *p : v)
+    if (p) EXPECT_EQ(DepotHeap_Of(p), nullptr);
+  EXPECT_EQ(depot_check_heap(), 0);
+  void *again = DepotHeap_Malloc(h, 100000);  // a new set after the reset
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(DepotHeap_Of(again), h);
+  DepotHeap_Destroy(h);
+  EXPECT_EQ(depot_check_heap(), 0);
+  ASSERT_EQ(DepotMem_SetOption("huge_threshold_bytes", "2m"), 0);
+}
+
 // ---- the limit -------------------------------------------------------------------
 
 TEST(HeapLimit, FailsAtTheLimitAndRecoversAfterFree) {
