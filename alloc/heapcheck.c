@@ -2,7 +2,8 @@
  * verifies the invariants the other files state (each file checks its own;
  * this one brings the counts of the layers together).
  *
- * It holds one lock at a time (each arena's, then each pool's), never all
+ * It holds the cache registry's lock (which keeps the idle flusher out) and
+ * one more lock at a time (each arena's, then each pool's), never all
  * of them at once: the counts it brings together are taken at different
  * moments, and the lock-free parts (the pools' stacks, the caches) change
  * without any lock, so the result is only exact when no other thread is
@@ -53,6 +54,14 @@ int depot_check_heap(void) {
   depot_huge_check(); /* takes and drops the huge table's lock */
   unsigned nodes = depot_numa_nodes();
   memset(tally, 0, sizeof tally[0] * nodes);
+  /* The idle flusher (idle.c, run by the purger thread) empties a blocked
+   * thread's cache into the pools while holding the registry lock: a
+   * program whose other threads all wait in system calls is quiescent to
+   * its own eyes, but not to the pools'.  Holding the registry lock across
+   * both walks below keeps the flusher out between them (lock order: the
+   * registry (5) before the pools (6) and the arenas (7), as the flusher
+   * itself takes them). */
+  depot_tcache_registry_lock();
   /* Arenas first: they know every span, so they tell each pool how many
    * spans and blocks out it must account for. */
   for (unsigned n = 0; n < nodes; n++)
@@ -71,6 +80,7 @@ int depot_check_heap(void) {
         depot_central_check_locked(c, tally[n].spans[i], tally[n].used[i]);
         depot_central_unlock(c);
       }
+  depot_tcache_registry_unlock();
   depot_heap_check_all();
   /* The calling thread's cache, held as a slow path holds it (idle.h); a
    * cache parked by idle flushing is checked when its thread takes it back. */
