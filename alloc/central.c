@@ -181,11 +181,23 @@ static depot_span_t *span_new(depot_central_t *c) {
   return s;
 }
 
-/* Takes up to want blocks from the partial spans (lock held); the chain in
- * *out, NULL-terminated.  Returns the count. */
-static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
+/* Fresh (never handed out) blocks a refill takes: those that start in the
+ * OS page holding the span's bump cursor, at least one.  A refill so
+ * touches about one page of fresh memory, whatever the batch size: a
+ * program that uses one block of many classes pays a page per class, not a
+ * batch (mimalloc extends a page's free list the same way). */
+#define FRESH_BYTES ((uintptr_t)4096)
+
+/* Takes up to want blocks from the partial spans (lock held): first blocks
+ * returned to a span, then at most one run of fresh blocks, which is only
+ * cut here, not linked (the caller links it after dropping the lock, so
+ * that faulting its pages in holds no lock).  Returns the count of blocks
+ * on the chain *out (NULL-terminated) and sets *fresh and *nfresh. */
+static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out,
+                             char **fresh, uint32_t *nfresh, uint32_t *size) {
   void *head = NULL, **tail = &head;
-  uint32_t n = 0;
+  uint32_t n = 0, k = 0;
+  *fresh = NULL;
   while (n < want) {
     depot_span_t *s = c->partial;
     if (!s && !(s = span_new(c))) break;
@@ -197,44 +209,45 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
       n++;
       s->used++;
     }
-    while (n < want && s->bump < s->bump_end) {
-      void *b = s->bump;
-      s->bump += s->block_size;
-      *tail = b;
-      tail = (void **)b;
-      n++;
-      s->used++;
+    if (n < want && s->bump < s->bump_end) {
+      uintptr_t b = (uintptr_t)s->bump;
+      uintptr_t page_end = (b | (FRESH_BYTES - 1)) + 1;
+      k = (uint32_t)((page_end - b + s->block_size - 1) / s->block_size);
+      uint32_t left =
+          (uint32_t)((uintptr_t)(s->bump_end - s->bump) / s->block_size);
+      if (k > left) k = left;
+      if (k > want - n) k = want - n;
+      *fresh = s->bump;
+      *size = s->block_size;
+      s->bump += (size_t)k * s->block_size;
+      s->used += k;
     }
     if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
+    if (k) break; /* one fresh run per refill */
   }
-  c->blocks_out += n;
-  DEPOT_CHECK_INTERNAL(n <= want);
+  c->blocks_out += n + k;
+  DEPOT_CHECK_INTERNAL(n + k <= want);
   *tail = NULL;
   *out = head;
+  *nfresh = k;
   return n;
 }
 
-/* Batches carved ahead, under the same lock, when the stack ran dry: many
- * threads refilling one class at once then take the lock a quarter as often
- * (they pop the extra batches from the stack). */
-#define CARVE_AHEAD 3
-
-static uint32_t carve(depot_central_t *c, uint32_t want, void **out,
-                      depot_batch_stash_t *stash) {
-  void *ahead[CARVE_AHEAD];
-  uint32_t ahead_n[CARVE_AHEAD], nahead = 0;
-  uint32_t depth = depot_load_relaxed(&c->depth);
-  uint32_t extra = depth + 2 * CARVE_AHEAD < c->max_depth ? CARVE_AHEAD : 0;
+static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
+  char *fresh;
+  uint32_t nfresh, size = 0;
   pthread_mutex_lock(&c->lock);
-  uint32_t n = carve_locked(c, want, out);
-  for (; n == want && nahead < extra; nahead++) {
-    ahead_n[nahead] = carve_locked(c, want, &ahead[nahead]);
-    if (ahead_n[nahead] == 0) break;
-  }
+  uint32_t n = carve_locked(c, want, out, &fresh, &nfresh, &size);
   pthread_mutex_unlock(&c->lock);
-  for (uint32_t k = 0; k < nahead; k++)
-    if (ahead_n[k]) depot_central_give(c, ahead[k], ahead_n[k], stash);
-  return n;
+  if (nfresh) {
+    /* Links the fresh run in front of the chain: its blocks are this
+     * thread's alone now (they left the span under the lock). */
+    char *b = fresh;
+    for (uint32_t k = 1; k < nfresh; k++, b += size) *(void **)b = b + size;
+    *(void **)b = *out;
+    *out = fresh;
+  }
+  return n + nfresh;
 }
 
 /* Puts blocks back into their spans; empty spans go back to the arena. */
@@ -284,7 +297,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
     record_free(stash, i);
     return n;
   }
-  return carve(c, want, head, stash);
+  return carve(c, want, head);
 }
 
 void depot_central_give(depot_central_t *c, void *head, uint32_t count,

@@ -75,6 +75,9 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
   tc->next_free = NULL;
+  tc->gc_events = 0;
+  tc->gc_ms = depot_os_now_ms();
+  memset(tc->gc_dry, 0, sizeof tc->gc_dry);
   pthread_mutex_lock(&registry_lock);
   tc->prev_live = NULL;
   tc->next_live = live;
@@ -182,6 +185,57 @@ static int grow(depot_tcache_t *tc, unsigned i) {
   return 1;
 }
 
+/* ---- idle-bin trimming ------------------------------------------------------
+ * As jemalloc's tcache GC: cached blocks should follow use.  Every
+ * GC_EVERY slow-path calls the owner looks at the clock; at most every
+ * GC_MS a pass gives back half of what each bin holds if the bin did not
+ * run dry since the last pass (its low-water mark stayed above zero, so
+ * those blocks sat idle).  The blocks flushed are the list's tail, the
+ * least recently freed.  Only the owner runs it, on its slow paths: the
+ * fast paths pay nothing. */
+#define GC_EVERY 32u
+#define GC_MS 100u
+
+/* Detaches the last n blocks of bin i and gives them back a batch at a
+ * time. */
+static void flush_tail(depot_tcache_t *tc, unsigned i, uint32_t n) {
+  depot_bin_t *bin = &tc->bins[i];
+  uint32_t count = depot_bin_count(bin), b = bin_batch(i);
+  if (n == 0 || n > count) return;
+  void **link = &bin->head;
+  for (uint32_t k = n; k < count; k++) link = (void **)*link;
+  void *rest = *link;
+  *link = NULL;
+  bin->room += (int32_t)n;
+  while (rest) {
+    void *head = rest, *last = head;
+    for (uint32_t k = 1; k < b && *(void **)last; k++) last = *(void **)last;
+    rest = *(void **)last;
+    *(void **)last = NULL;
+    uint32_t m = 0;
+    for (void *x = head; x; x = *(void **)x) m++;
+    depot_central_give(depot_central_of(bin_list_id(tc, i)), head, m,
+                       &tc->stash);
+  }
+}
+
+static depot_noinline void gc_pass(depot_tcache_t *tc) {
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
+    uint32_t n = depot_bin_count(&tc->bins[i]);
+    if (n && !(tc->gc_dry[i / 64] >> (i % 64) & 1))
+      flush_tail(tc, i, (n + 1) / 2);
+  }
+  memset(tc->gc_dry, 0, sizeof tc->gc_dry);
+}
+
+static inline void gc_tick(depot_tcache_t *tc) {
+  if (++tc->gc_events % GC_EVERY) return;
+  uint32_t now = depot_os_now_ms();
+  if (depot_ms_before(now, tc->gc_ms + GC_MS)) return;
+  tc->gc_ms = now;
+  gc_pass(tc);
+}
+
 depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
                                              unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
@@ -192,6 +246,8 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
     bin->room++;
     return p;
   }
+  gc_tick(tc);
+  tc->gc_dry[i / 64] |= (uint64_t)1 << (i % 64);
   if (bin->limit == 0) grow(tc, i);
   uint32_t want =
       bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;
@@ -209,6 +265,7 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned d, unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
   depot_bin_t *bin = &tc->bins[i];
+  gc_tick(tc);
   if (bin->room <= 0) grow(tc, i);
   if (bin->limit == 0) { /* no budget at all: straight to the pool */
     *(void **)p = NULL;

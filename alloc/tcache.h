@@ -51,6 +51,12 @@ typedef struct depot_tcache {
   depot_batch_stash_t stash;
   struct depot_tcache *next_free; /* recycled caches (registry lock) */
   struct depot_tcache *next_live, *prev_live; /* live caches (registry lock) */
+  /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
+   * look at the clock, when the last pass ran, and a bit per bin set when
+   * it ran dry (a refill) since then.  Owner only. */
+  uint32_t gc_events;
+  uint32_t gc_ms;
+  uint64_t gc_dry[(DEPOT_TCACHE_BINS + 63) / 64];
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
