@@ -167,14 +167,13 @@ static void big_account(unsigned d, int huge, size_t bytes, int sign) {
 /* ---- allocation slow paths ----------------------------------------------- */
 
 /* A thread whose CPU moved to another node follows it: its cache only holds
- * blocks of its node, so it is flushed first.  Checked on every refill. */
+ * blocks of its heap on its node, so it is flushed first and takes a heap of
+ * the new node.  Checked on every refill. */
 static void follow_cpu(depot_tcache_t *tc) {
   if (depot_likely(!depot_numa_multi())) return;
   unsigned node = depot_numa_home();
   if (node == tc->node) return;
-  depot_tcache_flush_all(tc);
-  tc->node = node;
-  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  depot_tcache_move(tc, node);
 }
 
 /* The OS refused memory.  Freed huge blocks waiting in their cache hold
@@ -305,10 +304,15 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
 static void release(void *p, unsigned d, const block_info_t *bi) {
   switch (bi->kind) {
     case BLOCK_SMALL: {
+      /* A block of the thread's own heap goes to its bin; any other
+       * (another thread's, another node's) to the outbox, posted home in
+       * batches: never to this thread's bin, whose blocks it hands out. */
       depot_tcache_t *tc = depot_thread_cache();
-      if (tc && depot_list_node(bi->list_id) == tc->node)
+      if (tc && (bi->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) == tc->owner_base)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
-      else depot_central_free_one(bi->list_id, p);
+      else if (!tc) depot_central_free_one(bi->list_id, p);
+      else if (depot_tcache_remote_free(tc, p, bi->list_id))
+        double_free(p, d, bi->usable, "in the thread's outbox");
       depot_purger_poke();
       return;
     }

@@ -13,8 +13,8 @@
 #include "alloc/os.h"
 #include "alloc/region.h"
 
-depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
-depot_tcache_t depot_tcache_dead = {.node_base = DEPOT_NODE_BASE_NONE};
+depot_tcache_t depot_tcache_empty = {.owner_base = DEPOT_OWNER_BASE_NONE};
+depot_tcache_t depot_tcache_dead = {.owner_base = DEPOT_OWNER_BASE_NONE};
 __thread depot_tcache_t *depot_tls_tcache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
 
@@ -41,7 +41,7 @@ static inline uint32_t bin_max(unsigned i) {
   return (uint32_t)m;
 }
 static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
-  return tc->node_base | i;
+  return tc->owner_base | i;
 }
 
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
@@ -59,6 +59,22 @@ void depot_tcache_init_key(void) {
   depot_free_key = s | 1;
 }
 
+/* Gives tc an owner heap of node: its own, or the node's shared heap when
+ * no owner heap can be had. */
+static void set_owner(depot_tcache_t *tc, unsigned node) {
+  depot_owner_t *o = depot_owner_take(node);
+  tc->owner = o ? o : depot_owner(node);
+  tc->node = node;
+  tc->owner_base = tc->owner->id << DEPOT_LIST_OWNER_SHIFT;
+}
+
+/* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed). */
+static void drop_owner(depot_tcache_t *tc) {
+  if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
+  tc->owner = NULL;
+  tc->owner_base = DEPOT_OWNER_BASE_NONE;
+}
+
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* Fault injection: creating a cache, fresh or recycled, can fail. */
   if (depot_os_commit_mapped() != 0) return NULL;
@@ -68,9 +84,8 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   pthread_mutex_unlock(&registry_lock);
   if (!tc) tc = depot_meta_alloc(sizeof *tc);
   if (!tc) return NULL;
-  /* A recycled cache was flushed: its bins are empty with limit 0. */
-  tc->node = node;
-  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  /* A recycled cache was flushed: its bins and outbox are empty, limits 0. */
+  set_owner(tc, node);
   tc->budget = budget;
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
@@ -108,7 +123,64 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
   for (; n; n = depot_bin_count(bin)) flush_blocks(tc, i, n < b ? n : b);
 }
 
+/* ---- the outbox ------------------------------------------------------------
+ * Remote frees wait here, bucketed by list id: no atomic per block.  A
+ * bucket is posted to its owner's pool (one record pushed on its stack,
+ * the owner's inbox) when it holds a batch, when a new list id needs its
+ * bucket, or when the outbox holds OUTBOX_MAX blocks in all; and whenever
+ * the cache is flushed or an idle-bin pass runs, so blocks do not wait on
+ * a thread that stopped freeing. */
+#define OUTBOX_MAX 256u
+
+static void post(depot_tcache_t *tc, depot_outbox_t *b) {
+  if (b->count == 0) return;
+  tc->outbox_blocks -= b->count;
+  depot_central_give(depot_central_of(b->list_id), b->head, b->count,
+                     &tc->stash);
+  b->head = NULL;
+  b->count = 0;
+  b->list_id = 0;
+}
+
+static void post_all(depot_tcache_t *tc) {
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
+}
+
+int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
+  /* The free key, as on a bin: a block freed twice while it waits here is
+   * seen (confirmed by a walk of its bucket, since data may equal the key). */
+  if (((uintptr_t *)p)[1] == depot_free_key)
+    for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+      if (tc->outbox[k].list_id == li)
+        for (void *x = tc->outbox[k].head; x; x = *(void **)x)
+          if (x == p) return 1;
+  depot_outbox_t *b = NULL, *fullest = &tc->outbox[0];
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
+    depot_outbox_t *x = &tc->outbox[k];
+    if (x->list_id == li) {
+      b = x;
+      break;
+    }
+    if (!b && x->count == 0) b = x; /* keep looking for li itself */
+    if (x->count > fullest->count) fullest = x;
+  }
+  if (!b) {
+    post(tc, fullest);
+    b = fullest;
+  }
+  b->list_id = li;
+  ((uintptr_t *)p)[1] = depot_free_key;
+  *(void **)p = b->head;
+  b->head = p;
+  b->count++;
+  tc->outbox_blocks++;
+  if (b->count >= depot_class_info[depot_list_class(li)].batch) post(tc, b);
+  else if (tc->outbox_blocks >= OUTBOX_MAX) post_all(tc);
+  return 0;
+}
+
 void depot_tcache_flush_all(depot_tcache_t *tc) {
+  post_all(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     flush_bin(tc, i);
     tc->bins[i].limit = 0;
@@ -117,8 +189,15 @@ void depot_tcache_flush_all(depot_tcache_t *tc) {
   tc->limit_bytes = 0;
 }
 
+void depot_tcache_move(depot_tcache_t *tc, unsigned node) {
+  depot_tcache_flush_all(tc);
+  drop_owner(tc);
+  set_owner(tc, node);
+}
+
 void depot_tcache_destroy(depot_tcache_t *tc) {
   depot_tcache_flush_all(tc);
+  drop_owner(tc);
   depot_central_stash_release(&tc->stash);
   pthread_mutex_lock(&registry_lock);
   if (tc->prev_live) tc->prev_live->next_live = tc->next_live;
@@ -135,8 +214,14 @@ __attribute__((no_sanitize_thread)) uint64_t depot_tcache_cached_blocks(
     unsigned i) {
   uint64_t n = 0;
   pthread_mutex_lock(&registry_lock);
-  for (depot_tcache_t *tc = live; tc; tc = tc->next_live)
+  for (depot_tcache_t *tc = live; tc; tc = tc->next_live) {
     n += (uint64_t)((int64_t)tc->bins[i].limit - tc->bins[i].room);
+    /* Remote frees waiting in the outbox are free blocks a cache holds. */
+    for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+      if (tc->outbox[k].count &&
+          (tc->outbox[k].list_id & (DEPOT_LISTS_PER_OWNER - 1)) == i)
+        n += tc->outbox[k].count;
+  }
   pthread_mutex_unlock(&registry_lock);
   return n;
 }
@@ -226,6 +311,7 @@ static depot_noinline void gc_pass(depot_tcache_t *tc) {
       flush_tail(tc, i, (n + 1) / 2);
   }
   memset(tc->gc_dry, 0, sizeof tc->gc_dry);
+  post_all(tc);
 }
 
 static inline void gc_tick(depot_tcache_t *tc) {
@@ -252,10 +338,10 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
   uint32_t want =
       bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;
   void *head;
-  uint32_t n = depot_central_take(depot_central_of(bin_list_id(tc, i)), want,
+  uint32_t n = depot_central_take(depot_central_ready(bin_list_id(tc, i)), want,
                                   &head, &tc->stash);
   if (n == 0) return NULL;
-  DEPOT_CHECK_INTERNAL(bin->head == NULL && n <= want);
+  DEPOT_CHECK_INTERNAL(bin->head == NULL && (n <= want || n <= bin_batch(i)));
   bin->head = *(void **)head;
   bin->room = (int32_t)bin->limit - (int32_t)(n - 1);
   return head;
