@@ -417,6 +417,29 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
   return p;
 }
 
+/* A small block that must grow to this size or more moves to a page run
+ * (a large block) rather than to the next class, so that a block that
+ * keeps growing then grows in place (resize_in_place) instead of being
+ * copied at every class boundary; a page run shrinks in place down to it. */
+#define REALLOC_RUN_MIN ((size_t)4096)
+
+/* Moves small block p (usable bytes) to a block of want bytes. */
+static depot_noinline void *small_move(void *p, size_t usable, size_t want,
+                                       unsigned d) {
+  void *q;
+  if (want > usable && want >= REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX &&
+      !is_huge(want, DEPOT_MIN_ALIGN)) {
+    q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+    if (q) DEPOT_VG_ALLOCATED(q, want, 0);
+  } else {
+    q = depot_alloc(want, d);
+  }
+  if (!q) return NULL; /* p untouched */
+  memcpy(q, p, want < usable ? want : usable);
+  depot_free(p, d);
+  return q;
+}
+
 /* Grows or shrinks a large or huge block without copying when it stays of
  * its kind: a page run takes or gives back the pages after it, a mapping is
  * remapped.  Returns the block's (possibly new) address, or NULL if it must
@@ -430,7 +453,7 @@ static void *resize_in_place(void *p, size_t want, unsigned d,
     big_account(d, 1, depot_huge_usable(want), 1);
     return q;
   }
-  if (bi->kind == BLOCK_LARGE && want > DEPOT_SMALL_MAX &&
+  if (bi->kind == BLOCK_LARGE && want >= REALLOC_RUN_MIN &&
       !is_huge(want, DEPOT_MIN_ALIGN)) {
     depot_span_t *s = bi->span;
     size_t npages = (want + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
@@ -445,18 +468,20 @@ static void *resize_in_place(void *p, size_t want, unsigned d,
   return NULL;
 }
 
-void *depot_realloc(void *p, size_t size, unsigned d) {
+/* realloc through the full classification: every block that is not a
+ * small block of the region starting where the page table says. */
+static depot_noinline void *realloc_full(void *p, size_t size, unsigned d) {
   if (!p) return depot_alloc(size, d);
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
   }
+  size_t want = size ? size : 1;
   block_info_t bi;
   if (!check_block("realloc", p, d, &bi)) {
     errno = EINVAL;
     return NULL;
   }
-  size_t want = size ? size : 1;
   void *q;
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
@@ -475,6 +500,30 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   DEPOT_VG_QUIET_END();
   depot_free(p, d);
   return q;
+}
+
+void *depot_realloc(void *p, size_t size, unsigned d) {
+  /* A small block of the region: its page-table entry names its class and
+   * domain, the span's first page where blocks start, so no classification
+   * (one 32-bit division checks that p starts a block; anything else takes
+   * the full path, which reports it).  Under Valgrind the full path always
+   * moves the block. */
+  uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
+  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX && depot_region_contains(off)) {
+    unsigned li = depot_region_list_id(off);
+    if (li != 0 && depot_list_domain(li) == d) {
+      const depot_span_t *s = depot_load_relaxed(
+          &depot_segment_base(a)->pagemap[depot_page_index(a)]);
+      uint32_t usable = depot_class_size[depot_list_class(li)];
+      if ((uint32_t)(a - (uintptr_t)depot_span_start(s)) % usable == 0) {
+        size_t want = size ? size : 1;
+        if (want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN))
+          return p;
+        return small_move(p, usable, want, d);
+      }
+    }
+  }
+  return realloc_full(p, size, d);
 }
 
 void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {
