@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <set>
 #include <vector>
 
@@ -146,6 +147,33 @@ TEST(Alloc, AGrowingSmallBlockMovesToAPageRunThatGrowsInPlace) {
   EXPECT_EQ(depot_usable_size(p) % 8192, 0u) << "a page run";
   EXPECT_LE(moves_above_4k, 4u);
   depot_free_call(p, RAW);
+}
+
+TEST(Alloc, IdleBinsGiveTheirBlocksBack) {
+  // A bin filled once and then left alone: while the thread keeps missing
+  // in other classes (slow paths) for a few idle-bin periods (100 ms), the
+  // idle bin gives back half of what it holds each period.
+  const unsigned cls = depot_size_to_class(720);  // a class nothing else uses
+  auto cached = [&] {
+    depot_class_stats_t st;
+    depot_core_class_stats(OBJ, cls, &st);
+    return st.cached;
+  };
+  std::vector<void *> v;
+  for (int i = 0; i < 64; i++) v.push_back(depot_alloc_call(720, OBJ));
+  for (void *p : v) depot_free_call(p, OBJ);
+  size_t full = cached();
+  ASSERT_GE(full, 16u) << "the bin keeps freed blocks";
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  do {  // misses and overflows in another class, 600 ms long
+    std::vector<void *> w;
+    for (int i = 0; i < 300; i++) w.push_back(depot_alloc_call(3000, OBJ));
+    for (void *p : w) depot_free_call(p, OBJ);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+  } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 <
+           600);
+  EXPECT_LE(cached(), full / 4) << "an idle bin kept its blocks";
 }
 
 TEST(Alloc, CallocZeroesRecycledMemory) {
