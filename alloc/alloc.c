@@ -349,7 +349,51 @@ static void quarantine(const depot_qentry_t *e) {
   }
 }
 
+/* Whether a is the start of a small block of domain d in the region, read
+ * from the page table (its list id in *li, the class size in *usable) and
+ * the span's first page: what realloc and a remote free need, without the
+ * full classification.  0 sends the caller to the full path, which reports
+ * whatever is wrong. */
+static inline int region_small_block(uintptr_t a, unsigned d, unsigned *li,
+                                     uint32_t *usable) {
+  uintptr_t off = depot_region_offset(a);
+  if (!depot_region_contains(off)) return 0;
+  unsigned id = depot_region_list_id(off);
+  if (id == 0 || depot_list_domain(id) != d) return 0;
+  const depot_span_t *s =
+      depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
+  uint32_t size = depot_class_size[depot_list_class(id)];
+  if ((uint32_t)(a - (uintptr_t)depot_span_start(s)) % size != 0) return 0;
+  *li = id;
+  *usable = size;
+  return 1;
+}
+
+static depot_noinline void free_full(void *p, unsigned d);
+
 depot_noinline void depot_free_slow(void *p, unsigned d) {
+  /* A remote free (a small block of another owner's heap, the common way
+   * here): straight to the outbox, without the full classification.  Not
+   * while the quarantine is on (it holds every freed block first) or for a
+   * thread without a cache yet (the full path makes one). */
+  depot_tcache_t *tc = depot_tls_tcache;
+  unsigned li;
+  uint32_t usable;
+  if (depot_likely(!depot_quarantine_on &&
+                   tc->owner_base != DEPOT_OWNER_BASE_NONE) &&
+      region_small_block((uintptr_t)p, d, &li, &usable) &&
+      (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base) {
+    if (depot_tcache_remote_free(tc, p, li))
+      double_free(p, d, usable, "in the thread's outbox");
+    return;
+  }
+  free_full(p, d);
+}
+
+/* Every free the slow path does not send to the outbox at once: NULL, bad
+ * pointers, wrong domains, big and guarded blocks, the thread's own blocks
+ * whose bin is full, the quarantine. */
+static depot_noinline void free_full(void *p, unsigned d) {
   if (!p) return;
   block_info_t bi;
   if (d >= DEPOT_NDOMAINS) {
@@ -508,20 +552,14 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
    * (one 32-bit division checks that p starts a block; anything else takes
    * the full path, which reports it).  Under Valgrind the full path always
    * moves the block. */
-  uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
-  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX && depot_region_contains(off)) {
-    unsigned li = depot_region_list_id(off);
-    if (li != 0 && depot_list_domain(li) == d) {
-      const depot_span_t *s = depot_load_relaxed(
-          &depot_segment_base(a)->pagemap[depot_page_index(a)]);
-      uint32_t usable = depot_class_size[depot_list_class(li)];
-      if ((uint32_t)(a - (uintptr_t)depot_span_start(s)) % usable == 0) {
-        size_t want = size ? size : 1;
-        if (want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN))
-          return p;
-        return small_move(p, usable, want, d);
-      }
-    }
+  unsigned li;
+  uint32_t usable;
+  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+      region_small_block((uintptr_t)p, d, &li, &usable)) {
+    size_t want = size ? size : 1;
+    if (want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN))
+      return p;
+    return small_move(p, usable, want, d);
   }
   return realloc_full(p, size, d);
 }

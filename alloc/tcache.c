@@ -124,13 +124,14 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
 }
 
 /* ---- the outbox ------------------------------------------------------------
- * Remote frees wait here, bucketed by list id: no atomic per block.  A
- * bucket is posted to its owner's pool (one record pushed on its stack,
- * the owner's inbox) when it holds a batch, when a new list id needs its
- * bucket, or when the outbox holds OUTBOX_MAX blocks in all; and whenever
+ * Remote frees wait here, bucketed by list id (direct-mapped: a few
+ * instructions a block, no atomic).  A bucket is posted to its owner's pool
+ * (one record pushed on its stack, the owner's inbox) when it holds a
+ * batch, when another list id needs its bucket, or when the outbox holds
+ * OUTBOX_MAX blocks in all; and whenever
  * the cache is flushed or an idle-bin pass runs, so blocks do not wait on
  * a thread that stopped freeing. */
-#define OUTBOX_MAX 256u
+#define OUTBOX_MAX 1024u
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
   if (b->count == 0) return;
@@ -146,37 +147,54 @@ static void post_all(depot_tcache_t *tc) {
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
 }
 
-int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
-  /* The free key, as on a bin: a block freed twice while it waits here is
-   * seen (confirmed by a walk of its bucket, since data may equal the key). */
-  if (((uintptr_t *)p)[1] == depot_free_key)
-    for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
-      if (tc->outbox[k].list_id == li)
-        for (void *x = tc->outbox[k].head; x; x = *(void **)x)
-          if (x == p) return 1;
-  depot_outbox_t *b = NULL, *fullest = &tc->outbox[0];
-  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
-    depot_outbox_t *x = &tc->outbox[k];
-    if (x->list_id == li) {
-      b = x;
-      break;
-    }
-    if (!b && x->count == 0) b = x; /* keep looking for li itself */
-    if (x->count > fullest->count) fullest = x;
+/* The outbox bucket of list id li: direct-mapped, the owner's bits mixed
+ * with the class. */
+static inline depot_outbox_t *bucket_of(depot_tcache_t *tc, unsigned li) {
+  return &tc->outbox[(li ^ (li >> 5) ^ (li >> DEPOT_LIST_OWNER_SHIFT)) &
+                     (DEPOT_OUTBOX_BUCKETS - 1)];
+}
+
+/* Every case of a remote free: another list id in the bucket, the free
+ * key seen, a batch or the outbox's budget reached. */
+static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
+                                           unsigned li) {
+  /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
+   * its class), and a bucket holding another list id is posted first. */
+  depot_outbox_t *b = bucket_of(tc, li);
+  if (b->list_id != li) {
+    post(tc, b);
+    b->list_id = li;
+  } else if (((uintptr_t *)p)[1] == depot_free_key) {
+    /* The free key, as on a bin: a block freed twice while it waits here
+     * is seen (confirmed by a walk, since data may equal the key). */
+    for (void *x = b->head; x; x = *(void **)x)
+      if (x == p) return 1;
   }
-  if (!b) {
-    post(tc, fullest);
-    b = fullest;
-  }
-  b->list_id = li;
   ((uintptr_t *)p)[1] = depot_free_key;
   *(void **)p = b->head;
   b->head = p;
-  b->count++;
   tc->outbox_blocks++;
-  if (b->count >= depot_class_info[depot_list_class(li)].batch) post(tc, b);
+  if (++b->count >= depot_class_info[depot_list_class(li)].batch) post(tc, b);
   else if (tc->outbox_blocks >= OUTBOX_MAX) post_all(tc);
   return 0;
+}
+
+int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
+  depot_outbox_t *b = bucket_of(tc, li);
+  /* The common case, with no call: the bucket is li's, the block does not
+   * carry the free key and neither the bucket nor the outbox fills up. */
+  if (depot_likely(b->list_id == li && ((uintptr_t *)p)[1] != depot_free_key &&
+                   b->count + 1 <
+                       depot_class_info[depot_list_class(li)].batch &&
+                   tc->outbox_blocks + 1 < OUTBOX_MAX)) {
+    ((uintptr_t *)p)[1] = depot_free_key;
+    *(void **)p = b->head;
+    b->head = p;
+    b->count++;
+    tc->outbox_blocks++;
+    return 0;
+  }
+  return remote_free_slow(tc, p, li);
 }
 
 void depot_tcache_flush_all(depot_tcache_t *tc) {

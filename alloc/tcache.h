@@ -45,7 +45,7 @@ static inline uint32_t depot_bin_count(const depot_bin_t *b) {
 
 /* An outbox bucket: remote frees of one list id (so of one owner), linked
  * through their first word, posted to the owner's pool as one batch. */
-#define DEPOT_OUTBOX_BUCKETS 8
+#define DEPOT_OUTBOX_BUCKETS 32
 typedef struct {
   void *head;
   uint32_t list_id; /* 0: unused */
