@@ -464,8 +464,9 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
 /* A small block that must grow to this size or more moves to a page run
  * (a large block) rather than to the next class, so that a block that
  * keeps growing then grows in place (resize_in_place) instead of being
- * copied at every class boundary; a page run shrinks in place down to it. */
-#define REALLOC_RUN_MIN ((size_t)4096)
+ * copied at every class boundary; a page run shrinks in place down to it.
+ * Two pages: a run wastes at most a third of it to page rounding. */
+#define REALLOC_RUN_MIN (2 * DEPOT_PAGE_SIZE)
 
 /* Moves small block p (usable bytes) to a block of want bytes. */
 static depot_noinline void *small_move(void *p, size_t usable, size_t want,
