@@ -128,10 +128,10 @@ depot_inline void depot_free_with(void *p, unsigned domain,
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
     /* i is the bin of the block's list id if the block is of this thread's
-     * node.  One unsigned compare checks at once that the page serves a
-     * small class (list id != 0), of this thread's node and of the caller's
-     * domain. */
-    uint32_t i = depot_region_list_id(off) - tc->node_base;
+     * owner heap.  One unsigned compare checks at once that the page serves
+     * a small class (list id != 0), of this thread's heap (so of its node)
+     * and of the caller's domain: a remote free fails it. */
+    uint32_t i = depot_region_list_id(off) - tc->owner_base;
     if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
                      DEPOT_NCLASSES - 1u)) {
       depot_bin_t *bin = &tc->bins[i];

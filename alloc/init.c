@@ -57,6 +57,7 @@ void depot_lock_all(void) {
   depot_config_prefork(); /* 3 */
   depot_nodes_prefork();  /* 4 */
   depot_tcache_prefork(); /* 5 */
+  depot_owner_prefork();  /* 5a */
   unsigned nodes = depot_numa_nodes();
   for (unsigned n = 0; n < nodes; n++) depot_central_prefork(n); /* 6 */
   for (unsigned n = 0; n < nodes; n++)                           /* 7 */
@@ -83,6 +84,7 @@ void depot_unlock_all(void) {
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       pthread_mutex_unlock(&depot_arenas[n][k]->lock);
   for (unsigned n = 0; n < nodes; n++) depot_central_postfork(n);
+  depot_owner_postfork();
   depot_tcache_postfork();
   depot_nodes_postfork();
   depot_config_postfork();

@@ -1,8 +1,13 @@
 /* tcache.h: per-thread caches.  Each thread owns one depot_tcache_t with a
- * free list ("bin") per (domain, size class) of its NUMA node.  A cache hit
- * in malloc pops a bin, a free of a block of the thread's node pushes one:
- * no lock, no atomic read-modify-write, nothing shared.  Misses refill and
- * overflows flush whole batches through the node's central pools.
+ * free list ("bin") per (domain, size class) of its owner heap (central.h):
+ * the heap of this thread on its NUMA node, whose spans no other thread
+ * carves.  A cache hit in malloc pops a bin, a free of a block of the
+ * thread's own heap pushes one: no lock, no atomic read-modify-write,
+ * nothing shared.  Misses refill and overflows flush whole batches through
+ * the heap's own pools.  A free of another owner's block (a remote free)
+ * never reaches a bin, so a thread never hands out a block another thread
+ * allocated (no passive false sharing): it waits in the outbox, bucketed by
+ * list id, and is posted to the owner's pool a batch at a time.
  *
  * Bounded in bytes: each bin has a limit (blocks it may hold), and the sum of
  * limit * class size over all bins never exceeds the cache's budget.  Limits
@@ -10,7 +15,7 @@
  * another bin needs the room (slow-path bookkeeping only).
  *
  * Threads that have no cache yet point at depot_tcache_empty, whose bins are
- * empty with limit 0 and whose node_base matches no page, so "no cache" costs
+ * empty with limit 0 and whose owner_base matches no page, so "no cache" costs
  * the fast paths nothing: it looks like a miss. */
 #ifndef DEPOT_ALLOC_TCACHE_H
 #define DEPOT_ALLOC_TCACHE_H
@@ -36,13 +41,23 @@ static inline uint32_t depot_bin_count(const depot_bin_t *b) {
   return (uint32_t)((int64_t)b->limit - b->room);
 }
 
-#define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_NODE
+#define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_OWNER
+
+/* An outbox bucket: remote frees of one list id (so of one owner), linked
+ * through their first word, posted to the owner's pool as one batch. */
+#define DEPOT_OUTBOX_BUCKETS 32
+#define DEPOT_OUTBOX_MAX 1024u /* blocks in all before every bucket is posted */
+typedef struct {
+  void *head;
+  uint32_t list_id; /* 0: unused */
+  uint32_t count;
+} depot_outbox_t;
 
 typedef struct depot_tcache {
-  /* Hot: every hit touches one bin, every free reads node_base.  Bins come
+  /* Hot: every hit touches one bin, every free reads owner_base.  Bins come
    * first so that a bin's address is the cache's plus 16 * index. */
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
-  uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
+  uint32_t owner_base; /* owner id << DEPOT_LIST_OWNER_SHIFT; see free() */
   uint32_t node;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
@@ -62,6 +77,16 @@ typedef struct depot_tcache {
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
   uint64_t sigmask0;    /* signals the owner had blocked at creation */
   uint32_t flush_round; /* the flusher's last round that looked (registry) */
+  depot_owner_t *owner; /* the heap whose blocks the bins hold */
+  /* Remote frees waiting to be posted to their owners (tcache.c). */
+  depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
+  uint32_t outbox_blocks;
+  /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
+   * look at the clock, when the last pass ran, and a bit per bin set when
+   * it ran dry (a refill) since then.  Owner only. */
+  uint32_t gc_events;
+  uint32_t gc_ms;
+  uint64_t gc_dry[(DEPOT_TCACHE_BINS + 63) / 64];
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
@@ -113,7 +138,8 @@ void __tsan_acquire(void *addr);
 #define depot_tsan_acquire(p) ((void)0)
 #endif
 
-#define DEPOT_NODE_BASE_NONE 0xFFFF0000u
+/* An owner_base that no page's list id minus a bin index can match. */
+#define DEPOT_OWNER_BASE_NONE 0xFFFF0000u
 
 /* The free key: written into the second word of every block a cache
  * holds, and compared on free: a block whose second word equals it may be
@@ -135,9 +161,9 @@ void depot_tcache_destroy(depot_tcache_t *tc);
 /* Flushes every bin to the central pools (limits reset). */
 void depot_tcache_flush_all(depot_tcache_t *tc);
 
-/* Blocks of bin index i held by all live caches, for statistics: a
- * snapshot read without the owners' cooperation, exact only when they are
- * quiescent. */
+/* Blocks of bin index i held by all live caches (bins and outboxes), for
+ * statistics: a snapshot read without the owners' cooperation, exact only
+ * when they are quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
 
 /* Whether p is on the bin of class cls in domain d (a walk of the bin:
@@ -160,6 +186,48 @@ void depot_tcache_postfork(void);
 void depot_tcache_registry_lock(void);
 void depot_tcache_registry_unlock(void);
 depot_tcache_t *depot_tcache_live(void);
+/* A free of p, a small block of list id li whose owner is not tc's: into
+ * the outbox, posted to the owner with others of its list id.  Returns 1,
+ * and keeps nothing, if p waits in the outbox already (a double free).
+ * REQUIRES: tc held by a slow path (depot_thread_cache). */
+int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li);
+
+/* The outbox bucket of list id li: direct-mapped, the owner's bits mixed
+ * with the class. */
+static inline depot_outbox_t *depot_outbox_of(depot_tcache_t *tc, unsigned li) {
+  return &tc->outbox[(li ^ (li >> 5) ^ (li >> DEPOT_LIST_OWNER_SHIFT)) &
+                     (DEPOT_OUTBOX_BUCKETS - 1)];
+}
+
+/* The common case of a remote free, with no call: the bucket is li's, the
+ * block does not carry the free key and neither the bucket nor the outbox
+ * fills up; returns 0 (nothing done) otherwise.  Straight code without a
+ * system call, so the owner may run it on its cache without holding it,
+ * as a fast path (idle.h); it announces itself to ThreadSanitizer as the
+ * fast paths do. */
+static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
+                                           unsigned li) {
+  depot_outbox_t *b = depot_outbox_of(tc, li);
+  if (__builtin_expect(
+          b->list_id == li && ((uintptr_t *)p)[1] != depot_free_key &&
+              b->count + 1 <
+                  depot_class_info[li & DEPOT_LIST_CLASS_MASK].batch &&
+              tc->outbox_blocks + 1 < DEPOT_OUTBOX_MAX,
+          1)) {
+    ((uintptr_t *)p)[1] = depot_free_key;
+    *(void **)p = b->head;
+    b->head = p;
+    b->count++;
+    tc->outbox_blocks++;
+    depot_tsan_release(tc);
+    return 1;
+  }
+  return 0;
+}
+
+/* The thread moved to node: flushes the cache and takes an owner heap of
+ * the new node (parking the old one). */
+void depot_tcache_move(depot_tcache_t *tc, unsigned node);
 
 /* Slow paths: the bin of class cls in domain d is empty (alloc) or full
  * (free).  alloc returns NULL when no memory is left. */
