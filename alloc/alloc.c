@@ -460,19 +460,25 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
    * while the quarantine is on (it holds every freed block first) or for a
    * thread without a cache yet (the full path makes one). */
   depot_tcache_t *tc = depot_tls_cache();
+  uintptr_t off = depot_region_offset((uintptr_t)p);
   unsigned li;
-  uint32_t usable;
-  if (depot_likely(!depot_quarantine_on &&
-                   tc->owner_base != DEPOT_OWNER_BASE_NONE) &&
-      region_small_block((uintptr_t)p, d, &li, &usable) &&
-      (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base) {
-    /* The push alone is straight code, as a fast path (idle.h); a post
-     * takes the cache as every slow path does. */
-    if (depot_likely(depot_tcache_remote_push(tc, p, li))) return;
+  /* The page table alone, as the fast path: a small page of domain d whose
+   * owner is another heap.  (Whether p starts a block is not checked here,
+   * as the fast path does not check it for the thread's own blocks.) */
+  if (depot_likely(!depot_quarantine_on && depot_region_contains(off) &&
+                   (li = depot_region_list_id(off)) != 0 &&
+                   depot_list_domain(li) == d && d < DEPOT_NDOMAINS &&
+                   (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base &&
+                   tc->owner_base != DEPOT_OWNER_BASE_NONE)) {
+    /* The fast path's push into the outbox failed (depot_free_with): a
+     * bucket to set up or post, or the free key.  Takes the cache as every
+     * slow path does. */
     if ((tc = depot_thread_cache()) != NULL) {
       int twice = depot_tcache_remote_free(tc, p, li);
       depot_idle_leave();
-      if (twice) double_free(p, d, usable, "in the thread's outbox");
+      if (twice)
+        double_free(p, d, depot_class_size[depot_list_class(li)],
+                    "in the thread's outbox");
       return;
     }
   }

@@ -89,6 +89,22 @@ _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
 typedef void *depot_alloc_miss_fn(size_t size, unsigned domain);
 typedef void depot_free_miss_fn(void *p, unsigned domain);
 
+/* x, hidden from the optimiser (no instruction): it cannot tell that the
+ * result equals an expression it has computed before, nor reuse a load
+ * made through it. */
+static inline uint32_t depot_opaque_u32(uint32_t x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+static inline depot_tcache_t *depot_opaque_tc(depot_tcache_t *x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
 /* Allocates size bytes in domain, calling miss on a cache miss.
  * REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc_with(size_t size, unsigned domain,
@@ -149,6 +165,14 @@ depot_inline void depot_free_with(void *p, unsigned domain,
         depot_tsan_release(tc);
         return;
       }
+    } else if (depot_tcache_remote_push(
+                   tc, p, depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_base,
+                   domain)) {
+      /* A remote free (another owner's small block): into the outbox,
+       * posted home a batch at a time (tcache.h).  Its list id is rebuilt
+       * from i here, so that the hit path keeps no copy of it (the
+       * compiler would otherwise keep one: an instruction on every hit). */
+      return;
     }
   }
   miss(p, domain);

@@ -174,6 +174,8 @@ static depot_owner_t *owner_new(uint32_t id, unsigned node) {
   if (!o) return NULL;
   o->id = id;
   o->node = node;
+  atomic_init(&o->inbox_back, &o->stub);
+  atomic_init(&o->inbox_front, &o->stub);
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
       depot_central_t *c = &o->pools[(d << DEPOT_LIST_CLASS_BITS) | cls];
@@ -200,8 +202,8 @@ depot_owner_t *depot_owner_take(unsigned node) {
   if (o) {
     parked[node] = o->next_parked;
     o->next_parked = NULL;
-    /* From here posts stay on the stacks for the new thread (see
-     * depot_central_give). */
+    /* From here posts stay in the inbox for the new thread (see
+     * depot_inbox_post). */
     atomic_store_explicit(&o->parked, 0, memory_order_seq_cst);
   } else {
     uint32_t id = depot_load_relaxed(&owners_next);
@@ -212,19 +214,129 @@ depot_owner_t *depot_owner_take(unsigned node) {
   return o;
 }
 
+static void return_to_spans(depot_central_t *c, void *head);
+
+/* ---- inboxes ----------------------------------------------------------------
+ * Vyukov's intrusive multi-producer queue, as snmalloc's remote queue.
+ * Producers: link := NULL, prev := exchange(back, node), prev->link :=
+ * node.  The consumer (whoever holds `draining`) walks from front: a node
+ * whose link is set can be taken (no producer touches it again); the last
+ * node can be taken only once another node follows it, so the stub is
+ * posted behind it.  Between a producer's exchange and its link store the
+ * queue looks cut there: the consumer stops and the rest waits for the
+ * next drain.
+ * Memory order: the exchange is acq_rel (release: the chain's links and
+ * the node's NULL link are written before; acquire: prev's NULL link is
+ * read-before our store to it); the link store is sequentially consistent
+ * (see depot_inbox_post); the consumer's loads of links are acquire, so
+ * a chain's contents are visible when its node is taken. */
+static void inbox_push(depot_owner_t *o, depot_inbox_node_t *n) {
+  atomic_store_explicit(&n->link, NULL, memory_order_relaxed);
+  depot_inbox_node_t *prev =
+      atomic_exchange_explicit(&o->inbox_back, n, memory_order_acq_rel);
+  atomic_store_explicit(&prev->link, n, memory_order_seq_cst);
+}
+
+/* The next message, or NULL (empty, or cut by a producer); holds
+ * `draining`. */
+static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
+  depot_inbox_node_t *t =
+      atomic_load_explicit(&o->inbox_front, memory_order_relaxed);
+  depot_inbox_node_t *next =
+      atomic_load_explicit(&t->link, memory_order_acquire);
+  if (t == &o->stub) { /* skip the stub */
+    if (!next) return NULL;
+    t = next;
+    next = atomic_load_explicit(&t->link, memory_order_acquire);
+  }
+  if (!next) {
+    /* t is the last node: post the stub behind it, unless a producer is
+     * between its exchange and its link store (then back is past t). */
+    if (t != atomic_load_explicit(&o->inbox_back, memory_order_acquire)) {
+      atomic_store_explicit(&o->inbox_front, t, memory_order_relaxed);
+      return NULL;
+    }
+    inbox_push(o, &o->stub);
+    next = atomic_load_explicit(&t->link, memory_order_acquire);
+    if (!next) {
+      atomic_store_explicit(&o->inbox_front, t, memory_order_relaxed);
+      return NULL;
+    }
+  }
+  atomic_store_explicit(&o->inbox_front, next, memory_order_relaxed);
+  return t;
+}
+
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+  if (atomic_exchange_explicit(&o->draining, 1, memory_order_seq_cst)) return 0;
+  depot_inbox_node_t *m;
+  while ((m = inbox_pop(o)) != NULL) {
+    atomic_store_explicit(&m->link, NULL, memory_order_relaxed);
+    take(ctx, m);
+  }
+  /* Sequentially consistent: see depot_inbox_post. */
+  atomic_store_explicit(&o->draining, 0, memory_order_seq_cst);
+  return 1;
+}
+
+/* Returns a message's chain to its pool's spans (any thread). */
+static void to_spans(void *ctx, void *chain) {
+  (void)ctx;
+  unsigned li = depot_region_list_id(depot_region_offset((uintptr_t)chain));
+  return_to_spans(depot_central_of(li), chain);
+}
+
+/* Whether a drain would take a message now (any thread; sequentially
+ * consistent loads, see drain_parked).  A queue cut by a producer between
+ * its exchange and its link store is not: that producer looks at `parked`
+ * after its link store. */
+static int inbox_poppable(depot_owner_t *o) {
+  depot_inbox_node_t *f =
+      atomic_load_explicit(&o->inbox_front, memory_order_seq_cst);
+  if (atomic_load_explicit(&f->link, memory_order_seq_cst)) return 1;
+  return f != &o->stub &&
+         atomic_load_explicit(&o->inbox_back, memory_order_seq_cst) == f;
+}
+
+/* Drains a heap's inbox into its spans (the heap is parked, or its cache
+ * is being flushed), again while a message can be taken after `draining`
+ * was released: a poster that found `draining` held left its message to
+ * the holder.  (Its link store and its failed exchange of `draining`
+ * precede the holder's release, and that the holder's loads here, in the
+ * single order of sequentially consistent operations.)  Returns at once if
+ * another thread holds `draining`: that thread looks again itself, or is
+ * the heap's new owner, which drains on its refills. */
+static void drain_parked(depot_owner_t *o) {
+  while (depot_inbox_drain(o, to_spans, NULL) && inbox_poppable(o)) {
+  }
+}
+
+/* The post and the parking are a Dekker pair: the poster's link store
+ * then its load of `parked`, the parker's store of `parked` then its
+ * drain, all sequentially consistent; so either the poster sees the heap
+ * parked (and drains it) or the parker's drain sees the post linked.  A
+ * poster that finds another thread draining leaves it to that thread,
+ * which looks again after releasing `draining` (drain_parked). */
+void depot_inbox_post(depot_owner_t *o, void *head) {
+  inbox_push(o, (depot_inbox_node_t *)head);
+  if (depot_unlikely(atomic_load_explicit(&o->parked, memory_order_seq_cst)))
+    drain_parked(o);
+}
+
 void depot_owner_drain(depot_owner_t *o) {
   for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
     if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
       depot_central_drain(&o->pools[i]);
+  drain_parked(o);
 }
 
 void depot_owner_park(depot_owner_t *o) {
-  /* Dekker with depot_central_give: it pushes, then reads `parked`; this
-   * sets `parked`, then empties the stacks.  Both sequentially consistent,
-   * so either the poster sees the heap parked (and empties the stack
-   * itself) or the drain below sees its batch. */
+  /* Dekker with depot_inbox_post: it links its message, then reads
+   * `parked`; this sets `parked`, then drains the inbox.  Both sequentially
+   * consistent, so either the poster sees the heap parked (and drains it
+   * itself) or the drain below sees its message.  Only the owner pushes on
+   * the stacks, and it has flushed. */
   atomic_store_explicit(&o->parked, 1, memory_order_seq_cst);
-  atomic_thread_fence(memory_order_seq_cst);
   depot_owner_drain(o);
   pthread_mutex_lock(&owner_lock);
   o->next_parked = parked[o->node];
@@ -404,13 +516,6 @@ void depot_central_give(depot_central_t *c, void *head, uint32_t count,
       depot_add_relaxed(&c->stacked, count);
       tstack_push(&c->top, i);
       depot_add_relaxed(&c->depth, 1);
-      /* A parked heap has no thread to take its posts: they go back to
-       * its spans now (the other half of depot_owner_park's Dekker). */
-      atomic_thread_fence(memory_order_seq_cst);
-      depot_owner_t *o = depot_owner(depot_list_owner(c->list_id));
-      if (depot_unlikely(
-              atomic_load_explicit(&o->parked, memory_order_seq_cst)))
-        depot_central_drain(c);
       return;
     }
   }
@@ -470,10 +575,10 @@ void *depot_central_alloc_one(unsigned li) {
 }
 
 void depot_central_free_one(unsigned li, void *p) {
-  depot_batch_stash_t stash = {0, 0};
+  /* Straight to the span: the pool may be a parked heap's, whose stacks
+   * nobody takes from. */
   *(void **)p = NULL;
-  depot_central_give(depot_central_of(li), p, 1, &stash);
-  depot_central_stash_release(&stash);
+  return_to_spans(depot_central_of(li), p);
 }
 
 /* ---- invariants ------------------------------------------------------------ */

@@ -62,14 +62,33 @@ typedef struct depot_central {
  * nothing is stranded.  Owner heaps are never freed (ids and memory are
  * reused through parking). */
 #define DEPOT_POOLS_PER_OWNER (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
+/* A message in an owner's inbox: the first block of a chain of blocks of
+ * one list id (linked through their first word, NULL-terminated), whose
+ * second word links the messages while it waits.  `link` takes the place
+ * of the free key (tcache.h), which the drain writes back. */
+typedef struct depot_inbox_node {
+  void *chain;                             /* the next block of the chain */
+  _Atomic(struct depot_inbox_node *) link; /* the next message */
+} depot_inbox_node_t;
+
 typedef struct depot_owner {
   depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   uint32_t id;
   uint32_t node;
-  /* 1 while parked.  Sequentially consistent with the stacks' pushes (see
-   * depot_central_give and depot_owner_park). */
+  /* 1 while parked.  Sequentially consistent with the inbox's posts (see
+   * depot_inbox_post and depot_owner_park). */
   _Atomic int parked;
   struct depot_owner *next_parked; /* the node's parked heaps (owner lock) */
+  /* The inbox (central.c): other threads' remote frees, a chain per
+   * message, in a multi-producer queue (snmalloc's message queue, after
+   * Vyukov): a post is one exchange of `back`; the messages are taken from
+   * `front` with plain loads by whoever holds `draining` (the owner, on its
+   * refill slow path; a poster or the parker when the heap is parked; the
+   * idle flusher).  `stub` keeps the queue from ever being empty. */
+  _Atomic(depot_inbox_node_t *) inbox_back depot_cache_aligned;
+  _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
+  _Atomic uint32_t draining;
+  depot_inbox_node_t stub;
 } depot_owner_t;
 
 /* Every owner heap by id; an entry is stored (release) once, after its
@@ -106,8 +125,31 @@ static inline unsigned depot_list_node(unsigned list_id) {
  * one; NULL when none can be made (ids or metadata used up: the thread then
  * uses the node's shared heap). */
 depot_owner_t *depot_owner_take(unsigned node);
-/* Returns every block waiting on o's pools' stacks to its spans. */
+/* Returns every block waiting on o's pools' stacks and in its inbox to
+ * their spans. */
 void depot_owner_drain(depot_owner_t *o);
+
+/* Posts a chain of blocks of one list id of o's (head linked through the
+ * first words, NULL-terminated) to o's inbox: one exchange, no lock, and no
+ * atomic per block.  A parked heap's inbox is drained into its spans at
+ * once, by the poster if no one else is draining it. */
+void depot_inbox_post(depot_owner_t *o, void *head);
+
+/* Whether o's inbox may hold a message (a hint: plain loads, no atomic
+ * read-modify-write; REQUIRES: the caller is o's thread). */
+static inline int depot_inbox_ready(depot_owner_t *o) {
+  depot_inbox_node_t *f =
+      atomic_load_explicit(&o->inbox_front, memory_order_relaxed);
+  return f != &o->stub ||
+         atomic_load_explicit(&f->link, memory_order_relaxed) != NULL;
+}
+
+/* Takes the messages of o's inbox, passing each chain (its first block's
+ * second word already holding no link) to take(ctx, chain); returns 0 at
+ * once if another thread is draining it.  No atomic per message beyond the
+ * acquire loads of the links. */
+typedef void depot_inbox_take_fn(void *ctx, void *chain);
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx);
 /* Parks o, whose thread ended or moved: REQUIRES its cache flushed. */
 void depot_owner_park(depot_owner_t *o);
 

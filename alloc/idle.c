@@ -266,7 +266,7 @@ __attribute__((no_sanitize_thread)) static int may_hold(
  * purged.  Draining needs no ownership: a pool's stack may be popped by
  * any thread (central.h). */
 static void empty_bins(depot_tcache_t *tc) {
-  uint64_t blocks = tc->outbox_blocks;
+  uint64_t blocks = depot_tcache_outbox_blocks(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
     blocks += depot_bin_count(&tc->bins[i]);
   depot_tcache_flush_all(tc);

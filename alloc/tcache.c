@@ -16,8 +16,13 @@
 #include "alloc/os.h"
 #include "alloc/region.h"
 
-depot_tcache_t depot_tcache_empty = {.owner_base = DEPOT_OWNER_BASE_NONE};
-depot_tcache_t depot_tcache_dead = {.owner_base = DEPOT_OWNER_BASE_NONE};
+/* Every bucket of the placeholders' outboxes unused (tcache.h). */
+#define NO_OUTBOX \
+  .outbox = {[0 ... DEPOT_OUTBOX_BUCKETS - 1] = {.list_id = DEPOT_OUTBOX_NONE}}
+depot_tcache_t depot_tcache_empty = {.owner_base = DEPOT_OWNER_BASE_NONE,
+                                     NO_OUTBOX};
+depot_tcache_t depot_tcache_dead = {.owner_base = DEPOT_OWNER_BASE_NONE,
+                                    NO_OUTBOX};
 __thread depot_tcache_t *depot_tls_tcache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
 
@@ -103,7 +108,10 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   pthread_mutex_unlock(&registry_lock);
   if (!tc) tc = depot_meta_alloc(sizeof *tc);
   if (!tc) return NULL;
-  /* A recycled cache was flushed: its bins and outbox are empty, limits 0. */
+  /* A recycled cache was flushed: its bins and outbox are empty, limits 0;
+   * a new one is zero-filled. */
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    tc->outbox[k].list_id = DEPOT_OUTBOX_NONE;
   set_owner(tc, node);
   tc->budget = budget;
   tc->limit_bytes = 0;
@@ -161,21 +169,19 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
  * a thread that stopped freeing. */
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
-  if (b->count == 0) return;
-  tc->outbox_blocks -= b->count;
-  depot_central_give(depot_central_of(b->list_id), b->head, b->count,
-                     &tc->stash);
+  (void)tc;
+  if (b->head)
+    depot_inbox_post(depot_owner(depot_list_owner(b->list_id)), b->head);
   b->head = NULL;
-  b->count = 0;
-  b->list_id = 0;
+  b->list_id = DEPOT_OUTBOX_NONE;
 }
 
 static void post_all(depot_tcache_t *tc) {
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
 }
 
-/* Every case of a remote free: another list id in the bucket, the free
- * key seen, a batch or the outbox's budget reached. */
+/* Every case of a remote free but the common one: another list id in the
+ * bucket, the free key seen, the bucket full. */
 static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned li) {
   /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
@@ -184,6 +190,7 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   if (b->list_id != li) {
     post(tc, b);
     b->list_id = li;
+    b->room = depot_class_info[depot_list_class(li)].batch;
   } else if (((uintptr_t *)p)[1] == depot_free_key) {
     /* The free key, as on a bin: a block freed twice while it waits here
      * is seen (confirmed by a walk, since data may equal the key). */
@@ -193,15 +200,26 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   ((uintptr_t *)p)[1] = depot_free_key;
   *(void **)p = b->head;
   b->head = p;
-  tc->outbox_blocks++;
-  if (++b->count >= depot_class_info[depot_list_class(li)].batch) post(tc, b);
-  else if (tc->outbox_blocks >= DEPOT_OUTBOX_MAX) post_all(tc);
+  if (--b->room == 0) post(tc, b);
   return 0;
 }
 
 int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
-  if (depot_tcache_remote_push(tc, p, li)) return 0;
+  if (depot_tcache_remote_push(tc, p, li, depot_list_domain(li))) return 0;
   return remote_free_slow(tc, p, li);
+}
+
+/* Blocks waiting in the outbox bucket b. */
+static uint32_t bucket_count(const depot_outbox_t *b) {
+  if (b->list_id == DEPOT_OUTBOX_NONE) return 0;
+  return depot_class_info[depot_list_class(b->list_id)].batch - b->room;
+}
+
+uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc) {
+  uint32_t n = 0;
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    n += bucket_count(&tc->outbox[k]);
+  return n;
 }
 
 void depot_tcache_flush_all(depot_tcache_t *tc) {
@@ -243,9 +261,8 @@ __attribute__((no_sanitize_thread)) uint64_t depot_tcache_cached_blocks(
     n += (uint64_t)((int64_t)tc->bins[i].limit - tc->bins[i].room);
     /* Remote frees waiting in the outbox are free blocks a cache holds. */
     for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
-      if (tc->outbox[k].count &&
-          (tc->outbox[k].list_id & (DEPOT_LISTS_PER_OWNER - 1)) == i)
-        n += tc->outbox[k].count;
+      if ((tc->outbox[k].list_id & (DEPOT_LISTS_PER_OWNER - 1)) == i)
+        n += bucket_count(&tc->outbox[k]);
   }
   pthread_mutex_unlock(&registry_lock);
   return n;
@@ -347,6 +364,29 @@ static inline void gc_tick(depot_tcache_t *tc) {
   gc_pass(tc);
 }
 
+/* ---- the inbox -------------------------------------------------------------
+ * Other threads' frees of this thread's blocks arrive as chains, one list
+ * id each, in its owner heap's inbox (central.h).  The owner takes them on
+ * its refill slow path: a chain is spliced whole onto its bin (a walk of
+ * the chain for its length and end, no atomic), and what exceeds the bin's
+ * limit goes to the owner's pool, as any overflow. */
+static void take_chain(void *ctx, void *chain) {
+  depot_tcache_t *tc = ctx;
+  uint32_t li = depot_region_list_id(depot_region_offset((uintptr_t)chain));
+  unsigned i = li - tc->owner_base;
+  DEPOT_CHECK(i < DEPOT_TCACHE_BINS); /* only the owner's blocks come home */
+  ((uintptr_t *)chain)[1] = depot_free_key; /* was the message's link */
+  int32_t n = 1;
+  void *last = chain;
+  for (void *x; (x = *(void **)last) != NULL; last = x) n++;
+  depot_bin_t *bin = &tc->bins[i];
+  if (bin->room < n) grow(tc, i);
+  *(void **)last = bin->head;
+  bin->head = chain;
+  bin->room -= n;
+  if (bin->room < 0) flush_blocks(tc, i, (uint32_t)-bin->room);
+}
+
 depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
                                              unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
@@ -359,6 +399,12 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
   }
   gc_tick(tc);
   tc->gc_dry[i / 64] |= (uint64_t)1 << (i % 64);
+  if (depot_inbox_ready(tc->owner) &&
+      depot_inbox_drain(tc->owner, take_chain, tc) && (p = bin->head) != NULL) {
+    bin->head = *(void **)p;
+    bin->room++;
+    return p;
+  }
   if (bin->limit == 0) grow(tc, i);
   uint32_t want =
       bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;

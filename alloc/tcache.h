@@ -44,13 +44,17 @@ static inline uint32_t depot_bin_count(const depot_bin_t *b) {
 #define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_OWNER
 
 /* An outbox bucket: remote frees of one list id (so of one owner), linked
- * through their first word, posted to the owner's pool as one batch. */
-#define DEPOT_OUTBOX_BUCKETS 32
-#define DEPOT_OUTBOX_MAX 1024u /* blocks in all before every bucket is posted */
+ * through their first word, posted to the owner's inbox as one chain when
+ * it holds a batch of its class.  room counts down from that batch; an
+ * unused bucket's list id is DEPOT_OUTBOX_NONE, which no page's list id
+ * equals (0 would match the pages of large blocks).  So an outbox holds at
+ * most DEPOT_OUTBOX_BUCKETS batches (64 KiB each at most). */
+#define DEPOT_OUTBOX_BUCKETS 64
+#define DEPOT_OUTBOX_NONE UINT32_MAX
 typedef struct {
   void *head;
-  uint32_t list_id; /* 0: unused */
-  uint32_t count;
+  uint32_t list_id;
+  uint32_t room; /* blocks it may take before it is posted */
 } depot_outbox_t;
 
 typedef struct depot_tcache {
@@ -80,7 +84,6 @@ typedef struct depot_tcache {
   depot_owner_t *owner; /* the heap whose blocks the bins hold */
   /* Remote frees waiting to be posted to their owners (tcache.c). */
   depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
-  uint32_t outbox_blocks;
   /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
    * look at the clock, when the last pass ran, and a bit per bin set when
    * it ran dry (a refill) since then.  Owner only. */
@@ -193,37 +196,41 @@ depot_tcache_t *depot_tcache_live(void);
 int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li);
 
 /* The outbox bucket of list id li: direct-mapped, the owner's bits mixed
- * with the class. */
+ * with the class (one owner's classes get buckets of their own). */
 static inline depot_outbox_t *depot_outbox_of(depot_tcache_t *tc, unsigned li) {
-  return &tc->outbox[(li ^ (li >> 5) ^ (li >> DEPOT_LIST_OWNER_SHIFT)) &
+  return &tc->outbox[(li ^ (li >> DEPOT_LIST_OWNER_SHIFT)) &
                      (DEPOT_OUTBOX_BUCKETS - 1)];
 }
 
-/* The common case of a remote free, with no call: the bucket is li's, the
- * block does not carry the free key and neither the bucket nor the outbox
- * fills up; returns 0 (nothing done) otherwise.  Straight code without a
- * system call, so the owner may run it on its cache without holding it,
- * as a fast path (idle.h); it announces itself to ThreadSanitizer as the
- * fast paths do. */
+/* The common case of a remote free, with no call: p lies on a page of list
+ * id li (read from the page table), of domain d; the bucket is li's (so li
+ * is a small list of another owner: the slow path set the bucket up), the
+ * block does not carry the free key, and the bucket does not fill up.
+ * Returns 0 (nothing done) otherwise.  Straight code without a system
+ * call, so the owner runs it on its cache without holding it, as a fast
+ * path (idle.h), and announces itself to ThreadSanitizer as they do.  The
+ * placeholder caches' buckets are all unused: a thread without a cache
+ * misses here. */
 static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
-                                           unsigned li) {
+                                           unsigned li, unsigned d) {
   depot_outbox_t *b = depot_outbox_of(tc, li);
-  if (__builtin_expect(
-          b->list_id == li && ((uintptr_t *)p)[1] != depot_free_key &&
-              b->count + 1 <
-                  depot_class_info[li & DEPOT_LIST_CLASS_MASK].batch &&
-              tc->outbox_blocks + 1 < DEPOT_OUTBOX_MAX,
-          1)) {
+  if (__builtin_expect(b->list_id == li &&
+                           (li & (3u << DEPOT_LIST_DOMAIN_SHIFT)) ==
+                               d << DEPOT_LIST_DOMAIN_SHIFT &&
+                           ((uintptr_t *)p)[1] != depot_free_key && b->room > 1,
+                       1)) {
     ((uintptr_t *)p)[1] = depot_free_key;
     *(void **)p = b->head;
     b->head = p;
-    b->count++;
-    tc->outbox_blocks++;
+    b->room--;
     depot_tsan_release(tc);
     return 1;
   }
   return 0;
 }
+
+/* Blocks waiting in tc's outbox (its owner's slow paths, or a flusher). */
+uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc);
 
 /* The thread moved to node: flushes the cache and takes an owner heap of
  * the new node (parking the old one). */
