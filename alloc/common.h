@@ -52,12 +52,13 @@
  *   remote   - a free of a small block by a thread other than its owner.
  *   outbox   - a thread's few buckets of remote frees, one owner each, each
  *              posted whole to its owner's inbox [tcache].
- *   inbox    - an owner's pools' lock-free stacks, where its own overflow
- *              and other threads' posted remote frees wait; only the owner
- *              takes from them, on its refill slow path [central].
+ *   inbox    - an owner heap's multi-producer queue of posted chains of
+ *              remote frees: a post is one exchange; the owner drains it
+ *              on its refill slow path, splicing chains onto its bins
+ *              [central].
  *   parked   - an owner heap whose thread ended: kept whole for the next
- *              thread of its node; posts to it are returned to its spans
- *              at once [central].
+ *              thread of its node; its inbox is drained into its spans by
+ *              whoever posts to it [central].
  */
 #ifndef DEPOT_ALLOC_COMMON_H
 #define DEPOT_ALLOC_COMMON_H

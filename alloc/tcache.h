@@ -195,11 +195,13 @@ depot_tcache_t *depot_tcache_live(void);
  * REQUIRES: tc held by a slow path (depot_thread_cache). */
 int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li);
 
-/* The outbox bucket of list id li: direct-mapped, the owner's bits mixed
- * with the class (one owner's classes get buckets of their own). */
+/* The outbox bucket of list id li: direct-mapped by a multiplicative
+ * (Fibonacci) hash of the whole list id, so that the classes of a few
+ * owners spread over the buckets (an xor of owner and class bits made
+ * neighbouring owners collide class by class). */
+_Static_assert(DEPOT_OUTBOX_BUCKETS == 64, "the hash keeps the top 6 bits");
 static inline depot_outbox_t *depot_outbox_of(depot_tcache_t *tc, unsigned li) {
-  return &tc->outbox[(li ^ (li >> DEPOT_LIST_OWNER_SHIFT)) &
-                     (DEPOT_OUTBOX_BUCKETS - 1)];
+  return &tc->outbox[(uint32_t)(li * 0x9E3779B1u) >> 26];
 }
 
 /* The common case of a remote free, with no call: p lies on a page of list
