@@ -471,16 +471,16 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
                    (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base &&
                    tc->owner_base != DEPOT_OWNER_BASE_NONE)) {
     /* The fast path's push into the outbox failed (depot_free_with): a
-     * bucket to set up or post, or the free key.  Takes the cache as every
-     * slow path does. */
-    if ((tc = depot_thread_cache()) != NULL) {
-      int twice = depot_tcache_remote_free(tc, p, li);
-      depot_idle_leave();
-      if (twice)
-        double_free(p, d, depot_class_size[depot_list_class(li)],
-                    "in the thread's outbox");
-      return;
-    }
+     * bucket to set up or post, or the free key.  tc is the live cache of
+     * the thread's slot (owner_base is set): held for the post as a slow
+     * path holds it, without the clock (depot_idle_hold). */
+    depot_idle_hold(tc);
+    int twice = depot_tcache_remote_free(tc, p, li);
+    depot_idle_leave();
+    if (twice)
+      double_free(p, d, depot_class_size[depot_list_class(li)],
+                  "in the thread's outbox");
+    return;
   }
   free_full(p, d);
 }

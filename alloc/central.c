@@ -176,6 +176,10 @@ static depot_owner_t *owner_new(uint32_t id, unsigned node) {
   o->node = node;
   atomic_init(&o->inbox_back, &o->stub);
   atomic_init(&o->inbox_front, &o->stub);
+  /* A node's shared heap counts as parked for good: the threads that use
+   * it (those that could not get a heap of their own) may all end, so
+   * what is posted to it goes back to its spans at once. */
+  atomic_init(&o->parked, id < DEPOT_MAX_NODES);
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
       depot_central_t *c = &o->pools[(d << DEPOT_LIST_CLASS_BITS) | cls];
@@ -282,7 +286,7 @@ int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
 /* Returns a message's chain to its pool's spans (any thread). */
 static void to_spans(void *ctx, void *chain) {
   (void)ctx;
-  unsigned li = depot_region_list_id(depot_region_offset((uintptr_t)chain));
+  unsigned li = depot_inbox_list_id(chain);
   return_to_spans(depot_central_of(li), chain);
 }
 
@@ -310,6 +314,8 @@ static void drain_parked(depot_owner_t *o) {
   while (depot_inbox_drain(o, to_spans, NULL) && inbox_poppable(o)) {
   }
 }
+
+void depot_inbox_return(depot_owner_t *o) { drain_parked(o); }
 
 /* The post and the parking are a Dekker pair: the poster's link store
  * then its load of `parked`, the parker's store of `parked` then its
@@ -387,10 +393,13 @@ static depot_span_t *span_new(depot_central_t *c) {
 }
 
 /* Fresh (never handed out) blocks a refill takes: those that start in the
- * OS page holding the span's bump cursor, at least one.  A refill so
- * touches about one page of fresh memory, whatever the batch size: a
- * program that uses one block of many classes pays a page per class, not a
- * batch (mimalloc extends a page's free list the same way). */
+ * OS page holding the span's bump cursor, at least one (and, once the span
+ * has handed out more than a page, as many bytes again as it has, up to
+ * the batch).  A first refill so touches about one page of fresh memory,
+ * whatever the batch size: a program that uses one block of many classes
+ * pays a page per class, not a batch (mimalloc extends a page's free list
+ * the same way), while a class in steady use refills a few times per span,
+ * not once per page. */
 #define FRESH_BYTES ((uintptr_t)4096)
 
 /* Takes up to want blocks from the partial spans (lock held): first blocks
@@ -415,8 +424,14 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out,
       s->used++;
     }
     if (n < want && s->bump < s->bump_end) {
+      /* To the end of the OS page holding the cursor, or, once the span
+       * has handed out more than that, as far again as it has handed out
+       * (geometric: a class in steady use refills a few times per span,
+       * a class used once still touches one page). */
       uintptr_t b = (uintptr_t)s->bump;
-      uintptr_t page_end = (b | (FRESH_BYTES - 1)) + 1;
+      uintptr_t carved = b - (uintptr_t)depot_span_start(s);
+      uintptr_t reach = carved > FRESH_BYTES ? carved : 0;
+      uintptr_t page_end = ((b + reach) | (FRESH_BYTES - 1)) + 1;
       k = (uint32_t)((page_end - b + s->block_size - 1) / s->block_size);
       uint32_t left =
           (uint32_t)((uintptr_t)(s->bump_end - s->bump) / s->block_size);

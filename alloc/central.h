@@ -75,7 +75,8 @@ typedef struct depot_owner {
   depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   uint32_t id;
   uint32_t node;
-  /* 1 while parked.  Sequentially consistent with the inbox's posts (see
+  /* 1 while parked (always for a node's shared heap).  Sequentially
+   * consistent with the inbox's posts (see
    * depot_inbox_post and depot_owner_park). */
   _Atomic int parked;
   struct depot_owner *next_parked; /* the node's parked heaps (owner lock) */
@@ -149,6 +150,21 @@ static inline int depot_inbox_ready(depot_owner_t *o) {
  * once if another thread is draining it.  No atomic per message beyond the
  * acquire loads of the links. */
 typedef void depot_inbox_take_fn(void *ctx, void *chain);
+
+/* Returns what o's inbox holds to its spans (any thread; nothing if
+ * another thread is draining it). */
+void depot_inbox_return(depot_owner_t *o);
+
+/* The list id of a chain taken from an inbox, read from its first block's
+ * span: small blocks may lie outside the region (segments mapped elsewhere
+ * when the region could not be reserved, as under a low RLIMIT_AS), where
+ * the page table says nothing.  One read per chain. */
+static inline uint32_t depot_inbox_list_id(const void *chain) {
+  uintptr_t a = (uintptr_t)chain;
+  const depot_span_t *s =
+      depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
+  return s->list_id;
+}
 int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx);
 /* Parks o, whose thread ended or moved: REQUIRES its cache flushed. */
 void depot_owner_park(depot_owner_t *o);

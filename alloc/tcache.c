@@ -205,7 +205,6 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
 }
 
 int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
-  if (depot_tcache_remote_push(tc, p, li, depot_list_domain(li))) return 0;
   return remote_free_slow(tc, p, li);
 }
 
@@ -230,6 +229,9 @@ void depot_tcache_flush_all(depot_tcache_t *tc) {
     tc->bins[i].room = 0;
   }
   tc->limit_bytes = 0;
+  /* Other threads' frees of this heap's blocks, waiting in its inbox, are
+   * free memory too: back to their spans. */
+  if (tc->owner) depot_inbox_return(tc->owner);
 }
 
 void depot_tcache_move(depot_tcache_t *tc, unsigned node) {
@@ -372,7 +374,7 @@ static inline void gc_tick(depot_tcache_t *tc) {
  * limit goes to the owner's pool, as any overflow. */
 static void take_chain(void *ctx, void *chain) {
   depot_tcache_t *tc = ctx;
-  uint32_t li = depot_region_list_id(depot_region_offset((uintptr_t)chain));
+  uint32_t li = depot_inbox_list_id(chain);
   unsigned i = li - tc->owner_base;
   DEPOT_CHECK(i < DEPOT_TCACHE_BINS); /* only the owner's blocks come home */
   ((uintptr_t *)chain)[1] = depot_free_key; /* was the message's link */

@@ -161,7 +161,8 @@ extern depot_hidden int depot_tcache_bypass;
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
 /* Flushes every bin and recycles the cache. */
 void depot_tcache_destroy(depot_tcache_t *tc);
-/* Flushes every bin to the central pools (limits reset). */
+/* Flushes every bin to the central pools (limits reset), posts the outbox
+ * and returns the owner heap's inbox to its spans. */
 void depot_tcache_flush_all(depot_tcache_t *tc);
 
 /* Blocks of bin index i held by all live caches (bins and outboxes), for
