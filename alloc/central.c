@@ -284,10 +284,11 @@ int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
 }
 
 /* Returns a message's chain to its pool's spans (any thread). */
-static void to_spans(void *ctx, void *chain) {
+static void to_spans(void *ctx, depot_inbox_node_t *m) {
   (void)ctx;
-  unsigned li = depot_inbox_list_id(chain);
-  return_to_spans(depot_central_of(li), chain);
+  uint32_t n;
+  unsigned li = depot_inbox_list_id(m);
+  return_to_spans(depot_central_of(li), depot_inbox_open(m, &n));
 }
 
 /* Whether a drain would take a message now (any thread; sequentially
@@ -323,8 +324,8 @@ void depot_inbox_return(depot_owner_t *o) { drain_parked(o); }
  * parked (and drains it) or the parker's drain sees the post linked.  A
  * poster that finds another thread draining leaves it to that thread,
  * which looks again after releasing `draining` (drain_parked). */
-void depot_inbox_post(depot_owner_t *o, void *head) {
-  inbox_push(o, (depot_inbox_node_t *)head);
+void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m) {
+  inbox_push(o, m);
   if (depot_unlikely(atomic_load_explicit(&o->parked, memory_order_seq_cst)))
     drain_parked(o);
 }

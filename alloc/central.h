@@ -62,14 +62,34 @@ typedef struct depot_central {
  * nothing is stranded.  Owner heaps are never freed (ids and memory are
  * reused through parking). */
 #define DEPOT_POOLS_PER_OWNER (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
-/* A message in an owner's inbox: the first block of a chain of blocks of
- * one list id (linked through their first word, NULL-terminated), whose
- * second word links the messages while it waits.  `link` takes the place
- * of the free key (tcache.h), which the drain writes back. */
+/* A message in an owner's inbox: the last block of a chain of blocks of
+ * one list id (linked through their first words), whose first word points
+ * back to the chain's first block and whose second word links the
+ * messages while it waits; a chain of more than one block keeps its
+ * length in its first block's second word.  So the owner splices a chain
+ * onto a bin without walking it.  Both second words take the place of the
+ * free key (tcache.h), which the owner writes back. */
 typedef struct depot_inbox_node {
-  void *chain;                             /* the next block of the chain */
+  void *first;                             /* the chain's first block */
   _Atomic(struct depot_inbox_node *) link; /* the next message */
 } depot_inbox_node_t;
+
+/* Makes the chain head .. last (n blocks) a message. */
+static inline depot_inbox_node_t *depot_inbox_message(void *head, void *last,
+                                                      uint32_t n) {
+  if (head != last) ((uintptr_t *)head)[1] = n;
+  *(void **)last = head;
+  return (depot_inbox_node_t *)last;
+}
+
+/* Opens message m, taken from an inbox: returns the chain's first block,
+ * NULL-terminated again, with its length in *n. */
+static inline void *depot_inbox_open(depot_inbox_node_t *m, uint32_t *n) {
+  void *head = m->first;
+  *n = head == (void *)m ? 1u : (uint32_t)((uintptr_t *)head)[1];
+  m->first = NULL;
+  return head;
+}
 
 typedef struct depot_owner {
   depot_central_t pools[DEPOT_POOLS_PER_OWNER];
@@ -130,11 +150,10 @@ depot_owner_t *depot_owner_take(unsigned node);
  * their spans. */
 void depot_owner_drain(depot_owner_t *o);
 
-/* Posts a chain of blocks of one list id of o's (head linked through the
- * first words, NULL-terminated) to o's inbox: one exchange, no lock, and no
- * atomic per block.  A parked heap's inbox is drained into its spans at
+/* Posts message m (depot_inbox_message: a chain of blocks of one list id
+ * of o's) to o's inbox: one exchange, no lock, and no atomic per block.  A parked heap's inbox is drained into its spans at
  * once, by the poster if no one else is draining it. */
-void depot_inbox_post(depot_owner_t *o, void *head);
+void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m);
 
 /* Whether o's inbox may hold a message (a hint: plain loads, no atomic
  * read-modify-write; REQUIRES: the caller is o's thread). */
@@ -145,11 +164,10 @@ static inline int depot_inbox_ready(depot_owner_t *o) {
          atomic_load_explicit(&f->link, memory_order_relaxed) != NULL;
 }
 
-/* Takes the messages of o's inbox, passing each chain (its first block's
- * second word already holding no link) to take(ctx, chain); returns 0 at
- * once if another thread is draining it.  No atomic per message beyond the
+/* Takes the messages of o's inbox, passing each (its link cleared) to
+ * take(ctx, message); returns 0 at once if another thread is draining it.  No atomic per message beyond the
  * acquire loads of the links. */
-typedef void depot_inbox_take_fn(void *ctx, void *chain);
+typedef void depot_inbox_take_fn(void *ctx, depot_inbox_node_t *m);
 
 /* Returns what o's inbox holds to its spans (any thread; nothing if
  * another thread is draining it). */

@@ -169,9 +169,12 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
  * a thread that stopped freeing. */
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
-  (void)tc;
-  if (b->head)
-    depot_inbox_post(depot_owner(depot_list_owner(b->list_id)), b->head);
+  if (b->head) {
+    uint32_t n = depot_class_info[depot_list_class(b->list_id)].batch - b->room;
+    depot_inbox_post(
+        depot_owner(depot_list_owner(b->list_id)),
+        depot_inbox_message(b->head, tc->outbox_last[b - tc->outbox], n));
+  }
   b->head = NULL;
   b->list_id = DEPOT_OUTBOX_NONE;
 }
@@ -191,6 +194,7 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
     post(tc, b);
     b->list_id = li;
     b->room = depot_class_info[depot_list_class(li)].batch;
+    tc->outbox_last[b - tc->outbox] = p; /* the first in, so the last */
   } else if (((uintptr_t *)p)[1] == depot_free_key) {
     /* The free key, as on a bin: a block freed twice while it waits here
      * is seen (confirmed by a walk, since data may equal the key). */
@@ -369,22 +373,24 @@ static inline void gc_tick(depot_tcache_t *tc) {
 /* ---- the inbox -------------------------------------------------------------
  * Other threads' frees of this thread's blocks arrive as chains, one list
  * id each, in its owner heap's inbox (central.h).  The owner takes them on
- * its refill slow path: a chain is spliced whole onto its bin (a walk of
- * the chain for its length and end, no atomic), and what exceeds the bin's
- * limit goes to the owner's pool, as any overflow. */
-static void take_chain(void *ctx, void *chain) {
+ * its refill slow path: a chain is spliced whole onto its bin (its ends and
+ * length are in the message: no walk, no atomic), and what exceeds the
+ * bin's limit goes to the owner's pool, as any overflow. */
+static void take_chain(void *ctx, depot_inbox_node_t *m) {
   depot_tcache_t *tc = ctx;
-  uint32_t li = depot_inbox_list_id(chain);
+  uint32_t li = depot_inbox_list_id(m);
   unsigned i = li - tc->owner_base;
   DEPOT_CHECK(i < DEPOT_TCACHE_BINS); /* only the owner's blocks come home */
-  ((uintptr_t *)chain)[1] = depot_free_key; /* was the message's link */
-  int32_t n = 1;
-  void *last = chain;
-  for (void *x; (x = *(void **)last) != NULL; last = x) n++;
+  uint32_t count;
+  void *head = depot_inbox_open(m, &count);
+  /* The free key back where the message kept its link and length. */
+  ((uintptr_t *)m)[1] = depot_free_key;
+  ((uintptr_t *)head)[1] = depot_free_key;
+  int32_t n = (int32_t)count;
   depot_bin_t *bin = &tc->bins[i];
   if (bin->room < n) grow(tc, i);
-  *(void **)last = bin->head;
-  bin->head = chain;
+  *(void **)m = bin->head;
+  bin->head = head;
   bin->room -= n;
   if (bin->room < 0) flush_blocks(tc, i, (uint32_t)-bin->room);
 }

@@ -84,6 +84,7 @@ typedef struct depot_tcache {
   depot_owner_t *owner; /* the heap whose blocks the bins hold */
   /* Remote frees waiting to be posted to their owners (tcache.c). */
   depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
+  void *outbox_last[DEPOT_OUTBOX_BUCKETS]; /* each bucket's first block in */
   /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
    * look at the clock, when the last pass ran, and a bit per bin set when
    * it ran dry (a refill) since then.  Owner only. */
