@@ -352,6 +352,14 @@ void depot_owner_park(depot_owner_t *o) {
 }
 
 void depot_owner_prefork(void) { pthread_mutex_lock(&owner_lock); }
+
+void depot_owner_forked(void) {
+  unsigned limit = depot_owner_limit();
+  for (unsigned id = 0; id < limit; id++) {
+    depot_owner_t *o = depot_owner(id);
+    if (o) depot_store_relaxed(&o->draining, 0);
+  }
+}
 void depot_owner_postfork(void) { pthread_mutex_unlock(&owner_lock); }
 
 static void partial_link(depot_central_t *c, depot_span_t *s) {

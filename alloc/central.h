@@ -242,6 +242,10 @@ void depot_central_unlock(depot_central_t *c);
 /* Fork safety (init.c): the owner lock; every pool lock of a node's
  * owners. */
 void depot_owner_prefork(void);
+/* Fork's child: no thread is draining an inbox any more (fork does not
+ * take the try-lock; a message a lost thread was taking, or posting, is
+ * leaked, never reused). */
+void depot_owner_forked(void);
 void depot_owner_postfork(void);
 void depot_central_prefork(unsigned node);
 void depot_central_postfork(unsigned node);

@@ -171,7 +171,10 @@ static void fork_child(void) {
   depot_store_relaxed(&depot_purge_asleep, 0);
   /* The caches of the threads left behind lose their owner (the registry
    * lock is held, or the parent had one thread and one cache at most). */
-  if (depot_initialised()) depot_idle_forked();
+  if (depot_initialised()) {
+    depot_idle_forked();
+    depot_owner_forked();
+  }
   if (fork_locked) depot_unlock_all();
   if (depot_fork_hook.child) depot_fork_hook.child(fork_locked && fork_hooked);
   if (!fork_locked) return;
