@@ -480,6 +480,22 @@ void depot_tcache_check(const depot_tcache_t *tc) {
     }
     DEPOT_CHECK(n == depot_bin_count(bin));
   }
+  /* Each used outbox bucket: a NULL-terminated chain of batch - room
+   * blocks of its list id (another owner's), the first one in last. */
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
+    const depot_outbox_t *b = &tc->outbox[k];
+    if (b->list_id == DEPOT_OUTBOX_NONE) continue;
+    DEPOT_CHECK(b->head != NULL &&
+                depot_outbox_of((depot_tcache_t *)tc, b->list_id) == b &&
+                (b->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base);
+    uint32_t n = 0, want = bucket_count(b);
+    const void *last = NULL;
+    for (void *x = b->head; x; x = *(void **)x) {
+      DEPOT_CHECK(++n <= want && depot_inbox_list_id(x) == b->list_id);
+      last = x;
+    }
+    DEPOT_CHECK(n == want && last == tc->outbox_last[k]);
+  }
   DEPOT_CHECK(limit_bytes == tc->limit_bytes);
   DEPOT_CHECK(tc->limit_bytes <= tc->budget || tc->budget == 0);
 }
