@@ -177,14 +177,13 @@ static void big_account(unsigned d, int huge, size_t bytes, int sign) {
 /* ---- allocation slow paths ----------------------------------------------- */
 
 /* A thread whose CPU moved to another node follows it: its cache only holds
- * blocks of its node, so it is flushed first.  Checked on every refill. */
+ * blocks of its heap on its node, so it is flushed first and takes a heap of
+ * the new node.  Checked on every refill. */
 static void follow_cpu(depot_tcache_t *tc) {
   if (depot_likely(!depot_numa_multi())) return;
   unsigned node = depot_numa_home();
   if (node == tc->node) return;
-  depot_tcache_flush_all(tc);
-  tc->node = node;
-  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  depot_tcache_move(tc, node);
 }
 
 /* The OS refused memory.  Freed huge blocks waiting in their cache hold
@@ -421,10 +420,15 @@ DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
 static void release(void *p, unsigned d, const block_info_t *bi) {
   switch (bi->kind) {
     case BLOCK_SMALL: {
+      /* A block of the thread's own heap goes to its bin; any other
+       * (another thread's, another node's) to the outbox, posted home in
+       * batches: never to this thread's bin, whose blocks it hands out. */
       depot_tcache_t *tc = depot_thread_cache();
-      if (tc && depot_list_node(bi->list_id) == tc->node)
+      if (tc && (bi->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) == tc->owner_base)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
-      else depot_central_free_one(bi->list_id, p);
+      else if (!tc) depot_central_free_one(bi->list_id, p);
+      else if (depot_tcache_remote_free(tc, p, bi->list_id))
+        double_free(p, d, bi->usable, "in the thread's outbox");
       if (tc) depot_idle_leave();
       depot_purger_poke();
       return;
@@ -469,7 +473,63 @@ static void quarantine(const depot_qentry_t *e) {
   }
 }
 
+/* Whether a is the start of a small block of domain d in the region, read
+ * from the page table (its list id in *li, the class size in *usable) and
+ * the span's first page: what realloc and a remote free need, without the
+ * full classification.  0 sends the caller to the full path, which reports
+ * whatever is wrong. */
+static inline int region_small_block(uintptr_t a, unsigned d, unsigned *li,
+                                     uint32_t *usable) {
+  uintptr_t off = depot_region_offset(a);
+  if (!depot_region_contains(off)) return 0;
+  unsigned id = depot_region_list_id(off);
+  if (id == 0 || depot_list_domain(id) != d) return 0;
+  const depot_span_t *s =
+      depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
+  uint32_t size = depot_class_size[depot_list_class(id)];
+  if ((uint32_t)(a - (uintptr_t)depot_span_start(s)) % size != 0) return 0;
+  *li = id;
+  *usable = size;
+  return 1;
+}
+
+static depot_noinline void free_full(void *p, unsigned d);
+
 depot_noinline void depot_free_slow(void *p, unsigned d) {
+  /* A remote free (a small block of another owner's heap, the common way
+   * here): straight to the outbox, without the full classification.  Not
+   * while the quarantine is on (it holds every freed block first) or for a
+   * thread without a cache yet (the full path makes one). */
+  depot_tcache_t *tc = depot_tls_cache();
+  uintptr_t off = depot_region_offset((uintptr_t)p);
+  unsigned li;
+  /* The page table alone, as the fast path: a small page of domain d whose
+   * owner is another heap.  (Whether p starts a block is not checked here,
+   * as the fast path does not check it for the thread's own blocks.) */
+  if (depot_likely(!depot_quarantine_on && depot_region_contains(off) &&
+                   (li = depot_region_list_id(off)) != 0 &&
+                   depot_list_domain(li) == d && d < DEPOT_NDOMAINS &&
+                   (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base &&
+                   tc->owner_base != DEPOT_OWNER_BASE_NONE)) {
+    /* The fast path's push into the outbox failed (depot_free_with): a
+     * bucket to set up or post, or the free key.  tc is the live cache of
+     * the thread's slot (owner_base is set): held for the post as a slow
+     * path holds it, without the clock (depot_idle_hold). */
+    depot_idle_hold(tc);
+    int twice = depot_tcache_remote_free(tc, p, li);
+    depot_idle_leave();
+    if (twice)
+      double_free(p, d, depot_class_size[depot_list_class(li)],
+                  "in the thread's outbox");
+    return;
+  }
+  free_full(p, d);
+}
+
+/* Every free the slow path does not send to the outbox at once: NULL, bad
+ * pointers, wrong domains, big and guarded blocks, the thread's own blocks
+ * whose bin is full, the quarantine. */
+static depot_noinline void free_full(void *p, unsigned d) {
   if (!p) return;
   block_info_t bi;
   if (d >= DEPOT_NDOMAINS) {
@@ -539,6 +599,30 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
   return p;
 }
 
+/* A small block that must grow to this size or more moves to a page run
+ * (a large block) rather than to the next class, so that a block that
+ * keeps growing then grows in place (resize_in_place) instead of being
+ * copied at every class boundary; a page run shrinks in place down to it.
+ * Two pages: a run wastes at most a third of it to page rounding. */
+#define REALLOC_RUN_MIN (2 * DEPOT_PAGE_SIZE)
+
+/* Moves small block p (usable bytes) to a block of want bytes. */
+static depot_noinline void *small_move(void *p, size_t usable, size_t want,
+                                       unsigned d) {
+  void *q;
+  if (want > usable && want >= REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX &&
+      !is_huge(want, DEPOT_MIN_ALIGN)) {
+    q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+    if (q) DEPOT_VG_ALLOCATED(q, want, 0);
+  } else {
+    q = depot_alloc(want, d);
+  }
+  if (!q) return NULL; /* p untouched */
+  memcpy(q, p, want < usable ? want : usable);
+  depot_free(p, d);
+  return q;
+}
+
 /* Grows or shrinks a large or huge block without copying when it stays of
  * its kind: a page run takes or gives back the pages after it, a mapping is
  * remapped.  Returns the block's (possibly new) address, or NULL if it must
@@ -552,7 +636,7 @@ static void *resize_in_place(void *p, size_t want, unsigned d,
     big_account(d, 1, depot_huge_usable(want), 1);
     return q;
   }
-  if (bi->kind == BLOCK_LARGE && want > DEPOT_SMALL_MAX &&
+  if (bi->kind == BLOCK_LARGE && want >= REALLOC_RUN_MIN &&
       !is_huge(want, DEPOT_MIN_ALIGN)) {
     depot_span_t *s = bi->span;
     size_t npages = (want + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
@@ -567,18 +651,20 @@ static void *resize_in_place(void *p, size_t want, unsigned d,
   return NULL;
 }
 
-void *depot_realloc(void *p, size_t size, unsigned d) {
+/* realloc through the full classification: every block that is not a
+ * small block of the region starting where the page table says. */
+static depot_noinline void *realloc_full(void *p, size_t size, unsigned d) {
   if (!p) return depot_alloc(size, d);
   if (size > PTRDIFF_MAX) {
     errno = ENOMEM;
     return NULL;
   }
+  size_t want = size ? size : 1;
   block_info_t bi;
   if (!check_block("realloc", p, d, &bi)) {
     errno = EINVAL;
     return NULL;
   }
-  size_t want = size ? size : 1;
   void *q;
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
@@ -598,6 +684,24 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   DEPOT_VG_QUIET_END();
   depot_free(p, d);
   return q;
+}
+
+void *depot_realloc(void *p, size_t size, unsigned d) {
+  /* A small block of the region: its page-table entry names its class and
+   * domain, the span's first page where blocks start, so no classification
+   * (one 32-bit division checks that p starts a block; anything else takes
+   * the full path, which reports it).  Under Valgrind the full path always
+   * moves the block. */
+  unsigned li;
+  uint32_t usable;
+  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+      region_small_block((uintptr_t)p, d, &li, &usable)) {
+    size_t want = size ? size : 1;
+    if (want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN))
+      return p;
+    return small_move(p, usable, want, d);
+  }
+  return realloc_full(p, size, d);
 }
 
 void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {

@@ -89,6 +89,22 @@ _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
 typedef void *depot_alloc_miss_fn(size_t size, unsigned domain);
 typedef void depot_free_miss_fn(void *p, unsigned domain);
 
+/* x, hidden from the optimiser (no instruction): it cannot tell that the
+ * result equals an expression it has computed before, nor reuse a load
+ * made through it. */
+static inline uint32_t depot_opaque_u32(uint32_t x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+static inline depot_tcache_t *depot_opaque_tc(depot_tcache_t *x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
 /* Allocates size bytes in domain, calling miss on a cache miss.
  * REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc_with(size_t size, unsigned domain,
@@ -128,10 +144,10 @@ depot_inline void depot_free_with(void *p, unsigned domain,
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
     /* i is the bin of the block's list id if the block is of this thread's
-     * node.  One unsigned compare checks at once that the page serves a
-     * small class (list id != 0), of this thread's node and of the caller's
-     * domain. */
-    uint32_t i = depot_region_list_id(off) - tc->node_base;
+     * owner heap.  One unsigned compare checks at once that the page serves
+     * a small class (list id != 0), of this thread's heap (so of its node)
+     * and of the caller's domain: a remote free fails it. */
+    uint32_t i = depot_region_list_id(off) - tc->owner_base;
     if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
                      DEPOT_NCLASSES - 1u)) {
       depot_bin_t *bin = &tc->bins[i];
@@ -149,6 +165,14 @@ depot_inline void depot_free_with(void *p, unsigned domain,
         depot_tsan_release(tc);
         return;
       }
+    } else if (depot_tcache_remote_push(
+                   tc, p, depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_base,
+                   domain)) {
+      /* A remote free (another owner's small block): into the outbox,
+       * posted home a batch at a time (tcache.h).  Its list id is rebuilt
+       * from i here, so that the hit path keeps no copy of it (the
+       * compiler would otherwise keep one: an instruction on every hit). */
+      return;
     }
   }
   miss(p, domain);

@@ -4,6 +4,7 @@
 #include "alloc/central.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "alloc/check.h"
 #include "alloc/region.h"
@@ -118,29 +119,248 @@ uint32_t depot_central_records(void) {
 
 /* ---- pools --------------------------------------------------------------- */
 
-depot_central_t *depot_central_table[DEPOT_MAX_NODES];
+_Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
 
-static void central_init(depot_central_t *c, uint16_t list_id) {
-  pthread_mutex_init(&c->lock, NULL);
+/* Owner ids: the nodes' shared heaps are 0..DEPOT_MAX_NODES-1, thread heaps
+ * are numbered from DEPOT_MAX_NODES.  The owner lock guards the parked
+ * lists and owners_next (written under it; read relaxed by walks, which
+ * find each heap through depot_owners); it takes the metadata lock. */
+static _Atomic uint32_t owners_next = DEPOT_MAX_NODES;
+static pthread_mutex_t owner_lock = PTHREAD_MUTEX_INITIALIZER;
+static depot_owner_t *parked[DEPOT_MAX_NODES]; /* owner_lock */
+
+unsigned depot_owner_limit(void) {
+  uint32_t n = depot_load_relaxed(&owners_next);
+  return n < DEPOT_MAX_OWNERS ? n : DEPOT_MAX_OWNERS;
+}
+
+static void central_fields(depot_central_t *c, uint32_t list_id) {
   c->list_id = list_id;
   unsigned cls = depot_list_class(list_id);
   size_t batch_bytes =
       (size_t)depot_class_info[cls].batch * depot_class_size[cls];
   size_t depth = POOL_MAX_BYTES / batch_bytes;
   c->max_depth = (uint32_t)(depth < 4 ? 4 : depth > 128 ? 128 : depth);
+  /* A span's used count is 16 bits (span.h). */
+  DEPOT_CHECK(depot_class_info[cls].capacity <= UINT16_MAX);
+}
+
+static void central_init(depot_central_t *c, uint32_t list_id) {
+  pthread_mutex_init(&c->lock, NULL);
+  central_fields(c, list_id);
+}
+
+void depot_central_ready_slow(depot_central_t *c, uint32_t list_id) {
+  /* Under the lock: statistics and checks read the fields under it. */
+  pthread_mutex_lock(&c->lock);
+  if (c->max_depth == 0) central_fields(c, list_id);
+  pthread_mutex_unlock(&c->lock);
+}
+
+/* Whether a zero-filled pthread mutex is an unlocked one (glibc's and
+ * musl's PTHREAD_MUTEX_INITIALIZER are all zero bytes): then a thread heap's
+ * pools, in zero-filled metadata, are set up on first use, so a thread pays
+ * memory only for the pools it uses (a heap is 384 pools of two lines). */
+static int zero_mutex_ok(void) {
+  static const pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
+  static const char zero[sizeof m];
+  return memcmp(&m, zero, sizeof m) == 0;
+}
+
+/* Sets up and publishes owner heap id of node; NULL without metadata.
+ * Metadata memory is zero-filled, and stays so where nothing writes. */
+static depot_owner_t *owner_new(uint32_t id, unsigned node) {
+  depot_owner_t *o = depot_meta_alloc(sizeof *o);
+  if (!o) return NULL;
+  o->id = id;
+  o->node = node;
+  atomic_init(&o->inbox_back, &o->stub);
+  atomic_init(&o->inbox_front, &o->stub);
+  /* A node's shared heap counts as parked for good: the threads that use
+   * it (those that could not get a heap of their own) may all end, so
+   * what is posted to it goes back to its spans at once. */
+  atomic_init(&o->parked, id < DEPOT_MAX_NODES);
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
+      depot_central_t *c = &o->pools[(d << DEPOT_LIST_CLASS_BITS) | cls];
+      if (id < DEPOT_MAX_NODES || !zero_mutex_ok())
+        central_init(c, depot_list_id(id, d, cls));
+    }
+  /* Release: whoever finds the heap through the table sees it set up. */
+  depot_store_release(&depot_owners[id], o);
+  return o;
 }
 
 int depot_central_node_init(unsigned node) {
-  depot_central_t *pools =
-      depot_meta_alloc(sizeof(depot_central_t) * DEPOT_POOLS_PER_NODE);
-  if (!pools) return ENOMEM;
-  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
-    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
-      central_init(&pools[(d << DEPOT_LIST_CLASS_BITS) | cls],
-                   depot_list_id(node, d, cls));
-  depot_central_table[node] = pools;
-  return 0;
+  pthread_mutex_lock(&owner_lock);
+  depot_owner_t *o = owner_new(node, node);
+  pthread_mutex_unlock(&owner_lock);
+  return o ? 0 : ENOMEM;
 }
+
+/* New heaps are made under the owner lock, so that the set of heaps does
+ * not change while fork holds it (depot_central_prefork walks them). */
+depot_owner_t *depot_owner_take(unsigned node) {
+  pthread_mutex_lock(&owner_lock);
+  depot_owner_t *o = parked[node];
+  if (o) {
+    parked[node] = o->next_parked;
+    o->next_parked = NULL;
+    /* From here posts stay in the inbox for the new thread (see
+     * depot_inbox_post). */
+    atomic_store_explicit(&o->parked, 0, memory_order_seq_cst);
+  } else {
+    uint32_t id = depot_load_relaxed(&owners_next);
+    if (id < DEPOT_MAX_OWNERS && (o = owner_new(id, node)) != NULL)
+      depot_store_relaxed(&owners_next, id + 1);
+  }
+  pthread_mutex_unlock(&owner_lock);
+  return o;
+}
+
+static void return_to_spans(depot_central_t *c, void *head);
+
+/* ---- inboxes ----------------------------------------------------------------
+ * Vyukov's intrusive multi-producer queue, as snmalloc's remote queue.
+ * Producers: link := NULL, prev := exchange(back, node), prev->link :=
+ * node.  The consumer (whoever holds `draining`) walks from front: a node
+ * whose link is set can be taken (no producer touches it again); the last
+ * node can be taken only once another node follows it, so the stub is
+ * posted behind it.  Between a producer's exchange and its link store the
+ * queue looks cut there: the consumer stops and the rest waits for the
+ * next drain.
+ * Memory order: the exchange is acq_rel (release: the chain's links and
+ * the node's NULL link are written before; acquire: prev's NULL link is
+ * read-before our store to it); the link store is sequentially consistent
+ * (see depot_inbox_post); the consumer's loads of links are acquire, so
+ * a chain's contents are visible when its node is taken. */
+static void inbox_push(depot_owner_t *o, depot_inbox_node_t *n) {
+  atomic_store_explicit(&n->link, NULL, memory_order_relaxed);
+  depot_inbox_node_t *prev =
+      atomic_exchange_explicit(&o->inbox_back, n, memory_order_acq_rel);
+  atomic_store_explicit(&prev->link, n, memory_order_seq_cst);
+}
+
+/* The next message, or NULL (empty, or cut by a producer); holds
+ * `draining`. */
+static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
+  depot_inbox_node_t *t =
+      atomic_load_explicit(&o->inbox_front, memory_order_relaxed);
+  depot_inbox_node_t *next =
+      atomic_load_explicit(&t->link, memory_order_acquire);
+  if (t == &o->stub) { /* skip the stub */
+    if (!next) return NULL;
+    t = next;
+    next = atomic_load_explicit(&t->link, memory_order_acquire);
+  }
+  if (!next) {
+    /* t is the last node: post the stub behind it, unless a producer is
+     * between its exchange and its link store (then back is past t). */
+    if (t != atomic_load_explicit(&o->inbox_back, memory_order_acquire)) {
+      atomic_store_explicit(&o->inbox_front, t, memory_order_relaxed);
+      return NULL;
+    }
+    inbox_push(o, &o->stub);
+    next = atomic_load_explicit(&t->link, memory_order_acquire);
+    if (!next) {
+      atomic_store_explicit(&o->inbox_front, t, memory_order_relaxed);
+      return NULL;
+    }
+  }
+  atomic_store_explicit(&o->inbox_front, next, memory_order_relaxed);
+  return t;
+}
+
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+  if (atomic_exchange_explicit(&o->draining, 1, memory_order_seq_cst)) return 0;
+  depot_inbox_node_t *m;
+  while ((m = inbox_pop(o)) != NULL) {
+    atomic_store_explicit(&m->link, NULL, memory_order_relaxed);
+    take(ctx, m);
+  }
+  /* Sequentially consistent: see depot_inbox_post. */
+  atomic_store_explicit(&o->draining, 0, memory_order_seq_cst);
+  return 1;
+}
+
+/* Returns a message's chain to its pool's spans (any thread). */
+static void to_spans(void *ctx, depot_inbox_node_t *m) {
+  (void)ctx;
+  uint32_t n;
+  unsigned li = depot_inbox_list_id(m);
+  return_to_spans(depot_central_of(li), depot_inbox_open(m, &n));
+}
+
+/* Whether a drain would take a message now (any thread; sequentially
+ * consistent loads, see drain_parked).  A queue cut by a producer between
+ * its exchange and its link store is not: that producer looks at `parked`
+ * after its link store. */
+static int inbox_poppable(depot_owner_t *o) {
+  depot_inbox_node_t *f =
+      atomic_load_explicit(&o->inbox_front, memory_order_seq_cst);
+  if (atomic_load_explicit(&f->link, memory_order_seq_cst)) return 1;
+  return f != &o->stub &&
+         atomic_load_explicit(&o->inbox_back, memory_order_seq_cst) == f;
+}
+
+/* Drains a heap's inbox into its spans (the heap is parked, or its cache
+ * is being flushed), again while a message can be taken after `draining`
+ * was released: a poster that found `draining` held left its message to
+ * the holder.  (Its link store and its failed exchange of `draining`
+ * precede the holder's release, and that the holder's loads here, in the
+ * single order of sequentially consistent operations.)  Returns at once if
+ * another thread holds `draining`: that thread looks again itself, or is
+ * the heap's new owner, which drains on its refills. */
+static void drain_parked(depot_owner_t *o) {
+  while (depot_inbox_drain(o, to_spans, NULL) && inbox_poppable(o)) {
+  }
+}
+
+void depot_inbox_return(depot_owner_t *o) { drain_parked(o); }
+
+/* The post and the parking are a Dekker pair: the poster's link store
+ * then its load of `parked`, the parker's store of `parked` then its
+ * drain, all sequentially consistent; so either the poster sees the heap
+ * parked (and drains it) or the parker's drain sees the post linked.  A
+ * poster that finds another thread draining leaves it to that thread,
+ * which looks again after releasing `draining` (drain_parked). */
+void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m) {
+  inbox_push(o, m);
+  if (depot_unlikely(atomic_load_explicit(&o->parked, memory_order_seq_cst)))
+    drain_parked(o);
+}
+
+void depot_owner_drain(depot_owner_t *o) {
+  for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
+    if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
+      depot_central_drain(&o->pools[i]);
+  drain_parked(o);
+}
+
+void depot_owner_park(depot_owner_t *o) {
+  /* Dekker with depot_inbox_post: it links its message, then reads
+   * `parked`; this sets `parked`, then drains the inbox.  Both sequentially
+   * consistent, so either the poster sees the heap parked (and drains it
+   * itself) or the drain below sees its message.  Only the owner pushes on
+   * the stacks, and it has flushed. */
+  atomic_store_explicit(&o->parked, 1, memory_order_seq_cst);
+  depot_owner_drain(o);
+  pthread_mutex_lock(&owner_lock);
+  o->next_parked = parked[o->node];
+  parked[o->node] = o;
+  pthread_mutex_unlock(&owner_lock);
+}
+
+void depot_owner_prefork(void) { pthread_mutex_lock(&owner_lock); }
+
+void depot_owner_forked(void) {
+  unsigned limit = depot_owner_limit();
+  for (unsigned id = 0; id < limit; id++) {
+    depot_owner_t *o = depot_owner(id);
+    if (o) depot_store_relaxed(&o->draining, 0);
+  }
+}
+void depot_owner_postfork(void) { pthread_mutex_unlock(&owner_lock); }
 
 static void partial_link(depot_central_t *c, depot_span_t *s) {
   s->prev = NULL;
@@ -181,11 +401,26 @@ static depot_span_t *span_new(depot_central_t *c) {
   return s;
 }
 
-/* Takes up to want blocks from the partial spans (lock held); the chain in
- * *out, NULL-terminated.  Returns the count. */
-static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
+/* Fresh (never handed out) blocks a refill takes: those that start in the
+ * OS page holding the span's bump cursor, at least one (and, once the span
+ * has handed out more than a page, as many bytes again as it has, up to
+ * the batch).  A first refill so touches about one page of fresh memory,
+ * whatever the batch size: a program that uses one block of many classes
+ * pays a page per class, not a batch (mimalloc extends a page's free list
+ * the same way), while a class in steady use refills a few times per span,
+ * not once per page. */
+#define FRESH_BYTES ((uintptr_t)4096)
+
+/* Takes up to want blocks from the partial spans (lock held): first blocks
+ * returned to a span, then at most one run of fresh blocks, which is only
+ * cut here, not linked (the caller links it after dropping the lock, so
+ * that faulting its pages in holds no lock).  Returns the count of blocks
+ * on the chain *out (NULL-terminated) and sets *fresh and *nfresh. */
+static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out,
+                             char **fresh, uint32_t *nfresh, uint32_t *size) {
   void *head = NULL, **tail = &head;
-  uint32_t n = 0;
+  uint32_t n = 0, k = 0;
+  *fresh = NULL;
   while (n < want) {
     depot_span_t *s = c->partial;
     if (!s && !(s = span_new(c))) break;
@@ -197,44 +432,51 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out) {
       n++;
       s->used++;
     }
-    while (n < want && s->bump < s->bump_end) {
-      void *b = s->bump;
-      s->bump += s->block_size;
-      *tail = b;
-      tail = (void **)b;
-      n++;
-      s->used++;
+    if (n < want && s->bump < s->bump_end) {
+      /* To the end of the OS page holding the cursor, or, once the span
+       * has handed out more than that, as far again as it has handed out
+       * (geometric: a class in steady use refills a few times per span,
+       * a class used once still touches one page). */
+      uintptr_t b = (uintptr_t)s->bump;
+      uintptr_t carved = b - (uintptr_t)depot_span_start(s);
+      uintptr_t reach = carved > FRESH_BYTES ? carved : 0;
+      uintptr_t page_end = ((b + reach) | (FRESH_BYTES - 1)) + 1;
+      k = (uint32_t)((page_end - b + s->block_size - 1) / s->block_size);
+      uint32_t left =
+          (uint32_t)((uintptr_t)(s->bump_end - s->bump) / s->block_size);
+      if (k > left) k = left;
+      if (k > want - n) k = want - n;
+      *fresh = s->bump;
+      *size = s->block_size;
+      s->bump += (size_t)k * s->block_size;
+      s->used += k;
     }
     if (!s->free && s->bump >= s->bump_end) partial_unlink(c, s);
+    if (k) break; /* one fresh run per refill */
   }
-  c->blocks_out += n;
-  DEPOT_CHECK_INTERNAL(n <= want);
+  c->blocks_out += n + k;
+  DEPOT_CHECK_INTERNAL(n + k <= want);
   *tail = NULL;
   *out = head;
+  *nfresh = k;
   return n;
 }
 
-/* Batches carved ahead, under the same lock, when the stack ran dry: many
- * threads refilling one class at once then take the lock a quarter as often
- * (they pop the extra batches from the stack). */
-#define CARVE_AHEAD 3
-
-static uint32_t carve(depot_central_t *c, uint32_t want, void **out,
-                      depot_batch_stash_t *stash) {
-  void *ahead[CARVE_AHEAD];
-  uint32_t ahead_n[CARVE_AHEAD], nahead = 0;
-  uint32_t depth = depot_load_relaxed(&c->depth);
-  uint32_t extra = depth + 2 * CARVE_AHEAD < c->max_depth ? CARVE_AHEAD : 0;
+static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
+  char *fresh;
+  uint32_t nfresh, size = 0;
   pthread_mutex_lock(&c->lock);
-  uint32_t n = carve_locked(c, want, out);
-  for (; n == want && nahead < extra; nahead++) {
-    ahead_n[nahead] = carve_locked(c, want, &ahead[nahead]);
-    if (ahead_n[nahead] == 0) break;
-  }
+  uint32_t n = carve_locked(c, want, out, &fresh, &nfresh, &size);
   pthread_mutex_unlock(&c->lock);
-  for (uint32_t k = 0; k < nahead; k++)
-    if (ahead_n[k]) depot_central_give(c, ahead[k], ahead_n[k], stash);
-  return n;
+  if (nfresh) {
+    /* Links the fresh run in front of the chain: its blocks are this
+     * thread's alone now (they left the span under the lock). */
+    char *b = fresh;
+    for (uint32_t k = 1; k < nfresh; k++, b += size) *(void **)b = b + size;
+    *(void **)b = *out;
+    *out = fresh;
+  }
+  return n + nfresh;
 }
 
 /* Puts blocks back into their spans; empty spans go back to the arena. */
@@ -284,7 +526,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
     record_free(stash, i);
     return n;
   }
-  return carve(c, want, head, stash);
+  return carve(c, want, head);
 }
 
 void depot_central_give(depot_central_t *c, void *head, uint32_t count,
@@ -316,8 +558,8 @@ void depot_central_drain(depot_central_t *c) {
 }
 
 void depot_central_stats(depot_central_t *c, depot_central_stats_t *out) {
-  unsigned cls = depot_list_class(c->list_id);
   pthread_mutex_lock(&c->lock);
+  unsigned cls = depot_list_class(c->list_id); /* 0: never used */
   out->spans = c->spans;
   out->span_bytes =
       (uint64_t)c->spans * depot_class_info[cls].span_pages * DEPOT_PAGE_SIZE;
@@ -327,25 +569,28 @@ void depot_central_stats(depot_central_t *c, depot_central_stats_t *out) {
   out->stacked = depot_load_relaxed(&c->stacked);
 }
 
-void depot_central_prefork(unsigned node) {
-  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
-    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
-      pthread_mutex_lock(
-          &depot_central_table[node][(d << DEPOT_LIST_CLASS_BITS) | cls].lock);
+/* Every pool lock of every owner of node, owners ascending. */
+static void pools_of_node(unsigned node, int lock) {
+  unsigned limit = depot_owner_limit();
+  for (unsigned id = 0; id < limit; id++) {
+    depot_owner_t *o = depot_owner(id);
+    if (!o || o->node != node) continue;
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
+      if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES) {
+        if (lock) pthread_mutex_lock(&o->pools[i].lock);
+        else pthread_mutex_unlock(&o->pools[i].lock);
+      }
+  }
 }
 
-void depot_central_postfork(unsigned node) {
-  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
-    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++)
-      pthread_mutex_unlock(
-          &depot_central_table[node][(d << DEPOT_LIST_CLASS_BITS) | cls].lock);
-}
+void depot_central_prefork(unsigned node) { pools_of_node(node, 1); }
+void depot_central_postfork(unsigned node) { pools_of_node(node, 0); }
 
 /* ---- without a thread cache ----------------------------------------------- */
 
 void *depot_central_alloc_one(unsigned li) {
   depot_batch_stash_t stash = {0, 0};
-  depot_central_t *c = depot_central_of(li);
+  depot_central_t *c = depot_central_ready(li);
   void *head;
   uint32_t n = depot_central_take(c, 1, &head, &stash);
   if (n > 1) depot_central_give(c, *(void **)head, n - 1, &stash);
@@ -354,10 +599,10 @@ void *depot_central_alloc_one(unsigned li) {
 }
 
 void depot_central_free_one(unsigned li, void *p) {
-  depot_batch_stash_t stash = {0, 0};
+  /* Straight to the span: the pool may be a parked heap's, whose stacks
+   * nobody takes from. */
   *(void **)p = NULL;
-  depot_central_give(depot_central_of(li), p, 1, &stash);
-  depot_central_stash_release(&stash);
+  return_to_spans(depot_central_of(li), p);
 }
 
 /* ---- invariants ------------------------------------------------------------ */

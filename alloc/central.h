@@ -43,27 +43,155 @@ typedef struct depot_central {
   /* Locked part. */
   pthread_mutex_t lock depot_cache_aligned;
   depot_span_t *partial; /* spans with blocks to hand out (lock) */
-  uint16_t list_id;
+  uint32_t list_id;
   uint32_t spans;      /* spans owned by this pool (lock) */
   uint64_t blocks_out; /* sum of the spans' used counts (lock) */
   uint32_t max_depth;  /* records kept on the stack before blocks go back
                              to their spans; bounds the bytes a pool holds */
 } depot_central_t;
 
-/* The pools of every node, indexed by the low bits of a list id:
- * depot_central_table[node][(domain << 7) | class]. */
-#define DEPOT_POOLS_PER_NODE (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
-extern depot_central_t *depot_central_table[DEPOT_MAX_NODES];
+/* An owner heap: one pool per (domain, class), indexed by the low bits of
+ * a list id, for the spans of one owner (span.h).  Owners 0 to
+ * DEPOT_MAX_NODES - 1 are the nodes' shared heaps (threads without a cache
+ * use them); every other owner is one thread's on one node: only that
+ * thread's cache carves its spans and takes from its pools' stacks, and
+ * other threads' frees of its blocks are posted to those stacks (its
+ * "inbox").  When the thread ends its heap is parked whole for the next
+ * thread of the node: its stacks are emptied into its spans, and while it
+ * stays parked whatever is posted to it is too (depot_central_give), so
+ * nothing is stranded.  Owner heaps are never freed (ids and memory are
+ * reused through parking). */
+#define DEPOT_POOLS_PER_OWNER (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
+/* A message in an owner's inbox: the last block of a chain of blocks of
+ * one list id (linked through their first words), whose first word points
+ * back to the chain's first block and whose second word links the
+ * messages while it waits; a chain of more than one block keeps its
+ * length in its first block's second word.  So the owner splices a chain
+ * onto a bin without walking it.  Both second words take the place of the
+ * free key (tcache.h), which the owner writes back. */
+typedef struct depot_inbox_node {
+  void *first;                             /* the chain's first block */
+  _Atomic(struct depot_inbox_node *) link; /* the next message */
+} depot_inbox_node_t;
+
+/* Makes the chain head .. last (n blocks) a message. */
+static inline depot_inbox_node_t *depot_inbox_message(void *head, void *last,
+                                                      uint32_t n) {
+  if (head != last) ((uintptr_t *)head)[1] = n;
+  *(void **)last = head;
+  return (depot_inbox_node_t *)last;
+}
+
+/* Opens message m, taken from an inbox: returns the chain's first block,
+ * NULL-terminated again, with its length in *n. */
+static inline void *depot_inbox_open(depot_inbox_node_t *m, uint32_t *n) {
+  void *head = m->first;
+  *n = head == (void *)m ? 1u : (uint32_t)((uintptr_t *)head)[1];
+  m->first = NULL;
+  return head;
+}
+
+typedef struct depot_owner {
+  depot_central_t pools[DEPOT_POOLS_PER_OWNER];
+  uint32_t id;
+  uint32_t node;
+  /* 1 while parked (always for a node's shared heap).  Sequentially
+   * consistent with the inbox's posts (see
+   * depot_inbox_post and depot_owner_park). */
+  _Atomic int parked;
+  struct depot_owner *next_parked; /* the node's parked heaps (owner lock) */
+  /* The inbox (central.c): other threads' remote frees, a chain per
+   * message, in a multi-producer queue (snmalloc's message queue, after
+   * Vyukov): a post is one exchange of `back`; the messages are taken from
+   * `front` with plain loads by whoever holds `draining` (the owner, on its
+   * refill slow path; a poster or the parker when the heap is parked; the
+   * idle flusher).  `stub` keeps the queue from ever being empty. */
+  _Atomic(depot_inbox_node_t *) inbox_back depot_cache_aligned;
+  _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
+  _Atomic uint32_t draining;
+  depot_inbox_node_t stub;
+} depot_owner_t;
+
+/* Every owner heap by id; an entry is stored (release) once, after its
+ * pools are set up, and never changes. */
+extern _Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
+
+static inline depot_owner_t *depot_owner(unsigned id) {
+  return depot_load_acquire(&depot_owners[id]);
+}
+/* Ids handed out so far: every owner is below (entries may still be NULL
+ * while one is being set up, or if setting it up failed). */
+unsigned depot_owner_limit(void);
 
 static inline depot_central_t *depot_central_of(unsigned list_id) {
-  return &depot_central_table[depot_list_node(list_id)]
-                             [list_id & (DEPOT_LISTS_PER_NODE - 1)];
+  return &depot_owner(depot_list_owner(list_id))
+              ->pools[list_id & (DEPOT_LISTS_PER_OWNER - 1)];
 }
+/* The pool of list id li, set up if this is its first use: a thread heap's
+ * pools are set up lazily, by its owner's thread (central.c). */
+void depot_central_ready_slow(depot_central_t *c, uint32_t list_id);
+static inline depot_central_t *depot_central_ready(unsigned list_id) {
+  depot_central_t *c = depot_central_of(list_id);
+  if (__builtin_expect(c->max_depth == 0, 0))
+    depot_central_ready_slow(c, list_id);
+  return c;
+}
+
+/* The node of a list id's owner: where its blocks go home to. */
+static inline unsigned depot_list_node(unsigned list_id) {
+  return depot_owner(depot_list_owner(list_id))->node;
+}
+
+/* An owner heap for a thread on node: a parked one of the node's, or a new
+ * one; NULL when none can be made (ids or metadata used up: the thread then
+ * uses the node's shared heap). */
+depot_owner_t *depot_owner_take(unsigned node);
+/* Returns every block waiting on o's pools' stacks and in its inbox to
+ * their spans. */
+void depot_owner_drain(depot_owner_t *o);
+
+/* Posts message m (depot_inbox_message: a chain of blocks of one list id
+ * of o's) to o's inbox: one exchange, no lock, and no atomic per block.  A parked heap's inbox is drained into its spans at
+ * once, by the poster if no one else is draining it. */
+void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m);
+
+/* Whether o's inbox may hold a message (a hint: plain loads, no atomic
+ * read-modify-write; REQUIRES: the caller is o's thread). */
+static inline int depot_inbox_ready(depot_owner_t *o) {
+  depot_inbox_node_t *f =
+      atomic_load_explicit(&o->inbox_front, memory_order_relaxed);
+  return f != &o->stub ||
+         atomic_load_explicit(&f->link, memory_order_relaxed) != NULL;
+}
+
+/* Takes the messages of o's inbox, passing each (its link cleared) to
+ * take(ctx, message); returns 0 at once if another thread is draining it.  No atomic per message beyond the
+ * acquire loads of the links. */
+typedef void depot_inbox_take_fn(void *ctx, depot_inbox_node_t *m);
+
+/* Returns what o's inbox holds to its spans (any thread; nothing if
+ * another thread is draining it). */
+void depot_inbox_return(depot_owner_t *o);
+
+/* The list id of a chain taken from an inbox, read from its first block's
+ * span: small blocks may lie outside the region (segments mapped elsewhere
+ * when the region could not be reserved, as under a low RLIMIT_AS), where
+ * the page table says nothing.  One read per chain. */
+static inline uint32_t depot_inbox_list_id(const void *chain) {
+  uintptr_t a = (uintptr_t)chain;
+  const depot_span_t *s =
+      depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
+  return s->list_id;
+}
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx);
+/* Parks o, whose thread ended or moved: REQUIRES its cache flushed. */
+void depot_owner_park(depot_owner_t *o);
 
 /* Sets up the batch record table.  Returns 0 or an errno value. */
 int depot_central_global_init(void);
 
-/* Creates the pools of one node; their spans come from the arena that
+/* Creates the shared heap of one node (owner id = node); its spans, and
+ * those of every owner heap of the node, come from the arena that
  * depot_numa_arena_for() names.  Returns 0 or an errno value.
  * REQUIRES: depot_sizeclass_init() has run. */
 int depot_central_node_init(unsigned node);
@@ -111,7 +239,14 @@ void depot_central_check_locked(depot_central_t *c, uint64_t spans,
 void depot_central_lock(depot_central_t *c);
 void depot_central_unlock(depot_central_t *c);
 
-/* Fork safety (init.c): every pool lock of a node. */
+/* Fork safety (init.c): the owner lock; every pool lock of a node's
+ * owners. */
+void depot_owner_prefork(void);
+/* Fork's child: no thread is draining an inbox any more (fork does not
+ * take the try-lock; a message a lost thread was taking, or posting, is
+ * leaked, never reused). */
+void depot_owner_forked(void);
+void depot_owner_postfork(void);
 void depot_central_prefork(unsigned node);
 void depot_central_postfork(unsigned node);
 

@@ -21,8 +21,8 @@
  *   domain   - one of the three API families (raw, mem, object), numbered as
  *              the public DepotMemAllocatorDomain; spans serve exactly one
  *              domain so that a free with the wrong family is caught.
- *   list id  - node, domain and class of a small block in 16 bits; names one
- *              cache list and one central pool [span].
+ *   list id  - owner, domain and class of a small block in 25 bits; names
+ *              one cache list and one central pool [span].
  *   bin      - a thread cache's free list of one list id [tcache]; the word
  *              means nothing else (an arena keeps free spans on its "free
  *              lists by length" [arena]).
@@ -45,6 +45,20 @@
  *   purge    - giving a free span's pages back to the OS, keeping the
  *              address range [arena, os].
  *   home     - the node a thread allocates from now [numa].
+ *   owner    - the heap a small span serves, named in its list id: a node's
+ *              shared heap (owner id = node), or an "owner heap": one
+ *              thread's, on one node, whose spans only that thread carves
+ *              and whose blocks only its cache holds [central].
+ *   remote   - a free of a small block by a thread other than its owner.
+ *   outbox   - a thread's few buckets of remote frees, one owner each, each
+ *              posted whole to its owner's inbox [tcache].
+ *   inbox    - an owner heap's multi-producer queue of posted chains of
+ *              remote frees: a post is one exchange; the owner drains it
+ *              on its refill slow path, splicing chains onto its bins
+ *              [central].
+ *   parked   - an owner heap whose thread ended: kept whole for the next
+ *              thread of its node; its inbox is drained into its spans by
+ *              whoever posts to it [central].
  */
 #ifndef DEPOT_ALLOC_COMMON_H
 #define DEPOT_ALLOC_COMMON_H
@@ -79,9 +93,8 @@
 #define DEPOT_SEGMENT_PAGES (DEPOT_SEGMENT_SIZE / DEPOT_PAGE_SIZE)
 #define DEPOT_MIN_ALIGN 16
 
-/* Largest NUMA node count the core is built for.  Node ids are stored in the
- * 16-bit list id of every small page (see span.h): 7 bits are left for them
- * after the class and the domain, room for 128 nodes. */
+/* Largest NUMA node count the core is built for.  Each node has a shared
+ * owner heap whose id is the node's number (central.h). */
 #define DEPOT_MAX_NODES 64
 
 /* The three API domains, numbered as the public DepotMemAllocatorDomain

@@ -320,7 +320,7 @@ static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
       h->held -= bytes;
       return NULL;
     }
-    uint16_t li = depot_list_id(a->node, DEPOT_HEAP_DOMAIN, cls);
+    uint32_t li = depot_list_id(a->node, DEPOT_HEAP_DOMAIN, cls);
     s->block_size = depot_class_size[cls];
     s->list_id = li;
     s->domain = DEPOT_HEAP_DOMAIN;

@@ -23,45 +23,41 @@
 #include "alloc/numa.h"
 #include "alloc/tcache.h"
 
-/* Per list id of one node: small spans found in the arenas and the blocks
+/* Per list id of one owner: small spans found in the arenas and the blocks
  * out of them. */
 typedef struct {
-  uint64_t spans[DEPOT_POOLS_PER_NODE];
-  uint64_t used[DEPOT_POOLS_PER_NODE];
-  unsigned node;
-} node_tally_t;
+  uint64_t spans[DEPOT_POOLS_PER_OWNER];
+  uint64_t used[DEPOT_POOLS_PER_OWNER];
+} owner_tally_t;
 
-/* Written only by depot_check_heap, which its callers run at a quiescent
+/* Owners are checked TALLY_OWNERS at a time (one walk of the arenas per
+ * group): static memory of a bounded size, touched only by the checks.
+ * Written only by depot_check_heap, which its callers run at a quiescent
  * point, one call at a time (documented in alloc_api.h); no lock of its
  * own, so that no lock outside the lock order exists. */
-static node_tally_t tally[DEPOT_MAX_NODES];
+#define TALLY_OWNERS 128u
+static owner_tally_t tally[TALLY_OWNERS];
+static unsigned tally_first, tally_limit; /* the group: [first, first+128) */
 
 static void count_span(const depot_span_t *s, void *ctx) {
   (void)ctx;
   if (s->state != DEPOT_SPAN_SMALL) return;
   /* A heap's span belongs to no pool: depot_heap_check_all checks it. */
   if (depot_list_domain(s->list_id) == DEPOT_HEAP_DOMAIN) return;
+  unsigned owner = depot_list_owner(s->list_id);
+  DEPOT_CHECK(owner < tally_limit && depot_owner(owner) != NULL);
+  if (owner < tally_first || owner >= tally_first + TALLY_OWNERS) return;
   depot_central_check_span(s);
-  unsigned node = depot_list_node(s->list_id);
-  DEPOT_CHECK(node < depot_numa_nodes());
-  unsigned i = s->list_id & (DEPOT_LISTS_PER_NODE - 1);
-  tally[node].spans[i]++;
-  tally[node].used[i] += s->used;
+  DEPOT_CHECK(depot_list_node(s->list_id) < depot_numa_nodes());
+  unsigned i = s->list_id & (DEPOT_LISTS_PER_OWNER - 1);
+  tally[owner - tally_first].spans[i]++;
+  tally[owner - tally_first].used[i] += s->used;
 }
 
-int depot_check_heap(void) {
-  if (!depot_initialised()) return 0;
-  depot_huge_check(); /* takes and drops the huge table's lock */
-  unsigned nodes = depot_numa_nodes();
-  memset(tally, 0, sizeof tally[0] * nodes);
-  /* The idle flusher (idle.c, run by the purger thread) empties a blocked
-   * thread's cache into the pools while holding the registry lock: a
-   * program whose other threads all wait in system calls is quiescent to
-   * its own eyes, but not to the pools'.  Holding the registry lock across
-   * both walks below keeps the flusher out between them (lock order: the
-   * registry (5) before the pools (6) and the arenas (7), as the flusher
-   * itself takes them). */
-  depot_tcache_registry_lock();
+/* Checks the owners of the group that starts at first. */
+static void check_owners(unsigned first, unsigned nodes) {
+  tally_first = first;
+  memset(tally, 0, sizeof tally);
   /* Arenas first: they know every span, so they tell each pool how many
    * spans and blocks out it must account for. */
   for (unsigned n = 0; n < nodes; n++)
@@ -71,15 +67,36 @@ int depot_check_heap(void) {
       depot_arena_check_locked(a, count_span, NULL);
       pthread_mutex_unlock(&a->lock);
     }
-  for (unsigned n = 0; n < nodes; n++)
+  for (unsigned o = first; o < tally_limit && o < first + TALLY_OWNERS; o++) {
+    depot_owner_t *owner = depot_owner(o);
+    if (!owner) continue;
     for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
       for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
         unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
-        depot_central_t *c = &depot_central_table[n][i];
+        depot_central_t *c = &owner->pools[i];
         depot_central_lock(c);
-        depot_central_check_locked(c, tally[n].spans[i], tally[n].used[i]);
+        depot_central_check_locked(c, tally[o - first].spans[i],
+                                   tally[o - first].used[i]);
         depot_central_unlock(c);
       }
+  }
+}
+
+int depot_check_heap(void) {
+  if (!depot_initialised()) return 0;
+  depot_huge_check(); /* takes and drops the huge table's lock */
+  unsigned nodes = depot_numa_nodes();
+  tally_limit = depot_owner_limit();
+  /* The idle flusher (idle.c, run by the purger thread) empties a blocked
+   * thread's cache into the pools while holding the registry lock: a
+   * program whose other threads all wait in system calls is quiescent to
+   * its own eyes, but not to the pools'.  Holding the registry lock across
+   * the walks keeps the flusher out between the arenas' count and the
+   * pools' (lock order: the registry (5) before the pools (6) and the
+   * arenas (7), as the flusher itself takes them). */
+  depot_tcache_registry_lock();
+  for (unsigned first = 0; first < tally_limit; first += TALLY_OWNERS)
+    check_owners(first, nodes);
   depot_tcache_registry_unlock();
   depot_heap_check_all();
   /* The calling thread's cache, held as a slow path holds it (idle.h); a

@@ -260,19 +260,17 @@ __attribute__((no_sanitize_thread)) static int may_hold(
   return *(const volatile size_t *)&tc->limit_bytes != 0;
 }
 
-/* Empties tc's bins (park is FLUSHING: nobody else touches them) and drains
- * the pools they went to, so that their spans can be purged. */
+/* Empties tc's bins and posts its outbox (park is FLUSHING: nobody else
+ * touches them), then drains its owner heap's pools (the inbox: its own
+ * flushed blocks and other threads' posts), so that their spans can be
+ * purged.  Draining needs no ownership: a pool's stack may be popped by
+ * any thread (central.h). */
 static void empty_bins(depot_tcache_t *tc) {
-  unsigned char had[DEPOT_TCACHE_BINS];
-  uint64_t blocks = 0;
-  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
-    uint32_t n = depot_bin_count(&tc->bins[i]);
-    had[i] = n != 0;
-    blocks += n;
-  }
-  depot_tcache_flush_all(tc);
+  uint64_t blocks = depot_tcache_outbox_blocks(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
-    if (had[i]) depot_central_drain(depot_central_of(tc->node_base | i));
+    blocks += depot_bin_count(&tc->bins[i]);
+  depot_tcache_flush_all(tc);
+  depot_owner_drain(tc->owner);
   depot_add_relaxed(&n_blocks, blocks);
 }
 

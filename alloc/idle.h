@@ -45,6 +45,15 @@ static inline void depot_idle_enter(depot_tcache_t *tc) {
   depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
 }
 
+/* The owner takes its cache in a short slow path that is not activity
+ * (posting its outbox): in_slow alone, without reading the clock.  Enough
+ * for the protocol (idle.c, 3: the flag is set before anything that may
+ * block); slow_ms only tells the flusher which caches are worth a look.
+ * REQUIRES: tc was read from the thread's slot and is a live cache. */
+static inline void depot_idle_hold(depot_tcache_t *tc) {
+  depot_store_relaxed(&tc->in_slow, 1);
+}
+
 /* The owner no longer holds its cache (end of a slow path).  Release: what
  * the slow path wrote into the bins is ordered before a flusher's acquire
  * of in_slow (for ThreadSanitizer's sake; see depot_idle_enter). */

@@ -57,6 +57,7 @@ void depot_lock_all(void) {
   depot_config_prefork(); /* 3 */
   depot_nodes_prefork();  /* 4 */
   depot_tcache_prefork(); /* 5 */
+  depot_owner_prefork();  /* 5a */
   unsigned nodes = depot_numa_nodes();
   for (unsigned n = 0; n < nodes; n++) depot_central_prefork(n); /* 6 */
   for (unsigned n = 0; n < nodes; n++)                           /* 7 */
@@ -83,6 +84,7 @@ void depot_unlock_all(void) {
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       pthread_mutex_unlock(&depot_arenas[n][k]->lock);
   for (unsigned n = 0; n < nodes; n++) depot_central_postfork(n);
+  depot_owner_postfork();
   depot_tcache_postfork();
   depot_nodes_postfork();
   depot_config_postfork();
@@ -169,7 +171,10 @@ static void fork_child(void) {
   depot_store_relaxed(&depot_purge_asleep, 0);
   /* The caches of the threads left behind lose their owner (the registry
    * lock is held, or the parent had one thread and one cache at most). */
-  if (depot_initialised()) depot_idle_forked();
+  if (depot_initialised()) {
+    depot_idle_forked();
+    depot_owner_forked();
+  }
   if (fork_locked) depot_unlock_all();
   if (depot_fork_hook.child) depot_fork_hook.child(fork_locked && fork_hooked);
   if (!fork_locked) return;

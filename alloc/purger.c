@@ -27,10 +27,14 @@ static _Atomic uint64_t wakeups, idle_reclaims;
 void depot_purger_reclaim(void) {
   if (!depot_initialised()) return;
   uint32_t next;
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
-    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
+  for (unsigned o = 0, limit = depot_owner_limit(); o < limit; o++) {
+    depot_owner_t *owner = depot_owner(o);
+    if (!owner) continue;
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
-        depot_central_drain(&depot_central_table[n][i]);
+        depot_central_drain(&owner->pools[i]);
+  }
+  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 1, &next);
   }
@@ -41,12 +45,15 @@ void depot_purger_reclaim(void) {
  * taken back, batches pushed or popped (each pool's stack tag). */
 static uint64_t activity(void) {
   uint64_t sig = 0;
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
+  for (unsigned n = 0; n < depot_numa_nodes(); n++)
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       sig += depot_load_relaxed(&depot_arenas[n][k]->ops);
-    for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++)
+  for (unsigned o = 0, limit = depot_owner_limit(); o < limit; o++) {
+    depot_owner_t *owner = depot_owner(o);
+    if (!owner) continue;
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
-        sig += depot_load_relaxed(&depot_central_table[n][i].top) >> 32;
+        sig += depot_load_relaxed(&owner->pools[i].top) >> 32;
   }
   return sig;
 }

@@ -14,7 +14,7 @@
 _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
 _Atomic uintptr_t depot_region_base;
 _Atomic uintptr_t depot_region_used;
-_Atomic(_Atomic uint16_t *) depot_region_pages;
+_Atomic(_Atomic uint32_t *) depot_region_pages;
 
 /* All written once by depot_region_init, before any segment: the most
  * bytes the region may grow to (0: no region), and the address range kept
@@ -26,7 +26,7 @@ static size_t table_mapped; /* bytes of the page table mapped (region_lock) */
 
 #define REGION_MIN ((size_t)64 << 20) /* smallest region worth having */
 /* The page table grows by this much at a time (a multiple of any OS page
- * size; it covers 256 MiB of region). */
+ * size; 4-byte entries: it covers 128 MiB of region). */
 #define TABLE_STEP ((size_t)64 << 10)
 
 /* Where the region goes.  The kernel finds a free range for the page table
@@ -38,7 +38,7 @@ static size_t table_mapped; /* bytes of the page table mapped (region_lock) */
  * (the region may still grow past it while its addresses stay free). */
 size_t depot_region_init(size_t want) {
   want &= ~(size_t)DEPOT_SEGMENT_MASK;
-  size_t table = depot_align_up((want >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t),
+  size_t table = depot_align_up((want >> DEPOT_PAGE_SHIFT) * sizeof(uint32_t),
                                 DEPOT_SEGMENT_SIZE);
   for (size_t len = want; len >= REGION_MIN; len /= 2) {
     void *r;
@@ -56,7 +56,7 @@ size_t depot_region_init(size_t want) {
 
 /* Maps the page table for the first bytes of the region (lock held). */
 static int table_cover(size_t bytes) {
-  size_t need = depot_align_up((bytes >> DEPOT_PAGE_SHIFT) * sizeof(uint16_t),
+  size_t need = depot_align_up((bytes >> DEPOT_PAGE_SHIFT) * sizeof(uint32_t),
                                TABLE_STEP);
   char *t = (char *)depot_load_relaxed(&depot_region_pages);
   while (table_mapped < need) {
@@ -68,10 +68,10 @@ static int table_cover(size_t bytes) {
   return 0;
 }
 
-void depot_region_set_list_id(const void *p, size_t npages, uint16_t li) {
+void depot_region_set_list_id(const void *p, size_t npages, uint32_t li) {
   uintptr_t off = depot_region_offset((uintptr_t)p);
   if (!depot_region_contains(off)) return;
-  _Atomic uint16_t *t = depot_load_relaxed(&depot_region_pages);
+  _Atomic uint32_t *t = depot_load_relaxed(&depot_region_pages);
   for (size_t i = 0; i < npages; i++)
     depot_store_relaxed(&t[(off >> DEPOT_PAGE_SHIFT) + i], li);
 }

@@ -61,7 +61,7 @@ _Static_assert(sizeof(uint64_t) * DEPOT_SEGMAP_WORDS == ((size_t)4 << 20),
  * path. */
 extern depot_hidden _Atomic uintptr_t depot_region_base;
 extern depot_hidden _Atomic uintptr_t depot_region_used;
-extern depot_hidden _Atomic(_Atomic uint16_t *) depot_region_pages;
+extern depot_hidden _Atomic(_Atomic uint32_t *) depot_region_pages;
 
 /* Offset of a within the region if a is in a committed segment of it, else
  * a value >= depot_region_used (the caller compares). */
@@ -77,7 +77,7 @@ depot_inline unsigned depot_region_list_id(uintptr_t off) {
       &depot_load_relaxed(&depot_region_pages)[off >> DEPOT_PAGE_SHIFT]);
 }
 /* Sets the list id of npages pages from p (no-op outside the region). */
-void depot_region_set_list_id(const void *p, size_t npages, uint16_t li);
+void depot_region_set_list_id(const void *p, size_t npages, uint32_t li);
 
 /* Nonzero if a is inside a segment of Depot's.  Never faults, for any a. */
 depot_inline int depot_segmap_test(uintptr_t a) {

@@ -35,26 +35,31 @@
 #include "alloc/sizeclass.h"
 
 /* A list id names one bin of a thread cache and one central pool:
- *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..15  node.
- * 0 is no list (class 0 does not exist), which is what the region's page
- * table holds for pages that do not serve a small class. */
+ *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..24  owner.
+ * The owner is the heap that the span serves (central.h): owners 0 to
+ * DEPOT_MAX_NODES - 1 are the nodes' shared heaps, the others one thread's
+ * heap on one node each.  0 is no list (class 0 does not exist), which is
+ * what the region's page table holds for pages that do not serve a small
+ * class. */
 #define DEPOT_LIST_CLASS_BITS 7
 #define DEPOT_LIST_CLASS_MASK ((1u << DEPOT_LIST_CLASS_BITS) - 1)
 #define DEPOT_LIST_DOMAIN_SHIFT DEPOT_LIST_CLASS_BITS
 #define DEPOT_LIST_DOMAIN_BITS 2
-#define DEPOT_LIST_NODE_SHIFT (DEPOT_LIST_DOMAIN_SHIFT + DEPOT_LIST_DOMAIN_BITS)
-#define DEPOT_LISTS_PER_NODE (1u << DEPOT_LIST_NODE_SHIFT)
+#define DEPOT_LIST_OWNER_SHIFT \
+  (DEPOT_LIST_DOMAIN_SHIFT + DEPOT_LIST_DOMAIN_BITS)
+#define DEPOT_LISTS_PER_OWNER (1u << DEPOT_LIST_OWNER_SHIFT)
+#define DEPOT_MAX_OWNERS (1u << 16)
 _Static_assert(DEPOT_NCLASSES <= (1u << DEPOT_LIST_CLASS_BITS),
                "classes fit in the class bits");
 _Static_assert(DEPOT_NDOMAINS <= (1u << DEPOT_LIST_DOMAIN_BITS),
                "domains fit in the domain bits");
-_Static_assert(DEPOT_LIST_NODE_SHIFT == 9 &&
-                   (DEPOT_MAX_NODES - 1) << DEPOT_LIST_NODE_SHIFT <= 0xFFFF,
-               "every node's list ids fit in 16 bits, as described above");
-static inline uint16_t depot_list_id(unsigned node, unsigned domain,
+_Static_assert(DEPOT_LIST_OWNER_SHIFT == 9 &&
+                   DEPOT_MAX_NODES < DEPOT_MAX_OWNERS,
+               "every owner's list ids fit in 25 bits, as described above");
+static inline uint32_t depot_list_id(unsigned owner, unsigned domain,
                                      unsigned cls) {
-  return (uint16_t)((node << DEPOT_LIST_NODE_SHIFT) |
-                    (domain << DEPOT_LIST_DOMAIN_SHIFT) | cls);
+  return (owner << DEPOT_LIST_OWNER_SHIFT) |
+         (domain << DEPOT_LIST_DOMAIN_SHIFT) | cls;
 }
 static inline unsigned depot_list_class(unsigned li) {
   return li & DEPOT_LIST_CLASS_MASK;
@@ -62,8 +67,8 @@ static inline unsigned depot_list_class(unsigned li) {
 static inline unsigned depot_list_domain(unsigned li) {
   return (li >> DEPOT_LIST_DOMAIN_SHIFT) & ((1u << DEPOT_LIST_DOMAIN_BITS) - 1);
 }
-static inline unsigned depot_list_node(unsigned li) {
-  return li >> DEPOT_LIST_NODE_SHIFT;
+static inline unsigned depot_list_owner(unsigned li) {
+  return li >> DEPOT_LIST_OWNER_SHIFT;
 }
 
 typedef enum {
@@ -82,23 +87,24 @@ typedef struct depot_span {
   void *free;                     /* SMALL: blocks returned to this span */
   char *bump;                     /* SMALL: next never-handed-out block */
   char *bump_end;                 /* SMALL: end of the carvable area */
-  uint32_t used;                  /* SMALL: blocks outside the span */
   uint32_t block_size;            /* SMALL: class size; LARGE: usable bytes */
-  uint16_t start_page;            /* index of the first page in its segment */
+  uint16_t used;       /* SMALL: blocks outside the span (a span holds
+                        * fewer than 65536 blocks: central.c checks) */
+  uint16_t start_page; /* index of the first page in its segment */
   uint16_t npages;
-  uint16_t list_id; /* SMALL: see above */
-  uint8_t state;    /* depot_span_state_t */
-  uint8_t domain;   /* SMALL and LARGE */
-  uint8_t dirty;    /* FREE: some pages may be resident (not yet purged) */
+  uint16_t heap;    /* SMALL and LARGE of a heap: its slot (heap.h); else 0 */
+  uint32_t list_id; /* SMALL: see above */
+  union {
+    uint32_t dirty_ms; /* FREE and dirty: when its oldest pages were freed */
+    uint32_t heap_gen; /* SMALL of a heap: its generation's low bits (heap.h) */
+  };
+  uint8_t state;  /* depot_span_state_t */
+  uint8_t domain; /* SMALL and LARGE */
+  uint8_t dirty;  /* FREE: some pages may be resident (not yet purged) */
   union {
     uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
     uint8_t sampled;    /* LARGE: the block is a heap-profile sample (prof.h);
                          * cleared before the span goes back to its arena */
-  };
-  uint16_t heap; /* SMALL and LARGE of a heap: its slot (heap.h); else 0 */
-  union {
-    uint32_t dirty_ms; /* FREE and dirty: when its oldest pages were freed */
-    uint32_t heap_gen; /* SMALL of a heap: its generation's low bits (heap.h) */
   };
 } depot_span_t;
 _Static_assert(sizeof(depot_span_t) == 64, "a span descriptor is a cache line");

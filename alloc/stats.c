@@ -74,9 +74,11 @@ void depot_core_class_stats(unsigned domain, unsigned cls,
       !depot_initialised())
     return;
   unsigned i = (domain << DEPOT_LIST_CLASS_BITS) | cls;
-  for (unsigned n = 0; n < depot_numa_nodes(); n++) {
+  for (unsigned o = 0, limit = depot_owner_limit(); o < limit; o++) {
+    depot_owner_t *owner = depot_owner(o);
+    if (!owner) continue;
     depot_central_stats_t cs;
-    depot_central_stats(&depot_central_table[n][i], &cs);
+    depot_central_stats(&owner->pools[i], &cs);
     out->spans += cs.spans;
     out->span_bytes += cs.span_bytes;
     out->capacity += cs.capacity;
@@ -102,13 +104,17 @@ int depot_core_node_stats(unsigned node, depot_node_stats_t *out) {
   out->free_pages = as.free_pages;
   out->binds_ok = as.binds_ok;
   out->binds_failed = as.binds_failed;
-  for (unsigned i = 0; i < DEPOT_POOLS_PER_NODE; i++) {
-    unsigned cls = depot_list_class(i);
-    if (cls == 0 || cls >= DEPOT_NCLASSES) continue;
-    depot_central_stats_t cs;
-    depot_central_stats(&depot_central_table[node][i], &cs);
-    out->small_spans += cs.spans;
-    out->blocks_out += cs.blocks_out;
+  for (unsigned o = 0, limit = depot_owner_limit(); o < limit; o++) {
+    depot_owner_t *owner = depot_owner(o);
+    if (!owner || owner->node != node) continue;
+    for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++) {
+      unsigned cls = depot_list_class(i);
+      if (cls == 0 || cls >= DEPOT_NCLASSES) continue;
+      depot_central_stats_t cs;
+      depot_central_stats(&owner->pools[i], &cs);
+      out->small_spans += cs.spans;
+      out->blocks_out += cs.blocks_out;
+    }
   }
   return 0;
 }

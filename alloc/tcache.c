@@ -16,8 +16,13 @@
 #include "alloc/os.h"
 #include "alloc/region.h"
 
-depot_tcache_t depot_tcache_empty = {.node_base = DEPOT_NODE_BASE_NONE};
-depot_tcache_t depot_tcache_dead = {.node_base = DEPOT_NODE_BASE_NONE};
+/* Every bucket of the placeholders' outboxes unused (tcache.h). */
+#define NO_OUTBOX \
+  .outbox = {[0 ... DEPOT_OUTBOX_BUCKETS - 1] = {.list_id = DEPOT_OUTBOX_NONE}}
+depot_tcache_t depot_tcache_empty = {.owner_base = DEPOT_OWNER_BASE_NONE,
+                                     NO_OUTBOX};
+depot_tcache_t depot_tcache_dead = {.owner_base = DEPOT_OWNER_BASE_NONE,
+                                    NO_OUTBOX};
 __thread depot_tcache_t *depot_tls_tcache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
 
@@ -44,7 +49,7 @@ static inline uint32_t bin_max(unsigned i) {
   return (uint32_t)m;
 }
 static inline unsigned bin_list_id(const depot_tcache_t *tc, unsigned i) {
-  return tc->node_base | i;
+  return tc->owner_base | i;
 }
 
 void depot_tcache_prefork(void) { pthread_mutex_lock(&registry_lock); }
@@ -78,6 +83,22 @@ void depot_tcache_init_key(void) {
   depot_free_key = s | 1;
 }
 
+/* Gives tc an owner heap of node: its own, or the node's shared heap when
+ * no owner heap can be had. */
+static void set_owner(depot_tcache_t *tc, unsigned node) {
+  depot_owner_t *o = depot_owner_take(node);
+  tc->owner = o ? o : depot_owner(node);
+  tc->node = node;
+  tc->owner_base = tc->owner->id << DEPOT_LIST_OWNER_SHIFT;
+}
+
+/* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed). */
+static void drop_owner(depot_tcache_t *tc) {
+  if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
+  tc->owner = NULL;
+  tc->owner_base = DEPOT_OWNER_BASE_NONE;
+}
+
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* Fault injection: creating a cache, fresh or recycled, can fail. */
   if (depot_os_commit_mapped() != 0) return NULL;
@@ -87,9 +108,11 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   pthread_mutex_unlock(&registry_lock);
   if (!tc) tc = depot_meta_alloc(sizeof *tc);
   if (!tc) return NULL;
-  /* A recycled cache was flushed: its bins are empty with limit 0. */
-  tc->node = node;
-  tc->node_base = node << DEPOT_LIST_NODE_SHIFT;
+  /* A recycled cache was flushed: its bins and outbox are empty, limits 0;
+   * a new one is zero-filled. */
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    tc->outbox[k].list_id = DEPOT_OUTBOX_NONE;
+  set_owner(tc, node);
   tc->budget = budget;
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
@@ -103,6 +126,9 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   depot_store_relaxed(&tc->in_slow, 1);
   depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
   depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
+  tc->gc_events = 0;
+  tc->gc_ms = depot_os_now_ms();
+  memset(tc->gc_dry, 0, sizeof tc->gc_dry);
   pthread_mutex_lock(&registry_lock);
   tc->prev_live = NULL;
   tc->next_live = live;
@@ -133,17 +159,94 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
   for (; n; n = depot_bin_count(bin)) flush_blocks(tc, i, n < b ? n : b);
 }
 
+/* ---- the outbox ------------------------------------------------------------
+ * Remote frees wait here, bucketed by list id (direct-mapped: a few
+ * instructions a block, no atomic).  A bucket is posted to its owner's pool
+ * (one record pushed on its stack, the owner's inbox) when it holds a
+ * batch, when another list id needs its bucket, or when the outbox holds
+ * DEPOT_OUTBOX_MAX blocks in all; and whenever
+ * the cache is flushed or an idle-bin pass runs, so blocks do not wait on
+ * a thread that stopped freeing. */
+
+static void post(depot_tcache_t *tc, depot_outbox_t *b) {
+  if (b->head) {
+    uint32_t n = depot_class_info[depot_list_class(b->list_id)].batch - b->room;
+    depot_inbox_post(
+        depot_owner(depot_list_owner(b->list_id)),
+        depot_inbox_message(b->head, tc->outbox_last[b - tc->outbox], n));
+  }
+  b->head = NULL;
+  b->list_id = DEPOT_OUTBOX_NONE;
+}
+
+static void post_all(depot_tcache_t *tc) {
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
+}
+
+/* Every case of a remote free but the common one: another list id in the
+ * bucket, the free key seen, the bucket full. */
+static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
+                                           unsigned li) {
+  /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
+   * its class), and a bucket holding another list id is posted first. */
+  depot_outbox_t *b = depot_outbox_of(tc, li);
+  if (b->list_id != li) {
+    post(tc, b);
+    b->list_id = li;
+    b->room = depot_class_info[depot_list_class(li)].batch;
+    tc->outbox_last[b - tc->outbox] = p; /* the first in, so the last */
+  } else if (((uintptr_t *)p)[1] == depot_free_key) {
+    /* The free key, as on a bin: a block freed twice while it waits here
+     * is seen (confirmed by a walk, since data may equal the key). */
+    for (void *x = b->head; x; x = *(void **)x)
+      if (x == p) return 1;
+  }
+  ((uintptr_t *)p)[1] = depot_free_key;
+  *(void **)p = b->head;
+  b->head = p;
+  if (--b->room == 0) post(tc, b);
+  return 0;
+}
+
+int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
+  return remote_free_slow(tc, p, li);
+}
+
+/* Blocks waiting in the outbox bucket b. */
+static uint32_t bucket_count(const depot_outbox_t *b) {
+  if (b->list_id == DEPOT_OUTBOX_NONE) return 0;
+  return depot_class_info[depot_list_class(b->list_id)].batch - b->room;
+}
+
+uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc) {
+  uint32_t n = 0;
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    n += bucket_count(&tc->outbox[k]);
+  return n;
+}
+
 void depot_tcache_flush_all(depot_tcache_t *tc) {
+  post_all(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     flush_bin(tc, i);
     tc->bins[i].limit = 0;
     tc->bins[i].room = 0;
   }
   tc->limit_bytes = 0;
+  /* Other threads' frees of this heap's blocks, waiting in its inbox, are
+   * free memory too: back to their spans. */
+  if (tc->owner) depot_inbox_return(tc->owner);
+}
+
+void depot_tcache_move(depot_tcache_t *tc, unsigned node) {
+  depot_tcache_flush_all(tc);
+  drop_owner(tc);
+  set_owner(tc, node);
 }
 
 void depot_tcache_destroy(depot_tcache_t *tc) {
   depot_tcache_flush_all(tc);
+  drop_owner(tc);
   depot_central_stash_release(&tc->stash);
   pthread_mutex_lock(&registry_lock);
   if (tc->prev_live) tc->prev_live->next_live = tc->next_live;
@@ -160,8 +263,13 @@ __attribute__((no_sanitize_thread)) uint64_t depot_tcache_cached_blocks(
     unsigned i) {
   uint64_t n = 0;
   pthread_mutex_lock(&registry_lock);
-  for (depot_tcache_t *tc = live; tc; tc = tc->next_live)
+  for (depot_tcache_t *tc = live; tc; tc = tc->next_live) {
     n += (uint64_t)((int64_t)tc->bins[i].limit - tc->bins[i].room);
+    /* Remote frees waiting in the outbox are free blocks a cache holds. */
+    for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+      if ((tc->outbox[k].list_id & (DEPOT_LISTS_PER_OWNER - 1)) == i)
+        n += bucket_count(&tc->outbox[k]);
+  }
   pthread_mutex_unlock(&registry_lock);
   return n;
 }
@@ -210,6 +318,83 @@ static int grow(depot_tcache_t *tc, unsigned i) {
   return 1;
 }
 
+/* ---- idle-bin trimming ------------------------------------------------------
+ * As jemalloc's tcache GC: cached blocks should follow use.  Every
+ * GC_EVERY slow-path calls the owner looks at the clock; at most every
+ * GC_MS a pass gives back half of what each bin holds if the bin did not
+ * run dry since the last pass (its low-water mark stayed above zero, so
+ * those blocks sat idle).  The blocks flushed are the list's tail, the
+ * least recently freed.  Only the owner runs it, on its slow paths: the
+ * fast paths pay nothing. */
+#define GC_EVERY 32u
+#define GC_MS 100u
+
+/* Detaches the last n blocks of bin i and gives them back a batch at a
+ * time. */
+static void flush_tail(depot_tcache_t *tc, unsigned i, uint32_t n) {
+  depot_bin_t *bin = &tc->bins[i];
+  uint32_t count = depot_bin_count(bin), b = bin_batch(i);
+  if (n == 0 || n > count) return;
+  void **link = &bin->head;
+  for (uint32_t k = n; k < count; k++) link = (void **)*link;
+  void *rest = *link;
+  *link = NULL;
+  bin->room += (int32_t)n;
+  while (rest) {
+    void *head = rest, *last = head;
+    for (uint32_t k = 1; k < b && *(void **)last; k++) last = *(void **)last;
+    rest = *(void **)last;
+    *(void **)last = NULL;
+    uint32_t m = 0;
+    for (void *x = head; x; x = *(void **)x) m++;
+    depot_central_give(depot_central_of(bin_list_id(tc, i)), head, m,
+                       &tc->stash);
+  }
+}
+
+static depot_noinline void gc_pass(depot_tcache_t *tc) {
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
+    uint32_t n = depot_bin_count(&tc->bins[i]);
+    if (n && !(tc->gc_dry[i / 64] >> (i % 64) & 1))
+      flush_tail(tc, i, (n + 1) / 2);
+  }
+  memset(tc->gc_dry, 0, sizeof tc->gc_dry);
+  post_all(tc);
+}
+
+static inline void gc_tick(depot_tcache_t *tc) {
+  if (++tc->gc_events % GC_EVERY) return;
+  uint32_t now = depot_os_now_ms();
+  if (depot_ms_before(now, tc->gc_ms + GC_MS)) return;
+  tc->gc_ms = now;
+  gc_pass(tc);
+}
+
+/* ---- the inbox -------------------------------------------------------------
+ * Other threads' frees of this thread's blocks arrive as chains, one list
+ * id each, in its owner heap's inbox (central.h).  The owner takes them on
+ * its refill slow path: a chain is spliced whole onto its bin (its ends and
+ * length are in the message: no walk, no atomic), and what exceeds the
+ * bin's limit goes to the owner's pool, as any overflow. */
+static void take_chain(void *ctx, depot_inbox_node_t *m) {
+  depot_tcache_t *tc = ctx;
+  uint32_t li = depot_inbox_list_id(m);
+  unsigned i = li - tc->owner_base;
+  DEPOT_CHECK(i < DEPOT_TCACHE_BINS); /* only the owner's blocks come home */
+  uint32_t count;
+  void *head = depot_inbox_open(m, &count);
+  /* The free key back where the message kept its link and length. */
+  ((uintptr_t *)m)[1] = depot_free_key;
+  ((uintptr_t *)head)[1] = depot_free_key;
+  int32_t n = (int32_t)count;
+  depot_bin_t *bin = &tc->bins[i];
+  if (bin->room < n) grow(tc, i);
+  *(void **)m = bin->head;
+  bin->head = head;
+  bin->room -= n;
+  if (bin->room < 0) flush_blocks(tc, i, (uint32_t)-bin->room);
+}
+
 depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
                                              unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
@@ -220,14 +405,22 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
     bin->room++;
     return p;
   }
+  gc_tick(tc);
+  tc->gc_dry[i / 64] |= (uint64_t)1 << (i % 64);
+  if (depot_inbox_ready(tc->owner) &&
+      depot_inbox_drain(tc->owner, take_chain, tc) && (p = bin->head) != NULL) {
+    bin->head = *(void **)p;
+    bin->room++;
+    return p;
+  }
   if (bin->limit == 0) grow(tc, i);
   uint32_t want =
       bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;
   void *head;
-  uint32_t n = depot_central_take(depot_central_of(bin_list_id(tc, i)), want,
+  uint32_t n = depot_central_take(depot_central_ready(bin_list_id(tc, i)), want,
                                   &head, &tc->stash);
   if (n == 0) return NULL;
-  DEPOT_CHECK_INTERNAL(bin->head == NULL && n <= want);
+  DEPOT_CHECK_INTERNAL(bin->head == NULL && (n <= want || n <= bin_batch(i)));
   bin->head = *(void **)head;
   bin->room = (int32_t)bin->limit - (int32_t)(n - 1);
   return head;
@@ -237,6 +430,7 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned d, unsigned cls) {
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
   depot_bin_t *bin = &tc->bins[i];
+  gc_tick(tc);
   if (bin->room <= 0) grow(tc, i);
   if (bin->limit == 0) { /* no budget at all: straight to the pool */
     *(void **)p = NULL;
@@ -285,6 +479,22 @@ void depot_tcache_check(const depot_tcache_t *tc) {
         DEPOT_CHECK(depot_region_list_id(off) == bin_list_id(tc, i));
     }
     DEPOT_CHECK(n == depot_bin_count(bin));
+  }
+  /* Each used outbox bucket: a NULL-terminated chain of batch - room
+   * blocks of its list id (another owner's), the first one in last. */
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
+    const depot_outbox_t *b = &tc->outbox[k];
+    if (b->list_id == DEPOT_OUTBOX_NONE) continue;
+    DEPOT_CHECK(b->head != NULL &&
+                depot_outbox_of((depot_tcache_t *)tc, b->list_id) == b &&
+                (b->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base);
+    uint32_t n = 0, want = bucket_count(b);
+    const void *last = NULL;
+    for (void *x = b->head; x; x = *(void **)x) {
+      DEPOT_CHECK(++n <= want && depot_inbox_list_id(x) == b->list_id);
+      last = x;
+    }
+    DEPOT_CHECK(n == want && last == tc->outbox_last[k]);
   }
   DEPOT_CHECK(limit_bytes == tc->limit_bytes);
   DEPOT_CHECK(tc->limit_bytes <= tc->budget || tc->budget == 0);

@@ -1,8 +1,13 @@
 /* tcache.h: per-thread caches.  Each thread owns one depot_tcache_t with a
- * free list ("bin") per (domain, size class) of its NUMA node.  A cache hit
- * in malloc pops a bin, a free of a block of the thread's node pushes one:
- * no lock, no atomic read-modify-write, nothing shared.  Misses refill and
- * overflows flush whole batches through the node's central pools.
+ * free list ("bin") per (domain, size class) of its owner heap (central.h):
+ * the heap of this thread on its NUMA node, whose spans no other thread
+ * carves.  A cache hit in malloc pops a bin, a free of a block of the
+ * thread's own heap pushes one: no lock, no atomic read-modify-write,
+ * nothing shared.  Misses refill and overflows flush whole batches through
+ * the heap's own pools.  A free of another owner's block (a remote free)
+ * never reaches a bin, so a thread never hands out a block another thread
+ * allocated (no passive false sharing): it waits in the outbox, bucketed by
+ * list id, and is posted to the owner's inbox a batch at a time.
  *
  * Bounded in bytes: each bin has a limit (blocks it may hold), and the sum of
  * limit * class size over all bins never exceeds the cache's budget.  Limits
@@ -10,7 +15,7 @@
  * another bin needs the room (slow-path bookkeeping only).
  *
  * Threads that have no cache yet point at depot_tcache_empty, whose bins are
- * empty with limit 0 and whose node_base matches no page, so "no cache" costs
+ * empty with limit 0 and whose owner_base matches no page, so "no cache" costs
  * the fast paths nothing: it looks like a miss. */
 #ifndef DEPOT_ALLOC_TCACHE_H
 #define DEPOT_ALLOC_TCACHE_H
@@ -36,13 +41,27 @@ static inline uint32_t depot_bin_count(const depot_bin_t *b) {
   return (uint32_t)((int64_t)b->limit - b->room);
 }
 
-#define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_NODE
+#define DEPOT_TCACHE_BINS DEPOT_POOLS_PER_OWNER
+
+/* An outbox bucket: remote frees of one list id (so of one owner), linked
+ * through their first word, posted to the owner's inbox as one chain when
+ * it holds a batch of its class.  room counts down from that batch; an
+ * unused bucket's list id is DEPOT_OUTBOX_NONE, which no page's list id
+ * equals (0 would match the pages of large blocks).  So an outbox holds at
+ * most DEPOT_OUTBOX_BUCKETS batches (64 KiB each at most). */
+#define DEPOT_OUTBOX_BUCKETS 64
+#define DEPOT_OUTBOX_NONE UINT32_MAX
+typedef struct {
+  void *head;
+  uint32_t list_id;
+  uint32_t room; /* blocks it may take before it is posted */
+} depot_outbox_t;
 
 typedef struct depot_tcache {
-  /* Hot: every hit touches one bin, every free reads node_base.  Bins come
+  /* Hot: every hit touches one bin, every free reads owner_base.  Bins come
    * first so that a bin's address is the cache's plus 16 * index. */
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
-  uint32_t node_base; /* node << DEPOT_LIST_NODE_SHIFT; see free() */
+  uint32_t owner_base; /* owner id << DEPOT_LIST_OWNER_SHIFT; see free() */
   uint32_t node;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
@@ -62,6 +81,16 @@ typedef struct depot_tcache {
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
   uint64_t sigmask0;    /* signals the owner had blocked at creation */
   uint32_t flush_round; /* the flusher's last round that looked (registry) */
+  depot_owner_t *owner; /* the heap whose blocks the bins hold */
+  /* Remote frees waiting to be posted to their owners (tcache.c). */
+  depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
+  void *outbox_last[DEPOT_OUTBOX_BUCKETS]; /* each bucket's first block in */
+  /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
+   * look at the clock, when the last pass ran, and a bit per bin set when
+   * it ran dry (a refill) since then.  Owner only. */
+  uint32_t gc_events;
+  uint32_t gc_ms;
+  uint64_t gc_dry[(DEPOT_TCACHE_BINS + 63) / 64];
 } depot_tcache_t;
 _Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
 
@@ -113,7 +142,8 @@ void __tsan_acquire(void *addr);
 #define depot_tsan_acquire(p) ((void)0)
 #endif
 
-#define DEPOT_NODE_BASE_NONE 0xFFFF0000u
+/* An owner_base that no page's list id minus a bin index can match. */
+#define DEPOT_OWNER_BASE_NONE 0xFFFF0000u
 
 /* The free key: written into the second word of every block a cache
  * holds, and compared on free: a block whose second word equals it may be
@@ -132,12 +162,13 @@ extern depot_hidden int depot_tcache_bypass;
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget);
 /* Flushes every bin and recycles the cache. */
 void depot_tcache_destroy(depot_tcache_t *tc);
-/* Flushes every bin to the central pools (limits reset). */
+/* Flushes every bin to the central pools (limits reset), posts the outbox
+ * and returns the owner heap's inbox to its spans. */
 void depot_tcache_flush_all(depot_tcache_t *tc);
 
-/* Blocks of bin index i held by all live caches, for statistics: a
- * snapshot read without the owners' cooperation, exact only when they are
- * quiescent. */
+/* Blocks of bin index i held by all live caches (bins and outboxes), for
+ * statistics: a snapshot read without the owners' cooperation, exact only
+ * when they are quiescent. */
 uint64_t depot_tcache_cached_blocks(unsigned i);
 
 /* Whether p is on the bin of class cls in domain d (a walk of the bin:
@@ -160,6 +191,54 @@ void depot_tcache_postfork(void);
 void depot_tcache_registry_lock(void);
 void depot_tcache_registry_unlock(void);
 depot_tcache_t *depot_tcache_live(void);
+/* A free of p, a small block of list id li whose owner is not tc's: into
+ * the outbox, posted to the owner with others of its list id.  Returns 1,
+ * and keeps nothing, if p waits in the outbox already (a double free).
+ * REQUIRES: tc held by a slow path (depot_thread_cache). */
+int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li);
+
+/* The outbox bucket of list id li: direct-mapped by a multiplicative
+ * (Fibonacci) hash of the whole list id, so that the classes of a few
+ * owners spread over the buckets (an xor of owner and class bits made
+ * neighbouring owners collide class by class). */
+_Static_assert(DEPOT_OUTBOX_BUCKETS == 64, "the hash keeps the top 6 bits");
+static inline depot_outbox_t *depot_outbox_of(depot_tcache_t *tc, unsigned li) {
+  return &tc->outbox[(uint32_t)(li * 0x9E3779B1u) >> 26];
+}
+
+/* The common case of a remote free, with no call: p lies on a page of list
+ * id li (read from the page table), of domain d; the bucket is li's (so li
+ * is a small list of another owner: the slow path set the bucket up), the
+ * block does not carry the free key, and the bucket does not fill up.
+ * Returns 0 (nothing done) otherwise.  Straight code without a system
+ * call, so the owner runs it on its cache without holding it, as a fast
+ * path (idle.h), and announces itself to ThreadSanitizer as they do.  The
+ * placeholder caches' buckets are all unused: a thread without a cache
+ * misses here. */
+static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
+                                           unsigned li, unsigned d) {
+  depot_outbox_t *b = depot_outbox_of(tc, li);
+  if (__builtin_expect(b->list_id == li &&
+                           (li & (3u << DEPOT_LIST_DOMAIN_SHIFT)) ==
+                               d << DEPOT_LIST_DOMAIN_SHIFT &&
+                           ((uintptr_t *)p)[1] != depot_free_key && b->room > 1,
+                       1)) {
+    ((uintptr_t *)p)[1] = depot_free_key;
+    *(void **)p = b->head;
+    b->head = p;
+    b->room--;
+    depot_tsan_release(tc);
+    return 1;
+  }
+  return 0;
+}
+
+/* Blocks waiting in tc's outbox (its owner's slow paths, or a flusher). */
+uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc);
+
+/* The thread moved to node: flushes the cache and takes an owner heap of
+ * the new node (parking the old one). */
+void depot_tcache_move(depot_tcache_t *tc, unsigned node);
 
 /* Slow paths: the bin of class cls in domain d is empty (alloc) or full
  * (free).  alloc returns NULL when no memory is left. */

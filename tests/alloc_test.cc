@@ -5,6 +5,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
+#include <ctime>
 #include <set>
 #include <vector>
 
@@ -79,8 +80,8 @@ TEST(Alloc, LargeAndHugeBlocks) {
 
 TEST(Alloc, AlignedAllocationUpTo16MiB) {
   for (size_t align = 32; align <= (size_t(16) << 20); align *= 2) {
-    for (size_t s : {size_t(1), size_t(100), align, 3 * align / 2,
-                     size_t(40000)}) {
+    for (size_t s :
+         {size_t(1), size_t(100), align, 3 * align / 2, size_t(40000)}) {
       void *p = depot_aligned_alloc(align, s, RAW);
       ASSERT_NE(p, nullptr) << "align " << align << " size " << s;
       EXPECT_EQ(uintptr_t(p) % align, 0u) << "align " << align << " size " << s;
@@ -100,8 +101,8 @@ TEST(Alloc, AlignedAllocationRejectsBadAlignment) {
 }
 
 TEST(Alloc, ReallocKeepsContentsAcrossClassChanges) {
-  const size_t sizes[] = {1,     17,    100,    1000,          5000,
-                          33000, 200000, 3 << 20, size_t(10) << 20};
+  const size_t sizes[] = {
+      1, 17, 100, 1000, 5000, 33000, 200000, 3 << 20, size_t(10) << 20};
   void *p = depot_alloc_call(1, MEM);
   fill(p, 1, 9);
   size_t have = 1;
@@ -123,6 +124,62 @@ TEST(Alloc, ReallocKeepsContentsAcrossClassChanges) {
   void *r = depot_realloc(nullptr, 50, MEM);  // realloc(NULL) allocates
   ASSERT_NE(r, nullptr);
   depot_free_call(r, MEM);
+}
+
+TEST(Alloc, AGrowingSmallBlockMovesToAPageRunThatGrowsInPlace) {
+  // Grown by 256 bytes at a time from 64 bytes to 32 KiB: 68 class
+  // boundaries are crossed, 8 of them above 16 KiB, but from 16 KiB on the
+  // block is a page run that takes the pages after it (a fresh run's
+  // neighbours are free here), so it moves at most twice there, each move
+  // keeping the contents.
+  void *p = depot_alloc_call(64, RAW);
+  ASSERT_NE(p, nullptr);
+  fill(p, 64, 5);
+  size_t have = 64, moves_above_16k = 0;
+  for (size_t s = 320; s <= 32768; s += 256) {
+    void *q = depot_realloc(p, s, RAW);
+    ASSERT_NE(q, nullptr);
+    ASSERT_TRUE(check(q, have, 5)) << "growing to " << s;
+    if (q != p && have >= 16384) moves_above_16k++;
+    fill(q, s, 5);
+    p = q;
+    have = s;
+  }
+  EXPECT_EQ(depot_usable_size(p) % 8192, 0u) << "a page run";
+  EXPECT_LE(moves_above_16k, 2u);
+  depot_free_call(p, RAW);
+}
+
+TEST(Alloc, IdleBinsGiveTheirBlocksBack) {
+  // A bin filled once and then left alone: while the thread keeps missing
+  // in other classes (slow paths), the idle bin gives back half of what it
+  // holds each idle-bin period (100 ms).
+  const unsigned cls = depot_size_to_class(720);  // a class nothing else uses
+  auto cached = [&] {
+    depot_class_stats_t st;
+    depot_core_class_stats(OBJ, cls, &st);
+    return st.cached;
+  };
+  std::vector<void *> v;
+  for (int i = 0; i < 64; i++) v.push_back(depot_alloc_call(720, OBJ));
+  for (void *p : v) depot_free_call(p, OBJ);
+  size_t full = cached();
+  ASSERT_GE(full, 16u) << "the bin keeps freed blocks";
+  // Misses and overflows in another class until the idle bin is down to a
+  // quarter (two idle periods at least), for at most 10 s: a loaded machine
+  // runs few iterations per period, and without the trimming it never ends.
+  struct timespec t0, t;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  long ms = 0;
+  while (cached() > full / 4 && ms < 10000) {
+    std::vector<void *> w;
+    for (int i = 0; i < 300; i++) w.push_back(depot_alloc_call(3000, OBJ));
+    for (void *p : w) depot_free_call(p, OBJ);
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    ms = (t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000;
+  }
+  EXPECT_LE(cached(), full / 4) << "an idle bin kept its blocks";
+  EXPECT_GE(ms, 90) << "two idle-bin passes are 100 ms apart";
 }
 
 TEST(Alloc, CallocZeroesRecycledMemory) {
@@ -194,7 +251,8 @@ TEST(Alloc, OwnershipCheckNeverFaults) {
     EXPECT_EQ(depot_usable_size(reinterpret_cast<void *>(a)), 0u);
   }
   // The segment header of a live block's segment is not a block either.
-  EXPECT_FALSE(depot_owns(reinterpret_cast<void *>(uintptr_t(small) & ~uintptr_t((4 << 20) - 1))));
+  EXPECT_FALSE(depot_owns(
+      reinterpret_cast<void *>(uintptr_t(small) & ~uintptr_t((4 << 20) - 1))));
   depot_free_call(small, RAW);
   depot_free_call(large, RAW);
   depot_free_call(huge, RAW);
@@ -210,13 +268,15 @@ class AllocDeath : public ::testing::Test {
 
 TEST_F(AllocDeath, FreeWithAnotherDomainIsCaught) {
   void *p = depot_alloc_call(64, MEM);
-  EXPECT_DEATH(depot_free_call(p, RAW),
-               "free\\(0x[0-9a-f]+\\): block of domain 'mem' used with domain 'raw'");
+  EXPECT_DEATH(
+      depot_free_call(p, RAW),
+      "free\\(0x[0-9a-f]+\\): block of domain 'mem' used with domain 'raw'");
   void *l = depot_alloc_call(100000, OBJ);
   EXPECT_DEATH(depot_free_call(l, MEM), "domain 'obj' used with domain 'mem'");
   void *h = depot_alloc_call(size_t(8) << 20, RAW);
   EXPECT_DEATH(depot_free_call(h, OBJ), "domain 'raw' used with domain 'obj'");
-  EXPECT_DEATH(depot_realloc(p, 10, OBJ), "realloc.*domain 'mem' used with domain 'obj'");
+  EXPECT_DEATH(depot_realloc(p, 10, OBJ),
+               "realloc.*domain 'mem' used with domain 'obj'");
   depot_free_call(p, MEM);
   depot_free_call(l, OBJ);
   depot_free_call(h, RAW);
@@ -228,12 +288,15 @@ TEST_F(AllocDeath, ForeignAndInteriorPointersAreCaught) {
   // Small blocks: the slow path (and the realloc path) checks the block
   // start; the cache-hit fast path of free deliberately does not.
   char *p = static_cast<char *>(depot_alloc_call(64, RAW));
-  EXPECT_DEATH(depot_realloc(p + 16, 100, RAW), "realloc.*not the start of a block");
+  EXPECT_DEATH(depot_realloc(p + 16, 100, RAW),
+               "realloc.*not the start of a block");
   char *l = static_cast<char *>(depot_alloc_call(100000, RAW));
   EXPECT_DEATH(depot_free_call(l + 8192, RAW), "not the start of a block");
   depot_free_call(p, RAW);
   depot_free_call(l, RAW);
-  EXPECT_DEATH(depot_free_call(l, RAW), "not a live block \\(freed already");  // double free of a large block
+  EXPECT_DEATH(
+      depot_free_call(l, RAW),
+      "not a live block \\(freed already");  // double free of a large block
 }
 
 // malloc_usable_size's fast path (depot_usable_size_fast): the block's size
@@ -243,22 +306,24 @@ TEST_F(AllocDeath, UsableSizeNeverOverReports) {
   for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
     size_t cs = depot_class_size[c];
     std::vector<char *> v;
-    for (int i = 0; i < 3; i++) v.push_back(static_cast<char *>(depot_alloc_call(cs, RAW)));
+    for (int i = 0; i < 3; i++)
+      v.push_back(static_cast<char *>(depot_alloc_call(cs, RAW)));
     for (char *p : v) {
       EXPECT_EQ(probe_usable_size_fast(p), cs) << cs;
       if (probe_check_level() >= 2) continue;
       for (size_t into : {size_t(16), cs / 2, cs - 16})
         if (into > 0 && into < cs)
-          EXPECT_EQ(probe_usable_size_fast(p + into), cs - into) << cs << "+" << into;
+          EXPECT_EQ(probe_usable_size_fast(p + into), cs - into)
+              << cs << "+" << into;
     }
     for (char *p : v) depot_free_call(p, RAW);
   }
   char *p = static_cast<char *>(depot_alloc_call(64, RAW));
   if (probe_check_level() >= 2)
-    EXPECT_DEATH(probe_usable_size_fast(p + 16),
-                 "malloc_usable_size\\(0x[0-9a-f]+\\): not the start of a block");
-  else
-    EXPECT_EQ(probe_usable_size_fast(p + 16), 48u);
+    EXPECT_DEATH(
+        probe_usable_size_fast(p + 16),
+        "malloc_usable_size\\(0x[0-9a-f]+\\): not the start of a block");
+  else EXPECT_EQ(probe_usable_size_fast(p + 16), 48u);
   char *l = static_cast<char *>(depot_alloc_call(100000, RAW));
   EXPECT_GE(probe_usable_size_fast(l), 100000u);
   EXPECT_EQ(probe_usable_size_fast(l + 4096), 0u) << "inside a large block";
@@ -291,7 +356,8 @@ TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
   std::vector<void *> v;
   for (int i = 0; i < 200; i++) {
     void *q = depot_alloc_call(32, RAW);
-    EXPECT_NE(static_cast<uintptr_t *>(q)[1], key) << "alloc must clear the key";
+    EXPECT_NE(static_cast<uintptr_t *>(q)[1], key)
+        << "alloc must clear the key";
     static_cast<uintptr_t *>(q)[1] = key;
     v.push_back(q);
   }
@@ -330,7 +396,8 @@ TEST(CheckHeapDeathTest, CatchesACorruptedCacheBin) {
 
 TEST(CheckHeap, PassesOnAHealthyHeap) {
   std::vector<void *> v;
-  for (size_t i = 0; i < 3000; i++) v.push_back(depot_alloc_call(1 + i * 13 % 40000, i % 3));
+  for (size_t i = 0; i < 3000; i++)
+    v.push_back(depot_alloc_call(1 + i * 13 % 40000, i % 3));
   EXPECT_EQ(depot_check_heap(), 0);
   for (size_t i = 0; i < v.size(); i++) depot_free_call(v[i], i % 3);
   depot_trim();

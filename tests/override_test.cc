@@ -117,6 +117,20 @@ TEST(Override, AnswersGlibcsQuestionsAndPrintsStatisticsOnASignal) {
   EXPECT_NE(r.output.find("background purger: "), std::string::npos) << r.output;
 }
 
+TEST(Override, NoWorkerGetsABlockOnALineAnotherThreadWasGiven) {
+  // Passive false sharing, counted deterministically (the scratch
+  // pattern): a block freed by a thread other than its allocator goes home
+  // to its owner's heap, never into the freeing thread's cache, so each
+  // worker's own block comes from its own spans.  Several sizes, as the
+  // line check depends on how many blocks share a line.
+  for (const char *size : {"8", "32", "64", "100"}) {
+    Result r = Sh(Preload() + Runfile("tests/progs/line_sharing") + " " + size);
+    EXPECT_EQ(r.status, 0) << size << ": " << r.output;
+    EXPECT_NE(r.output.find("shared=0 of 4"), std::string::npos)
+        << size << ": " << r.output;
+  }
+}
+
 TEST(Override, HardLimitEveryFamilyFailsWithEnomem) {
   Result r = Sh("env DEPOT_CONF=memory_limit=128m " + Preload() +
                 Runfile("tests/progs/limit_fill"));

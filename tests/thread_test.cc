@@ -11,11 +11,13 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 #include <vector>
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "alloc/sizeclass.h"
 #include "tests/probe.h"
 
 namespace {
@@ -159,7 +161,8 @@ TEST(Threads, ThousandShortLivedThreadsLeakNothing) {
   depot_core_stats(&st);
   // 1000 threads x 200 blocks would need ~200 MiB if nothing were reused;
   // the arenas' shards (numa.h) each keep a couple of 4 MiB segments.
-  EXPECT_LE(st.segments, segments_early + 2) << "memory grows with thread churn";
+  EXPECT_LE(st.segments, segments_early + 2)
+      << "memory grows with thread churn";
   EXPECT_LE(st.segments * 4, 128u) << "more than 128 MiB of segments";
   EXPECT_LE(st.meta_bytes, meta_early + (size_t(1) << 20))
       << "thread caches are not recycled";
@@ -181,10 +184,11 @@ TEST(Threads, RandomTrafficThroughSharedSlots) {
         b->size = (rng() % 64 == 0) ? 32768 + rng() % 300000 : 1 + rng() % 1024;
         b->seed = rng();
         if (rng() % 16 == 0)
-          b->p = static_cast<unsigned char *>(
-              depot_aligned_alloc(size_t(64) << (rng() % 8), b->size, b->seed % 3));
+          b->p = static_cast<unsigned char *>(depot_aligned_alloc(
+              size_t(64) << (rng() % 8), b->size, b->seed % 3));
         else
-          b->p = static_cast<unsigned char *>(depot_alloc_call(b->size, b->seed % 3));
+          b->p = static_cast<unsigned char *>(
+              depot_alloc_call(b->size, b->seed % 3));
         ASSERT_NE(b->p, nullptr);
         fill(*b);
         local.push_back(b);
@@ -235,7 +239,8 @@ TEST(Threads, RandomTrafficThroughSharedSlots) {
 
 TEST(Threads, CacheStaysWithinItsByteBudget) {
   // A run-time change: new caches start with it, old ones take it up.
-  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "256k", nullptr, 0), 0);
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "256k", nullptr, 0),
+            0);
   std::thread t([] {
     std::vector<void *> v;
     for (size_t size = 16; size <= 32768; size = size * 5 / 4 + 16)
@@ -246,11 +251,71 @@ TEST(Threads, CacheStaysWithinItsByteBudget) {
       ASSERT_LE(probe_tcache_held_bytes(), probe_tcache_limit_bytes());
       ASSERT_LE(probe_tcache_limit_bytes(), 256u * 1024u);
     }
-    EXPECT_GT(probe_tcache_held_bytes(), 0u) << "the cache should cache something";
+    EXPECT_GT(probe_tcache_held_bytes(), 0u)
+        << "the cache should cache something";
   });
   t.join();
   ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "2m", nullptr, 0), 0);
   ExpectNothingLost();
+}
+
+}  // namespace
+
+namespace {
+
+std::set<void *> AllocMany(size_t size, unsigned d, int n) {
+  std::set<void *> s;
+  for (int i = 0; i < n; i++) s.insert(depot_alloc_call(size, d));
+  return s;
+}
+
+size_t Common(const std::set<void *> &a, const std::set<void *> &b) {
+  size_t n = 0;
+  for (void *p : a) n += b.count(p);
+  return n;
+}
+
+TEST(Threads, RemoteFreesComeHomeThroughTheInbox) {
+  // The test thread allocates; another thread frees every block (remote
+  // frees: its outbox, then the test thread's inbox) and then allocates as
+  // many of the class itself: it must get none of them.  The test thread's
+  // refills then find its blocks again, spliced from its inbox.
+  std::set<void *> mine = AllocMany(208, OBJ, 2000);
+  size_t theirs_common = 1;
+  std::thread t([&] {
+    for (void *p : mine) depot_free_call(p, OBJ);
+    std::set<void *> theirs = AllocMany(208, OBJ, 2000);
+    theirs_common = Common(theirs, mine);
+    for (void *p : theirs) depot_free_call(p, OBJ);
+  });  // exits: its outbox is posted
+  t.join();
+  EXPECT_EQ(theirs_common, 0u) << "a freeing thread handed out another's block";
+  std::set<void *> again = AllocMany(208, OBJ, 2000);
+  EXPECT_GE(Common(again, mine), 1900u) << "remote frees did not come home";
+  for (void *p : again) depot_free_call(p, OBJ);
+  depot_thread_flush();
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
+TEST(Threads, PostsToAnEndedThreadsHeapGoBackToItsSpans) {
+  // A thread allocates and ends: its heap is parked.  Every block it
+  // allocated, freed here, is posted to that parked heap's inbox and goes
+  // straight back to its spans: nothing stays out.
+  const unsigned cls = depot_size_to_class(1400);
+  auto out = [&] {
+    depot_class_stats_t st;
+    depot_core_class_stats(MEM, cls, &st);
+    return st.out - st.stacked;
+  };
+  depot_thread_flush();
+  size_t before = out();
+  std::set<void *> blocks;
+  std::thread([&] { blocks = AllocMany(1400, MEM, 3000); }).join();
+  EXPECT_GE(out(), before + 3000);
+  for (void *p : blocks) depot_free_call(p, MEM);
+  depot_thread_flush();  // posts what the outbox still holds
+  EXPECT_EQ(out(), before) << "blocks posted to a parked heap stayed out";
+  EXPECT_EQ(depot_check_heap(), 0);
 }
 
 }  // namespace
