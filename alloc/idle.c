@@ -56,6 +56,10 @@
 #define _GNU_SOURCE
 #include "alloc/idle.h"
 
+#ifdef DEPOT_TSAN
+#include <dlfcn.h> /* in_sanitizer */
+#include <elf.h>
+#endif
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -181,12 +185,64 @@ static int read_task_file(int32_t tid, const char *name, char *buf, int size) {
   return len;
 }
 
+#ifdef DEPOT_TSAN
+/* ThreadSanitizer's builds break argument 3 at the top: its run-time,
+ * called by the instrumented fast paths on every access, has locks of its
+ * own and waits for them with raw futex calls, so an owner can be blocked
+ * in a system call in the middle of a fast path (seen: a flush while the
+ * owner was between two reads of its outbox).  There the flusher also
+ * refuses a thread whose system call returns into the run-time's own code:
+ * the executable segments of the object that holds __tsan_acquire, read
+ * once from its program headers (dladdr gives where it is loaded). */
+static int in_sanitizer(uintptr_t pc) {
+  static uintptr_t lo[4], hi[4];
+  static _Atomic int state; /* 0 unknown, 1 known; the registry lock orders */
+  if (!depot_load_acquire(&state)) {
+    Dl_info info;
+    unsigned n = 0;
+    if (dladdr((void *)&__tsan_acquire, &info) && info.dli_fbase) {
+      uintptr_t base = (uintptr_t)info.dli_fbase;
+      const Elf64_Ehdr *eh = (const Elf64_Ehdr *)base;
+      const Elf64_Phdr *ph = (const Elf64_Phdr *)(base + eh->e_phoff);
+      for (unsigned i = 0; i < eh->e_phnum && n < 4; i++)
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+          lo[n] = base + ph[i].p_vaddr;
+          hi[n++] = base + ph[i].p_vaddr + ph[i].p_memsz;
+        }
+    }
+    if (n == 0) lo[0] = 0, hi[0] = UINTPTR_MAX; /* not found: refuse all */
+    depot_store_release(&state, 1);
+  }
+  for (unsigned i = 0; i < 4; i++)
+    if (pc >= lo[i] && pc < hi[i]) return 1;
+  return 0;
+}
+
+/* The user-mode address the system call in buf (/proc's "syscall" line:
+ * number, six arguments, stack pointer, program counter) returns to. */
+static uintptr_t syscall_pc(const char *buf) {
+  const char *last = strrchr(buf, ' ');
+  if (!last || last[1] != '0' || last[2] != 'x') return 0;
+  uintptr_t pc = 0;
+  for (const char *c = last + 3;; c++) {
+    if (*c >= '0' && *c <= '9') pc = pc * 16 + (uintptr_t)(*c - '0');
+    else if (*c >= 'a' && *c <= 'f') pc = pc * 16 + (uintptr_t)(*c - 'a' + 10);
+    else break;
+  }
+  return pc;
+}
+#endif
+
 /* The system call tid is blocked in, or -1: running ("running"), blocked
- * outside a system call (a page fault: "-1 ..."), gone, or no such file. */
+ * outside a system call (a page fault: "-1 ..."), gone, or no such file
+ * (or, in ThreadSanitizer's builds, blocked inside its run-time). */
 static long blocked_syscall(int32_t tid) {
   char buf[256];
   if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0) return -1;
   if (buf[0] < '0' || buf[0] > '9') return -1;
+#ifdef DEPOT_TSAN
+  if (in_sanitizer(syscall_pc(buf))) return -1;
+#endif
   long nr = 0;
   for (const char *c = buf; *c >= '0' && *c <= '9' && nr < 1000000; c++)
     nr = nr * 10 + (*c - '0');
