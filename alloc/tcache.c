@@ -190,6 +190,15 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
    * its class), and a bucket holding another list id is posted first. */
   depot_outbox_t *b = depot_outbox_of(tc, li);
+  if (depot_unlikely(depot_tcache_bypass)) {
+    /* Debug mode or the quarantine: every free must reach their hooks, but
+     * the inline path (depot_tcache_remote_push) takes whatever a used
+     * bucket of its list id accepts, the program's own pointer included.
+     * So no bucket is ever used: each block is posted home alone. */
+    depot_inbox_post(depot_owner(depot_list_owner(li)),
+                     depot_inbox_message(p, p, 1));
+    return 0;
+  }
   if (b->list_id != li) {
     post(tc, b);
     b->list_id = li;

@@ -154,7 +154,8 @@ extern depot_hidden uintptr_t depot_free_key;
 void depot_tcache_init_key(void);
 
 /* Set at start-up while debug mode or the quarantine is on: bins never
- * grow, so every free and every allocation takes the slow path (which
+ * grow and outbox buckets are never used (each remote free is posted
+ * alone), so every free and every allocation takes the slow path (which
  * routes them through the debug hooks and the quarantine). */
 extern depot_hidden int depot_tcache_bypass;
 
