@@ -353,11 +353,27 @@ void depot_owner_park(depot_owner_t *o) {
 
 void depot_owner_prefork(void) { pthread_mutex_lock(&owner_lock); }
 
+/* A thread lost in the fork may have been between its exchange of
+ * inbox_back and its link store (a poster, or a drainer posting the stub):
+ * the queue is cut there for good, since no one will store that link, and
+ * every later post would link behind the cut, out of the consumer's reach.
+ * The child is single-threaded here: back is set to the last node reachable
+ * from front, and the cut-off tail (the lost thread's one message, or the
+ * stub, which a drain posts again) is leaked: one chain per heap at most. */
+static void inbox_repair(depot_owner_t *o) {
+  depot_inbox_node_t *last = depot_load_relaxed(&o->inbox_front), *next;
+  while ((next = depot_load_relaxed(&last->link)) != NULL) last = next;
+  if (last != depot_load_relaxed(&o->inbox_back))
+    depot_store_relaxed(&o->inbox_back, last);
+}
+
 void depot_owner_forked(void) {
   unsigned limit = depot_owner_limit();
   for (unsigned id = 0; id < limit; id++) {
     depot_owner_t *o = depot_owner(id);
-    if (o) depot_store_relaxed(&o->draining, 0);
+    if (!o) continue;
+    depot_store_relaxed(&o->draining, 0);
+    inbox_repair(o);
   }
 }
 void depot_owner_postfork(void) { pthread_mutex_unlock(&owner_lock); }

@@ -244,7 +244,8 @@ void depot_central_unlock(depot_central_t *c);
 void depot_owner_prefork(void);
 /* Fork's child: no thread is draining an inbox any more (fork does not
  * take the try-lock; a message a lost thread was taking, or posting, is
- * leaked, never reused). */
+ * leaked, never reused), and an inbox cut by a lost thread's post is
+ * mended (its back set to the last node reachable from its front). */
 void depot_owner_forked(void);
 void depot_owner_postfork(void);
 void depot_central_prefork(unsigned node);

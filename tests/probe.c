@@ -167,3 +167,31 @@ int probe_idle_flush(unsigned idle_ms) {
   uint32_t next;
   return depot_idle_flush(idle_ms, &next);
 }
+
+static int probe_taken;
+static void probe_take(void *ctx, depot_inbox_node_t *m) {
+  (void)ctx;
+  (void)m;
+  probe_taken++;
+}
+
+int probe_inbox_fork_cut(void) {
+  /* Messages the drain only counts (never opens), so they need no blocks. */
+  static depot_inbox_node_t a, cut, b;
+  if (depot_init() != 0) return -1;
+  depot_owner_t *o = depot_owner_take(0);
+  if (!o) return -1;
+  a.first = &a;
+  b.first = &b;
+  depot_inbox_post(o, &a);
+  /* A poster's exchange without its link store. */
+  atomic_store(&cut.link, NULL);
+  atomic_exchange(&o->inbox_back, &cut);
+  depot_owner_forked();
+  depot_inbox_post(o, &b);
+  probe_taken = 0;
+  depot_inbox_drain(o, probe_take, NULL);
+  int n = probe_taken;
+  depot_owner_park(o);
+  return n;
+}
