@@ -52,7 +52,10 @@
  * Fork: a child's listed caches of threads that did not come along keep
  * their parents' thread ids, which the child could see again on threads of
  * its own; depot_idle_forked clears them (tid 0), and the flusher recycles
- * such caches without asking /proc anything. */
+ * such caches without asking /proc anything.  Until then their owner heaps
+ * have no thread to drain their inboxes: depot_idle_forked marks them
+ * parked, so what the child frees of their blocks goes back to their spans
+ * as it is posted (the recycling parks them properly). */
 #define _GNU_SOURCE
 #include "alloc/idle.h"
 
@@ -147,6 +150,9 @@ void depot_idle_forked(void) {
     if (tc != mine) {
       tc->tid = 0;
       tc->tls_slot = NULL;
+      /* Single-threaded here: no post to order against.  The heap is
+       * still the orphan's (not on a parked list) until its destroy. */
+      if (tc->owner) depot_store_relaxed(&tc->owner->parked, 1);
     }
 }
 
