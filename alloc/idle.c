@@ -258,12 +258,19 @@ static int proc_usable(void) {
 
 /* ---- the flusher's side (registry lock held) ------------------------------ */
 
-/* A racy look at whether tc's bins may hold blocks (limit_bytes is the
- * owner's, written in its slow paths): a hint that is checked again before
- * anything is done.  Kept out of ThreadSanitizer's view. */
+/* A racy look at whether tc's bins or outbox may hold blocks (limit_bytes
+ * and the buckets' list ids are the owner's, written in its slow paths): a
+ * hint that is checked again before anything is done.  The outbox counts:
+ * a thread that only frees other threads' blocks has no limits but may
+ * hold up to DEPOT_OUTBOX_BUCKETS batches there.  Kept out of
+ * ThreadSanitizer's view. */
 __attribute__((no_sanitize_thread)) static int may_hold(
     const depot_tcache_t *tc) {
-  return *(const volatile size_t *)&tc->limit_bytes != 0;
+  if (*(const volatile size_t *)&tc->limit_bytes != 0) return 1;
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    if (*(const volatile uint32_t *)&tc->outbox[k].list_id != DEPOT_OUTBOX_NONE)
+      return 1;
+  return 0;
 }
 
 /* Empties tc's bins and posts its outbox (park is FLUSHING: nobody else
