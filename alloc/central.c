@@ -271,7 +271,9 @@ static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
   return t;
 }
 
-int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+/* One pass of a drain: 0 at once if another thread holds `draining`. */
+static int inbox_drain_once(depot_owner_t *o, depot_inbox_take_fn *take,
+                            void *ctx) {
   if (atomic_exchange_explicit(&o->draining, 1, memory_order_seq_cst)) return 0;
   depot_inbox_node_t *m;
   while ((m = inbox_pop(o)) != NULL) {
@@ -280,6 +282,19 @@ int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
   }
   /* Sequentially consistent: see depot_inbox_post. */
   atomic_store_explicit(&o->draining, 0, memory_order_seq_cst);
+  return 1;
+}
+
+static int inbox_poppable(depot_owner_t *o);
+
+/* A parked heap (a node's shared heap is always parked) is drained again
+ * while a message can be taken: a poster that found `draining` held during
+ * the pass left its message to this drain (see drain_parked). */
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+  if (!inbox_drain_once(o, take, ctx)) return 0;
+  while (atomic_load_explicit(&o->parked, memory_order_seq_cst) &&
+         inbox_poppable(o) && inbox_drain_once(o, take, ctx)) {
+  }
   return 1;
 }
 
@@ -312,7 +327,7 @@ static int inbox_poppable(depot_owner_t *o) {
  * another thread holds `draining`: that thread looks again itself, or is
  * the heap's new owner, which drains on its refills. */
 static void drain_parked(depot_owner_t *o) {
-  while (depot_inbox_drain(o, to_spans, NULL) && inbox_poppable(o)) {
+  while (inbox_drain_once(o, to_spans, NULL) && inbox_poppable(o)) {
   }
 }
 

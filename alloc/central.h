@@ -165,8 +165,10 @@ static inline int depot_inbox_ready(depot_owner_t *o) {
 }
 
 /* Takes the messages of o's inbox, passing each (its link cleared) to
- * take(ctx, message); returns 0 at once if another thread is draining it.  No atomic per message beyond the
- * acquire loads of the links. */
+ * take(ctx, message); returns 0 at once if another thread is draining it.
+ * No atomic per message beyond the acquire loads of the links.  A parked
+ * heap's inbox (a node's shared heap's) is drained again while a message
+ * can be taken, so none waits for the next drain. */
 typedef void depot_inbox_take_fn(void *ctx, depot_inbox_node_t *m);
 
 /* Returns what o's inbox holds to its spans (any thread; nothing if
