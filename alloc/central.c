@@ -274,6 +274,12 @@ static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
 /* One pass of a drain: 0 at once if another thread holds `draining`. */
 static int inbox_drain_once(depot_owner_t *o, depot_inbox_take_fn *take,
                             void *ctx) {
+  /* The Dekker pairs (depot_inbox_post with depot_owner_park, and with
+   * drain_parked) need the consumer's reads of the links to follow its
+   * sequentially consistent store (of `parked`, or of `draining`) in the
+   * single total order; inbox_pop's loads are only acquire, which C11 lets
+   * read an older value (x86 and AArch64 do not), so a full fence first. */
+  atomic_thread_fence(memory_order_seq_cst);
   if (atomic_exchange_explicit(&o->draining, 1, memory_order_seq_cst)) return 0;
   depot_inbox_node_t *m;
   while ((m = inbox_pop(o)) != NULL) {
