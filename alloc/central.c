@@ -241,6 +241,16 @@ static void inbox_push(depot_owner_t *o, depot_inbox_node_t *n) {
   atomic_store_explicit(&prev->link, n, memory_order_seq_cst);
 }
 
+/* Counts message m's blocks in or out of o's inboxed (statistics): its
+ * length is in its first block unless it is one block. */
+static void inbox_count(depot_owner_t *o, const depot_inbox_node_t *m, int in) {
+  uint32_t n = m->first == m ? 1u : (uint32_t)((uintptr_t *)m->first)[1];
+  _Atomic uint32_t *c =
+      &o->inboxed[depot_inbox_list_id(m) & (DEPOT_LISTS_PER_OWNER - 1)];
+  if (in) depot_add_relaxed(c, n);
+  else depot_sub_relaxed(c, n);
+}
+
 /* The next message, or NULL (empty, or cut by a producer); holds
  * `draining`. */
 static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
@@ -284,6 +294,7 @@ static int inbox_drain_once(depot_owner_t *o, depot_inbox_take_fn *take,
   depot_inbox_node_t *m;
   while ((m = inbox_pop(o)) != NULL) {
     atomic_store_explicit(&m->link, NULL, memory_order_relaxed);
+    inbox_count(o, m, 0);
     take(ctx, m);
   }
   /* Sequentially consistent: see depot_inbox_post. */
@@ -346,6 +357,7 @@ void depot_inbox_return(depot_owner_t *o) { drain_parked(o); }
  * poster that finds another thread draining leaves it to that thread,
  * which looks again after releasing `draining` (drain_parked). */
 void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m) {
+  inbox_count(o, m, 1); /* before the exchange publishes m */
   inbox_push(o, m);
   if (depot_unlikely(atomic_load_explicit(&o->parked, memory_order_seq_cst)))
     drain_parked(o);

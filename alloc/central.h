@@ -110,6 +110,11 @@ typedef struct depot_owner {
   _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
   _Atomic uint32_t draining;
   depot_inbox_node_t stub;
+  /* Blocks of each of its lists waiting in the inbox, for statistics (free
+   * blocks: cached, not in use).  Added before a post's exchange, taken
+   * off as a drain takes the message, so never negative; relaxed.  A
+   * message a fork child leaks stays counted. */
+  _Atomic uint32_t inboxed[DEPOT_POOLS_PER_OWNER];
 } depot_owner_t;
 
 /* Every owner heap by id; an entry is stored (release) once, after its
