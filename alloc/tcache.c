@@ -161,12 +161,12 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
 
 /* ---- the outbox ------------------------------------------------------------
  * Remote frees wait here, bucketed by list id (direct-mapped: a few
- * instructions a block, no atomic).  A bucket is posted to its owner's pool
- * (one record pushed on its stack, the owner's inbox) when it holds a
- * batch, when another list id needs its bucket, or when the outbox holds
- * DEPOT_OUTBOX_MAX blocks in all; and whenever
- * the cache is flushed or an idle-bin pass runs, so blocks do not wait on
- * a thread that stopped freeing. */
+ * instructions a block, no atomic).  A bucket is posted to its owner's
+ * inbox (one exchange, central.h) when it holds a batch or when another
+ * list id needs its bucket, so the outbox holds at most
+ * DEPOT_OUTBOX_BUCKETS (64) batches less one block each; and whenever the
+ * cache is flushed or an idle-bin pass runs, so blocks do not wait on a
+ * thread that stopped freeing. */
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
   if (b->head) {
