@@ -231,6 +231,10 @@ static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
     depot_tsan_release(tc);
     return 1;
   }
+  /* Announced on a miss too: the bucket was read, and the miss may not
+   * hold the cache (a large block's free takes no slow path of it) before
+   * the thread blocks and a flusher posts the outbox. */
+  depot_tsan_release(tc);
   return 0;
 }
 
