@@ -121,7 +121,8 @@ typedef struct {
   size_t capacity;   /* blocks they hold in all */
   size_t out;        /* blocks carved out of them (in use or cached) */
   size_t stacked;    /* of those, on the central pools' stacks */
-  size_t cached;     /* of those, in thread caches (a snapshot) */
+  size_t cached;     /* of those, in thread caches (bins, outboxes) and
+                        owner heaps' inboxes (a snapshot) */
 } depot_class_stats_t;
 void depot_core_class_stats(unsigned domain, unsigned cls,
                             depot_class_stats_t *out);

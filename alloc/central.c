@@ -241,6 +241,16 @@ static void inbox_push(depot_owner_t *o, depot_inbox_node_t *n) {
   atomic_store_explicit(&prev->link, n, memory_order_seq_cst);
 }
 
+/* Counts message m's blocks in or out of o's inboxed (statistics): its
+ * length is in its first block unless it is one block. */
+static void inbox_count(depot_owner_t *o, const depot_inbox_node_t *m, int in) {
+  uint32_t n = m->first == m ? 1u : (uint32_t)((uintptr_t *)m->first)[1];
+  _Atomic uint32_t *c =
+      &o->inboxed[depot_inbox_list_id(m) & (DEPOT_LISTS_PER_OWNER - 1)];
+  if (in) depot_add_relaxed(c, n);
+  else depot_sub_relaxed(c, n);
+}
+
 /* The next message, or NULL (empty, or cut by a producer); holds
  * `draining`. */
 static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
@@ -271,15 +281,37 @@ static depot_inbox_node_t *inbox_pop(depot_owner_t *o) {
   return t;
 }
 
-int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+/* One pass of a drain: 0 at once if another thread holds `draining`. */
+static int inbox_drain_once(depot_owner_t *o, depot_inbox_take_fn *take,
+                            void *ctx) {
+  /* The Dekker pairs (depot_inbox_post with depot_owner_park, and with
+   * drain_parked) need the consumer's reads of the links to follow its
+   * sequentially consistent store (of `parked`, or of `draining`) in the
+   * single total order; inbox_pop's loads are only acquire, which C11 lets
+   * read an older value (x86 and AArch64 do not), so a full fence first. */
+  atomic_thread_fence(memory_order_seq_cst);
   if (atomic_exchange_explicit(&o->draining, 1, memory_order_seq_cst)) return 0;
   depot_inbox_node_t *m;
   while ((m = inbox_pop(o)) != NULL) {
     atomic_store_explicit(&m->link, NULL, memory_order_relaxed);
+    inbox_count(o, m, 0);
     take(ctx, m);
   }
   /* Sequentially consistent: see depot_inbox_post. */
   atomic_store_explicit(&o->draining, 0, memory_order_seq_cst);
+  return 1;
+}
+
+static int inbox_poppable(depot_owner_t *o);
+
+/* A parked heap (a node's shared heap is always parked) is drained again
+ * while a message can be taken: a poster that found `draining` held during
+ * the pass left its message to this drain (see drain_parked). */
+int depot_inbox_drain(depot_owner_t *o, depot_inbox_take_fn *take, void *ctx) {
+  if (!inbox_drain_once(o, take, ctx)) return 0;
+  while (atomic_load_explicit(&o->parked, memory_order_seq_cst) &&
+         inbox_poppable(o) && inbox_drain_once(o, take, ctx)) {
+  }
   return 1;
 }
 
@@ -312,7 +344,7 @@ static int inbox_poppable(depot_owner_t *o) {
  * another thread holds `draining`: that thread looks again itself, or is
  * the heap's new owner, which drains on its refills. */
 static void drain_parked(depot_owner_t *o) {
-  while (depot_inbox_drain(o, to_spans, NULL) && inbox_poppable(o)) {
+  while (inbox_drain_once(o, to_spans, NULL) && inbox_poppable(o)) {
   }
 }
 
@@ -325,6 +357,7 @@ void depot_inbox_return(depot_owner_t *o) { drain_parked(o); }
  * poster that finds another thread draining leaves it to that thread,
  * which looks again after releasing `draining` (drain_parked). */
 void depot_inbox_post(depot_owner_t *o, depot_inbox_node_t *m) {
+  inbox_count(o, m, 1); /* before the exchange publishes m */
   inbox_push(o, m);
   if (depot_unlikely(atomic_load_explicit(&o->parked, memory_order_seq_cst)))
     drain_parked(o);
@@ -353,11 +386,27 @@ void depot_owner_park(depot_owner_t *o) {
 
 void depot_owner_prefork(void) { pthread_mutex_lock(&owner_lock); }
 
+/* A thread lost in the fork may have been between its exchange of
+ * inbox_back and its link store (a poster, or a drainer posting the stub):
+ * the queue is cut there for good, since no one will store that link, and
+ * every later post would link behind the cut, out of the consumer's reach.
+ * The child is single-threaded here: back is set to the last node reachable
+ * from front, and the cut-off tail (the lost thread's one message, or the
+ * stub, which a drain posts again) is leaked: one chain per heap at most. */
+static void inbox_repair(depot_owner_t *o) {
+  depot_inbox_node_t *last = depot_load_relaxed(&o->inbox_front), *next;
+  while ((next = depot_load_relaxed(&last->link)) != NULL) last = next;
+  if (last != depot_load_relaxed(&o->inbox_back))
+    depot_store_relaxed(&o->inbox_back, last);
+}
+
 void depot_owner_forked(void) {
   unsigned limit = depot_owner_limit();
   for (unsigned id = 0; id < limit; id++) {
     depot_owner_t *o = depot_owner(id);
-    if (o) depot_store_relaxed(&o->draining, 0);
+    if (!o) continue;
+    depot_store_relaxed(&o->draining, 0);
+    inbox_repair(o);
   }
 }
 void depot_owner_postfork(void) { pthread_mutex_unlock(&owner_lock); }

@@ -110,6 +110,11 @@ typedef struct depot_owner {
   _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
   _Atomic uint32_t draining;
   depot_inbox_node_t stub;
+  /* Blocks of each of its lists waiting in the inbox, for statistics (free
+   * blocks: cached, not in use).  Added before a post's exchange, taken
+   * off as a drain takes the message, so never negative; relaxed.  A
+   * message a fork child leaks stays counted. */
+  _Atomic uint32_t inboxed[DEPOT_POOLS_PER_OWNER];
 } depot_owner_t;
 
 /* Every owner heap by id; an entry is stored (release) once, after its
@@ -165,8 +170,10 @@ static inline int depot_inbox_ready(depot_owner_t *o) {
 }
 
 /* Takes the messages of o's inbox, passing each (its link cleared) to
- * take(ctx, message); returns 0 at once if another thread is draining it.  No atomic per message beyond the
- * acquire loads of the links. */
+ * take(ctx, message); returns 0 at once if another thread is draining it.
+ * No atomic per message beyond the acquire loads of the links.  A parked
+ * heap's inbox (a node's shared heap's) is drained again while a message
+ * can be taken, so none waits for the next drain. */
 typedef void depot_inbox_take_fn(void *ctx, depot_inbox_node_t *m);
 
 /* Returns what o's inbox holds to its spans (any thread; nothing if
@@ -244,7 +251,8 @@ void depot_central_unlock(depot_central_t *c);
 void depot_owner_prefork(void);
 /* Fork's child: no thread is draining an inbox any more (fork does not
  * take the try-lock; a message a lost thread was taking, or posting, is
- * leaked, never reused). */
+ * leaked, never reused), and an inbox cut by a lost thread's post is
+ * mended (its back set to the last node reachable from its front). */
 void depot_owner_forked(void);
 void depot_owner_postfork(void);
 void depot_central_prefork(unsigned node);

@@ -50,7 +50,7 @@
  *              thread's, on one node, whose spans only that thread carves
  *              and whose blocks only its cache holds [central].
  *   remote   - a free of a small block by a thread other than its owner.
- *   outbox   - a thread's few buckets of remote frees, one owner each, each
+ *   outbox   - a thread's 64 buckets of remote frees, one list id each, each
  *              posted whole to its owner's inbox [tcache].
  *   inbox    - an owner heap's multi-producer queue of posted chains of
  *              remote frees: a post is one exchange; the owner drains it

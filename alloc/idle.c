@@ -52,7 +52,10 @@
  * Fork: a child's listed caches of threads that did not come along keep
  * their parents' thread ids, which the child could see again on threads of
  * its own; depot_idle_forked clears them (tid 0), and the flusher recycles
- * such caches without asking /proc anything. */
+ * such caches without asking /proc anything.  Until then their owner heaps
+ * have no thread to drain their inboxes: depot_idle_forked marks them
+ * parked, so what the child frees of their blocks goes back to their spans
+ * as it is posted (the recycling parks them properly). */
 #define _GNU_SOURCE
 #include "alloc/idle.h"
 
@@ -151,6 +154,9 @@ void depot_idle_forked(void) {
     if (tc != mine) {
       tc->tid = 0;
       tc->tls_slot = NULL;
+      /* Single-threaded here: no post to order against.  The heap is
+       * still the orphan's (not on a parked list) until its destroy. */
+      if (tc->owner) depot_store_relaxed(&tc->owner->parked, 1);
     }
 }
 
@@ -308,12 +314,19 @@ static int proc_usable(void) {
 
 /* ---- the flusher's side (registry lock held) ------------------------------ */
 
-/* A racy look at whether tc's bins may hold blocks (limit_bytes is the
- * owner's, written in its slow paths): a hint that is checked again before
- * anything is done.  Kept out of ThreadSanitizer's view. */
+/* A racy look at whether tc's bins or outbox may hold blocks (limit_bytes
+ * and the buckets' list ids are the owner's, written in its slow paths): a
+ * hint that is checked again before anything is done.  The outbox counts:
+ * a thread that only frees other threads' blocks has no limits but may
+ * hold up to DEPOT_OUTBOX_BUCKETS batches there.  Kept out of
+ * ThreadSanitizer's view. */
 __attribute__((no_sanitize_thread)) static int may_hold(
     const depot_tcache_t *tc) {
-  return *(const volatile size_t *)&tc->limit_bytes != 0;
+  if (*(const volatile size_t *)&tc->limit_bytes != 0) return 1;
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
+    if (*(const volatile uint32_t *)&tc->outbox[k].list_id != DEPOT_OUTBOX_NONE)
+      return 1;
+  return 0;
 }
 
 /* Empties tc's bins and posts its outbox (park is FLUSHING: nobody else

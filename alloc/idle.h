@@ -74,7 +74,7 @@ void depot_idle_exiting(depot_tcache_t *tc);
 
 /* Fork's child, with the registry lock held (or a single-threaded parent):
  * the calling thread's cache gets the child's thread id, every other
- * listed cache loses its owner. */
+ * listed cache loses its owner, and its owner heap is marked parked. */
 void depot_idle_forked(void);
 
 /* Flushes the caches of threads idle (no slow path) for idle_ms and blocked

@@ -84,8 +84,10 @@ void depot_core_class_stats(unsigned domain, unsigned cls,
     out->capacity += cs.capacity;
     out->out += cs.blocks_out;
     out->stacked += cs.stacked;
+    /* Other threads' frees waiting in the owner's inbox: free blocks. */
+    out->cached += depot_load_relaxed(&owner->inboxed[i]);
   }
-  out->cached = depot_tcache_cached_blocks(i);
+  out->cached += depot_tcache_cached_blocks(i);
 }
 
 void depot_core_big_stats(unsigned domain, depot_big_stats_t *out) {

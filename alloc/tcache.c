@@ -161,12 +161,12 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
 
 /* ---- the outbox ------------------------------------------------------------
  * Remote frees wait here, bucketed by list id (direct-mapped: a few
- * instructions a block, no atomic).  A bucket is posted to its owner's pool
- * (one record pushed on its stack, the owner's inbox) when it holds a
- * batch, when another list id needs its bucket, or when the outbox holds
- * DEPOT_OUTBOX_MAX blocks in all; and whenever
- * the cache is flushed or an idle-bin pass runs, so blocks do not wait on
- * a thread that stopped freeing. */
+ * instructions a block, no atomic).  A bucket is posted to its owner's
+ * inbox (one exchange, central.h) when it holds a batch or when another
+ * list id needs its bucket, so the outbox holds at most
+ * DEPOT_OUTBOX_BUCKETS (64) batches less one block each; and whenever the
+ * cache is flushed or an idle-bin pass runs, so blocks do not wait on a
+ * thread that stopped freeing. */
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
   if (b->head) {
@@ -190,6 +190,15 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
    * its class), and a bucket holding another list id is posted first. */
   depot_outbox_t *b = depot_outbox_of(tc, li);
+  if (depot_unlikely(depot_tcache_bypass)) {
+    /* Debug mode or the quarantine: every free must reach their hooks, but
+     * the inline path (depot_tcache_remote_push) takes whatever a used
+     * bucket of its list id accepts, the program's own pointer included.
+     * So no bucket is ever used: each block is posted home alone. */
+    depot_inbox_post(depot_owner(depot_list_owner(li)),
+                     depot_inbox_message(p, p, 1));
+    return 0;
+  }
   if (b->list_id != li) {
     post(tc, b);
     b->list_id = li;

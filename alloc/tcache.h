@@ -154,7 +154,8 @@ extern depot_hidden uintptr_t depot_free_key;
 void depot_tcache_init_key(void);
 
 /* Set at start-up while debug mode or the quarantine is on: bins never
- * grow, so every free and every allocation takes the slow path (which
+ * grow and outbox buckets are never used (each remote free is posted
+ * alone), so every free and every allocation takes the slow path (which
  * routes them through the debug hooks and the quarantine). */
 extern depot_hidden int depot_tcache_bypass;
 
@@ -230,6 +231,10 @@ static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
     depot_tsan_release(tc);
     return 1;
   }
+  /* Announced on a miss too: the bucket was read, and the miss may not
+   * hold the cache (a large block's free takes no slow path of it) before
+   * the thread blocks and a flusher posts the outbox. */
+  depot_tsan_release(tc);
   return 0;
 }
 

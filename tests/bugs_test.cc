@@ -57,6 +57,11 @@ const Case kCases[] = {
      "free\\(0x[0-9a-f]+\\): bad trailing pad byte \\(buffer overflow\\)"},
     {"heap_bugs", "overflow", "DEPOT_CONF=debug=1", "bad trailing pad byte"},
     {"heap_bugs", "use_after_free", "DEPOT_CONF=debug=1", "write after free"},
+    // Frees of another thread's blocks once the outbox is in use: checked too.
+    {"heap_bugs", "remote_overflow", "DEPOT_CONF=debug=1,quarantine_bytes=64k",
+     "free\\(0x[0-9a-f]+\\): bad trailing pad byte \\(buffer overflow\\)"},
+    {"heap_bugs", "remote_use_after_free", "DEPOT_CONF=debug=1,quarantine_bytes=64k",
+     "write after free: block at 0x[0-9a-f]+ \\(48 bytes(.|\n)*first at offset 12"},
     {"heap_bugs_cxx", "overflow", "DEPOTMALLOC=debug", "bad trailing pad byte \\(buffer overflow\\)"},
     {"heap_bugs_cxx", "double_delete", "DEPOTMALLOC=debug", "freed already \\(double free\\?\\)"},
     {"heap_bugs_cxx", "use_after_delete", "DEPOTMALLOC=debug",
@@ -89,6 +94,9 @@ const Case kCases[] = {
     // The quarantine alone, outside debug mode.
     {"heap_bugs", "use_after_free", "DEPOT_CONF=quarantine_bytes=1m",
      "write after free: block at 0x[0-9a-f]+ \\(48 bytes, domain 'raw'\\): 1 bytes changed"},
+    {"heap_bugs", "remote_use_after_free", "DEPOT_CONF=quarantine_bytes=64k",
+     "write after free: block at 0x[0-9a-f]+ \\(48 bytes, domain 'raw'\\): 1 bytes changed after it was "
+     "freed, the first at offset 12"},
     {"heap_bugs", "double_free", "DEPOT_CONF=quarantine_bytes=1m",
      "double free detected in the quarantine \\(a 48-byte block of domain 'raw' freed twice\\)"},
     // Always on.

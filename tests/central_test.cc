@@ -368,4 +368,10 @@ TEST(Central, LockFreeStackSurvivesContention) {
   probe_stash_free(stash);
 }
 
+// A fork child whose parent forked while a thread was mid-post: the inbox
+// is mended, so later posts reach the consumer (they were cut off for good).
+TEST(Central, ForkChildMendsAnInboxCutByALostPost) {
+  EXPECT_EQ(probe_inbox_fork_cut(), 2);
+}
+
 }  // namespace

@@ -14,13 +14,16 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "alloc/sizeclass.h"
 #include "depot/depot.h"
 #include "runtime/topology.h"
 
@@ -164,6 +167,60 @@ TEST(Fork, HundredsWhileThreadsAllocateAndStdioIsBusy) {
   unlink(path);
   EXPECT_EQ(clean, forks);
   depot_check_heap();
+}
+
+// A child of a fork frees blocks that a thread it lost allocated: that
+// thread's heap has no owner in the child, so it counts as parked and the
+// child's posts go straight back to its spans (they waited in its inbox for
+// good, out of use).
+TEST(Fork, ChildsFreesOfALostThreadsBlocksComeBack) {
+  const unsigned MEM = 1, n = 3000;
+  const unsigned cls = depot_size_to_class(1400);
+  std::vector<void *> blocks;
+  std::mutex m;
+  std::condition_variable cv;
+  bool ready = false, done = false;
+  std::thread t([&] {
+    for (unsigned i = 0; i < n; i++) blocks.push_back(DepotMem_Malloc(1400));
+    std::unique_lock<std::mutex> l(m);
+    ready = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return done; });  // alive across the fork
+  });
+  {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait(l, [&] { return ready; });
+  }
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    alarm(10);
+    auto out = [&] {
+      depot_class_stats_t st;
+      depot_core_class_stats(MEM, cls, &st);
+      return st.out - st.stacked;
+    };
+    uint64_t before = out();
+    for (void *p : blocks) DepotMem_Free(p);
+    depot_thread_flush();  // posts what the outbox still holds
+    uint64_t after = out();
+    if (after + n != before) {
+      std::fprintf(stderr, "blocks out of spans: %llu before, %llu after\n",
+                   (unsigned long long)before, (unsigned long long)after);
+      _exit(1);
+    }
+    _exit(depot_check_heap() == 0 ? 0 : 2);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  {
+    std::lock_guard<std::mutex> l(m);
+    done = true;
+    cv.notify_all();
+  }
+  t.join();
+  for (void *p : blocks) DepotMem_Free(p);
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
 size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
 
-size_t probe_usable_size_fast(const void *p) { return depot_usable_size_fast(p); }
+size_t probe_usable_size_fast(const void *p) {
+  return depot_usable_size_fast(p);
+}
 int probe_check_level(void) { return DEPOT_CHECK_LEVEL; }
 
 /* The calling thread's cache, entered as a slow path does (idle.h): the
@@ -31,7 +33,8 @@ size_t probe_tcache_held_bytes(void) {
   size_t n = 0;
   if (!tc) return 0;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
-    n += (size_t)depot_bin_count(&tc->bins[i]) * depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
+    n += (size_t)depot_bin_count(&tc->bins[i]) *
+         depot_class_size[depot_list_class(i) % DEPOT_NCLASSES];
   depot_idle_leave();
   return n;
 }
@@ -66,7 +69,8 @@ struct probe_arena {
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);
-  if (a) depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
+  if (a)
+    depot_arena_init(&a->arena, 0, 4 * DEPOT_SEGMENT_SIZE, 3600u * 1000u, 0);
   return a;
 }
 
@@ -166,4 +170,37 @@ void probe_idle_stats(probe_idle_stats_t *out) {
 int probe_idle_flush(unsigned idle_ms) {
   uint32_t next;
   return depot_idle_flush(idle_ms, &next);
+}
+
+static int probe_taken;
+static void probe_take(void *ctx, depot_inbox_node_t *m) {
+  (void)ctx;
+  (void)m;
+  probe_taken++;
+}
+
+int probe_inbox_fork_cut(void) {
+  /* One-block messages, which the drain only counts (never opens). */
+  if (depot_init() != 0) return -1;
+  depot_inbox_node_t *a = depot_alloc_call(64, 0),
+                     *cut = depot_alloc_call(64, 0),
+                     *b = depot_alloc_call(64, 0);
+  depot_owner_t *o = depot_owner_take(0);
+  if (!o || !a || !cut || !b) return -1;
+  a->first = a;
+  b->first = b;
+  depot_inbox_post(o, a);
+  /* A poster's exchange without its link store. */
+  atomic_store(&cut->link, NULL);
+  atomic_exchange(&o->inbox_back, cut);
+  depot_owner_forked();
+  depot_inbox_post(o, b);
+  probe_taken = 0;
+  depot_inbox_drain(o, probe_take, NULL);
+  int n = probe_taken;
+  depot_owner_park(o);
+  depot_free_call(a, 0);
+  depot_free_call(cut, 0);
+  depot_free_call(b, 0);
+  return n;
 }

@@ -79,6 +79,13 @@ typedef struct {
   unsigned long long parked, flushed, blocks, refused, orphans;
 } probe_idle_stats_t;
 void probe_idle_stats(probe_idle_stats_t *out);
+
+/* An inbox cut as fork leaves it when a lost thread was between its
+ * exchange and its link store: posts one message to a fresh owner heap,
+ * cuts the queue behind it, runs the fork child's repair
+ * (depot_owner_forked), posts another and drains; returns the messages the
+ * drain took (2 once repaired) and parks the heap again. */
+int probe_inbox_fork_cut(void);
 int probe_idle_flush(unsigned idle_ms);
 
 #ifdef __cplusplus

@@ -318,4 +318,45 @@ TEST(Threads, PostsToAnEndedThreadsHeapGoBackToItsSpans) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+TEST(Threads, BlocksWaitingInAnInboxCountAsCachedNotInUse) {
+  // A thread allocates and stays alive; its blocks, freed here and posted
+  // to its heap's inbox, are free memory waiting for it: statistics count
+  // them as cached, not in use.
+  const unsigned cls = depot_size_to_class(1200), n = 1000;
+  auto cached = [&] {
+    depot_class_stats_t st;
+    depot_core_class_stats(MEM, cls, &st);
+    return st.cached;
+  };
+  depot_thread_flush();
+  std::set<void *> blocks;
+  std::mutex m;
+  std::condition_variable cv;
+  bool ready = false, done = false;
+  std::thread t([&] {
+    blocks = AllocMany(1200, MEM, n);
+    depot_thread_flush();
+    std::unique_lock<std::mutex> l(m);
+    ready = true;
+    cv.notify_all();
+    cv.wait(l, [&] { return done; });
+  });
+  {
+    std::unique_lock<std::mutex> l(m);
+    cv.wait(l, [&] { return ready; });
+  }
+  uint64_t before = cached();
+  for (void *p : blocks) depot_free_call(p, MEM);
+  depot_thread_flush();  // posts what the outbox still holds
+  EXPECT_GE(cached(), before + n) << "blocks in an inbox counted as in use";
+  {
+    std::lock_guard<std::mutex> l(m);
+    done = true;
+    cv.notify_all();
+  }
+  t.join();  // its heap is parked: the inbox goes back to the spans
+  EXPECT_LE(cached(), before) << "a drained inbox still counted";
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
 }  // namespace

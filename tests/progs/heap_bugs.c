@@ -3,13 +3,17 @@
  * the mode its correct counterpart, which must run clean.
  *   heap_bugs MODE [ok]
  * Modes: overflow, underflow, double_free, foreign, interior, wrong_family,
- * use_after_free, realloc_overflow, aligned_overflow.  Prints "clean" when
+ * use_after_free, realloc_overflow, aligned_overflow, remote_overflow,
+ * remote_use_after_free (the remote_ modes free blocks another thread
+ * allocated, after enough such frees that the thread's outbox is in use:
+ * run with a small quarantine).  Prints "clean" when
  * it reaches its end.  Run preloaded (libdepot.so) or linked
  * (//:depot_malloc, exporting its symbols with -rdynamic). */
 #define _GNU_SOURCE
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wuse-after-free" /* on purpose */
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +28,31 @@ static void *launder(void *p) {
 
 /* Churn enough blocks that a quarantined block leaves the quarantine. */
 static void churn(void) {
-  for (int i = 0; i < 20000; i++) free(launder(malloc(200 + (size_t)(i % 7) * 100)));
+  for (int i = 0; i < 20000; i++)
+    free(launder(malloc(200 + (size_t)(i % 7) * 100)));
+}
+
+/* Blocks of one size allocated by another thread: frees of them are remote
+ * frees (tests the outbox, alloc/tcache.h). */
+#define REMOTE_N 4000
+static void *remote[REMOTE_N + 1];
+static size_t remote_size;
+static void *remote_alloc(void *arg) {
+  (void)arg;
+  for (int i = 0; i <= REMOTE_N; i++) remote[i] = malloc(remote_size);
+  return NULL;
+}
+/* Allocates REMOTE_N + 1 blocks of size in another thread and frees all but
+ * the last here (more than the quarantine holds, so that some leave it and
+ * go to the outbox); returns the last. */
+static char *remote_blocks(size_t size) {
+  pthread_t t;
+  remote_size = size;
+  if (pthread_create(&t, NULL, remote_alloc, NULL) != 0 ||
+      pthread_join(t, NULL) != 0)
+    exit(3);
+  for (int i = 0; i < REMOTE_N; i++) free(launder(remote[i]));
+  return launder(remote[REMOTE_N]);
 }
 
 int main(int argc, char **argv) {
@@ -42,9 +70,8 @@ int main(int argc, char **argv) {
     /* Guarded sampling started almost off (guard_sample=1000000000) and
      * turned to every allocation at run time; a class no start-up code
      * used, so that the allocation misses the thread cache. */
-    int (*set)(const char *, const char *) =
-        (int (*)(const char *, const char *))dlsym(RTLD_DEFAULT,
-                                                   "DepotMem_SetOption");
+    int (*set)(const char *, const char *) = (int (*)(
+        const char *, const char *))dlsym(RTLD_DEFAULT, "DepotMem_SetOption");
     if (!set || set("guard_sample", "1") != 0) {
       fprintf(stderr, "heap_bugs: cannot set guard_sample at run time\n");
       return 3;
@@ -71,8 +98,10 @@ int main(int argc, char **argv) {
   } else if (strcmp(m, "wrong_family") == 0) {
     /* A malloc block given to DepotMem_Free (found at run time, so the
      * program needs no Depot header or library of its own). */
-    void (*depot_free_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_Free");
-    void (*raw_free_fn)(void *) = (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_RawFree");
+    void (*depot_free_fn)(void *) =
+        (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_Free");
+    void (*raw_free_fn)(void *) =
+        (void (*)(void *))dlsym(RTLD_DEFAULT, "DepotMem_RawFree");
     if (!depot_free_fn || !raw_free_fn) {
       fprintf(stderr, "heap_bugs: Depot's API not found\n");
       return 3;
@@ -95,6 +124,15 @@ int main(int argc, char **argv) {
     char *p = launder(v);
     memset(p, 'd', ok ? 100 : 101);
     free(launder(p));
+  } else if (strcmp(m, "remote_overflow") == 0) {
+    char *p = remote_blocks(48);
+    memset(p, 'e', ok ? 48 : 49);
+    free(launder(p));
+  } else if (strcmp(m, "remote_use_after_free") == 0) {
+    char *p = remote_blocks(48);
+    free(p);
+    if (!ok) ((char *)launder(p))[12] = 'y';
+    churn();
   } else {
     fprintf(stderr, "heap_bugs: unknown mode %s\n", m);
     return 2;
