@@ -150,7 +150,11 @@ TEST(Threads, ThousandShortLivedThreadsLeakNothing) {
       depot_free_call(b.p, RAW);
     }
     survivors.clear();
-    if (base == 100) {
+    // The snapshot is taken once the owner heaps have settled (about 100
+    // threads with the old shared pools, a few hundred with owner heaps,
+    // whose parked heaps and partial spans the next waves reuse); the rest
+    // of the run must then add nothing beyond the tolerance.
+    if (base == 400) {
       depot_core_stats_t st;
       depot_core_stats(&st);
       segments_early = st.segments;
