@@ -13,8 +13,8 @@
  * what ThreadSanitizer's deadlock detector can track in one thread.) */
 #define _GNU_SOURCE
 #include <pthread.h>
-#include <sched.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc/alloc_api.h"
 #include "alloc/central.h"
@@ -110,11 +110,14 @@ int depot_check_heap(void) {
    * into the pools by depot_tcache_destroy outside the lock, from when the
    * flusher marks it FLUSHING (under the lock) until destroy unlinks it
    * (under the lock): while one is listed FLUSHING, let it finish and
-   * look again.  Any other cache is FLUSHING only inside the flusher's
-   * holding of the lock. */
-  while (flush_in_flight()) {
+   * look again, for a second at most (a destroy that a fork cut short, its
+   * thread not in the child, leaves its cache FLUSHING for good).  Any
+   * other cache is FLUSHING only inside the flusher's holding of the
+   * lock. */
+  for (int ms = 0; ms < 1000 && flush_in_flight(); ms++) {
     depot_tcache_registry_unlock();
-    sched_yield();
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, NULL);
     depot_tcache_registry_lock();
   }
   for (unsigned first = 0; first < tally_limit; first += TALLY_OWNERS)
