@@ -2,7 +2,8 @@
  * verifies the invariants the other files state (each file checks its own;
  * this one brings the counts of the layers together).
  *
- * It holds the cache registry's lock (which keeps the idle flusher out) and
+ * It holds the cache registry's lock (which keeps the idle flusher, the
+ * purger's reclaim and an orphan cache's destroy out: depot_check_heap) and
  * one more lock at a time (each arena's, then each pool's), never all
  * of them at once: the counts it brings together are taken at different
  * moments, and the lock-free parts (the pools' stacks, the caches) change
@@ -10,8 +11,10 @@
  * inside Depot, which is why the tests and the tools call it at quiescent
  * points.  (Holding every lock at once, as fork does, would also exceed
  * what ThreadSanitizer's deadlock detector can track in one thread.) */
+#define _GNU_SOURCE
 #include <pthread.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc/alloc_api.h"
 #include "alloc/central.h"
@@ -82,6 +85,13 @@ static void check_owners(unsigned first, unsigned nodes) {
   }
 }
 
+/* Whether a live cache is being flushed.  REQUIRES: the registry lock. */
+static int flush_in_flight(void) {
+  for (depot_tcache_t *tc = depot_tcache_live(); tc; tc = tc->next_live)
+    if (depot_load_acquire(&tc->park) == DEPOT_PARK_FLUSHING) return 1;
+  return 0;
+}
+
 int depot_check_heap(void) {
   if (!depot_initialised()) return 0;
   depot_huge_check(); /* takes and drops the huge table's lock */
@@ -95,6 +105,21 @@ int depot_check_heap(void) {
    * pools' (lock order: the registry (5) before the pools (6) and the
    * arenas (7), as the flusher itself takes them). */
   depot_tcache_registry_lock();
+  /* The purger's reclaim (purger.c) drains pools under the registry lock
+   * too, one owner at a time.  An orphan cache of fork (idle.c) is flushed
+   * into the pools by depot_tcache_destroy outside the lock, from when the
+   * flusher marks it FLUSHING (under the lock) until destroy unlinks it
+   * (under the lock): while one is listed FLUSHING, let it finish and
+   * look again, for a second at most (a destroy that a fork cut short, its
+   * thread not in the child, leaves its cache FLUSHING for good).  Any
+   * other cache is FLUSHING only inside the flusher's holding of the
+   * lock. */
+  for (int ms = 0; ms < 1000 && flush_in_flight(); ms++) {
+    depot_tcache_registry_unlock();
+    struct timespec pause = {0, 1000 * 1000};
+    nanosleep(&pause, NULL);
+    depot_tcache_registry_lock();
+  }
   for (unsigned first = 0; first < tally_limit; first += TALLY_OWNERS)
     check_owners(first, nodes);
   depot_tcache_registry_unlock();

@@ -14,6 +14,7 @@
 #include "alloc/limit.h"
 #include "alloc/numa.h"
 #include "alloc/os.h"
+#include "alloc/tcache.h"
 
 /* Pages purged per holding of an arena's lock (4 MiB: a millisecond or so
  * of madvise). */
@@ -30,9 +31,19 @@ void depot_purger_reclaim(void) {
   for (unsigned o = 0, limit = depot_owner_limit(); o < limit; o++) {
     depot_owner_t *owner = depot_owner(o);
     if (!owner) continue;
+    /* The cache registry's lock (5, before the pools' 6 and the arenas' 7
+     * that the drain takes) is held across one owner's drains: a drain
+     * moves stacked blocks back into spans, between the pop of a record
+     * and the pool's lock, and depot_check_heap, which holds the registry
+     * lock across its walk of the arenas and of the pools, must not see
+     * half of that (a purger's reclaim on an idle process would otherwise
+     * trip the check).  One owner at a time, so that a thread starting or
+     * exiting waits for one owner's drains at most. */
+    depot_tcache_registry_lock();
     for (unsigned i = 0; i < DEPOT_POOLS_PER_OWNER; i++)
       if (depot_list_class(i) != 0 && depot_list_class(i) < DEPOT_NCLASSES)
         depot_central_drain(&owner->pools[i]);
+    depot_tcache_registry_unlock();
   }
   for (unsigned n = 0; n < depot_numa_nodes(); n++) {
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)

@@ -38,10 +38,39 @@
  *   - Never faults: the fast walk reads only the words below each CFA,
  *     each between the starting stack pointer and the highest CFA that a
  *     full walk of this thread reached from a stack pointer at or below it
- *     (`range`): memory the unwinder read on this thread's stack, which
- *     stays mapped while the thread lives.  A stack pointer outside that
- *     range (a signal stack, a coroutine's stack) takes the full walk,
- *     which sets the range anew.  The CFA must rise at every frame.
+ *     (`range`) on one stack: the frames the unwinder went through, each
+ *     memory the stack's own code allocated, which stays mapped while the
+ *     stack is in use.  A stack pointer outside that range (a signal stack,
+ *     a coroutine's stack) takes the full walk, which sets the range anew.
+ *     The CFA must rise at every frame, by at most MAX_FRAME.
+ *   - One stack: the unwinder also goes from one stack to another without
+ *     a signal frame, where the frame's unwind information says so (the
+ *     split stacks of -fsplit-stack, whose __morestack leads to the
+ *     previous segment; a fiber library's entry frame, whose CFA is where
+ *     it saved its creator's stack pointer).  Such a frame spans the gap
+ *     between two mappings (guard pages, other stacks): a rule learned
+ *     from it would send a walk from another stack into the gap.  So a
+ *     frame whose CFA is more than MAX_FRAME above its stack pointer, or
+ *     not above it, is taken for a crossing: its return address is marked
+ *     never to be used (the same one leads elsewhere from another stack),
+ *     and the range ends below it, as at a signal frame.  (A frame with
+ *     more than MAX_FRAME of arrays on the stack is thus always walked by
+ *     the unwinder.)  A crossing by less cannot be told from a frame (two
+ *     fiber stacks from one pool, next to each other): it may learn a
+ *     rule, which a walk that starts in the range from another stack may
+ *     follow into a gap.  The range is replaced, not widened, by each full
+ *     walk that reached its stack's end (the frame where the unwinder
+ *     stopped, a crossing or a signal frame): only a walk cut short by its
+ *     caller's frame count widens it, so that a range left by an earlier
+ *     stack at these addresses (a coroutine's, since unmapped) is not
+ *     kept.
+ *   - Frames that realign the stack with a DRAP register (GCC, for locals
+ *     aligned above 16 bytes: CFA = the word at rbp - 8, the return address
+ *     copied above rbp) are at a distance from the stack pointer that
+ *     depends on the incoming alignment: no rule, ever (learn recognises
+ *     them by their copied return address and saved CFA).  Realigning
+ *     frames without DRAP keep a frame pointer (CFA = rbp + 16): their
+ *     rules follow rbp, their offset is marked as varying.
  *   - Its result is the unwinder's: the same frames, the same end (the
  *     frame where the unwinder stopped is marked, and a return address of
  *     0 ends both).
@@ -113,6 +142,10 @@ __thread walk_thread_t depot_stacktrace_thread
 #define R_SLOT(r) (((r) >> 8) & 0xffff)
 #define R_OFF(r) ((r) >> 32)
 
+/* The largest frame a rule covers (and a fast walk's step may span); a
+ * larger one is taken for a crossing to another stack. */
+#define MAX_FRAME ((uintptr_t)256 << 10)
+
 #define RULES 4096
 #define PROBES 16
 static struct {
@@ -150,7 +183,8 @@ static uint64_t merge(uint64_t a, uint64_t r) {
   return a | R_BAD;
 }
 
-/* Records that a full walk found rule r (R_SEEN bits 0) for ip. */
+/* Records that a full walk found rule r (R_SEEN bits 0; R_BAD: a frame
+ * never to be walked by rule) for ip. */
 static void rule_seen(uintptr_t ip, uint64_t r) {
   for (size_t i = rule_home(ip), k = 0; k < PROBES;
        i = (i + 1) & (RULES - 1), k++) {
@@ -173,7 +207,8 @@ static void rule_seen(uintptr_t ip, uint64_t r) {
     for (;;) {
       uint64_t seen = old & R_SEEN, next;
       if (seen == R_BAD) return;
-      if (seen == 0) next = r | R_ONCE;
+      if ((r & R_SEEN) == R_BAD) next = old | R_BAD;
+      else if (seen == 0) next = r | R_ONCE;
       else next = merge(old & ~(uint64_t)R_SEEN, r);
       if (next == old || atomic_compare_exchange_weak_explicit(
                              &rules[i].rule, &old, next, memory_order_relaxed,
@@ -196,7 +231,9 @@ typedef struct {
   unsigned max, skip, n;
   uintptr_t ip, sp, bp, hi; /* the previous frame; the highest CFA */
   int sig;                  /* the previous frame was interrupted by a signal */
-  int crossed; /* a signal frame was passed: the stack may be another */
+  int crossed; /* a signal frame or a crossing was passed: the stack may be
+                 another */
+  int cut;     /* the walk ended at its caller's frame count */
 } walk_t;
 
 #if FAST_WALK
@@ -227,10 +264,17 @@ __attribute__((no_sanitize("address", "thread"))) static uintptr_t saved_slot(
 __attribute__((no_sanitize("address", "thread"))) static void learn(
     uintptr_t ip, uintptr_t sp, uintptr_t bp, uintptr_t cfa,
     uintptr_t caller_bp, uintptr_t caller_ip) {
-  if (cfa <= sp || ((cfa | sp) & 7) || cfa - sp > ((uint64_t)1 << 30) ||
+  if (cfa <= sp || ((cfa | sp) & 7) || cfa - sp > MAX_FRAME ||
       *(const uintptr_t *)(cfa - 8) != caller_ip)
     return;
   uint64_t r;
+  if (bp >= sp + 8 && bp <= cfa - 24 && !(bp & 7) &&
+      *(const uintptr_t *)(bp - 8) == cfa &&
+      *(const uintptr_t *)(bp + 8) == caller_ip &&
+      *(const uintptr_t *)bp == caller_bp) {
+    rule_seen(ip, R_BAD); /* DRAP: saved CFA, copied return address */
+    return;
+  }
   if (cfa == bp + 16) {
     if (*(const uintptr_t *)(cfa - 16) != caller_bp) return;
     r = R_FP | ((uint64_t)2 << 8) | ((uint64_t)(cfa - sp) << 32);
@@ -258,7 +302,12 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
    * address is not a return address, and its stack pointer is not its
    * callee's CFA (the signal frame's is the kernel's, maybe on another
    * stack). */
-  if (w->ip && !w->sig) {
+  /* A crossing to another stack (the file comment): the previous frame
+   * spans two stacks. */
+  if (w->ip && !w->sig && ip != 0 && (sp <= w->sp || sp - w->sp > MAX_FRAME)) {
+    rule_seen(w->ip, R_BAD);
+    w->crossed = 1;
+  } else if (w->ip && !w->sig) {
     if (ip == 0) rule_seen(w->ip, R_END);
     else if (!before) learn(w->ip, w->sp, w->bp, sp, bp, ip);
   }
@@ -277,7 +326,10 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
     w->skip--;
     return _URC_NO_REASON;
   }
-  if (w->n >= w->max) return _URC_END_OF_STACK;
+  if (w->n >= w->max) {
+    w->cut = 1;
+    return _URC_END_OF_STACK;
+  }
   w->out[w->n++] = (void *)ip;
   return _URC_NO_REASON;
 }
@@ -287,7 +339,7 @@ static _Unwind_Reason_Code step(struct _Unwind_Context *ctx, void *arg) {
 static depot_noinline unsigned full_walk(void **out, unsigned max,
                                          unsigned skip, uintptr_t sp) {
   /* + 2: depot_stacktrace's frame and this one's */
-  walk_t w = {out, max, skip + 2, 0, 0, 0, 0, 0, 0, 0};
+  walk_t w = {out, max, skip + 2, 0, 0, 0, 0, 0, 0, 0, 0};
   _Unwind_Reason_Code rc = _Unwind_Backtrace(step, &w);
 #if FAST_WALK
   /* The unwinder found no caller of the last frame (it returns
@@ -295,8 +347,13 @@ static depot_noinline unsigned full_walk(void **out, unsigned max,
    * error code): the fast walk stops there too.  A last return address of
    * 0 ends both anyway. */
   if (rc == _URC_END_OF_STACK && w.ip && !w.sig) rule_seen(w.ip, R_END);
-  if (sp) {
-    if (sp >= self.lo && sp <= self.hi) {
+  /* The range: this walk's frames, up to its stack's end or the first
+   * crossing.  A walk cut short widens the range it starts in (same stack:
+   * the earlier walk went on from where this one stopped); any other
+   * replaces it, so that a range left by an earlier stack at these
+   * addresses (a coroutine's, since unmapped) is not kept. */
+  if (sp && w.hi > sp) {
+    if (w.cut && sp >= self.lo && sp <= self.hi) {
       if (w.hi > self.hi) self.hi = w.hi;
     } else {
       self.lo = sp;
@@ -337,7 +394,7 @@ __attribute__((no_sanitize("address", "thread"))) static unsigned fast_walk(
      * known, from its offset if that never changed. */
     if ((r & R_FP) && !bp_known && (r & R_VARIES)) return FAIL;
     uintptr_t cfa = (r & R_FP) && bp_known ? bp + 16 : sp + R_OFF(r);
-    if (cfa <= sp || cfa > hi || (cfa & 7)) return FAIL;
+    if (cfa <= sp || cfa > hi || cfa - sp > MAX_FRAME || (cfa & 7)) return FAIL;
     if (r & R_LOST) {
       bp_known = 0;
     } else if (!(r & R_SAME)) {

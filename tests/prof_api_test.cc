@@ -7,6 +7,10 @@
 
 #include <depot/depot.h>
 
+#include <sys/mman.h>
+#include <ucontext.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -187,5 +191,173 @@ TEST(ProfApi, FastStackWalkEqualsUnwinder) {
   EXPECT_GT(fast.load(), 4u * 300 / 2) << "the rules answered too rarely";
 #endif
 }
+
+// Coroutines (makecontext, swapcontext) on stacks mapped on their own, a
+// guard page below each, taken in turns with walks on the thread's own
+// stack, a coroutine's stack unmapped and another mapped in its place: the
+// fast walk's range changes stacks at every switch, and it must neither
+// fault (the guard pages, the unmapped stacks) nor differ from the
+// unwinder, and it must answer inside a coroutine once it knows the rules.
+
+struct Coroutine {
+  ucontext_t ctx, back;
+  char *map = nullptr;
+  size_t bytes = 0;
+  int walks = 0, mismatches = 0;
+  unsigned long fast = 0;
+  bool done = false;
+};
+
+Coroutine *running;  // the coroutine being entered (makecontext passes ints)
+
+// Switches from the thread's stack into c, until it yields or ends.
+void Resume(Coroutine *c) {
+  running = c;
+  ASSERT_EQ(swapcontext(&c->back, &c->ctx), 0);
+}
+
+void Yield(Coroutine *c) { swapcontext(&c->ctx, &c->back); }
+
+void CoroutineBody() {
+  Coroutine *c = running;
+  for (int round = 0; round < 6; round++) {
+    unsigned long before = depot_stacktrace_fast_walks();
+    for (int i = 0; i < 10; i++, c->walks++)
+      CompareWalks(1 + (i + round) % 4, 16 + 40 * static_cast<size_t>(i % 5),
+                   &c->mismatches);
+    c->fast += depot_stacktrace_fast_walks() - before;
+    Yield(c);
+  }
+  c->done = true;
+}
+
+void Start(Coroutine *c, size_t bytes) {
+  size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  c->bytes = bytes + page;
+  void *m = mmap(nullptr, c->bytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  c->map = static_cast<char *>(m);
+  ASSERT_EQ(mprotect(c->map, page, PROT_NONE), 0);  // the guard page
+  ASSERT_EQ(getcontext(&c->ctx), 0);
+  c->ctx.uc_stack.ss_sp = c->map + page;
+  c->ctx.uc_stack.ss_size = bytes;
+  c->ctx.uc_link = &c->back;
+  makecontext(&c->ctx, CoroutineBody, 0);
+}
+
+void Finish(Coroutine *c) {
+  munmap(c->map, c->bytes);
+  c->map = nullptr;
+}
+
+TEST(ProfApi, FastStackWalkOnCoroutineStacks) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan's own call stacks do not follow swapcontext (its fiber interface
+  // crashed hashing them); the walk itself is not instrumented.
+  GTEST_SKIP() << "swapcontext under ThreadSanitizer";
+#endif
+  int mismatches = 0, walks = 0, coroutine_walks = 0;
+  unsigned long coroutine_fast = 0;
+  for (int generation = 0; generation < 3; generation++) {
+    Coroutine a, b;
+    Start(&a, 64 << 10);
+    Start(&b, (128 << 10) << generation);
+    while (!a.done || !b.done) {
+      for (Coroutine *c : {&a, &b}) {
+        if (c->done) continue;
+        Resume(c);
+        for (int i = 0; i < 5; i++, walks++)
+          CompareWalks(i % 3, 24 + 8 * static_cast<size_t>(i), &mismatches);
+      }
+    }
+    for (Coroutine *c : {&a, &b}) {
+      mismatches += c->mismatches;
+      coroutine_walks += c->walks;
+      coroutine_fast += c->fast;
+      Finish(c);
+    }
+  }
+  EXPECT_EQ(coroutine_walks, 3 * 2 * 6 * 10);
+  EXPECT_EQ(mismatches, 0) << "of " << walks + coroutine_walks << " walks";
+#if defined(__x86_64__)
+  EXPECT_GT(coroutine_fast, 0u) << "the rules never answered in a coroutine";
+#endif
+}
+
+#if defined(__x86_64__)
+// Stack switches whose frames' unwind information leads back to the
+// caller's stack, as fiber libraries' entry frames do: run_on_stack(top,
+// fn, arg) saves its stack pointer at top - 8, calls fn(arg) on
+// [.., top - 16) and returns on its own stack; its CFA is the saved stack
+// pointer + 8 (a DWARF expression: the word at rsp + 8, plus 8), so the
+// unwinder goes on from fn's frames to the caller's, on another mapping.
+// Two copies (two return addresses, two rules).
+#define RUN_ON_STACK(name)                                                     \
+  asm(".text\n .p2align 4\n .globl " #name "\n .type " #name                   \
+      ", @function\n" #name                                                    \
+      ":\n .cfi_startproc\n mov %rsp, -8(%rdi)\n lea -16(%rdi), %rsp\n"        \
+      " .cfi_escape 0x0f, 0x05, 0x77, 0x08, 0x06, 0x23, 0x08\n"                \
+      " mov %rdx, %rdi\n call *%rsi\n mov 8(%rsp), %rsp\n"                     \
+      " .cfi_def_cfa %rsp, 8\n ret\n .cfi_endproc\n .size " #name ", .-" #name \
+      "\n");                                                                   \
+  extern "C" void name(char *top, void (*fn)(void *), void *arg)
+RUN_ON_STACK(depot_test_run_on_stack_a);
+RUN_ON_STACK(depot_test_run_on_stack_b);
+
+// One reservation, addresses ascending: guard, stack S1, guard, stack S0,
+// guard, stack S2, then a hole of inaccessible pages.  The thread enters S2
+// (through b), which enters S1 or S0 (through a) and walks there: S1 first,
+// so that a's rule, were it learned (S1's top to S2's stack pointer), would
+// send a walk from S0, which lies between, into the hole, below the
+// thread's own stack where the walk from S1 ended.
+constexpr size_t kGuard = 4 << 10, kStack = 192 << 10, kHole = 512 << 10;
+
+struct Crossing {
+  char *base;
+  int walks = 0, mismatches = 0, round = 0;
+};
+
+void WalkOnStack(void *arg) {
+  auto *c = static_cast<Crossing *>(arg);
+  for (int i = 0; i < 10; i++, c->walks++)
+    CompareWalks(1 + i % 3, 16 + 40 * static_cast<size_t>(i % 5),
+                 &c->mismatches);
+}
+
+void OnS2(void *arg) {
+  auto *c = static_cast<Crossing *>(arg);
+  char *s1_top = c->base + kGuard + kStack;
+  char *s0_top = s1_top + kGuard + kStack;
+  depot_test_run_on_stack_a(c->round < 4 ? s1_top : s0_top, WalkOnStack, c);
+}
+
+void CrossingWalks(Crossing *c) {
+  size_t bytes = 3 * (kGuard + kStack) + kHole;
+  void *m = mmap(nullptr, bytes, PROT_NONE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  ASSERT_NE(m, MAP_FAILED);
+  c->base = static_cast<char *>(m);
+  for (int k = 0; k < 3; k++)
+    ASSERT_EQ(mprotect(c->base + k * (kGuard + kStack) + kGuard, kStack,
+                       PROT_READ | PROT_WRITE),
+              0);
+  char *s2_top = c->base + 3 * (kGuard + kStack);
+  for (c->round = 0; c->round < 8; c->round++) {
+    depot_test_run_on_stack_b(s2_top, OnS2, c);
+    for (int i = 0; i < 3; i++, c->walks++) CompareWalks(i, 24, &c->mismatches);
+  }
+  munmap(m, bytes);
+}
+
+TEST(ProfApi, FastStackWalkAcrossStacks) {
+  Crossing on_main, on_thread;
+  CrossingWalks(&on_main);
+  std::thread t([&on_thread] { CrossingWalks(&on_thread); });
+  t.join();
+  EXPECT_EQ(on_main.mismatches, 0) << "of " << on_main.walks;
+  EXPECT_EQ(on_thread.mismatches, 0) << "of " << on_thread.walks;
+}
+#endif
 
 }  // namespace
