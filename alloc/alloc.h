@@ -157,13 +157,25 @@ depot_inline void depot_free_with(void *p, unsigned domain,
        * program's data may equal the key) and reports it, as glibc's
        * tcache does.  Costs a load, a compare and a store. */
       uintptr_t key = depot_free_key;
-      if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
-        *(void **)p = bin->head;
-        ((uintptr_t *)p)[1] = key;
-        bin->head = p;
-        bin->room--;
+      if (depot_likely(((uintptr_t *)p)[1] != key)) {
+        /* room is decremented before the push, so that the decrement's
+         * flags are the test (no separate load and compare of room).  A bin
+         * that had no room (room <= 0: full, or over its limit after a
+         * refill) gets its room back and the miss frees the block, which
+         * nothing here has written. */
+        if (depot_likely(--bin->room >= 0)) {
+          *(void **)p = bin->head;
+          ((uintptr_t *)p)[1] = key;
+          bin->head = p;
+          depot_tsan_release(tc);
+          return;
+        }
+        /* Through an opaque pointer: the compiler would otherwise keep
+         * room's old value in a register to restore it (an instruction on
+         * every hit). */
+        bin = (depot_bin_t *)depot_opaque_tc((depot_tcache_t *)bin);
+        bin->room++;
         depot_tsan_release(tc);
-        return;
       }
     } else if (depot_tcache_remote_push(
                    tc, p, depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_base,
