@@ -117,6 +117,27 @@
 #define depot_sub_relaxed(p, v) \
   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
+/* ThreadSanitizer builds (GCC's and Clang's spelling). */
+#if defined(__SANITIZE_THREAD__)
+#define DEPOT_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define DEPOT_TSAN 1
+#endif
+#endif
+
+/* A read of a plain (not _Atomic) word that other threads write only with
+ * __atomic_store_n, and whose every value is safe to act on (the region's
+ * bounds, region.h): a plain load, which the compiler may fold into an
+ * arithmetic instruction's operand (an atomic load it keeps as a separate
+ * mov), except under ThreadSanitizer, where it is the relaxed atomic load
+ * that it is on x86 anyway (an aligned word is never torn). */
+#ifdef DEPOT_TSAN
+#define depot_load_plain(p) __atomic_load_n((p), __ATOMIC_RELAXED)
+#else
+#define depot_load_plain(p) (*(p))
+#endif
+
 depot_static_assert(
     DEPOT_SEGMENT_SIZE % DEPOT_PAGE_SIZE == 0 && DEPOT_SEGMENT_PAGES == 512,
     "a segment is 512 pages of 8 KiB (4 MiB), as described above");

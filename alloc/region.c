@@ -12,8 +12,8 @@
 #include "alloc/os.h"
 
 _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
-_Atomic uintptr_t depot_region_base;
-_Atomic uintptr_t depot_region_used;
+uintptr_t depot_region_base; /* see region.h for why plain */
+uintptr_t depot_region_used;
 _Atomic(_Atomic uint32_t *) depot_region_pages;
 
 /* All written once by depot_region_init, before any segment: the most
@@ -48,7 +48,8 @@ size_t depot_region_init(size_t want) {
     region_size = want;
     table_size = table;
     depot_store_relaxed(&depot_region_pages, r);
-    depot_store_relaxed(&depot_region_base, (uintptr_t)r + table);
+    __atomic_store_n(&depot_region_base, (uintptr_t)r + table,
+                     __ATOMIC_RELAXED);
     return want;
   }
   return 0;
@@ -79,9 +80,9 @@ void depot_region_set_list_id(const void *p, size_t npages, uint32_t li) {
 int depot_region_take(depot_segment_t **out) {
   int err = ENOSPC;
   pthread_mutex_lock(&region_lock);
-  uintptr_t used = depot_load_relaxed(&depot_region_used);
+  uintptr_t used = depot_load_plain(&depot_region_used);
   if (region_size && used + DEPOT_SEGMENT_SIZE <= region_size) {
-    char *seg = (char *)depot_load_relaxed(&depot_region_base) + used;
+    char *seg = (char *)depot_load_plain(&depot_region_base) + used;
     err = table_cover(used + DEPOT_SEGMENT_SIZE);
     if (err == 0) err = depot_os_map_at(seg, DEPOT_SEGMENT_SIZE);
     if (err == 0) {
@@ -92,7 +93,8 @@ int depot_region_take(depot_segment_t **out) {
       /* The table entries and the segment's header are written before any
        * block of it exists, and blocks travel with the program's
        * synchronisation: relaxed is enough (see region.h). */
-      depot_store_relaxed(&depot_region_used, used + DEPOT_SEGMENT_SIZE);
+      __atomic_store_n(&depot_region_used, used + DEPOT_SEGMENT_SIZE,
+                       __ATOMIC_RELAXED);
     } else if (err != ENOMEM) {
       err = ENOSPC; /* another mapping lives there: try again next time */
     }
@@ -110,9 +112,9 @@ void depot_segmap_add(const depot_segment_t *seg) {
 }
 
 void depot_region_bounds(uintptr_t *base, size_t *size, size_t *used) {
-  *base = depot_load_relaxed(&depot_region_base);
+  *base = depot_load_plain(&depot_region_base);
   *size = region_size;
-  *used = depot_load_relaxed(&depot_region_used);
+  *used = depot_load_plain(&depot_region_used);
 }
 
 void depot_region_check_segment(const depot_segment_t *seg) {
@@ -123,9 +125,8 @@ void depot_region_check_segment(const depot_segment_t *seg) {
   uintptr_t off = depot_region_offset(a);
   if (!depot_region_contains(off)) return;
   DEPOT_CHECK(off % DEPOT_SEGMENT_SIZE == 0);
-  DEPOT_CHECK(depot_load_relaxed(&depot_region_used) <= region_size);
-  DEPOT_CHECK(off + DEPOT_SEGMENT_SIZE <=
-              depot_load_relaxed(&depot_region_used));
+  DEPOT_CHECK(depot_load_plain(&depot_region_used) <= region_size);
+  DEPOT_CHECK(off + DEPOT_SEGMENT_SIZE <= depot_load_plain(&depot_region_used));
 }
 
 void depot_region_prefork(void) { pthread_mutex_lock(&region_lock); }

@@ -52,24 +52,27 @@ _Static_assert(sizeof(uint64_t) * DEPOT_SEGMAP_WORDS == ((size_t)4 << 20),
  * elsewhere; their blocks take the slow path, which consults depot_segmap
  * and the span.
  *
- * All three are relaxed atomics: base and pages are written once before any
- * segment exists; used only grows after the segment it covers is committed;
- * a page's entry is written under its central pool's lock before any block
- * of the page is handed out.  A thread holding a block learned of it through
- * the program's own synchronisation, which orders those writes before its
- * reads; a stale value seen for a garbage pointer only sends it to the slow
- * path. */
-extern depot_hidden _Atomic uintptr_t depot_region_base;
-extern depot_hidden _Atomic uintptr_t depot_region_used;
+ * base and used are plain words, written with relaxed atomic stores and
+ * read with depot_load_plain (common.h), so that the free fast path's
+ * bounds check is a subtraction and a compare with memory operands; pages
+ * and its entries are relaxed atomics.  Any value a reader sees is safe:
+ * base and pages are written once before any segment exists; used only
+ * grows after the segment it covers is committed; a page's entry is written
+ * under its central pool's lock before any block of the page is handed out.
+ * A thread holding a block learned of it through the program's own
+ * synchronisation, which orders those writes before its reads; a stale
+ * value seen for a garbage pointer only sends it to the slow path. */
+extern depot_hidden uintptr_t depot_region_base;
+extern depot_hidden uintptr_t depot_region_used;
 extern depot_hidden _Atomic(_Atomic uint32_t *) depot_region_pages;
 
 /* Offset of a within the region if a is in a committed segment of it, else
  * a value >= depot_region_used (the caller compares). */
 depot_inline uintptr_t depot_region_offset(uintptr_t a) {
-  return a - depot_load_relaxed(&depot_region_base);
+  return a - depot_load_plain(&depot_region_base);
 }
 depot_inline int depot_region_contains(uintptr_t off) {
-  return off < depot_load_relaxed(&depot_region_used);
+  return off < depot_load_plain(&depot_region_used);
 }
 /* The list id of the page at region offset off (which must be contained). */
 depot_inline unsigned depot_region_list_id(uintptr_t off) {

@@ -126,13 +126,6 @@ static inline depot_tcache_t *depot_tls_cache(void) {
  * context switch of a thread blocked in a system call): in TSan builds the
  * fast paths announce their accesses with a release on the cache, which
  * the flusher acquires.  Nothing in any other build. */
-#if defined(__SANITIZE_THREAD__)
-#define DEPOT_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DEPOT_TSAN 1
-#endif
-#endif
 #ifdef DEPOT_TSAN
 void __tsan_release(void *addr);
 void __tsan_acquire(void *addr);
