@@ -80,6 +80,8 @@ void depot_free_slow(void *p, unsigned domain);
 void *depot_prof_alloc(size_t size, size_t align, unsigned d, int zero);
 void *depot_prof_realloc(void *p, size_t size, unsigned d);
 
+_Static_assert(sizeof(depot_bin_t) == 1u << DEPOT_REGION_ENTRY_SHIFT,
+               "an entry minus owner_entry is a bin's byte offset");
 _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
                "blocks are 16-byte aligned and a rounded size is a bin offset");
 
@@ -143,14 +145,20 @@ depot_inline void depot_free_with(void *p, unsigned domain,
   uintptr_t off = depot_region_offset((uintptr_t)p);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
-    /* i is the bin of the block's list id if the block is of this thread's
-     * owner heap.  One unsigned compare checks at once that the page serves
-     * a small class (list id != 0), of this thread's heap (so of its node)
-     * and of the caller's domain: a remote free fails it. */
-    uint32_t i = depot_region_list_id(off) - tc->owner_base;
-    if (depot_likely(i - ((domain << DEPOT_LIST_CLASS_BITS) + 1u) <
-                     DEPOT_NCLASSES - 1u)) {
-      depot_bin_t *bin = &tc->bins[i];
+    /* i is the byte offset of the bin of the block's list id if the block
+     * is of this thread's owner heap (entries are pre-shifted: region.h).
+     * One unsigned compare checks at once that the page serves a small
+     * class, of this thread's heap (so of its node) and of the caller's
+     * domain: a remote free fails it.  It lets class 0 through, which no
+     * page has but a page of no small class (entry 0) while the thread's
+     * owner is node 0's shared heap (owner_entry 0): that lands on a bin of
+     * no class, whose room is always 0 (depot_tcache_check), so the room
+     * test below sends it to the miss. */
+    uint32_t i = depot_region_entry(off) - tc->owner_entry;
+    if (depot_likely(
+            i - (domain << (DEPOT_LIST_CLASS_BITS + DEPOT_REGION_ENTRY_SHIFT)) <
+            (uint32_t)DEPOT_NCLASSES << DEPOT_REGION_ENTRY_SHIFT)) {
+      depot_bin_t *bin = (depot_bin_t *)((char *)tc + i);
       /* The free key: every block in a bin carries depot_free_key in its
        * second word (alloc clears it), so a block freed twice while still
        * cached is seen here; the slow path walks the bin to confirm (a
@@ -178,7 +186,9 @@ depot_inline void depot_free_with(void *p, unsigned domain,
         depot_tsan_release(tc);
       }
     } else if (depot_tcache_remote_push(
-                   tc, p, depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_base,
+                   tc, p,
+                   (depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_entry) >>
+                       DEPOT_REGION_ENTRY_SHIFT,
                    domain)) {
       /* A remote free (another owner's small block): into the outbox,
        * posted home a batch at a time (tcache.h).  Its list id is rebuilt

@@ -74,7 +74,8 @@ void depot_region_set_list_id(const void *p, size_t npages, uint32_t li) {
   if (!depot_region_contains(off)) return;
   _Atomic uint32_t *t = depot_load_relaxed(&depot_region_pages);
   for (size_t i = 0; i < npages; i++)
-    depot_store_relaxed(&t[(off >> DEPOT_PAGE_SHIFT) + i], li);
+    depot_store_relaxed(&t[(off >> DEPOT_PAGE_SHIFT) + i],
+                        li << DEPOT_REGION_ENTRY_SHIFT);
 }
 
 int depot_region_take(depot_segment_t **out) {

@@ -14,7 +14,8 @@
  *     clear is not Depot's and an address whose bit is set may have its
  *     segment header read without faulting;
  *   - depot_region_pages[i] != 0 exactly for the region's pages of a span
- *     that serves a small class; its value is that span's list id;
+ *     that serves a small class; its value is that span's list id shifted
+ *     left by DEPOT_REGION_ENTRY_SHIFT (see depot_region_entry);
  *   - depot_region_used is a multiple of the segment size, at most the
  *     region's size, and every segment below it is mapped, as is the page
  *     table's part for it.
@@ -74,10 +75,26 @@ depot_inline uintptr_t depot_region_offset(uintptr_t a) {
 depot_inline int depot_region_contains(uintptr_t off) {
   return off < depot_load_plain(&depot_region_used);
 }
-/* The list id of the page at region offset off (which must be contained). */
-depot_inline unsigned depot_region_list_id(uintptr_t off) {
+/* A page's entry is its list id shifted left by DEPOT_REGION_ENTRY_SHIFT
+ * (0 stays 0: no small class), so that an entry minus a thread cache's
+ * owner_entry is at once the byte offset of the block's bin in the cache
+ * (tcache.h: bins are 16 bytes, indexed by the low bits of the list id):
+ * the free fast path needs no shift.  Written only by
+ * depot_region_set_list_id; read as an entry by the free fast path, as a
+ * list id by everyone else. */
+#define DEPOT_REGION_ENTRY_SHIFT 4
+depot_static_assert((((uint64_t)DEPOT_MAX_OWNERS << DEPOT_LIST_OWNER_SHIFT) - 1)
+                            << DEPOT_REGION_ENTRY_SHIFT <=
+                        UINT32_MAX,
+                    "every list id, shifted, fits an entry");
+/* The entry of the page at region offset off (which must be contained). */
+depot_inline uint32_t depot_region_entry(uintptr_t off) {
   return depot_load_relaxed(
       &depot_load_relaxed(&depot_region_pages)[off >> DEPOT_PAGE_SHIFT]);
+}
+/* The list id of the page at region offset off (which must be contained). */
+depot_inline unsigned depot_region_list_id(uintptr_t off) {
+  return depot_region_entry(off) >> DEPOT_REGION_ENTRY_SHIFT;
 }
 /* Sets the list id of npages pages from p (no-op outside the region). */
 void depot_region_set_list_id(const void *p, size_t npages, uint32_t li);

@@ -20,7 +20,8 @@
  *     mapped, so an address whose bit is clear is not Depot's and an address
  *     whose bit is set may have its header read without faulting.
  *   - depot_region_pages[i] != 0 exactly for the region's pages of a span
- *     that serves a small class; its value is the span's list id.
+ *     that serves a small class; its value is the span's list id (shifted
+ *     left by DEPOT_REGION_ENTRY_SHIFT, region.h).
  *   - pagemap[i] is exact for every page of an in-use span and for the first
  *     and last page of a free span; elsewhere it may be stale, so a reader that
  *     starts from an arbitrary address checks depot_span_covers().

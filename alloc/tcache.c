@@ -19,10 +19,10 @@
 /* Every bucket of the placeholders' outboxes unused (tcache.h). */
 #define NO_OUTBOX \
   .outbox = {[0 ... DEPOT_OUTBOX_BUCKETS - 1] = {.list_id = DEPOT_OUTBOX_NONE}}
-depot_tcache_t depot_tcache_empty = {.owner_base = DEPOT_OWNER_BASE_NONE,
-                                     NO_OUTBOX};
-depot_tcache_t depot_tcache_dead = {.owner_base = DEPOT_OWNER_BASE_NONE,
-                                    NO_OUTBOX};
+#define NO_OWNER \
+  .owner_base = DEPOT_OWNER_BASE_NONE, .owner_entry = DEPOT_OWNER_BASE_NONE
+depot_tcache_t depot_tcache_empty = {NO_OWNER, NO_OUTBOX};
+depot_tcache_t depot_tcache_dead = {NO_OWNER, NO_OUTBOX};
 __thread depot_tcache_t *depot_tls_tcache
     __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
 
@@ -90,6 +90,7 @@ static void set_owner(depot_tcache_t *tc, unsigned node) {
   tc->owner = o ? o : depot_owner(node);
   tc->node = node;
   tc->owner_base = tc->owner->id << DEPOT_LIST_OWNER_SHIFT;
+  tc->owner_entry = tc->owner_base << DEPOT_REGION_ENTRY_SHIFT;
 }
 
 /* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed). */
@@ -97,6 +98,7 @@ static void drop_owner(depot_tcache_t *tc) {
   if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
   tc->owner = NULL;
   tc->owner_base = DEPOT_OWNER_BASE_NONE;
+  tc->owner_entry = DEPOT_OWNER_BASE_NONE;
 }
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {

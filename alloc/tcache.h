@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "alloc/central.h"
+#include "alloc/region.h"
 #include "alloc/sizeclass.h"
 
 /* A bin.  Invariant: blocks on the list == limit - room.  The fast paths
@@ -62,7 +63,9 @@ typedef struct depot_tcache {
   /* Hot: every hit touches one bin, every free reads owner_base.  Bins come
    * first so that a bin's address is the cache's plus 16 * index. */
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
-  uint32_t owner_base; /* owner id << DEPOT_LIST_OWNER_SHIFT; see free() */
+  uint32_t owner_base;                 /* owner id << DEPOT_LIST_OWNER_SHIFT */
+  uint32_t owner_entry; /* owner_base << DEPOT_REGION_ENTRY_SHIFT: free()
+                           subtracts it from a page's entry (region.h) */
   uint32_t node;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */
@@ -136,8 +139,13 @@ void __tsan_acquire(void *addr);
 #define depot_tsan_acquire(p) ((void)0)
 #endif
 
-/* An owner_base that no page's list id minus a bin index can match. */
+/* An owner_base that no page's list id minus a bin index can match, and an
+ * owner_entry that no page's entry minus a bin's byte offset can match
+ * (entries are below 2^29, so entry - NONE wraps to at least 0x10000,
+ * beyond every bin). */
 #define DEPOT_OWNER_BASE_NONE 0xFFFF0000u
+_Static_assert((DEPOT_TCACHE_BINS << DEPOT_REGION_ENTRY_SHIFT) < 0x10000u,
+               "DEPOT_OWNER_BASE_NONE never passes free's compare");
 
 /* The free key: written into the second word of every block a cache
  * holds, and compared on free: a block whose second word equals it may be

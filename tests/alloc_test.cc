@@ -346,6 +346,24 @@ TEST_F(AllocDeath, DoubleFreeInTheThreadCacheIsCaught) {
   }
 }
 
+// The free fast path's compare lets a bin of no class through when the
+// thread's owner is node 0's shared heap (owner_entry 0) and the page has no
+// small class (entry 0): the bin's room, always 0, must send the free to the
+// slow path, which frees the block as usual.
+TEST(Alloc, FreeOfAPageOfNoClassUnderOwnerEntryZeroMisses) {
+  depot_free_call(depot_alloc_call(32, RAW), RAW);  // the thread has a cache
+  for (size_t size : {size_t(40000), size_t(100000), size_t(300000)}) {
+    void *l = depot_alloc_call(size, RAW);
+    ASSERT_NE(l, nullptr);
+    if (!probe_region_contains(l)) {  // no region: nothing to test here
+      depot_free_call(l, RAW);
+      continue;
+    }
+    EXPECT_EQ(probe_free_as_node0_shared_owner(l), 1) << size;
+  }
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
 TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
   // A program may store any value, the key included, in a block's second
   // word: the free that sees it walks the bin, finds nothing, frees.

@@ -204,3 +204,27 @@ int probe_inbox_fork_cut(void) {
   depot_free_call(b, 0);
   return n;
 }
+
+/* Frees p through the free fast path as a thread whose owner is node 0's
+ * shared heap would (owner_entry 0, which a page of no small class, entry
+ * 0, minus leaves 0: a bin of no class).  Returns 1 if the bins of no class
+ * are still empty afterwards (the room test sent p to the miss). */
+int probe_free_as_node0_shared_owner(void *p) {
+  depot_tcache_t *tc = own_cache();
+  if (!tc) return 0;
+  uint32_t saved = tc->owner_entry;
+  tc->owner_entry = 0;
+  depot_idle_leave();
+  /* The fast path, inline here (not through depot_free_call); the miss
+   * sees the real owner_base, so the slow path is the ordinary one. */
+  depot_free(p, 0);
+  tc = own_cache();
+  tc->owner_entry = saved;
+  int ok = 1;
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
+    const depot_bin_t *b = &tc->bins[d << DEPOT_LIST_CLASS_BITS];
+    ok &= b->head == NULL && b->room == 0 && b->limit == 0;
+  }
+  depot_idle_leave();
+  return ok;
+}

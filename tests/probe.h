@@ -21,6 +21,10 @@ int probe_check_level(void);
 
 /* The calling thread's cache: bytes held in its bins, the sum of its limits,
  * and its budget (all 0 if the thread has no cache). */
+/* Frees p (a block that is not small: its page's entry is 0) through the
+ * free fast path with the thread's owner_entry set to 0, as node 0's shared
+ * heap has; 1 if the bins of no class stayed empty (tcache.h). */
+int probe_free_as_node0_shared_owner(void *p);
 size_t probe_tcache_held_bytes(void);
 size_t probe_tcache_limit_bytes(void);
 size_t probe_tcache_budget(void);
