@@ -117,6 +117,9 @@ depot_inline void *depot_alloc_with(size_t size, unsigned domain,
    * size is the byte offset of its bin. */
   if (depot_likely(size <= 128))
     bin = (depot_bin_t *)((char *)bin + ((size + 15) & ~(size_t)15));
+  else if (depot_likely(size <= DEPOT_CLASS_TABLE_MAX))
+    bin =
+        (depot_bin_t *)((char *)bin + depot_class16_of_16ths[(size + 15) >> 4]);
   else if (depot_likely(size <= DEPOT_SMALL_MAX))
     bin += depot_size_to_class(size);
   else return miss(size, domain);

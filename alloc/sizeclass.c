@@ -24,14 +24,18 @@ _Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
  * (class k), step 32 up to 512, step 64 up to 1024. */
 #define CLASS_OF_16THS(k) \
   ((k) <= 16 ? (k) : (k) <= 32 ? 16 + ((k)-16 + 1) / 2 : 24 + ((k)-32 + 3) / 4)
-#define ROW8(k)                                                            \
-  CLASS_OF_16THS(k), CLASS_OF_16THS(k + 1), CLASS_OF_16THS(k + 2),         \
-      CLASS_OF_16THS(k + 3), CLASS_OF_16THS(k + 4), CLASS_OF_16THS(k + 5), \
-      CLASS_OF_16THS(k + 6), CLASS_OF_16THS(k + 7)
+#define CLASS16_OF_16THS(k) (CLASS_OF_16THS(k) * 16)
+/* clang-format off */
+#define ROW8(F, k) \
+  F(k), F(k + 1), F(k + 2), F(k + 3), F(k + 4), F(k + 5), F(k + 6), F(k + 7)
+#define TABLE(F)                                                       \
+  ROW8(F, 0), ROW8(F, 8), ROW8(F, 16), ROW8(F, 24), ROW8(F, 32),       \
+      ROW8(F, 40), ROW8(F, 48), ROW8(F, 56), F(64)
+/* clang-format on */
 const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
-    ROW8(0),  ROW8(8),  ROW8(16), ROW8(24),           ROW8(32),
-    ROW8(40), ROW8(48), ROW8(56), CLASS_OF_16THS(64),
-};
+    TABLE(CLASS_OF_16THS)};
+const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
+    TABLE(CLASS16_OF_16THS)};
 
 depot_class_info_t depot_class_info[DEPOT_NCLASSES];
 

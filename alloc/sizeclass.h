@@ -37,6 +37,9 @@ extern const uint32_t depot_class_size[DEPOT_NCLASSES];
  * rounded up: depot_class_of_16ths[(size + 15) >> 4]. */
 #define DEPOT_CLASS_TABLE_MAX 1024u
 extern const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
+/* The same, times 16: a class's bin offset in a thread cache (16-byte
+ * bins), read by malloc's fast path without a shift. */
+extern const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
 
 /* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).
  * Constant time: a table up to 1024 bytes, a count-leading-zeros above. */

@@ -39,6 +39,16 @@ TEST(SizeClass, EveryRequestMapsToTheSmallestClassThatFits) {
   }
 }
 
+// malloc's fast path reads the class times 16 (its bin's byte offset).
+TEST(SizeClass, BinOffsetTableIsSixteenTimesTheClassTable) {
+  for (unsigned k = 0; k <= DEPOT_CLASS_TABLE_MAX / 16; k++)
+    EXPECT_EQ(depot_class16_of_16ths[k], 16u * depot_class_of_16ths[k]) << k;
+  for (size_t size = 129; size <= DEPOT_CLASS_TABLE_MAX; size++)
+    EXPECT_EQ(depot_class16_of_16ths[(size + 15) >> 4],
+              16u * depot_size_to_class(size))
+        << size;
+}
+
 TEST(SizeClass, TableAndArithmeticAgreeAboveTheTable) {
   // The table covers up to 1024 bytes; the arithmetic path must continue
   // exactly where it stops.
