@@ -81,7 +81,7 @@ void *depot_prof_alloc(size_t size, size_t align, unsigned d, int zero);
 void *depot_prof_realloc(void *p, size_t size, unsigned d);
 
 _Static_assert(sizeof(depot_bin_t) == 1u << DEPOT_REGION_ENTRY_SHIFT,
-               "an entry minus owner_entry is a bin's byte offset");
+               "an entry minus owner_entry[d] is a bin's byte offset");
 _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
                "blocks are 16-byte aligned and a rounded size is a bin offset");
 
@@ -154,20 +154,21 @@ depot_inline void depot_free_with(void *p, unsigned domain,
   uintptr_t off = depot_region_offset((uintptr_t)p);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
-    /* i is the byte offset of the bin of the block's list id if the block
-     * is of this thread's owner heap (entries are pre-shifted: region.h).
+    /* i is the byte offset of the bin of the block's list id from the
+     * domain's first bin if the block is of this thread's owner heap
+     * (entries are pre-shifted: region.h; owner_entry[domain]: tcache.h).
      * One unsigned compare checks at once that the page serves a small
      * class, of this thread's heap (so of its node) and of the caller's
      * domain: a remote free fails it.  It lets class 0 through, which no
      * page has but a page of no small class (entry 0) while the thread's
-     * owner is node 0's shared heap (owner_entry 0): that lands on a bin of
+     * owner is node 0's shared heap (owner_entry[0] 0): that lands on a bin of
      * no class, whose room is always 0 (depot_tcache_check), so the room
      * test below sends it to the miss. */
-    uint32_t i = depot_region_entry(off) - tc->owner_entry;
-    if (depot_likely(
-            i - (domain << (DEPOT_LIST_CLASS_BITS + DEPOT_REGION_ENTRY_SHIFT)) <
-            (uint32_t)DEPOT_NCLASSES << DEPOT_REGION_ENTRY_SHIFT)) {
-      depot_bin_t *bin = (depot_bin_t *)((char *)tc + i);
+    uint32_t i = depot_region_entry(off) - tc->owner_entry[domain];
+    if (depot_likely(i < (uint32_t)DEPOT_NCLASSES
+                             << DEPOT_REGION_ENTRY_SHIFT)) {
+      depot_bin_t *bins = &tc->bins[domain << DEPOT_LIST_CLASS_BITS];
+      depot_bin_t *bin = (depot_bin_t *)((char *)bins + i);
       /* The free key: every block in a bin carries depot_free_key in its
        * second word (alloc clears it), so a block freed twice while still
        * cached is seen here; the slow path walks the bin to confirm (a
@@ -196,7 +197,8 @@ depot_inline void depot_free_with(void *p, unsigned domain,
       }
     } else if (depot_tcache_remote_push(
                    tc, p,
-                   (depot_opaque_u32(i) + depot_opaque_tc(tc)->owner_entry) >>
+                   (depot_opaque_u32(i) +
+                    depot_opaque_tc(tc)->owner_entry[domain]) >>
                        DEPOT_REGION_ENTRY_SHIFT,
                    domain)) {
       /* A remote free (another owner's small block): into the outbox,

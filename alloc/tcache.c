@@ -19,8 +19,9 @@
 /* Every bucket of the placeholders' outboxes unused (tcache.h). */
 #define NO_OUTBOX \
   .outbox = {[0 ... DEPOT_OUTBOX_BUCKETS - 1] = {.list_id = DEPOT_OUTBOX_NONE}}
-#define NO_OWNER \
-  .owner_base = DEPOT_OWNER_BASE_NONE, .owner_entry = DEPOT_OWNER_BASE_NONE
+#define NO_OWNER                       \
+  .owner_base = DEPOT_OWNER_BASE_NONE, \
+  .owner_entry = {[0 ... DEPOT_NDOMAINS - 1] = DEPOT_OWNER_BASE_NONE}
 depot_tcache_t depot_tcache_empty = {NO_OWNER, NO_OUTBOX};
 depot_tcache_t depot_tcache_dead = {NO_OWNER, NO_OUTBOX};
 __thread depot_tcache_t *depot_tls_tcache
@@ -90,7 +91,9 @@ static void set_owner(depot_tcache_t *tc, unsigned node) {
   tc->owner = o ? o : depot_owner(node);
   tc->node = node;
   tc->owner_base = tc->owner->id << DEPOT_LIST_OWNER_SHIFT;
-  tc->owner_entry = tc->owner_base << DEPOT_REGION_ENTRY_SHIFT;
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    tc->owner_entry[d] = (tc->owner_base | d << DEPOT_LIST_DOMAIN_SHIFT)
+                         << DEPOT_REGION_ENTRY_SHIFT;
 }
 
 /* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed). */
@@ -98,7 +101,8 @@ static void drop_owner(depot_tcache_t *tc) {
   if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
   tc->owner = NULL;
   tc->owner_base = DEPOT_OWNER_BASE_NONE;
-  tc->owner_entry = DEPOT_OWNER_BASE_NONE;
+  for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+    tc->owner_entry[d] = DEPOT_OWNER_BASE_NONE;
 }
 
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {

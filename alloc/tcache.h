@@ -64,8 +64,11 @@ typedef struct depot_tcache {
    * first so that a bin's address is the cache's plus 16 * index. */
   depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
   uint32_t owner_base;                 /* owner id << DEPOT_LIST_OWNER_SHIFT */
-  uint32_t owner_entry; /* owner_base << DEPOT_REGION_ENTRY_SHIFT: free()
-                           subtracts it from a page's entry (region.h) */
+  /* What free() of domain d subtracts from a page's entry (region.h): the
+   * entry of class 0 of domain d of the owner, (owner_base | d << 7) << 4,
+   * so that the difference is the byte offset of the bin from domain d's
+   * first bin, with no adjustment for the domain. */
+  uint32_t owner_entry[DEPOT_NDOMAINS];
   uint32_t node;
   /* Cold: slow paths only. */
   size_t budget;      /* most bytes the limits may add up to */

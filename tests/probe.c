@@ -212,14 +212,14 @@ int probe_inbox_fork_cut(void) {
 int probe_free_as_node0_shared_owner(void *p) {
   depot_tcache_t *tc = own_cache();
   if (!tc) return 0;
-  uint32_t saved = tc->owner_entry;
-  tc->owner_entry = 0;
+  uint32_t saved = tc->owner_entry[0];
+  tc->owner_entry[0] = 0;
   depot_idle_leave();
   /* The fast path, inline here (not through depot_free_call); the miss
    * sees the real owner_base, so the slow path is the ordinary one. */
   depot_free(p, 0);
   tc = own_cache();
-  tc->owner_entry = saved;
+  tc->owner_entry[0] = saved;
   int ok = 1;
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) {
     const depot_bin_t *b = &tc->bins[d << DEPOT_LIST_CLASS_BITS];
