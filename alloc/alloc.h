@@ -191,7 +191,7 @@ depot_inline void depot_free_with(void *p, unsigned domain,
         /* Through an opaque pointer: the compiler would otherwise keep
          * room's old value in a register to restore it (an instruction on
          * every hit). */
-        bin = (depot_bin_t *)depot_opaque_tc((depot_tcache_t *)bin);
+        bin = (depot_bin_t *)depot_opaque_ptr(bin);
         bin->room++;
         depot_tsan_release(tc);
       }

@@ -117,6 +117,16 @@
 #define depot_sub_relaxed(p, v) \
   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
+/* x, hidden from the optimiser (no instruction): it cannot tell that the
+ * result is x, so it reloads what is read through it rather than keep a
+ * copy of an earlier value in a register. */
+static inline void *depot_opaque_ptr(void *x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+
 /* ThreadSanitizer builds (GCC's and Clang's spelling). */
 #if defined(__SANITIZE_THREAD__)
 #define DEPOT_TSAN 1

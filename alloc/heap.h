@@ -106,6 +106,10 @@ typedef struct {
   uintptr_t lo;
   size_t len;
 } depot_heap_range_t;
+depot_static_assert(sizeof(depot_heap_range_t) ==
+                        1u << DEPOT_REGION_ENTRY_SHIFT,
+                    "the heap free fast path indexes ranges by a page entry's "
+                    "class bits");
 _Static_assert(sizeof(depot_heap_range_t) == sizeof(depot_bin_t),
                "the free fast path indexes ranges and bins alike");
 
@@ -175,19 +179,27 @@ depot_inline void depot_heap_free(void *p) {
   uintptr_t a = (uintptr_t)p, off = depot_region_offset(a);
   if (DEPOT_VG && p) DEPOT_VG_FREED(p);
   if (depot_likely(depot_region_contains(off))) {
-    unsigned cls = depot_list_class(depot_region_list_id(off));
+    /* The class's byte offset in the entry's bins and ranges (16 bytes
+     * each), straight from the pre-shifted page entry (region.h). */
+    uint32_t coff = depot_region_entry(off) &
+                    (DEPOT_LIST_CLASS_MASK << DEPOT_REGION_ENTRY_SHIFT);
     depot_heap_entry_t *e = depot_tls_heap_mru;
-    const depot_heap_range_t *r = &e->range[cls];
+    const depot_heap_range_t *r =
+        (const depot_heap_range_t *)((const char *)e->range + coff);
     if (depot_likely(a - r->lo < r->len &&
                      e->epoch == depot_load_relaxed(&e->heap->epoch))) {
-      depot_bin_t *bin = &e->bins[cls];
+      depot_bin_t *bin = (depot_bin_t *)((char *)e->bins + coff);
       uintptr_t key = depot_free_key; /* as in depot_free */
-      if (depot_likely(bin->room > 0 && ((uintptr_t *)p)[1] != key)) {
-        *(void **)p = bin->head;
-        ((uintptr_t *)p)[1] = key;
-        bin->head = p;
-        bin->room--;
-        return;
+      if (depot_likely(((uintptr_t *)p)[1] != key)) {
+        /* room first, its decrement's flags the test, as in depot_free. */
+        if (depot_likely(--bin->room >= 0)) {
+          *(void **)p = bin->head;
+          ((uintptr_t *)p)[1] = key;
+          bin->head = p;
+          return;
+        }
+        bin = (depot_bin_t *)depot_opaque_ptr(bin);
+        bin->room++;
       }
     }
     depot_heap_free_miss(p);
