@@ -140,9 +140,12 @@ static void central_fields(depot_central_t *c, uint32_t list_id) {
   size_t batch_bytes =
       (size_t)depot_class_info[cls].batch * depot_class_size[cls];
   size_t depth = POOL_MAX_BYTES / batch_bytes;
-  c->max_depth = (uint32_t)(depth < 4 ? 4 : depth > 128 ? 128 : depth);
   /* A span's used count is 16 bits (span.h). */
   DEPOT_CHECK(depot_class_info[cls].capacity <= UINT16_MAX);
+  /* Last, with release: the pool is set up (see depot_central_ready). */
+  depot_store_release(&c->max_depth, (uint32_t)(depth < 4     ? 4
+                                                : depth > 128 ? 128
+                                                              : depth));
 }
 
 static void central_init(depot_central_t *c, uint32_t list_id) {
@@ -153,14 +156,16 @@ static void central_init(depot_central_t *c, uint32_t list_id) {
 void depot_central_ready_slow(depot_central_t *c, uint32_t list_id) {
   /* Under the lock: statistics and checks read the fields under it. */
   pthread_mutex_lock(&c->lock);
-  if (c->max_depth == 0) central_fields(c, list_id);
+  if (depot_load_relaxed(&c->max_depth) == 0) central_fields(c, list_id);
   pthread_mutex_unlock(&c->lock);
 }
 
 /* Whether a zero-filled pthread mutex is an unlocked one (glibc's and
- * musl's PTHREAD_MUTEX_INITIALIZER are all zero bytes): then a thread heap's
- * pools, in zero-filled metadata, are set up on first use, so a thread pays
- * memory only for the pools it uses (a heap is 384 pools of two lines). */
+ * musl's PTHREAD_MUTEX_INITIALIZER are all zero bytes): then a heap's pools,
+ * in zero-filled metadata, are set up on first use, so a thread, and a
+ * node's shared heap, pay memory only for the pools they use (a heap is 384
+ * pools of two lines: 48 KiB that a program using a few classes never
+ * touches). */
 static int zero_mutex_ok(void) {
   static const pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   static const char zero[sizeof m];
@@ -183,8 +188,7 @@ static depot_owner_t *owner_new(uint32_t id, unsigned node) {
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
       depot_central_t *c = &o->pools[(d << DEPOT_LIST_CLASS_BITS) | cls];
-      if (id < DEPOT_MAX_NODES || !zero_mutex_ok())
-        central_init(c, depot_list_id(id, d, cls));
+      if (!zero_mutex_ok()) central_init(c, depot_list_id(id, d, cls));
     }
   /* Release: whoever finds the heap through the table sees it set up. */
   depot_store_release(&depot_owners[id], o);
@@ -580,7 +584,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
 
 void depot_central_give(depot_central_t *c, void *head, uint32_t count,
                         depot_batch_stash_t *stash) {
-  if (depot_load_relaxed(&c->depth) < c->max_depth) {
+  if (depot_load_relaxed(&c->depth) < depot_load_relaxed(&c->max_depth)) {
     uint32_t i = record_alloc(stash);
     if (i) {
       depot_batch_t *b = rec(i);
