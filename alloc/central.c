@@ -119,7 +119,7 @@ uint32_t depot_central_records(void) {
 
 /* ---- pools --------------------------------------------------------------- */
 
-_Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
+depot_sparse_bss _Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
 
 /* Owner ids: the nodes' shared heaps are 0..DEPOT_MAX_NODES-1, thread heaps
  * are numbered from DEPOT_MAX_NODES.  The owner lock guards the parked

@@ -96,7 +96,6 @@ static inline void *depot_inbox_open(depot_inbox_node_t *m, uint32_t *n) {
 }
 
 typedef struct depot_owner {
-  depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   uint32_t id;
   uint32_t node;
   /* 1 while parked (always for a node's shared heap).  Sequentially
@@ -114,6 +113,10 @@ typedef struct depot_owner {
   _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
   _Atomic uint32_t draining;
   depot_inbox_node_t stub;
+  /* The pools, after the fields every heap writes at once (so that a heap
+   * whose thread uses a few small classes touches one page for both, not
+   * a page at each end of its 75 KiB), set up on first use. */
+  depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   /* Blocks of each of its lists waiting in the inbox, for statistics (free
    * blocks: cached, not in use).  Added before a post's exchange, taken
    * off as a drain takes the message, so never negative; relaxed.  A

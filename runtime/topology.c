@@ -109,8 +109,6 @@ static void cpus_upto(depot_topology_t *t, unsigned n) {
 
 int depot_topology_discover(depot_topology_t *t) {
   memset(t, 0, offsetof(depot_topology_t, cpu_node));
-  t->bind_works = 0;
-  t->bind_errno = 0;
   t->synthetic =
       getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
   int err = 0;
@@ -158,8 +156,8 @@ int depot_topology_discover(depot_topology_t *t) {
 /* ---- applying ---------------------------------------------------------------- */
 
 static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
-static depot_topology_t current; /* guarded by apply_lock */
-static depot_numa_map_t map;     /* scratch, guarded by apply_lock */
+depot_sparse_bss static depot_topology_t current; /* apply_lock */
+depot_sparse_bss static depot_numa_map_t map;     /* scratch, apply_lock */
 
 int depot_topology_apply(const depot_topology_t *t) {
   depot_numa_policy_t policy;
@@ -177,8 +175,6 @@ int depot_topology_apply(const depot_topology_t *t) {
     memcpy(&current, t, offsetof(depot_topology_t, cpu_node));
     for (unsigned c = 0; c < t->ncpus; c++)
       current.cpu_node[c] = t->cpu_node[c];
-    current.bind_works = t->bind_works;
-    current.bind_errno = t->bind_errno;
   }
   memset(&map, 0, offsetof(depot_numa_map_t, cpu_node));
   map.policy = policy;
@@ -232,7 +228,7 @@ void depot_topology_prefork(void) { pthread_mutex_lock(&apply_lock); }
 void depot_topology_postfork(void) { pthread_mutex_unlock(&apply_lock); }
 
 int depot_topology_reload(void) {
-  static depot_topology_t fresh;
+  depot_sparse_bss static depot_topology_t fresh;
   /* hwloc reads files (cancellation points) while apply_lock is held. */
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
