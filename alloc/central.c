@@ -119,7 +119,7 @@ uint32_t depot_central_records(void) {
 
 /* ---- pools --------------------------------------------------------------- */
 
-_Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
+depot_sparse_bss _Atomic(depot_owner_t *) depot_owners[DEPOT_MAX_OWNERS];
 
 /* Owner ids: the nodes' shared heaps are 0..DEPOT_MAX_NODES-1, thread heaps
  * are numbered from DEPOT_MAX_NODES.  The owner lock guards the parked
@@ -140,9 +140,12 @@ static void central_fields(depot_central_t *c, uint32_t list_id) {
   size_t batch_bytes =
       (size_t)depot_class_info[cls].batch * depot_class_size[cls];
   size_t depth = POOL_MAX_BYTES / batch_bytes;
-  c->max_depth = (uint32_t)(depth < 4 ? 4 : depth > 128 ? 128 : depth);
   /* A span's used count is 16 bits (span.h). */
   DEPOT_CHECK(depot_class_info[cls].capacity <= UINT16_MAX);
+  /* Last, with release: the pool is set up (see depot_central_ready). */
+  depot_store_release(&c->max_depth, (uint32_t)(depth < 4     ? 4
+                                                : depth > 128 ? 128
+                                                              : depth));
 }
 
 static void central_init(depot_central_t *c, uint32_t list_id) {
@@ -153,14 +156,16 @@ static void central_init(depot_central_t *c, uint32_t list_id) {
 void depot_central_ready_slow(depot_central_t *c, uint32_t list_id) {
   /* Under the lock: statistics and checks read the fields under it. */
   pthread_mutex_lock(&c->lock);
-  if (c->max_depth == 0) central_fields(c, list_id);
+  if (depot_load_relaxed(&c->max_depth) == 0) central_fields(c, list_id);
   pthread_mutex_unlock(&c->lock);
 }
 
 /* Whether a zero-filled pthread mutex is an unlocked one (glibc's and
- * musl's PTHREAD_MUTEX_INITIALIZER are all zero bytes): then a thread heap's
- * pools, in zero-filled metadata, are set up on first use, so a thread pays
- * memory only for the pools it uses (a heap is 384 pools of two lines). */
+ * musl's PTHREAD_MUTEX_INITIALIZER are all zero bytes): then a heap's pools,
+ * in zero-filled metadata, are set up on first use, so a thread, and a
+ * node's shared heap, pay memory only for the pools they use (a heap is 384
+ * pools of two lines: 48 KiB that a program using a few classes never
+ * touches). */
 static int zero_mutex_ok(void) {
   static const pthread_mutex_t m = PTHREAD_MUTEX_INITIALIZER;
   static const char zero[sizeof m];
@@ -183,8 +188,7 @@ static depot_owner_t *owner_new(uint32_t id, unsigned node) {
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
     for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
       depot_central_t *c = &o->pools[(d << DEPOT_LIST_CLASS_BITS) | cls];
-      if (id < DEPOT_MAX_NODES || !zero_mutex_ok())
-        central_init(c, depot_list_id(id, d, cls));
+      if (!zero_mutex_ok()) central_init(c, depot_list_id(id, d, cls));
     }
   /* Release: whoever finds the heap through the table sees it set up. */
   depot_store_release(&depot_owners[id], o);
@@ -453,12 +457,17 @@ static depot_span_t *span_new(depot_central_t *c) {
 /* Fresh (never handed out) blocks a refill takes: those that start in the
  * OS page holding the span's bump cursor, at least one (and, once the span
  * has handed out more than a page, as many bytes again as it has, up to
- * the batch).  A first refill so touches about one page of fresh memory,
- * whatever the batch size: a program that uses one block of many classes
- * pays a page per class, not a batch (mimalloc extends a page's free list
- * the same way), while a class in steady use refills a few times per span,
- * not once per page. */
+ * FRESH_REACH more and up to the batch).  A first refill so touches about
+ * one page of fresh memory, whatever the batch size: a program that uses
+ * one block of many classes pays a page per class, not a batch (mimalloc
+ * extends a page's free list the same way), while a class in steady use
+ * refills every few pages, not every page.  FRESH_REACH bounds the
+ * touched, unused blocks a bin can be left holding: reaching as far as a
+ * whole batch (up to 64 KiB for classes above 512 bytes) cost a 6 MiB
+ * small program 0.2 MiB of its peak; a refill per page instead cost
+ * mstress 14% more instructions, one page ahead 1%. */
 #define FRESH_BYTES ((uintptr_t)4096)
+#define FRESH_REACH (3 * FRESH_BYTES)
 
 /* Takes up to want blocks from the partial spans (lock held): first blocks
  * returned to a span, then at most one run of fresh blocks, which is only
@@ -483,12 +492,12 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out,
     }
     if (n < want && s->bump < s->bump_end) {
       /* To the end of the OS page holding the cursor, or, once the span
-       * has handed out more than that, as far again as it has handed out
-       * (geometric: a class in steady use refills a few times per span,
-       * a class used once still touches one page). */
+       * has handed out more than that, as far again as it has handed out,
+       * FRESH_REACH at most (see FRESH_BYTES). */
       uintptr_t b = (uintptr_t)s->bump;
       uintptr_t carved = b - (uintptr_t)depot_span_start(s);
       uintptr_t reach = carved > FRESH_BYTES ? carved : 0;
+      if (reach > FRESH_REACH) reach = FRESH_REACH;
       uintptr_t page_end = ((b + reach) | (FRESH_BYTES - 1)) + 1;
       k = (uint32_t)((page_end - b + s->block_size - 1) / s->block_size);
       uint32_t left =
@@ -580,7 +589,7 @@ uint32_t depot_central_take(depot_central_t *c, uint32_t want, void **head,
 
 void depot_central_give(depot_central_t *c, void *head, uint32_t count,
                         depot_batch_stash_t *stash) {
-  if (depot_load_relaxed(&c->depth) < c->max_depth) {
+  if (depot_load_relaxed(&c->depth) < depot_load_relaxed(&c->max_depth)) {
     uint32_t i = record_alloc(stash);
     if (i) {
       depot_batch_t *b = rec(i);

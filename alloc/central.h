@@ -46,8 +46,12 @@ typedef struct depot_central {
   uint32_t list_id;
   uint32_t spans;      /* spans owned by this pool (lock) */
   uint64_t blocks_out; /* sum of the spans' used counts (lock) */
-  uint32_t max_depth;  /* records kept on the stack before blocks go back
-                             to their spans; bounds the bytes a pool holds */
+  /* Records kept on the stack before blocks go back to their spans; bounds
+   * the bytes a pool holds.  0 until the pool is set up on first use (see
+   * depot_central_ready): stored with release under the lock, after the
+   * other fields, so a thread that reads it non-zero without the lock
+   * (acquire) finds the pool set up. */
+  _Atomic uint32_t max_depth;
 } depot_central_t;
 
 /* An owner heap: one pool per (domain, class), indexed by the low bits of
@@ -92,7 +96,6 @@ static inline void *depot_inbox_open(depot_inbox_node_t *m, uint32_t *n) {
 }
 
 typedef struct depot_owner {
-  depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   uint32_t id;
   uint32_t node;
   /* 1 while parked (always for a node's shared heap).  Sequentially
@@ -110,6 +113,10 @@ typedef struct depot_owner {
   _Atomic(depot_inbox_node_t *) inbox_front depot_cache_aligned;
   _Atomic uint32_t draining;
   depot_inbox_node_t stub;
+  /* The pools, after the fields every heap writes at once (so that a heap
+   * whose thread uses a few small classes touches one page for both, not
+   * a page at each end of its 75 KiB), set up on first use. */
+  depot_central_t pools[DEPOT_POOLS_PER_OWNER];
   /* Blocks of each of its lists waiting in the inbox, for statistics (free
    * blocks: cached, not in use).  Added before a post's exchange, taken
    * off as a drain takes the message, so never negative; relaxed.  A
@@ -132,12 +139,14 @@ static inline depot_central_t *depot_central_of(unsigned list_id) {
   return &depot_owner(depot_list_owner(list_id))
               ->pools[list_id & (DEPOT_LISTS_PER_OWNER - 1)];
 }
-/* The pool of list id li, set up if this is its first use: a thread heap's
- * pools are set up lazily, by its owner's thread (central.c). */
+/* The pool of list id li, set up if this is its first use: every heap's
+ * pools are set up lazily (central.c), a thread heap's by its owner's
+ * thread, a node's shared heap's by any thread that uses it (under the
+ * pool's lock). */
 void depot_central_ready_slow(depot_central_t *c, uint32_t list_id);
 static inline depot_central_t *depot_central_ready(unsigned list_id) {
   depot_central_t *c = depot_central_of(list_id);
-  if (__builtin_expect(c->max_depth == 0, 0))
+  if (__builtin_expect(depot_load_acquire(&c->max_depth) == 0, 0))
     depot_central_ready_slow(c, list_id);
   return c;
 }

@@ -76,6 +76,17 @@
 #define depot_hidden __attribute__((visibility("hidden")))
 #define DEPOT_CACHE_LINE 64
 #define depot_cache_aligned __attribute__((aligned(DEPOT_CACHE_LINE)))
+/* For a large static array touched a page or two at a time (the segment
+ * map, the owner table, report buffers): placed after every other static
+ * variable (x86-64's large-data bss, still zero-filled and untouched until
+ * used), so that the small variables the allocator writes at start-up
+ * share a few pages instead of one page at each end of every such array. */
+#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && \
+    !defined(__clang__)
+#define depot_sparse_bss __attribute__((section(".lbss.depot")))
+#else
+#define depot_sparse_bss
+#endif
 /* A compile-time check, in headers that C++ (the tests) includes too. */
 #ifdef __cplusplus
 #define depot_static_assert static_assert

@@ -55,7 +55,7 @@ static depot_spin_t registry_lock;
 /* slots[i]: the heap structure of slot i, written once (release, in the
  * registry lock) when the slot is first used, never changed: slow paths
  * read it without the lock (acquire). */
-static _Atomic(depot_heap_t *) slots[DEPOT_HEAP_MAX + 1];
+depot_sparse_bss static _Atomic(depot_heap_t *) slots[DEPOT_HEAP_MAX + 1];
 static uint32_t slots_made;                           /* registry lock */
 static depot_heap_t *slots_free;                      /* registry lock */
 static depot_heap_cache_t *live_caches, *free_caches; /* registry lock */
@@ -192,7 +192,7 @@ typedef struct {
   size_t bytes;
   depot_span_t *top[DEPOT_NCLASSES];
 } spare_t;
-static spare_t spares[DEPOT_MAX_NODES];
+depot_sparse_bss static spare_t spares[DEPOT_MAX_NODES];
 
 /* Gives spans (a chain through next) back to their arenas.  No heap lock
  * needed: they are no heap's any more. */

@@ -27,21 +27,28 @@ void *depot_meta_alloc(size_t size) {
     pthread_mutex_unlock(&meta_lock);
     return p;
   }
+  /* An object of a page or more (a thread cache, an owner heap) starts on
+   * a page: its hot fields sit at its start, and an unaligned one would
+   * spill them onto one more page.  The padding is never touched, so it
+   * costs address space, not memory. */
+  uintptr_t align = size >= 4096 ? 4096 : DEPOT_CACHE_LINE;
   pthread_mutex_lock(&meta_lock);
   int refused = 0;
-  if ((size_t)(meta_end - meta_cur) < size) {
+  size_t pad = (size_t)(-(uintptr_t)meta_cur & (align - 1));
+  if ((size_t)(meta_end - meta_cur) < pad + size) {
     void *chunk;
     if (depot_os_map(META_CHUNK, 4096, &chunk) == 0) {
       depot_limit_grow(META_CHUNK);
       meta_cur = chunk;
       meta_end = meta_cur + META_CHUNK;
+      pad = 0; /* chunks start on a page */
     }
   } else {
     refused = depot_os_commit_mapped() != 0; /* the fault seam, on reuse */
   }
-  if (!refused && (size_t)(meta_end - meta_cur) >= size) {
-    p = meta_cur; /* fresh mappings are zero and never reused */
-    meta_cur += size;
+  if (!refused && (size_t)(meta_end - meta_cur) >= pad + size) {
+    p = meta_cur + pad; /* fresh mappings are zero and never reused */
+    meta_cur += pad + size;
     meta_total += size;
   }
   pthread_mutex_unlock(&meta_lock);

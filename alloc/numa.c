@@ -8,18 +8,6 @@
 
 depot_arena_t *depot_arenas[DEPOT_MAX_NODES][DEPOT_ARENA_SHARDS];
 
-/* The calling thread's shard + 1 (0: not chosen yet); the next to give. */
-static __thread unsigned thread_shard;
-static _Atomic unsigned next_shard; /* relaxed: only needs to rotate */
-
-static unsigned shard(void) {
-  if (depot_unlikely(thread_shard == 0))
-    thread_shard =
-        1 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
-                DEPOT_ARENA_SHARDS;
-  return thread_shard - 1;
-}
-
 /* Nodes created (arenas and pools exist for 0..n-1).  Release store after a
  * node's structures are complete; readers acquire. */
 static _Atomic unsigned numa_nodes;
@@ -70,6 +58,28 @@ unsigned depot_numa_home(void) {
   if (m->policy == DEPOT_NUMA_BIND && !allowed(m, node))
     node = m->allowed[(unsigned)(cpu < 0 ? 0 : cpu) % m->nallowed];
   return node;
+}
+
+/* The calling thread's shard + 1 (0: not chosen yet); the next to give. */
+static __thread unsigned thread_shard;
+static _Atomic unsigned next_shard; /* relaxed: only needs to rotate */
+
+/* Shards are used round robin, as many as the machine has CPUs (its map's
+ * count; all of them before a map is installed), DEPOT_ARENA_SHARDS at
+ * most: no more threads than CPUs grow their heaps at once, and each shard
+ * in use costs its own segments' headers (about 28 KiB resident each, which
+ * on a 2-CPU machine was 10 KiB per thread of a program with 16 small
+ * threads). */
+static unsigned shard(void) {
+  if (depot_unlikely(thread_shard == 0)) {
+    const depot_numa_map_t *m = depot_load_acquire(&numa_map);
+    unsigned n = m && m->ncpus > 0 && m->ncpus < DEPOT_ARENA_SHARDS
+                     ? m->ncpus
+                     : DEPOT_ARENA_SHARDS;
+    thread_shard =
+        1 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) % n;
+  }
+  return thread_shard - 1;
 }
 
 depot_arena_t *depot_numa_arena_for(unsigned node) {

@@ -483,7 +483,7 @@ void depot_prof_get_stats(depot_prof_stats_t *out) {
  * Everything below runs with dump_busy owned: the buffers are static, and
  * nothing allocates. */
 
-static char obuf[1 << 16];
+depot_sparse_bss static char obuf[1 << 16];
 static size_t olen;
 static int ofd;
 static char opath[512];

@@ -11,7 +11,7 @@
 #include "alloc/config.h"
 #include "alloc/os.h"
 
-_Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
+depot_sparse_bss _Atomic uint64_t depot_segmap[DEPOT_SEGMAP_WORDS];
 uintptr_t depot_region_base; /* see region.h for why plain */
 uintptr_t depot_region_used;
 _Atomic(_Atomic uint32_t *) depot_region_pages;

@@ -148,7 +148,7 @@ __thread walk_thread_t depot_stacktrace_thread
 
 #define RULES 4096
 #define PROBES 16
-static struct {
+depot_sparse_bss static struct {
   _Atomic uintptr_t ip; /* 0: free; set once */
   _Atomic uint64_t rule;
 } rules[RULES];

@@ -298,7 +298,7 @@ void depot_stats_postfork(void) { pthread_mutex_unlock(&report_lock); }
 int DepotMem_PrintStats(int fd, unsigned flags) {
   /* Static: a report is large, and stacks of exiting threads may be small.
    * report_lock keeps two reports from sharing it. */
-  static DepotMemStats s;
+  depot_sparse_bss static DepotMemStats s;
   static writer_t w;
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);

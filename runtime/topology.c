@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <hwloc.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -99,9 +100,15 @@ static void probe_binding(depot_topology_t *t) {
   munmap(page, 4096);
 }
 
+/* Only the first ncpus entries of cpu_node are ever read, so only those
+ * are written: the table is 8 KiB, of which a small machine uses a few
+ * bytes, and untouched static memory costs no resident page. */
+static void cpus_upto(depot_topology_t *t, unsigned n) {
+  for (; t->ncpus < n; t->ncpus++) t->cpu_node[t->ncpus] = -1;
+}
+
 int depot_topology_discover(depot_topology_t *t) {
-  memset(t, 0, sizeof *t);
-  for (unsigned c = 0; c < DEPOT_TOPO_MAX_CPUS; c++) t->cpu_node[c] = -1;
+  memset(t, 0, offsetof(depot_topology_t, cpu_node));
   t->synthetic =
       getenv("HWLOC_SYNTHETIC") != NULL || getenv("HWLOC_XMLFILE") != NULL;
   int err = 0;
@@ -129,8 +136,8 @@ int depot_topology_discover(depot_topology_t *t) {
       for (int cpu = api.bitmap_first(node->cpuset); cpu >= 0;
            cpu = api.bitmap_next(node->cpuset, cpu)) {
         if (cpu < DEPOT_TOPO_MAX_CPUS) {
+          cpus_upto(t, (unsigned)cpu + 1);
           t->cpu_node[cpu] = (int16_t)i;
-          if ((unsigned)cpu + 1 > t->ncpus) t->ncpus = (unsigned)cpu + 1;
         }
       }
     }
@@ -149,8 +156,8 @@ int depot_topology_discover(depot_topology_t *t) {
 /* ---- applying ---------------------------------------------------------------- */
 
 static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
-static depot_topology_t current; /* guarded by apply_lock */
-static depot_numa_map_t map;     /* scratch, guarded by apply_lock */
+depot_sparse_bss static depot_topology_t current; /* apply_lock */
+depot_sparse_bss static depot_numa_map_t map;     /* scratch, apply_lock */
 
 int depot_topology_apply(const depot_topology_t *t) {
   depot_numa_policy_t policy;
@@ -164,8 +171,12 @@ int depot_topology_apply(const depot_topology_t *t) {
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&apply_lock);
-  if (t != &current) current = *t;
-  memset(&map, 0, sizeof map);
+  if (t != &current) { /* the used part: see cpus_upto */
+    memcpy(&current, t, offsetof(depot_topology_t, cpu_node));
+    for (unsigned c = 0; c < t->ncpus; c++)
+      current.cpu_node[c] = t->cpu_node[c];
+  }
+  memset(&map, 0, offsetof(depot_numa_map_t, cpu_node));
   map.policy = policy;
   map.strict = (int)depot_config_get(DEPOT_CONF_numa_strict);
   /* Nodes are never removed from the core: keep any it already has. */
@@ -217,7 +228,7 @@ void depot_topology_prefork(void) { pthread_mutex_lock(&apply_lock); }
 void depot_topology_postfork(void) { pthread_mutex_unlock(&apply_lock); }
 
 int depot_topology_reload(void) {
-  static depot_topology_t fresh;
+  depot_sparse_bss static depot_topology_t fresh;
   /* hwloc reads files (cancellation points) while apply_lock is held. */
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);

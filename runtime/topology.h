@@ -18,10 +18,12 @@ typedef struct {
   unsigned nnodes; /* nodes in hwloc's logical order */
   uint32_t os_node[DEPOT_TOPO_MAX_NODES];    /* the kernel's node numbers */
   uint64_t node_bytes[DEPOT_TOPO_MAX_NODES]; /* memory per node */
-  unsigned ncpus; /* entries of cpu_node: max OS CPU index + 1 */
-  int16_t cpu_node[DEPOT_TOPO_MAX_CPUS]; /* -1: no such CPU */
   int bind_works; /* mbind to the first node succeeded here */
   int bind_errno; /* why it failed, if it did */
+  unsigned ncpus; /* entries of cpu_node: max OS CPU index + 1 */
+  /* Last: only the first ncpus entries are written or read, so a small
+   * machine touches a few bytes of it. */
+  int16_t cpu_node[DEPOT_TOPO_MAX_CPUS]; /* -1: no such CPU */
 } depot_topology_t;
 
 /* Discovers the topology with hwloc (honouring HWLOC_SYNTHETIC and

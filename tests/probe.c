@@ -115,7 +115,7 @@ static depot_batch_stash_t *stash_of(probe_stash_t *s) {
 
 probe_pool_t *probe_pool(unsigned domain, unsigned cls) {
   if (depot_init() != 0) return NULL;
-  return (probe_pool_t *)depot_central_of(depot_list_id(0, domain, cls));
+  return (probe_pool_t *)depot_central_ready(depot_list_id(0, domain, cls));
 }
 
 probe_stash_t *probe_stash_new(void) {

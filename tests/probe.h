@@ -47,7 +47,8 @@ void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
                        size_t *dirty_pages, size_t *free_spans);
 
 /* The central pool of node 0 for (domain, class), initialising the core if
- * needed; NULL if it cannot be.  Tests own a pool only if nothing else in the
+ * needed and setting the pool up (pools are set up on first use); NULL if
+ * it cannot be.  Tests own a pool only if nothing else in the
  * process allocates from that domain and class. */
 typedef struct probe_pool probe_pool_t;
 probe_pool_t *probe_pool(unsigned domain, unsigned cls);
