@@ -163,38 +163,40 @@ depot_inline void depot_free_with(void *p, unsigned domain,
      * page has but a page of no small class (entry 0) while the thread's
      * owner is node 0's shared heap (owner_entry[0] 0): that lands on a bin of
      * no class, whose room is always 0 (depot_tcache_check), so the room
-     * test below sends it to the miss. */
+     * test below sends it to the miss before anything reads the block (it
+     * may not be one: a garbage pointer in the region's last bytes would
+     * read past the region's end). */
     uint32_t i = depot_region_entry(off) - tc->owner_entry[domain];
     if (depot_likely(i < (uint32_t)DEPOT_NCLASSES
                              << DEPOT_REGION_ENTRY_SHIFT)) {
       depot_bin_t *bins = &tc->bins[domain << DEPOT_LIST_CLASS_BITS];
       depot_bin_t *bin = (depot_bin_t *)((char *)bins + i);
-      /* The free key: every block in a bin carries depot_free_key in its
-       * second word (alloc clears it), so a block freed twice while still
-       * cached is seen here; the slow path walks the bin to confirm (a
-       * program's data may equal the key) and reports it, as glibc's
-       * tcache does.  Costs a load, a compare and a store. */
+      /* room is decremented first, so that the decrement's flags are the
+       * test (no separate load and compare of room).  The free key: every
+       * block in a bin carries depot_free_key in its second word (alloc
+       * clears it), so a block freed twice while still cached is seen
+       * here; the slow path walks the bin to confirm (a program's data may
+       * equal the key) and reports it, as glibc's tcache does.  Costs a
+       * load, a compare and a store.  A bin that had no room (room <= 0:
+       * full, over its limit after a refill, or of no class), or a block
+       * that carries the key, gets the room back and the miss frees the
+       * block, which nothing here has written. */
       uintptr_t key = depot_free_key;
-      if (depot_likely(((uintptr_t *)p)[1] != key)) {
-        /* room is decremented before the push, so that the decrement's
-         * flags are the test (no separate load and compare of room).  A bin
-         * that had no room (room <= 0: full, or over its limit after a
-         * refill) gets its room back and the miss frees the block, which
-         * nothing here has written. */
-        if (depot_likely(--bin->room >= 0)) {
+      if (depot_likely(--bin->room >= 0)) {
+        if (depot_likely(((uintptr_t *)p)[1] != key)) {
           *(void **)p = bin->head;
           ((uintptr_t *)p)[1] = key;
           bin->head = p;
           depot_tsan_release(tc);
           return;
         }
-        /* Through an opaque pointer: the compiler would otherwise keep
-         * room's old value in a register to restore it (an instruction on
-         * every hit). */
-        bin = (depot_bin_t *)depot_opaque_ptr(bin);
-        bin->room++;
-        depot_tsan_release(tc);
       }
+      /* Through an opaque pointer: the compiler would otherwise keep
+       * room's old value in a register to restore it (an instruction on
+       * every hit). */
+      bin = (depot_bin_t *)depot_opaque_ptr(bin);
+      bin->room++;
+      depot_tsan_release(tc);
     } else if (depot_tcache_remote_push(
                    tc, p,
                    (depot_opaque_u32(i) +

@@ -29,8 +29,9 @@
 
 /* A bin.  Invariant: blocks on the list == limit - room.  The fast paths
  * touch only head and room (free decrements room and pushes only if the
- * result is >= 0, else adds it back), so neither loads limit; room goes
- * negative when a refill brings more blocks than the limit. */
+ * result is >= 0 and the block does not carry the free key, else adds it
+ * back), so neither loads limit; room goes negative when a refill brings
+ * more blocks than the limit. */
 typedef struct {
   void *head;     /* blocks linked through their first word */
   int32_t room;   /* blocks free() may still push before flushing */

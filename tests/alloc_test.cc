@@ -364,6 +364,24 @@ TEST(Alloc, FreeOfAPageOfNoClassUnderOwnerEntryZeroMisses) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+// The same bin of no class must send a garbage pointer to the miss before
+// the block's second word is read: at the region's last bytes it lies past
+// the region's end (unmapped), and the free must be reported, not fault.
+// In a fresh process (the death test's) the region's last page is free.
+TEST_F(AllocDeath, GarbageAtTheRegionEndUnderOwnerEntryZeroIsReported) {
+  void *p = depot_alloc_call(32, RAW);  // the thread has a cache
+  bool region = probe_region_contains(p);
+  depot_free_call(p, RAW);
+  if (!region) GTEST_SKIP() << "no heap region";
+  EXPECT_DEATH(
+      {
+        if (!probe_free_region_end_as_node0_shared_owner())
+          fprintf(stderr, "the region's last page serves a small class\n");
+        abort();
+      },
+      "depot: free\\(0x[0-9a-f]+\\): ");
+}
+
 TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
   // A program may store any value, the key included, in a block's second
   // word: the free that sees it walks the bin, finds nothing, frees.

@@ -228,3 +228,26 @@ int probe_free_as_node0_shared_owner(void *p) {
   depot_idle_leave();
   return ok;
 }
+
+/* Frees base + used - 8 of the heap region (a garbage pointer whose second
+ * word would lie past the region's end) through the free fast path as a
+ * thread on node 0's shared heap would (owner_entry 0).  Returns 0 if the
+ * region's last page serves a small class or there is no region (nothing
+ * to test); else the free's bad-pointer report ends the process (or, with
+ * on_bad_free=warn, returns 1). */
+int probe_free_region_end_as_node0_shared_owner(void) {
+  uintptr_t base;
+  size_t size, used;
+  depot_region_bounds(&base, &size, &used);
+  if (used == 0 || depot_region_list_id(used - DEPOT_PAGE_SIZE) != 0) return 0;
+  depot_tcache_t *tc = own_cache();
+  if (!tc) return 0;
+  uint32_t saved = tc->owner_entry[0];
+  tc->owner_entry[0] = 0;
+  depot_idle_leave();
+  depot_free((void *)(base + used - 8), 0);
+  tc = own_cache();
+  tc->owner_entry[0] = saved;
+  depot_idle_leave();
+  return 1;
+}

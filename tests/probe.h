@@ -25,6 +25,9 @@ int probe_check_level(void);
  * free fast path with the thread's owner_entry set to 0, as node 0's shared
  * heap has; 1 if the bins of no class stayed empty (tcache.h). */
 int probe_free_as_node0_shared_owner(void *p);
+/* Frees the region's last 8 bytes (garbage) as above: 0 if there was
+ * nothing to test (no region, or its last page serves a small class). */
+int probe_free_region_end_as_node0_shared_owner(void);
 size_t probe_tcache_held_bytes(void);
 size_t probe_tcache_limit_bytes(void);
 size_t probe_tcache_budget(void);
