@@ -252,6 +252,17 @@ static int is_huge(size_t size, size_t align) {
          npages + align_pages > DEPOT_SPAN_MAX_PAGES;
 }
 
+/* A new page run s of npages (NULL: none) made a large block of domain
+ * d; its address, or NULL. */
+static void *run_init(depot_span_t *s, size_t npages, unsigned d) {
+  if (!s) return NULL;
+  s->domain = (uint8_t)d;
+  s->sampled = 0;
+  s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
+  big_account(d, 0, s->block_size, 1);
+  return depot_span_start(s);
+}
+
 /* One try at a large or huge block; *old_data as big_alloc's *dirty. */
 static void *big_alloc_once(size_t size, size_t align, unsigned d,
                             size_t *old_data) {
@@ -263,15 +274,9 @@ static void *big_alloc_once(size_t size, size_t align, unsigned d,
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
-    depot_span_t *s = depot_arena_alloc_span(
-        depot_numa_arena_for(depot_numa_home()), npages, ap, DEPOT_SPAN_LARGE);
-    if (s) {
-      s->domain = (uint8_t)d;
-      s->sampled = 0;
-      s->block_size = (uint32_t)(npages << DEPOT_PAGE_SHIFT);
-      p = depot_span_start(s);
-      big_account(d, 0, s->block_size, 1);
-    }
+    p = run_init(depot_arena_alloc_span(depot_numa_arena_for(depot_numa_home()),
+                                        npages, ap, DEPOT_SPAN_LARGE),
+                 npages, d);
   }
   return p;
 }
@@ -486,10 +491,11 @@ static inline int region_small_block(uintptr_t a, unsigned d, unsigned *li,
   if (id == 0 || depot_list_domain(id) != d) return 0;
   const depot_span_t *s =
       depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
-  uint32_t size = depot_class_size[depot_list_class(id)];
-  if ((uint32_t)(a - (uintptr_t)depot_span_start(s)) % size != 0) return 0;
+  unsigned cls = depot_list_class(id);
+  if (!depot_class_divides(cls, (uint32_t)(a - (uintptr_t)depot_span_start(s))))
+    return 0;
   *li = id;
-  *usable = size;
+  *usable = depot_class_size[cls];
   return 1;
 }
 
@@ -602,20 +608,54 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
 /* A small block that must grow to this size or more moves to a page run
  * (a large block) rather than to the next class, so that a block that
  * keeps growing then grows in place (resize_in_place) instead of being
- * copied at every class boundary; a page run shrinks in place down to it.
- * Two pages: a run wastes at most a third of it to page rounding. */
-#define REALLOC_RUN_MIN (2 * DEPOT_PAGE_SIZE)
+ * copied at every class boundary (eight per doubling); a page run shrinks
+ * in place down to it.  Half a page: a run then wastes at most half of
+ * itself to page rounding, and only a block that grew by realloc past
+ * 4 KiB pays it (a string grown 16 bytes at a time to 8 KiB was copied at
+ * each of the 8 class boundaries above 4 KiB). */
+#define REALLOC_RUN_MIN (DEPOT_PAGE_SIZE / 2)
 
-/* Moves small block p (usable bytes) to a block of want bytes. */
+/* Where a growing run is placed: at the front of a free span of at least
+ * this many pages, or of twice its own, if the arena has one (the first
+ * span of its list of the longest free spans), so that it can go on
+ * growing in place; else wherever it fits. */
+#define REALLOC_RUN_ROOM_PAGES DEPOT_ARENA_FREE_LISTS
+
+/* A page run of want bytes for a block that grows by realloc. */
+static void *growing_run(size_t want, unsigned d) {
+  size_t npages = (want + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
+  size_t room =
+      2 * npages > REALLOC_RUN_ROOM_PAGES ? 2 * npages : REALLOC_RUN_ROOM_PAGES;
+  void *q = run_init(
+      depot_arena_alloc_span_room(depot_numa_arena_for(depot_numa_home()),
+                                  npages, room, DEPOT_SPAN_LARGE),
+      npages, d);
+  if (q) {
+    depot_purger_poke();
+    return q;
+  }
+  return big_alloc(want, DEPOT_MIN_ALIGN, d, NULL); /* retries, errno */
+}
+
+/* Moves small block p (usable bytes), or a page run, to a block of want
+ * bytes: a page run if it grows to REALLOC_RUN_MIN or more. */
 static depot_noinline void *small_move(void *p, size_t usable, size_t want,
                                        unsigned d) {
   void *q;
-  if (want > usable && want >= REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX &&
+  if (want > usable && want >= REALLOC_RUN_MIN &&
       !is_huge(want, DEPOT_MIN_ALIGN)) {
-    q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+    q = growing_run(want, d);
     if (q) DEPOT_VG_ALLOCATED(q, want, 0);
   } else {
-    q = depot_alloc(want, d);
+    size_t get = want;
+    /* Growth by a small step (a string appended to, a vector pushed):
+     * half again as much, so that the block skips classes (eight per
+     * doubling) instead of being copied at every boundary; a block that
+     * grows by a big step gets what it asked for. */
+    if (want > usable && want - usable <= usable / 4 &&
+        usable + usable / 2 < REALLOC_RUN_MIN)
+      get = usable + usable / 2;
+    q = depot_alloc(get, d);
   }
   if (!q) return NULL; /* p untouched */
   memcpy(q, p, want < usable ? want : usable);
@@ -686,10 +726,41 @@ static depot_noinline void *realloc_full(void *p, size_t size, unsigned d) {
   return q;
 }
 
+/* The span of page run p of domain d, read from the page table and the
+ * segment's page map as region_small_block reads a small block's, or NULL
+ * (anything else, a heap's run, a sample: the full path).  The caller owns
+ * p, so the span's fields are stable. */
+static inline depot_span_t *region_run(uintptr_t a, unsigned d) {
+  uintptr_t off = depot_region_offset(a);
+  if (!depot_region_contains(off) || depot_region_list_id(off) != 0 ||
+      !depot_segmap_test(a))
+    return NULL;
+  depot_span_t *s =
+      depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)]);
+  if (!s || s->state != DEPOT_SPAN_LARGE ||
+      (uintptr_t)depot_span_start(s) != a || s->domain != d || s->heap != 0 ||
+      s->sampled)
+    return NULL;
+  return s;
+}
+
+/* realloc of page run p (span s) to want bytes: in place as realloc_full
+ * keeps it (fits and at most half empty, or the arena resizes the span),
+ * else moved.  NULL: out of memory, p untouched. */
+static depot_noinline void *run_realloc(void *p, size_t want, unsigned d,
+                                        depot_span_t *s) {
+  size_t usable = s->block_size;
+  if (want <= usable && want > usable / 2) return p;
+  block_info_t bi = {
+      .kind = BLOCK_LARGE, .domain = d, .usable = usable, .span = s};
+  void *q = resize_in_place(p, want, d, &bi);
+  return q ? q : small_move(p, usable, want, d);
+}
+
 void *depot_realloc(void *p, size_t size, unsigned d) {
   /* A small block of the region: its page-table entry names its class and
    * domain, the span's first page where blocks start, so no classification
-   * (one 32-bit division checks that p starts a block; anything else takes
+   * (a multiply checks that p starts a block, depot_class_divides; anything else takes
    * the full path, which reports it).  Under Valgrind the full path always
    * moves the block. */
   unsigned li;
@@ -701,6 +772,12 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
       return p;
     return small_move(p, usable, want, d);
   }
+  /* A page run of the region: the same reads, no classification (a block
+   * that grew by realloc past REALLOC_RUN_MIN lives in one). */
+  depot_span_t *s;
+  if (!DEPOT_VG && size <= PTRDIFF_MAX && d < DEPOT_NDOMAINS &&
+      (s = region_run((uintptr_t)p, d)) != NULL)
+    return run_realloc(p, size ? size : 1, d, s);
   return realloc_full(p, size, d);
 }
 

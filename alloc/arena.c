@@ -249,15 +249,21 @@ static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
   }
 }
 
-depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
-                                     size_t align_pages,
-                                     depot_span_state_t state) {
+/* depot_arena_alloc_span and depot_arena_alloc_span_room: the span is cut
+ * from the first free span that holds fit_pages (>= npages), else from the
+ * first that holds npages. */
+static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
+                                size_t fit_pages, size_t align_pages,
+                                depot_span_state_t state) {
   if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES ||
       !depot_is_pow2(align_pages))
     return NULL;
+  if (fit_pages > DEPOT_SPAN_MAX_PAGES) fit_pages = DEPOT_SPAN_MAX_PAGES;
   pthread_mutex_lock(&a->lock);
   unsigned start;
-  depot_span_t *f = find_fit(a, npages, align_pages, &start);
+  depot_span_t *f = NULL;
+  if (fit_pages > npages) f = find_fit(a, fit_pages, align_pages, &start);
+  if (!f) f = find_fit(a, npages, align_pages, &start);
   /* A reused span is committed again, as far as fault injection goes (a
    * fresh segment passed the OS layer already); growth (clean pages or a
    * new segment) is charged against the memory limit before it happens. */
@@ -300,6 +306,19 @@ depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
   if (DEPOT_CHECKING_EXPENSIVE) depot_arena_check_locked(a, NULL, NULL);
   pthread_mutex_unlock(&a->lock);
   return s;
+}
+
+depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
+                                     size_t align_pages,
+                                     depot_span_state_t state) {
+  return alloc_span(a, npages, npages, align_pages, state);
+}
+
+depot_span_t *depot_arena_alloc_span_room(depot_arena_t *a, size_t npages,
+                                          size_t room_pages,
+                                          depot_span_state_t state) {
+  return alloc_span(a, npages, room_pages < npages ? npages : room_pages, 1,
+                    state);
 }
 
 /* The free span that ends just before page, or NULL. */

@@ -82,6 +82,13 @@ void depot_arena_set_binding(depot_arena_t *a, int bind, uint32_t os_node,
 depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state);
+/* As depot_arena_alloc_span (no alignment), but cut from the front of a
+ * free span of room_pages (>= npages) or more when there is one, so that
+ * the span can later grow in place (depot_arena_resize_span) into what
+ * stays free behind it: for a block that grows by realloc. */
+depot_span_t *depot_arena_alloc_span_room(depot_arena_t *a, size_t npages,
+                                          size_t room_pages,
+                                          depot_span_state_t state);
 
 /* Resizes the in-use LARGE span s in place to npages: shrinking gives the
  * tail back; growing takes pages from a free span that follows it.  Returns

@@ -38,6 +38,7 @@ const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
     TABLE(CLASS16_OF_16THS)};
 
 depot_class_info_t depot_class_info[DEPOT_NCLASSES];
+uint64_t depot_class_div_magic[DEPOT_NCLASSES];
 
 /* Spans are at least 128 KiB and hold at least 16 blocks, then grow page by
  * page until the unusable tail is at most 1/16 of the span.  (Bigger spans
@@ -62,5 +63,6 @@ void depot_sizeclass_init(unsigned batch_max) {
     depot_class_info[c].span_pages = (uint16_t)pages;
     depot_class_info[c].capacity = (uint32_t)(pages * DEPOT_PAGE_SIZE / size);
     depot_class_info[c].batch = (uint16_t)batch;
+    depot_class_div_magic[c] = UINT64_MAX / size + 1; /* ceil(2^64 / size) */
   }
 }

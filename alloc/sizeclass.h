@@ -72,7 +72,22 @@ typedef struct {
 
 extern depot_class_info_t depot_class_info[DEPOT_NCLASSES];
 
-/* Fills depot_class_info; batch sizes never exceed batch_max (>= 2). */
+/* For each class c > 0, ceil(2^64 / its size), set by
+ * depot_sizeclass_init: a 32-bit x is a multiple of the size exactly when
+ * x * magic, modulo 2^64, is below magic (Lemire, Kaser and Kurz, "Faster
+ * remainder by direct computation", 2019): a multiply and a compare where
+ * x % size costs a division (some 25 cycles).  0 for class 0. */
+extern uint64_t depot_class_div_magic[DEPOT_NCLASSES];
+
+/* Whether x is a multiple of class c's size.  REQUIRES: 0 < c <
+ * DEPOT_NCLASSES, depot_sizeclass_init has run. */
+depot_inline int depot_class_divides(unsigned c, uint32_t x) {
+  uint64_t m = depot_class_div_magic[c];
+  return (uint64_t)x * m <= m - 1;
+}
+
+/* Fills depot_class_info and depot_class_div_magic; batch sizes never
+ * exceed batch_max (>= 2). */
 void depot_sizeclass_init(unsigned batch_max);
 
 #ifdef __cplusplus

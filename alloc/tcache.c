@@ -307,10 +307,11 @@ static void steal(depot_tcache_t *tc, unsigned except, size_t need) {
 
 int depot_tcache_bypass;
 
-/* Raises bin i's limit by a batch if the budget allows (after stealing).
+/* Raises bin i's limit by a batch if the budget allows (after stealing
+ * from other bins, if may_steal).
  * A budget changed at run time (tcache_max_bytes) is taken up here: a
  * smaller one sheds limits, and blocks beyond them, at once. */
-static int grow(depot_tcache_t *tc, unsigned i) {
+static int grow(depot_tcache_t *tc, unsigned i, int may_steal) {
   size_t budget = (size_t)depot_config_live(DEPOT_CONF_tcache_max_bytes);
   if (depot_unlikely(budget != tc->budget)) {
     tc->budget = budget;
@@ -325,7 +326,7 @@ static int grow(depot_tcache_t *tc, unsigned i) {
   uint32_t b = bin_batch(i);
   if (bin->limit + b > bin_max(i)) return 0;
   size_t need = b * bin_size(i);
-  if (tc->limit_bytes + need > tc->budget) steal(tc, i, need);
+  if (tc->limit_bytes + need > tc->budget && may_steal) steal(tc, i, need);
   if (tc->limit_bytes + need > tc->budget) return 0;
   bin->limit += b;
   bin->room += (int32_t)b;
@@ -403,11 +404,18 @@ static void take_chain(void *ctx, depot_inbox_node_t *m) {
   ((uintptr_t *)head)[1] = depot_free_key;
   int32_t n = (int32_t)count;
   depot_bin_t *bin = &tc->bins[i];
-  if (bin->room < n) grow(tc, i);
+  if (bin->room < n) grow(tc, i, 0);
+  if (bin->room < n) {
+    /* No room for the whole chain: it goes to the pool whole, as one
+     * batch, unwalked (splicing it and flushing the excess would walk
+     * blocks whose lines the posting thread wrote last, a cache miss
+     * each).  The chain is NULL-terminated again (depot_inbox_open). */
+    depot_central_give(depot_central_of(li), head, count, &tc->stash);
+    return;
+  }
   *(void **)m = bin->head;
   bin->head = head;
   bin->room -= n;
-  if (bin->room < 0) flush_blocks(tc, i, (uint32_t)-bin->room);
 }
 
 depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
@@ -428,7 +436,7 @@ depot_noinline void *depot_tcache_alloc_slow(depot_tcache_t *tc, unsigned d,
     bin->room++;
     return p;
   }
-  if (bin->limit == 0) grow(tc, i);
+  if (bin->limit == 0) grow(tc, i, 1);
   uint32_t want =
       bin->limit ? (bin->limit < bin_batch(i) ? bin->limit : bin_batch(i)) : 1;
   void *head;
@@ -446,7 +454,7 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
   unsigned i = (d << DEPOT_LIST_CLASS_BITS) | cls;
   depot_bin_t *bin = &tc->bins[i];
   gc_tick(tc);
-  if (bin->room <= 0) grow(tc, i);
+  if (bin->room <= 0) grow(tc, i, 1);
   if (bin->limit == 0) { /* no budget at all: straight to the pool */
     *(void **)p = NULL;
     depot_central_give(depot_central_of(bin_list_id(tc, i)), p, 1, &tc->stash);

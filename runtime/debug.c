@@ -347,8 +347,17 @@ static void cfam_init(void) {
 static debug_ctx_t *raw_ctx(void) { return &cfam; }
 
 int depot_debug_c_mode(void) {
+  /* 1 once start-up has decided that debug mode is off (it never changes
+   * after): realloc and the other entry points that ask on every call pay
+   * one relaxed load. */
+  static _Atomic int off;
+  if (atomic_load_explicit(&off, memory_order_relaxed)) return 0;
   static pthread_once_t once = PTHREAD_ONCE_INIT;
-  if (depot_init() != 0 || !depot_options.debug) return 0;
+  if (depot_init() != 0) return 0;
+  if (!depot_options.debug) {
+    atomic_store_explicit(&off, 1, memory_order_relaxed);
+    return 0;
+  }
   pthread_once(&once, cfam_init);
   return 1;
 }

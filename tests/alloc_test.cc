@@ -127,27 +127,58 @@ TEST(Alloc, ReallocKeepsContentsAcrossClassChanges) {
 }
 
 TEST(Alloc, AGrowingSmallBlockMovesToAPageRunThatGrowsInPlace) {
-  // Grown by 256 bytes at a time from 64 bytes to 32 KiB: 68 class
-  // boundaries are crossed, 8 of them above 16 KiB, but from 16 KiB on the
-  // block is a page run that takes the pages after it (a fresh run's
-  // neighbours are free here), so it moves at most twice there, each move
-  // keeping the contents.
+  // Grown by 256 bytes at a time from 64 bytes to 256 KiB: class
+  // boundaries are crossed all the way to 32 KiB, but from 4 KiB on the
+  // block is a page run placed where it has room (the front of a long
+  // free span) and takes the pages after it, so it moves at most once
+  // there (into its run), each move keeping the contents.
   void *p = depot_alloc_call(64, RAW);
   ASSERT_NE(p, nullptr);
   fill(p, 64, 5);
-  size_t have = 64, moves_above_16k = 0;
-  for (size_t s = 320; s <= 32768; s += 256) {
+  size_t have = 64, moves_above_4k = 0;
+  for (size_t s = 320; s <= 262144; s += 256) {
     void *q = depot_realloc(p, s, RAW);
     ASSERT_NE(q, nullptr);
     ASSERT_TRUE(check(q, have, 5)) << "growing to " << s;
-    if (q != p && have >= 16384) moves_above_16k++;
+    if (q != p && s > 4096) moves_above_4k++;
     fill(q, s, 5);
     p = q;
     have = s;
   }
-  EXPECT_EQ(depot_usable_size(p) % 8192, 0u) << "a page run";
-  EXPECT_LE(moves_above_16k, 2u);
+  EXPECT_EQ(depot_usable_size(p), 262144u) << "a page run";
+  EXPECT_LE(moves_above_4k, 1u);
+  // And it shrinks in place while it stays a page run of at most twice
+  // what is asked.
+  EXPECT_EQ(depot_realloc(p, 200000, RAW), p);
   depot_free_call(p, RAW);
+}
+
+TEST(Alloc, ABlockGrownBySmallStepsSkipsClasses) {
+  // Grown 16 bytes at a time from 32 bytes to 4000: 46 class boundaries,
+  // but a block that must move for a small step gets half again its size,
+  // so it moves about a dozen times.
+  void *p = depot_alloc_call(32, RAW);
+  ASSERT_NE(p, nullptr);
+  fill(p, 32, 6);
+  size_t have = 32, moves = 0;
+  for (size_t s = 48; s <= 4000; s += 16) {
+    void *q = depot_realloc(p, s, RAW);
+    ASSERT_NE(q, nullptr);
+    ASSERT_TRUE(check(q, have, 6)) << "growing to " << s;
+    if (q != p) moves++;
+    fill(q, s, 6);
+    p = q;
+    have = s;
+  }
+  EXPECT_LE(moves, 20u);
+  EXPECT_GE(moves, 8u);
+  // A big step gets what it asks for, no more.
+  void *r = depot_realloc(p, 1000, RAW);  // shrinks (more than half empty)
+  ASSERT_NE(r, nullptr);
+  void *t = depot_realloc(r, 2000, RAW);
+  ASSERT_NE(t, nullptr);
+  EXPECT_EQ(depot_usable_size(t), depot_class_size[depot_size_to_class(2000)]);
+  depot_free_call(t, RAW);
 }
 
 TEST(Alloc, IdleBinsGiveTheirBlocksBack) {
@@ -292,6 +323,12 @@ TEST_F(AllocDeath, ForeignAndInteriorPointersAreCaught) {
                "realloc.*not the start of a block");
   char *l = static_cast<char *>(depot_alloc_call(100000, RAW));
   EXPECT_DEATH(depot_free_call(l + 8192, RAW), "not the start of a block");
+  // realloc of a page run reads the page table first: an interior pointer
+  // and a wrong domain still reach the full path's reports.
+  EXPECT_DEATH(depot_realloc(l + 8192, 100, RAW),
+               "realloc.*not the start of a block");
+  EXPECT_DEATH(depot_realloc(l, 200000, MEM),
+               "realloc.*domain 'raw' used with domain 'mem'");
   depot_free_call(p, RAW);
   depot_free_call(l, RAW);
   EXPECT_DEATH(

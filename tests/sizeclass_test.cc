@@ -82,4 +82,21 @@ TEST(SizeClass, SpansHoldEnoughBlocksAndWasteLittle) {
     EXPECT_LE(depot_class_info[c].batch, 8u);
 }
 
+TEST(SizeClass, DividesAgreesWithTheRemainder) {
+  // The multiply that realloc uses to check that a pointer starts a block:
+  // every offset inside a segment (4 MiB: spans never reach past one), for
+  // every class; then the 32-bit edges.
+  depot_sizeclass_init(32);
+  for (unsigned c = 1; c < DEPOT_NCLASSES; c++) {
+    uint32_t size = depot_class_size[c];
+    for (uint32_t x = 0; x < (4u << 20); x += (x % size < 2 ? 1 : 7))
+      ASSERT_EQ(depot_class_divides(c, x), x % size == 0)
+          << "class " << c << " offset " << x;
+    for (uint32_t x : {UINT32_MAX, UINT32_MAX - 1, UINT32_MAX / size * size,
+                       UINT32_MAX / size * size - 1})
+      ASSERT_EQ(depot_class_divides(c, x), x % size == 0)
+          << "class " << c << " offset " << x;
+  }
+}
+
 }  // namespace
