@@ -123,6 +123,9 @@ block_kind_t depot_classify(const void *p, block_info_t *bi) {
       bi->why = DEPOT_WHY_INTERIOR;
       return bi->kind;
     }
+    /* A freed sample kept spare is allocated in its arena's eyes, but it
+     * is no block: free or realloc of it is a double free. */
+    if (s->sampled == DEPOT_SPAN_SPARE) return bi->kind;
     bi->kind = BLOCK_LARGE;
     bi->domain = s->domain;
     bi->usable = s->block_size;
@@ -360,6 +363,7 @@ static void *spare_take(unsigned d) {
     depot_span_t *s =
         atomic_exchange_explicit(&spares[i], NULL, memory_order_acquire);
     if (!s) continue;
+    s->sampled = 0; /* no longer DEPOT_SPAN_SPARE: a block again */
     s->domain = (uint8_t)d;
     big_account(d, 0, s->block_size, 1);
     return depot_span_start(s);
@@ -441,10 +445,13 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
     case BLOCK_LARGE:
       big_account(d, 0, bi->usable, -1);
       if (depot_unlikely(bi->span->sampled)) {
-        bi->span->sampled = 0; /* in_partial's byte, 0 for a free span */
         depot_prof_release(p);
+        /* Marked before it is published (spare_put's release), so that
+         * depot_classify reports a free or realloc of it. */
+        bi->span->sampled = DEPOT_SPAN_SPARE;
         if (bi->span->block_size == DEPOT_PAGE_SIZE && spare_put(bi->span))
           return;
+        bi->span->sampled = 0; /* in_partial's byte, 0 for a free span */
       }
       depot_arena_free_span(depot_segment_base((uintptr_t)p)->arena, bi->span);
       depot_purger_poke();

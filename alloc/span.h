@@ -105,9 +105,12 @@ typedef struct depot_span {
   union {
     uint8_t in_partial; /* SMALL: linked into its central pool's partial list */
     uint8_t sampled;    /* LARGE: the block is a heap-profile sample (prof.h);
-                         * cleared before the span goes back to its arena */
+                         * cleared before the span goes back to its arena;
+                         * DEPOT_SPAN_SPARE while it is a freed sample kept
+                         * spare (alloc.c), so no block */
   };
 } depot_span_t;
+#define DEPOT_SPAN_SPARE 2
 _Static_assert(sizeof(depot_span_t) == 64, "a span descriptor is a cache line");
 
 struct depot_arena;

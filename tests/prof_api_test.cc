@@ -20,6 +20,8 @@
 #include <thread>
 #include <vector>
 
+#include "alloc/alloc_api.h"
+#include "alloc/common.h"
 #include "alloc/prof.h"
 #include "alloc/stacktrace.h"
 
@@ -359,5 +361,24 @@ TEST(ProfApi, FastStackWalkAcrossStacks) {
   EXPECT_EQ(on_thread.mismatches, 0) << "of " << on_thread.walks;
 }
 #endif
+
+TEST(ProfApiDeath, AFreedSampleKeptSpareIsNoBlock) {
+  // A freed one-page sample is kept spare for the next sample (allocated
+  // in its arena's eyes): freeing or reallocating it again is a double
+  // free, reported, not a block handed back to the arena while the spare
+  // slot still holds it (the next sample would then share its page).
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  void *p = nullptr;
+  for (int i = 0; i < 1000000 && !p; i++) {
+    void *q = DepotMem_RawMalloc(100);
+    ASSERT_NE(q, nullptr);
+    if (depot_usable_size(q) == DEPOT_PAGE_SIZE) p = q;  // a sample
+    else DepotMem_RawFree(q);
+  }
+  ASSERT_NE(p, nullptr) << "no sample with prof_sample=4k";
+  DepotMem_RawFree(p);
+  EXPECT_DEATH(DepotMem_RawRealloc(p, 200), "realloc.*not a live block");
+  EXPECT_DEATH(DepotMem_RawFree(p), "free.*not a live block");
+}
 
 }  // namespace
