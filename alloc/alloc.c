@@ -64,14 +64,14 @@ depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
   depot_bad_pointer(op, p, why);
 }
 
-depot_cold static void double_free(const void *p, unsigned d, size_t usable,
-                                   const char *where) {
+depot_cold static void double_free(const char *op, const void *p, unsigned d,
+                                   size_t usable, const char *where) {
   char why[128];
   snprintf(why, sizeof why,
            "double free detected %s (a %zu-byte block of domain '%s' freed "
            "twice)",
            where, usable, depot_domain_name(d));
-  depot_bad_pointer("free", p, why);
+  depot_bad_pointer(op, p, why);
 }
 
 /* ---- classification ------------------------------------------------------ */
@@ -437,7 +437,7 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
       else if (!tc) depot_central_free_one(bi->list_id, p);
       else if (depot_tcache_remote_free(tc, p, bi->list_id))
-        double_free(p, d, bi->usable, "in the thread's outbox");
+        double_free("free", p, d, bi->usable, "in the thread's outbox");
       if (tc) depot_idle_leave();
       depot_purger_poke();
       return;
@@ -532,7 +532,7 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
     int twice = depot_tcache_remote_free(tc, p, li);
     depot_idle_leave();
     if (twice)
-      double_free(p, d, depot_class_size[depot_list_class(li)],
+      double_free("free", p, d, depot_class_size[depot_list_class(li)],
                   "in the thread's outbox");
     return;
   }
@@ -558,14 +558,14 @@ static depot_noinline void free_full(void *p, unsigned d) {
                 depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id));
     if (tc) depot_idle_leave();
     if (twice) {
-      double_free(p, d, bi.usable, "in the thread cache");
+      double_free("free", p, d, bi.usable, "in the thread cache");
       return;
     }
   }
   if (depot_unlikely(depot_quarantine_on) && bi.kind != BLOCK_GUARD &&
       depot_quarantine_takes(bi.usable)) {
     if (depot_quarantine_holds(p)) {
-      double_free(p, d, bi.usable, "in the quarantine");
+      double_free("free", p, d, bi.usable, "in the quarantine");
       return;
     }
     depot_qentry_t e = {p, bi.usable, 0, bi.usable, 0, d};
@@ -712,6 +712,14 @@ static depot_noinline void *realloc_full(void *p, size_t size, unsigned d) {
     errno = EINVAL;
     return NULL;
   }
+  /* A block the quarantine holds is allocated in its span's eyes, but
+   * freed: as free() reports a second free of it, realloc reports it. */
+  if (depot_unlikely(depot_quarantine_on) && bi.kind != BLOCK_GUARD &&
+      depot_quarantine_holds(p)) {
+    double_free("realloc", p, d, bi.usable, "in the quarantine");
+    errno = EINVAL;
+    return NULL;
+  }
   void *q;
   /* Stay in place unless the block would be more than half empty; under
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
@@ -772,6 +780,9 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
    * moves the block. */
   unsigned li;
   uint32_t usable;
+  /* With the quarantine on, a freed block it holds looks allocated to both
+   * fast paths: the full path asks the quarantine. */
+  if (depot_unlikely(depot_quarantine_on)) return realloc_full(p, size, d);
   if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &usable)) {
     size_t want = size ? size : 1;

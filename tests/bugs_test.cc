@@ -99,6 +99,12 @@ const Case kCases[] = {
      "freed, the first at offset 12"},
     {"heap_bugs", "double_free", "DEPOT_CONF=quarantine_bytes=1m",
      "double free detected in the quarantine \\(a 48-byte block of domain 'raw' freed twice\\)"},
+    // realloc of a block the quarantine holds: both of realloc's fast paths
+    // (a small block, a page run) would take it for a live one.
+    {"heap_bugs", "realloc_after_free", "DEPOT_CONF=quarantine_bytes=1m",
+     "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 48-byte block"},
+    {"heap_bugs", "realloc_after_free_large", "DEPOT_CONF=quarantine_bytes=1m",
+     "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 10[0-9]{4}-byte block"},
     // Always on.
     {"heap_bugs", "double_free", "DEPOT_CONF=verbose=0",
      "free\\(0x[0-9a-f]+\\): double free detected in the thread cache \\(a 48-byte block of "

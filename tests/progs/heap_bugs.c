@@ -4,6 +4,7 @@
  *   heap_bugs MODE [ok]
  * Modes: overflow, underflow, double_free, foreign, interior, wrong_family,
  * use_after_free, realloc_overflow, aligned_overflow, remote_overflow,
+ * realloc_after_free, realloc_after_free_large,
  * remote_use_after_free (the remote_ modes free blocks another thread
  * allocated, after enough such frees that the thread's outbox is in use:
  * run with a small quarantine).  Prints "clean" when
@@ -88,6 +89,13 @@ int main(int argc, char **argv) {
     void *p = launder(malloc(40));
     free(p);
     if (!ok) free(launder(p));
+  } else if (strcmp(m, "realloc_after_free") == 0 ||
+             strcmp(m, "realloc_after_free_large") == 0) {
+    size_t n = strcmp(m, "realloc_after_free") == 0 ? 40 : 100000;
+    void *p = launder(malloc(n));
+    if (!ok) free(p);
+    p = realloc(launder(p), n - 8); /* in place, were p live */
+    free(p);
   } else if (strcmp(m, "foreign") == 0) {
     static char not_heap[64] __attribute__((aligned(16)));
     void *p = launder(ok ? malloc(64) : not_heap);
