@@ -101,6 +101,15 @@ int depot_prof_due(size_t size);
  * marked large span or a huge block). */
 void depot_prof_record(void *p, size_t requested);
 
+/* Sample old was resized by realloc to requested bytes, now at p (old
+ * itself when it stayed): its record follows it, in use at its new size
+ * and, if that is the largest yet, allocated at it (still one object).
+ * Returns 1 if old was a sample. */
+int depot_prof_resize(const void *old, void *p, size_t requested);
+
+/* Whether p is a live sample (huge blocks: their realloc asks). */
+int depot_prof_is_sample(const void *p);
+
 /* A block that may be a sample is being freed or moved: forgets it.
  * Returns 1 if it was a sample. */
 int depot_prof_release(const void *p);

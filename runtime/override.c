@@ -135,12 +135,6 @@ static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
   return depot_prof_alloc(size, align, RAW, zero);
 }
 
-static depot_noinline DEPOT_PROF_TEXT void *sample_realloc(void *p,
-                                                           size_t size) {
-  return p ? depot_prof_realloc(p, size, RAW)
-           : depot_prof_alloc(size, DEPOT_MIN_ALIGN, RAW, 0);
-}
-
 /* malloc's sample, or its usual block: a tail call from malloc, so that the
  * counting version needs no stack frame. */
 static depot_noinline DEPOT_PROF_TEXT void *malloc_sampled(size_t size) {
@@ -172,8 +166,10 @@ depot_inline void *realloc_body(int prof, void *p, size_t size) {
     return NULL;
   }
   if (depot_debug_c_mode()) return depot_debug_c_realloc(p, size);
+  /* A block's realloc counts its growth only (depot_prof_realloc). */
+  if (prof && p) return depot_prof_realloc(p, size, RAW);
   if (prof && depot_prof_take(size)) {
-    void *q = sample_realloc(p, size);
+    void *q = sample(size, DEPOT_MIN_ALIGN, 0);
     if (q) return q;
   }
   return depot_realloc(p, size, RAW);
