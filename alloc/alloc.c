@@ -724,6 +724,20 @@ static size_t usable_for(size_t want) {
   return depot_align_up(want, DEPOT_PAGE_SIZE);
 }
 
+/* A new page run (or huge block) of want bytes marked as a sample, holding
+ * the contents of p (usable bytes); NULL if there is no memory. */
+static DEPOT_PROF_TEXT void *sample_copy(void *p, size_t want, size_t usable,
+                                         unsigned d) {
+  void *q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+  if (!q) return NULL;
+  mark_sampled(q);
+  DEPOT_VG_ALLOCATED(q, want, 0);
+  DEPOT_VG_QUIET_BEGIN();
+  memcpy(q, p, want < usable ? want : usable);
+  DEPOT_VG_QUIET_END();
+  return q;
+}
+
 /* Resizes sample p (a marked page run or a huge block in the table) to
  * want bytes, keeping it a sample: in place while it is at most half
  * empty (a one-page run down to any size), else grown or shrunk in place
@@ -741,13 +755,8 @@ static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
     depot_prof_resize(p, q, want);
     return q;
   }
-  q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+  q = sample_copy(p, want, bi->usable, d);
   if (!q) return NULL; /* p untouched; errno is ENOMEM */
-  mark_sampled(q);
-  DEPOT_VG_ALLOCATED(q, want, 0);
-  DEPOT_VG_QUIET_BEGIN();
-  memcpy(q, p, want < bi->usable ? want : bi->usable);
-  DEPOT_VG_QUIET_END();
   /* The record goes with the sample first, so that the old block's free
    * finds none (a one-page run is kept for the next sample). */
   depot_prof_resize(p, q, want);
@@ -761,7 +770,6 @@ DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
   size_t want = size ? size : 1;
   unsigned li;
   uint32_t small;
-  size_t usable;
   if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &small)) {
     /* As depot_realloc; a small block is never a sample. */
@@ -769,7 +777,6 @@ DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
       return p;
     if (want <= small || !depot_prof_take(usable_for(want) - small))
       return small_move(p, small, want, d);
-    usable = small;
   } else {
     block_info_t bi;
     if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
@@ -781,15 +788,27 @@ DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
       return sample_resize(p, want, d, &bi);
     if (want <= bi.usable || !depot_prof_take(usable_for(want) - bi.usable))
       return realloc_full(p, size, d);
-    usable = bi.usable;
+    /* The growth holds a sample point: a page run or huge block becomes
+     * the sample where it grows in place (no copy), else it moves to a
+     * new one. */
+    if (!depot_prof_due(want)) return realloc_full(p, size, d);
+    void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, &bi);
+    if (q) {
+      mark_sampled(q);
+      depot_prof_record(q, want);
+      return q;
+    }
+    q = sample_copy(p, want, bi.usable, d);
+    if (!q) return NULL; /* p untouched; errno is ENOMEM */
+    depot_prof_record(q, want);
+    depot_free(p, d);
+    return q;
   }
-  /* The growth holds a sample point: the block becomes a sample, moved to
-   * a page run of its own with the caller's stack. */
+  /* A small block whose growth holds a sample point moves to a page run of
+   * its own (depot_prof_alloc: a kept page when it fits in one). */
   void *q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0);
-  if (!q) return realloc_full(p, size, d); /* not sampling after all */
-  DEPOT_VG_QUIET_BEGIN();
-  memcpy(q, p, want < usable ? want : usable);
-  DEPOT_VG_QUIET_END();
+  if (!q) return small_move(p, small, want, d); /* not sampling after all */
+  memcpy(q, p, small);
   depot_free(p, d);
   return q;
 }

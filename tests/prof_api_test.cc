@@ -216,6 +216,23 @@ TEST(ProfApi, ReallocGrowthIsOneSample) {
   depot_prof_get_stats(&b);
   EXPECT_EQ(b.live_samples, a.live_samples) << "the freed sample stayed";
   EXPECT_NEAR(double(b.live_estimate), double(a.live_estimate), 2);
+
+  // A page run made while sampling was paused, grown when it is on: its
+  // growth (40000 bytes, ten intervals) holds a sample point, and it
+  // becomes the sample where it grows (in place when the pages after it
+  // are free) at its new size.
+  EXPECT_EQ(DepotMem_SetProfileActive(0), 1);
+  p = DepotMem_Malloc(40000);
+  EXPECT_EQ(DepotMem_SetProfileActive(1), 0);
+  depot_prof_get_stats(&a);
+  p = Resize(p, 80000);
+  ASSERT_NE(p, nullptr);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.samples - a.samples, 1u);
+  EXPECT_NEAR(double(b.live_estimate - a.live_estimate), Weight(80000), 2);
+  DepotMem_Free(p);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.live_samples, a.live_samples);
 }
 
 // The stack walk that follows rules learned from libgcc's unwinder
