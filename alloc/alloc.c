@@ -764,53 +764,70 @@ static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
   return q;
 }
 
-DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
-  if (size > PTRDIFF_MAX || d >= DEPOT_NDOMAINS)
-    return depot_realloc(p, size, d); /* which says why */
-  size_t want = size ? size : 1;
-  unsigned li;
-  uint32_t small;
-  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
-      region_small_block((uintptr_t)p, d, &li, &small)) {
-    /* As depot_realloc; a small block is never a sample. */
-    if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))
-      return p;
-    if (want <= small || !depot_prof_take(usable_for(want) - small))
-      return small_move(p, small, want, d);
-  } else {
-    block_info_t bi;
-    if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
-        bi.kind == BLOCK_GUARD)
-      return realloc_full(p, size, d); /* reports a bad p */
-    if ((bi.kind == BLOCK_LARGE && bi.span->sampled) ||
-        (bi.kind == BLOCK_HUGE && depot_prof_any_live() &&
-         depot_prof_is_sample(p)))
-      return sample_resize(p, want, d, &bi);
-    if (want <= bi.usable || !depot_prof_take(usable_for(want) - bi.usable))
-      return realloc_full(p, size, d);
-    /* The growth holds a sample point: a page run or huge block becomes
-     * the sample where it grows in place (no copy), else it moves to a
-     * new one. */
-    if (!depot_prof_due(want)) return realloc_full(p, size, d);
-    void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, &bi);
-    if (q) {
-      mark_sampled(q);
-      depot_prof_record(q, want);
-      return q;
-    }
-    q = sample_copy(p, want, bi.usable, d);
-    if (!q) return NULL; /* p untouched; errno is ENOMEM */
-    depot_prof_record(q, want);
-    depot_free(p, d);
-    return q;
-  }
-  /* A small block whose growth holds a sample point moves to a page run of
-   * its own (depot_prof_alloc: a kept page when it fits in one). */
-  void *q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0);
-  if (!q) return small_move(p, small, want, d); /* not sampling after all */
+/* A small block of want bytes, more than its usable size `small`: its
+ * growth counts, and when it holds a sample point the block moves to a
+ * page run of its own (depot_prof_alloc: a kept page when it fits in
+ * one), else as depot_realloc moves it. */
+static depot_noinline DEPOT_PROF_TEXT void *prof_small_grow(void *p,
+                                                            size_t small,
+                                                            size_t want,
+                                                            unsigned d) {
+  void *q;
+  if (!depot_prof_take(usable_for(want) - small) ||
+      !(q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0)))
+    return small_move(p, small, want, d);
   memcpy(q, p, small);
   depot_free(p, d);
   return q;
+}
+
+/* Every block but a small one of the region (and all under Valgrind). */
+static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
+                                                              size_t size,
+                                                              unsigned d) {
+  if (size > PTRDIFF_MAX || d >= DEPOT_NDOMAINS)
+    return realloc_full(p, size, d); /* which says why */
+  size_t want = size ? size : 1;
+  block_info_t bi;
+  if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
+      bi.kind == BLOCK_GUARD)
+    return realloc_full(p, size, d); /* reports a bad p */
+  if ((bi.kind == BLOCK_LARGE && bi.span->sampled) ||
+      (bi.kind == BLOCK_HUGE && depot_prof_any_live() &&
+       depot_prof_is_sample(p)))
+    return sample_resize(p, want, d, &bi);
+  if (want <= bi.usable || !depot_prof_take(usable_for(want) - bi.usable) ||
+      !depot_prof_due(want))
+    return realloc_full(p, size, d);
+  /* The growth holds a sample point: a page run or huge block becomes the
+   * sample where it grows in place (no copy), else it moves to a new one
+   * (as does a small block under Valgrind). */
+  void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, &bi);
+  if (q) {
+    mark_sampled(q);
+    depot_prof_record(q, want);
+    return q;
+  }
+  q = sample_copy(p, want, bi.usable, d);
+  if (!q) return NULL; /* p untouched; errno is ENOMEM */
+  depot_prof_record(q, want);
+  depot_free(p, d);
+  return q;
+}
+
+DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
+  unsigned li;
+  uint32_t small;
+  /* As depot_realloc; a small block is never a sample. */
+  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+      region_small_block((uintptr_t)p, d, &li, &small)) {
+    size_t want = size ? size : 1;
+    if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))
+      return p;
+    if (want <= small) return small_move(p, small, want, d);
+    return prof_small_grow(p, small, want, d);
+  }
+  return prof_realloc_full(p, size, d);
 }
 
 void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {

@@ -8,7 +8,9 @@
  * Where sampling happens:
  *   - every allocating entry point counts the bytes asked for against the
  *     thread's countdown to its next sample point (depot_prof_take: one
- *     decrement and one predicted branch), in the variant of the entry
+ *     decrement and one predicted branch; realloc of a block counts only
+ *     its growth, and a sample stays one as it grows: depot_prof_realloc,
+ *     alloc.c), in the variant of the entry
  *     point that prof=1 switches on at start-up (runtime/override.c: a jump
  *     written over the C family's entry points; runtime/domains.c: the
  *     domains' own allocators).  With prof=0 the entry points are those of
