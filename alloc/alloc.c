@@ -331,11 +331,9 @@ depot_noinline void *depot_alloc_slow(size_t size, unsigned d) {
  * a huge block (never in the region; looked up in the sample table while
  * any sample is live). */
 
-/* realloc keeps p (which check_block accepted) in place: if it is a sample,
- * it stops being one.  The entry point counted the request at its new size
- * as a new allocation, which the countdown sampled or not; the old sample
- * ends as if freed.  (Moving every sample instead would copy a growing
- * sampled buffer at each realloc.) */
+/* realloc_full keeps p (which check_block accepted) in place: if it is a
+ * sample, it stops being one.  Only a realloc that did not come through
+ * depot_prof_realloc (which keeps samples sampled) finds one here. */
 static void unsample(void *p, const block_info_t *bi) {
   if (bi->kind == BLOCK_LARGE) {
     if (!bi->span->sampled) return;
@@ -384,6 +382,14 @@ static int spare_put(depot_span_t *s) {
   return 0;
 }
 
+/* A page run's span says that p is a sample (a huge block: the table). */
+static void mark_sampled(void *p) {
+  uintptr_t a = (uintptr_t)p;
+  if (depot_segmap_test(a))
+    depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)])
+        ->sampled = 1;
+}
+
 DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
                                        int zero) {
   if (d >= DEPOT_NDOMAINS || depot_init() != 0 || !depot_prof_due(size))
@@ -399,30 +405,13 @@ DEPOT_PROF_TEXT void *depot_prof_alloc(size_t size, size_t align, unsigned d,
     errno = saved; /* the usual path tries again */
     return NULL;
   }
-  uintptr_t a = (uintptr_t)p;
-  if (depot_segmap_test(a))
-    depot_load_relaxed(&depot_segment_base(a)->pagemap[depot_page_index(a)])
-        ->sampled = 1;
+  mark_sampled(p);
   depot_prof_record(p, size);
   /* calloc's: as depot_calloc, only what may hold old data (all of it
    * under Valgrind, so that memcheck sees it defined). */
   if (zero) memset(p, 0, DEPOT_VG || dirty > size ? size : dirty);
   DEPOT_VG_ALLOCATED(p, size ? size : 1, zero);
   return p;
-}
-
-DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
-  block_info_t bi;
-  if (d >= DEPOT_NDOMAINS || depot_classify(p, &bi) == BLOCK_BAD ||
-      bi.domain != d || bi.kind == BLOCK_GUARD)
-    return NULL; /* depot_realloc reports it */
-  void *q = depot_prof_alloc(size, DEPOT_MIN_ALIGN, d, 0);
-  if (!q) return NULL;
-  DEPOT_VG_QUIET_BEGIN();
-  memcpy(q, p, size < bi.usable ? size : bi.usable);
-  DEPOT_VG_QUIET_END();
-  depot_free(p, d);
-  return q;
 }
 
 /* Frees a block that check_block accepted. */
@@ -797,6 +786,143 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
       (s = region_run((uintptr_t)p, d)) != NULL)
     return run_realloc(p, size ? size : 1, d, s);
   return realloc_full(p, size, d);
+}
+
+/* ---- realloc with profiling on (prof.h) -------------------------------------
+ * A realloc counts only the block's growth against the countdown, so that a
+ * block grown by many reallocs is one allocation of its final size, not one
+ * per step (which sampled a growing buffer again and again, and moved it to
+ * and from a sample's page run each time).  What an unsampled block counts
+ * is the growth of its usable size (usable_for(want) - usable): the entry
+ * points count a malloc at its requested size s0, so a block grown to
+ * usable size u has counted s0 + (u - u0), and is sampled with the
+ * probability of a block of that many bytes; the requested size of an
+ * unsampled block is known nowhere, and counting want - usable alone
+ * would lose the rounding at every class boundary (a string grown 16 bytes
+ * at a time would count almost nothing).  pprof weights the sample by its
+ * requested size S, so for a block grown by realloc the estimate lies
+ * between S and its usable size (high by at most the class's rounding:
+ * 12.5% below 16 KiB, less than a page above).  A sample stays a sample
+ * as it grows or shrinks (a page run, resized in place or moved to another
+ * run, or a huge block), and its record follows (depot_prof_resize); its
+ * own growth is not counted (the block holds its point already).  The
+ * countdown then samples a block of final size S with probability
+ * 1 - exp(-S / prof_sample) up to that rounding, as if malloc had made it
+ * at S. */
+
+/* The usable size a block of want bytes gets when realloc grows one to it
+ * (small_move, resize_in_place, a move through depot_alloc). */
+static size_t usable_for(size_t want) {
+  if (want < REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX)
+    return depot_class_size[depot_size_to_class(want)];
+  if (is_huge(want, DEPOT_MIN_ALIGN)) return depot_huge_usable(want);
+  return depot_align_up(want, DEPOT_PAGE_SIZE);
+}
+
+/* A new page run (or huge block) of want bytes marked as a sample, holding
+ * the contents of p (usable bytes); NULL if there is no memory. */
+static DEPOT_PROF_TEXT void *sample_copy(void *p, size_t want, size_t usable,
+                                         unsigned d) {
+  void *q = big_alloc(want, DEPOT_MIN_ALIGN, d, NULL);
+  if (!q) return NULL;
+  mark_sampled(q);
+  DEPOT_VG_ALLOCATED(q, want, 0);
+  DEPOT_VG_QUIET_BEGIN();
+  memcpy(q, p, want < usable ? want : usable);
+  DEPOT_VG_QUIET_END();
+  return q;
+}
+
+/* Resizes sample p (a marked page run or a huge block in the table) to
+ * want bytes, keeping it a sample: in place while it is at most half
+ * empty (a one-page run down to any size), else grown or shrunk in place
+ * where its kind allows, else moved to a new page run or huge block.
+ * Under Valgrind it always moves, as realloc_full. */
+static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
+                                           const block_info_t *bi) {
+  void *q = NULL;
+  if (!DEPOT_VG && want <= bi->usable &&
+      (want > bi->usable / 2 || bi->usable <= DEPOT_PAGE_SIZE))
+    q = p;
+  else if (!DEPOT_VG)
+    q = resize_in_place(p, want, d, bi); /* the same block, maybe remapped */
+  if (q) {
+    depot_prof_resize(p, q, want);
+    return q;
+  }
+  q = sample_copy(p, want, bi->usable, d);
+  if (!q) return NULL; /* p untouched; errno is ENOMEM */
+  /* The record goes with the sample first, so that the old block's free
+   * finds none (a one-page run is kept for the next sample). */
+  depot_prof_resize(p, q, want);
+  depot_free(p, d);
+  return q;
+}
+
+/* A small block of want bytes, more than its usable size `small`: its
+ * growth counts, and when it holds a sample point the block moves to a
+ * page run of its own (depot_prof_alloc: a kept page when it fits in
+ * one), else as depot_realloc moves it. */
+static depot_noinline DEPOT_PROF_TEXT void *prof_small_grow(void *p,
+                                                            size_t small,
+                                                            size_t want,
+                                                            unsigned d) {
+  void *q;
+  if (!depot_prof_take(usable_for(want) - small) ||
+      !(q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0)))
+    return small_move(p, small, want, d);
+  memcpy(q, p, small);
+  depot_free(p, d);
+  return q;
+}
+
+/* Every block but a small one of the region (and all under Valgrind). */
+static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
+                                                              size_t size,
+                                                              unsigned d) {
+  if (size > PTRDIFF_MAX || d >= DEPOT_NDOMAINS)
+    return realloc_full(p, size, d); /* which says why */
+  size_t want = size ? size : 1;
+  block_info_t bi;
+  if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
+      bi.kind == BLOCK_GUARD)
+    return realloc_full(p, size, d); /* reports a bad p */
+  if ((bi.kind == BLOCK_LARGE && bi.span->sampled) ||
+      (bi.kind == BLOCK_HUGE && depot_prof_any_live() &&
+       depot_prof_is_sample(p)))
+    return sample_resize(p, want, d, &bi);
+  if (want <= bi.usable || !depot_prof_take(usable_for(want) - bi.usable) ||
+      !depot_prof_due(want))
+    return realloc_full(p, size, d);
+  /* The growth holds a sample point: a page run or huge block becomes the
+   * sample where it grows in place (no copy), else it moves to a new one
+   * (as does a small block under Valgrind). */
+  void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, &bi);
+  if (q) {
+    mark_sampled(q);
+    depot_prof_record(q, want);
+    return q;
+  }
+  q = sample_copy(p, want, bi.usable, d);
+  if (!q) return NULL; /* p untouched; errno is ENOMEM */
+  depot_prof_record(q, want);
+  depot_free(p, d);
+  return q;
+}
+
+DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
+  unsigned li;
+  uint32_t small;
+  /* As depot_realloc; a small block is never a sample. */
+  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+      region_small_block((uintptr_t)p, d, &li, &small)) {
+    size_t want = size ? size : 1;
+    if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))
+      return p;
+    if (want <= small) return small_move(p, small, want, d);
+    return prof_small_grow(p, small, want, d);
+  }
+  return prof_realloc_full(p, size, d);
 }
 
 void *depot_aligned_alloc(size_t align, size_t size, unsigned d) {

@@ -72,12 +72,14 @@ void *depot_alloc_slow(size_t size, unsigned domain);
 void depot_free_slow(void *p, unsigned domain);
 
 /* Heap profiling (prof.h): what an entry point calls when depot_prof_take
- * says its request holds a sample point.  Return the sample (size bytes of
- * domain d, aligned to align, zeroed if zero; realloc: p's contents moved
- * into it and p freed), or NULL when this request is not to be sampled
- * after all (profiling inactive, or no memory): the caller then goes its
- * usual way. */
+ * says its request holds a sample point.  Returns the sample (size bytes of
+ * domain d, aligned to align, zeroed if zero), or NULL when this request is
+ * not to be sampled after all (profiling inactive, or no memory): the
+ * caller then goes its usual way. */
 void *depot_prof_alloc(size_t size, size_t align, unsigned d, int zero);
+/* realloc of block p (not NULL) with prof=1, in place of depot_realloc:
+ * counts the block's growth against the countdown (a crossing makes it a
+ * sample) and keeps a sample sampled at its new size. */
 void *depot_prof_realloc(void *p, size_t size, unsigned d);
 
 _Static_assert(sizeof(depot_bin_t) == 1u << DEPOT_REGION_ENTRY_SHIFT,

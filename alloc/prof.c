@@ -12,7 +12,10 @@
  *             grown by doubling): the stack, size and weight of each.
  * Invariant (prof_lock): for every stack, live_objs and live_bytes are the
  * sums of objs and bytes over its entries in live[], and live_estimate is
- * the sum of their estimates.
+ * the sum of their estimates.  A sample that realloc grows or shrinks stays
+ * one sample (depot_prof_resize): its line follows its size class, and it
+ * counts once as allocated, at the largest size it reached (top, on line
+ * top_stack) since it was sampled or since the last reset.
  *
  * The profile's numbers are raw sample counts in requested bytes; the header
  * heap_v2/<prof_sample> tells pprof to scale each line by
@@ -57,9 +60,13 @@ typedef struct {
 
 typedef struct {
   uintptr_t addr;           /* 0: empty slot */
-  uint64_t bytes, estimate; /* requested; what it stands for */
-  uint32_t stack;
+  uint64_t bytes, estimate; /* requested now; what it stands for */
+  uint64_t top;             /* its allocated-since count: the largest size */
+  uint32_t stack;           /* the line counting it in use */
+  uint32_t top_stack;       /* the line counting top as allocated; NO_TOP:
+                             * none (a reset came after its last growth) */
 } live_t;
+#define NO_TOP UINT32_MAX
 
 #define BUCKETS (2 * DEPOT_PROF_STACKS)
 #define LIVE_MIN 4096
@@ -77,7 +84,11 @@ static struct {
 } P; /* all fields but on and interval: prof_lock */
 
 static _Atomic uint64_t nested, dumps;
-static pthread_mutex_t prof_lock = PTHREAD_MUTEX_INITIALIZER;
+/* A spin lock: held for a few hundred instructions per sample (a dump's
+ * copy of the counters is the longest hold); a pthread mutex cost 50
+ * instructions a lock and unlock, twice per sample (its record and its
+ * free). */
+static depot_spin_t prof_lock;
 /* One dump at a time owns snap[] and the output buffers. */
 static _Atomic int dump_busy, dump_pending;
 static _Atomic unsigned dump_seq;
@@ -112,10 +123,10 @@ static int dump_now(const char *path, const char *kind, int from_signal);
  * this thread never waits for a lock its own thread holds. */
 static void lock(void) {
   holds_lock = 1;
-  pthread_mutex_lock(&prof_lock);
+  depot_spin_lock(&prof_lock);
 }
 static void unlock(void) {
-  pthread_mutex_unlock(&prof_lock);
+  depot_spin_unlock(&prof_lock);
   holds_lock = 0;
   /* A signal asked for a dump while this thread held the lock. */
   if (!dumping && depot_load_relaxed(&dump_pending) &&
@@ -130,7 +141,7 @@ void depot_prof_postfork(void) {
     depot_store_relaxed(&dump_busy, 0);
     depot_store_relaxed(&dump_pending, 0);
   }
-  pthread_mutex_unlock(&prof_lock);
+  depot_spin_unlock(&prof_lock);
   holds_lock = 0;
 }
 
@@ -167,6 +178,12 @@ static const double inv[20] = {
 
 /* 1 - exp(-x) for x >= 0, without cancellation for small x. */
 static double one_minus_exp_neg(double x) {
+  if (x < 0x1p-6) {
+    /* The common case (blocks below 8 KiB at the default interval): five
+     * terms, relative error below x^5 / 720 < 2e-12. */
+    return x *
+           (1 - x * 0.5 * (1 - x * inv[3] * (1 - x * 0.25 * (1 - x * 0.2))));
+  }
   if (x < 0.5) {
     /* x (1 - x/2 (1 - x/3 (1 - ...))): 13 terms, error below 1e-14. */
     double sum = 1;
@@ -336,6 +353,29 @@ static void live_delete(size_t i) {
   P.live_n--;
 }
 
+/* After live_est grew (prof_lock held): the peak copy and the interval
+ * mark.  Returns 1 when an interval profile is due. */
+static int grew(void) {
+  if (P.live_est > P.peak_est) {
+    P.peak_est = P.live_est;
+    /* The peak copy is taken again when the heap has grown by 1/32
+     * since the last one: copying at every new high would cost a table
+     * copy per sample while the heap grows. */
+    if (depot_options.prof_peak &&
+        P.live_est >= P.peak_captured + P.peak_captured / 32) {
+      memcpy(P.peak, P.counts, P.nstacks * sizeof(counts_t));
+      P.peak_nstacks = P.nstacks;
+      P.peak_captured = P.live_est;
+    }
+  }
+  size_t every = depot_options.prof_interval;
+  if (every && P.live_est >= P.mark + every) {
+    P.mark = P.live_est;
+    return 1;
+  }
+  return 0;
+}
+
 /* Whether frame address a lies in the allocation slow paths. */
 static int own_frame(const void *a) {
   return (const char *)a >= __start_depot_prof_text &&
@@ -367,7 +407,7 @@ DEPOT_PROF_TEXT void depot_prof_record(void *p, size_t requested) {
     if (s == 0) P.dropped++;
     size_t j = live_slot((uintptr_t)p, P.live_cap);
     while (P.live[j].addr) j = (j + 1) & (P.live_cap - 1);
-    P.live[j] = (live_t){(uintptr_t)p, bytes, est, s};
+    P.live[j] = (live_t){(uintptr_t)p, bytes, est, bytes, s, s};
     P.live_n++;
     depot_add_relaxed(&depot_prof_live_count, 1);
     counts_t *c = &P.counts[s];
@@ -377,27 +417,77 @@ DEPOT_PROF_TEXT void depot_prof_record(void *p, size_t requested) {
     c->alloc_bytes += bytes;
     P.samples++;
     P.live_est += est;
-    if (P.live_est > P.peak_est) {
-      P.peak_est = P.live_est;
-      /* The peak copy is taken again when the heap has grown by 1/32
-       * since the last one: copying at every new high would cost a table
-       * copy per sample while the heap grows. */
-      if (depot_options.prof_peak &&
-          P.live_est >= P.peak_captured + P.peak_captured / 32) {
-        memcpy(P.peak, P.counts, P.nstacks * sizeof(counts_t));
-        P.peak_nstacks = P.nstacks;
-        P.peak_captured = P.live_est;
-      }
-    }
-    size_t every = depot_options.prof_interval;
-    if (every && P.live_est >= P.mark + every) {
-      P.mark = P.live_est;
-      interval_due = 1;
-    }
+    interval_due = grew();
   }
   unlock();
   in_prof = 0;
   if (interval_due) dump_now(NULL, "interval", 0);
+}
+
+/* Stack s's line for samples of the given size: the same frames in that
+ * size's class (stack 0, the full table's, keeps them all). */
+static uint32_t restack(uint32_t s, size_t requested) {
+  unsigned cls = size_class(requested);
+  const stack_rec_t *r = &P.stacks[s];
+  if (s == 0 || r->size_class == cls) return s;
+  return stack_get(r->hash ^ (uint64_t)r->size_class * 0x9E3779B97F4A7C15ULL,
+                   r->frames, r->depth, cls);
+}
+
+int depot_prof_resize(const void *old, void *p, size_t requested) {
+  if (!P.on) return 0;
+  uint64_t est = estimate(requested, 1);
+  int interval_due = 0;
+  lock();
+  live_t *e = live_find((uintptr_t)old);
+  if (e) {
+    live_t v = *e;
+    counts_t *c = &P.counts[v.stack];
+    c->live_objs--;
+    c->live_bytes -= v.bytes;
+    uint32_t s = restack(v.stack, requested);
+    c = &P.counts[s];
+    c->live_objs++;
+    c->live_bytes += requested;
+    if (v.top_stack == NO_TOP || requested > v.top) {
+      if (v.top_stack != NO_TOP) {
+        P.counts[v.top_stack].alloc_objs--;
+        P.counts[v.top_stack].alloc_bytes -= v.top;
+      }
+      c->alloc_objs++;
+      c->alloc_bytes += requested;
+      v.top = requested;
+      v.top_stack = s;
+    }
+    uint64_t was = P.live_est;
+    P.live_est = P.live_est - v.estimate + est;
+    v.bytes = requested;
+    v.estimate = est;
+    v.stack = s;
+    v.addr = (uintptr_t)p;
+    if (p == old) {
+      *e = v;
+    } else { /* moved: its slot follows its address */
+      live_delete((size_t)(e - P.live));
+      size_t j = live_slot(v.addr, P.live_cap);
+      while (P.live[j].addr) j = (j + 1) & (P.live_cap - 1);
+      P.live[j] = v;
+      P.live_n++;
+    }
+    if (P.live_est > was) interval_due = grew();
+    else if (P.live_est < P.mark) P.mark = P.live_est;
+  }
+  unlock();
+  if (interval_due) dump_now(NULL, "interval", 0);
+  return e != NULL;
+}
+
+int depot_prof_is_sample(const void *p) {
+  if (!P.on) return 0;
+  lock();
+  int found = live_find((uintptr_t)p) != NULL;
+  unlock();
+  return found;
 }
 
 int depot_prof_release(const void *p) {
@@ -458,6 +548,9 @@ void depot_prof_reset(void) {
   lock();
   for (uint32_t i = 0; i < P.nstacks; i++)
     P.counts[i].alloc_objs = P.counts[i].alloc_bytes = 0;
+  /* Live samples no longer count as allocated: one that grows later
+   * counts again, at its new size. */
+  for (size_t i = 0; i < P.live_cap; i++) P.live[i].top_stack = NO_TOP;
   unlock();
 }
 
@@ -732,7 +825,9 @@ static int dump_body(const char *path, const char *kind, int from_signal) {
         depot_store_release(&dump_busy, 0);
         return EAGAIN;
       }
-      if (pthread_mutex_trylock(&prof_lock) == 0) break;
+      if (!depot_load_relaxed(&prof_lock) &&
+          !atomic_exchange_explicit(&prof_lock, 1, memory_order_acquire))
+        break; /* taken, as depot_spin_lock would */
       sched_yield();
     }
     holds_lock = 1;

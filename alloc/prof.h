@@ -8,7 +8,9 @@
  * Where sampling happens:
  *   - every allocating entry point counts the bytes asked for against the
  *     thread's countdown to its next sample point (depot_prof_take: one
- *     decrement and one predicted branch), in the variant of the entry
+ *     decrement and one predicted branch; realloc of a block counts only
+ *     its growth, and a sample stays one as it grows: depot_prof_realloc,
+ *     alloc.c), in the variant of the entry
  *     point that prof=1 switches on at start-up (runtime/override.c: a jump
  *     written over the C family's entry points; runtime/domains.c: the
  *     domains' own allocators).  With prof=0 the entry points are those of
@@ -100,6 +102,15 @@ int depot_prof_due(size_t size);
  * stack.  p must be a block whose free reaches depot_prof_release (a
  * marked large span or a huge block). */
 void depot_prof_record(void *p, size_t requested);
+
+/* Sample old was resized by realloc to requested bytes, now at p (old
+ * itself when it stayed): its record follows it, in use at its new size
+ * and, if that is the largest yet, allocated at it (still one object).
+ * Returns 1 if old was a sample. */
+int depot_prof_resize(const void *old, void *p, size_t requested);
+
+/* Whether p is a live sample (huge blocks: their realloc asks). */
+int depot_prof_is_sample(const void *p);
 
 /* A block that may be a sample is being freed or moved: forgets it.
  * Returns 1 if it was a sample. */

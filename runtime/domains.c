@@ -67,11 +67,10 @@ DEPOT_OWN_ALLOCATOR(DEPOT_DOMAIN_OBJ, obj)
   static DEPOT_PROF_TEXT void *tag##_realloc_prof(void *ctx, void *p,         \
                                                   size_t n) {                 \
     (void)ctx;                                                                \
-    void *q = NULL;                                                           \
-    if (depot_prof_take(n))                                                   \
-      q = p ? depot_prof_realloc(p, n, d)                                     \
-            : depot_prof_alloc(n, DEPOT_MIN_ALIGN, d, 0);                     \
-    return q ? q : depot_realloc(p, n, d);                                    \
+    if (p) return depot_prof_realloc(p, n, d); /* counts the growth */        \
+    void *q = depot_prof_take(n) ? depot_prof_alloc(n, DEPOT_MIN_ALIGN, d, 0) \
+                                 : NULL;                                      \
+    return q ? q : depot_alloc(n, d);                                         \
   }
 DEPOT_OWN_PROF_ALLOCATOR(DEPOT_DOMAIN_RAW, raw)
 DEPOT_OWN_PROF_ALLOCATOR(DEPOT_DOMAIN_MEM, mem)

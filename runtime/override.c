@@ -126,25 +126,23 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * but by the raw domain's allocator under the debug hooks (domains.c),
  * which serves debug mode's blocks: only malloc, whose debug test is on its
  * miss path, counts first and gives the bytes back. */
-static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
-                                                   int zero) {
+depot_inline void *sample_body(size_t size, size_t align, int zero) {
   if (depot_debug_c_mode()) {
     depot_prof_left = (int64_t)((uint64_t)depot_prof_left + size);
     return NULL;
   }
   return depot_prof_alloc(size, align, RAW, zero);
 }
-
-static depot_noinline DEPOT_PROF_TEXT void *sample_realloc(void *p,
-                                                           size_t size) {
-  return p ? depot_prof_realloc(p, size, RAW)
-           : depot_prof_alloc(size, DEPOT_MIN_ALIGN, RAW, 0);
+static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
+                                                   int zero) {
+  return sample_body(size, align, zero);
 }
 
 /* malloc's sample, or its usual block: a tail call from malloc, so that the
- * counting version needs no stack frame. */
+ * counting version needs no stack frame.  sample_body inline: one frame
+ * less for each sample's stack walk. */
 static depot_noinline DEPOT_PROF_TEXT void *malloc_sampled(size_t size) {
-  void *q = sample(size, DEPOT_MIN_ALIGN, 0);
+  void *q = sample_body(size, DEPOT_MIN_ALIGN, 0);
   return q ? q : depot_alloc_with(size, RAW, alloc_miss);
 }
 
@@ -172,8 +170,10 @@ depot_inline void *realloc_body(int prof, void *p, size_t size) {
     return NULL;
   }
   if (depot_debug_c_mode()) return depot_debug_c_realloc(p, size);
+  /* A block's realloc counts its growth only (depot_prof_realloc). */
+  if (prof && p) return depot_prof_realloc(p, size, RAW);
   if (prof && depot_prof_take(size)) {
-    void *q = sample_realloc(p, size);
+    void *q = sample(size, DEPOT_MIN_ALIGN, 0);
     if (q) return q;
   }
   return depot_realloc(p, size, RAW);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -132,6 +133,108 @@ TEST(ProfApi, ActiveSwitch) {
   EXPECT_NE(text.find("[0: 0] @ heap_v2/"), std::string::npos)
       << text.substr(0, 200);
   EXPECT_NE(DepotMem_DumpProfile("/nonexistent/dir/x.heap"), 0);
+}
+
+// A block grown by many reallocs is one allocation of its final size: only
+// its growth counts against the countdown, and once sampled it stays one
+// sample as it grows, shrinks and moves (to a huge block and back), its
+// in-use line following its size and its allocated-since line holding it
+// once at the largest size it reached.  Before, each realloc counted the
+// whole new size as a new allocation: at prof_sample=4k nearly every one
+// of the 1000 steps was a sample, and the site's allocated-since line
+// counted hundreds of objects.
+__attribute__((noinline)) void *GrowBy64(void *p, int steps, size_t *size) {
+  for (int i = 0; i < steps; i++) {
+    *size += 64;
+    p = DepotMem_Realloc(p, *size);
+    if (!p) return nullptr;
+    static_cast<char *>(p)[*size - 1] = static_cast<char>(i);
+  }
+  return p;
+}
+
+__attribute__((noinline)) void *Resize(void *p, size_t n) {
+  void *q = DepotMem_Realloc(p, n);
+  asm volatile("" ::: "memory"); /* not a tail call: its own stack */
+  return q;
+}
+
+// The line "objs: bytes [objs: bytes] @" of a profile, or "" if none.
+bool HasLine(const std::string &text, const std::string &counts) {
+  return text.find("\n" + counts + " @") != std::string::npos;
+}
+
+// What a sample of n bytes stands for at prof_sample=4k.
+double Weight(double n) { return n / -std::expm1(-n / 4096.0); }
+
+TEST(ProfApi, ReallocGrowthIsOneSample) {
+  depot_prof_stats_t a, b;
+  depot_prof_get_stats(&a);
+  size_t size = 16;
+  void *p = DepotMem_Malloc(size);
+  ASSERT_NE(p, nullptr);
+  p = GrowBy64(p, 1000, &size);  // to 64016 bytes: sampled with p > 0.9999
+  ASSERT_NE(p, nullptr);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.samples - a.samples, 1u) << "a growing block sampled again";
+  EXPECT_EQ(b.live_samples - a.live_samples, 1u);
+  EXPECT_NEAR(double(b.live_estimate - a.live_estimate), Weight(64016), 2);
+  for (int k = 0; k < 1000; k += 37)  // contents moved with it
+    EXPECT_EQ(static_cast<char *>(p)[16 + 64 * (k + 1) - 1],
+              static_cast<char>(k));
+  std::string file = TmpFile("api_realloc.heap");
+  ASSERT_EQ(DepotMem_DumpProfile(file.c_str()), 0);
+  EXPECT_TRUE(HasLine(Slurp(file), "1: 64016 [1: 64016]")) << Slurp(file);
+
+  // Shrunk, it moves to a one-page run, still the same sample: in use at
+  // 100 bytes, allocated once at 64016.
+  p = Resize(p, 100);
+  ASSERT_NE(p, nullptr);
+  EXPECT_EQ(static_cast<char *>(p)[63], 0);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.samples - a.samples, 1u);
+  EXPECT_EQ(b.live_samples - a.live_samples, 1u);
+  EXPECT_NEAR(double(b.live_estimate - a.live_estimate), Weight(100), 2);
+  ASSERT_EQ(DepotMem_DumpProfile(file.c_str()), 0);
+  std::string text = Slurp(file);
+  EXPECT_TRUE(HasLine(text, "1: 100 [0: 0]")) << text;
+  EXPECT_TRUE(HasLine(text, "0: 0 [1: 64016]")) << text;
+
+  // After a reset it counts as allocated again when it grows: to a huge
+  // block (a new mapping) and within it (remapped or in place).
+  DepotMem_ResetProfile();
+  p = Resize(p, 3u << 20);
+  ASSERT_NE(p, nullptr);
+  p = Resize(p, 5u << 20);
+  ASSERT_NE(p, nullptr);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.samples - a.samples, 1u);
+  EXPECT_EQ(b.live_samples - a.live_samples, 1u);
+  EXPECT_NEAR(double(b.live_estimate - a.live_estimate), 5u << 20, 2);
+  ASSERT_EQ(DepotMem_DumpProfile(file.c_str()), 0);
+  text = Slurp(file);
+  EXPECT_TRUE(HasLine(text, "1: 5242880 [1: 5242880]")) << text;
+  DepotMem_Free(p);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.live_samples, a.live_samples) << "the freed sample stayed";
+  EXPECT_NEAR(double(b.live_estimate), double(a.live_estimate), 2);
+
+  // A page run made while sampling was paused, grown when it is on: its
+  // growth (40000 bytes, ten intervals) holds a sample point, and it
+  // becomes the sample where it grows (in place when the pages after it
+  // are free) at its new size.
+  EXPECT_EQ(DepotMem_SetProfileActive(0), 1);
+  p = DepotMem_Malloc(40000);
+  EXPECT_EQ(DepotMem_SetProfileActive(1), 0);
+  depot_prof_get_stats(&a);
+  p = Resize(p, 80000);
+  ASSERT_NE(p, nullptr);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.samples - a.samples, 1u);
+  EXPECT_NEAR(double(b.live_estimate - a.live_estimate), Weight(80000), 2);
+  DepotMem_Free(p);
+  depot_prof_get_stats(&b);
+  EXPECT_EQ(b.live_samples, a.live_samples);
 }
 
 // The stack walk that follows rules learned from libgcc's unwinder
