@@ -489,17 +489,23 @@ def render_prof_overhead(out, table, res):
                "`prof=0`, the same library: medians; above 1 is slower.\n")
     out.append("| benchmark | time ratio | CPU ratio |")
     out.append("|---|---|---|")
-    times, cpus = [], []
+    # Two means: over the workloads (whole programs; the target's figure in
+    # the targets table) and over every benchmark, the microbenchmarks too
+    # (loops that allocate far faster than a program that uses its memory).
+    times, cpus, wtimes = [], [], []
     for w in rows:
         on, off = table[w]["depot-prof"], table[w]["depot"]
         t = on["time"] / off["time"] if on["time"] and off["time"] else None
         c = on["cpu"] / off["cpu"] if on["cpu"] and off["cpu"] else None
         times += [t] if t else []
         cpus += [c] if c else []
+        wtimes += [t] if t and res.kinds[w] == "workload" else []
         out.append("| %s | %s | %s |" % (w, fmt(t, "%.3f"), fmt(c, "%.3f")))
-    out.append("| geometric mean | %s | %s |" % (
-        fmt(geomean(times) if times else None, "%.3f"),
+    out.append("| geometric mean, workloads | %s | %s |" % (
+        fmt(geomean(wtimes) if wtimes else None, "%.3f"),
         fmt(geomean(cpus) if cpus else None, "%.3f")))
+    out.append("| geometric mean, every benchmark | %s | - |" % (
+        fmt(geomean(times) if times else None, "%.3f")))
 
 
 def render(args, table, res, names, icount, scaling, machine):

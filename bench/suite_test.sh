@@ -33,7 +33,7 @@ ls "$tmp/smoke"/*.md "$tmp/smoke"/*.csv >/dev/null
   --out "$tmp/prof" >"$tmp/prof.md" 2>"$tmp/err" ||
   { cat "$tmp/err"; echo "FAIL: the profiling smoke run exited $?"; exit 1; }
 for line in "## Heap profiling overhead" "| larson | " "| histo-lifo | " \
-  "| geometric mean | " "| heap profiling on (prof=1, 512 KiB): time / Depot's"; do
+  "| geometric mean, workloads | " "| geometric mean, every benchmark | " "| heap profiling on (prof=1, 512 KiB): time / Depot's"; do
   grep -qF "$line" "$tmp/prof.md" || { cat "$tmp/prof.md"; echo "FAIL: no line '$line'"; exit 1; }
 done
 echo "PASS: smoke run, every row and target"
