@@ -74,6 +74,28 @@
 /* Internal globals: no GOT indirection when the core is built into a shared
  * library (libdepot.so), so the fast paths address them directly. */
 #define depot_hidden __attribute__((visibility("hidden")))
+
+/* The TLS model: initial-exec by default (fast, but a library using it can
+ * only be loaded at start-up or preloaded); the dlopen variant of
+ * libdepot.so builds with DEPOT_TLS_MODEL="global-dynamic". */
+#ifndef DEPOT_TLS_MODEL
+#define DEPOT_TLS_MODEL "initial-exec"
+#endif
+
+/* A thread's own words, one TLS object so that one GOT load (the object's
+ * offset from the thread pointer) reaches them all: the malloc that counts
+ * bytes for the heap profiler reads the countdown and then the cache.  Owner:
+ * the thread; tcache.h's depot_tls_tcache (which idle.c may swap: see there)
+ * and prof.h's depot_prof_left name the fields.  Defined in tcache.c. */
+#ifndef __cplusplus
+struct depot_tcache;
+typedef struct {
+  struct depot_tcache *tcache; /* offset 0: the fast paths' first load */
+  int64_t prof_left;           /* bytes to this thread's next sample point */
+} depot_tls_t;
+extern __thread depot_tls_t depot_tls depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+#endif
 #define DEPOT_CACHE_LINE 64
 #define depot_cache_aligned __attribute__((aligned(DEPOT_CACHE_LINE)))
 /* For a large static array touched a page or two at a time (the segment

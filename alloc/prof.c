@@ -39,9 +39,6 @@
 #include "alloc/os.h"
 #include "alloc/stacktrace.h"
 
-#define PROF_TLS __thread __attribute__((tls_model(DEPOT_TLS_MODEL)))
-
-PROF_TLS int64_t depot_prof_left;
 int depot_prof_counting;
 _Atomic size_t depot_prof_live_count;
 
@@ -103,6 +100,8 @@ typedef struct {
   int holds_lock; /* in (or entering) prof_lock */
   int dumping;    /* this thread owns dump_busy */
 } prof_thread_t;
+#define PROF_TLS __thread __attribute__((tls_model(DEPOT_TLS_MODEL)))
+
 extern PROF_TLS prof_thread_t depot_prof_thread depot_hidden;
 PROF_TLS prof_thread_t depot_prof_thread;
 #define rng depot_prof_thread.rng

@@ -63,8 +63,7 @@ extern "C" {
 
 /* This thread's bytes to its next sample point.  Starts at 0, so that a
  * thread's first allocation reaches depot_prof_due, which draws it. */
-extern __thread int64_t depot_prof_left depot_hidden
-    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+#define depot_prof_left (depot_tls.prof_left) /* common.h's depot_tls */
 
 /* Counts size bytes against the countdown; nonzero when they reach the next
  * sample point (the caller then calls depot_prof_alloc).  The whole cost of

@@ -24,8 +24,8 @@
   .owner_entry = {[0 ... DEPOT_NDOMAINS - 1] = DEPOT_OWNER_BASE_NONE}
 depot_tcache_t depot_tcache_empty = {NO_OWNER, NO_OUTBOX};
 depot_tcache_t depot_tcache_dead = {NO_OWNER, NO_OUTBOX};
-__thread depot_tcache_t *depot_tls_tcache
-    __attribute__((tls_model(DEPOT_TLS_MODEL))) = &depot_tcache_empty;
+__thread depot_tls_t depot_tls __attribute__((tls_model(DEPOT_TLS_MODEL))) = {
+    .tcache = &depot_tcache_empty};
 
 /* The registry: live caches (for statistics), and caches of exited threads,
  * reused by new ones so that thread churn does not grow metadata. */

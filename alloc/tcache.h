@@ -112,14 +112,8 @@ enum { DEPOT_PARK_ACTIVE = 0, DEPOT_PARK_PARKED = 1, DEPOT_PARK_FLUSHING = 2 };
 extern depot_hidden depot_tcache_t depot_tcache_empty, depot_tcache_dead;
 
 /* The calling thread's cache (initial-exec TLS: one %fs-relative load). */
-/* The TLS model: initial-exec by default (fast, but a library using it can
- * only be loaded at start-up or preloaded); the dlopen variant of
- * libdepot.so builds with DEPOT_TLS_MODEL="global-dynamic". */
-#ifndef DEPOT_TLS_MODEL
-#define DEPOT_TLS_MODEL "initial-exec"
-#endif
-extern __thread depot_tcache_t *depot_tls_tcache depot_hidden
-    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+/* (common.h's depot_tls: one TLS object with the profiler's countdown.) */
+#define depot_tls_tcache (depot_tls.tcache)
 
 /* The owner's read of its slot.  Another thread may swap the slot (idle.c
  * parks an idle thread's cache), so every access is atomic; a relaxed load
