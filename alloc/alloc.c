@@ -884,8 +884,12 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
     return realloc_full(p, size, d); /* which says why */
   size_t want = size ? size : 1;
   block_info_t bi;
+  /* A block the quarantine holds looks allocated (a sample's span is
+   * still marked, its record still live): realloc_full reports it, as it
+   * does for depot_realloc, before anything here resizes or frees it. */
   if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
-      bi.kind == BLOCK_GUARD)
+      bi.kind == BLOCK_GUARD ||
+      (depot_unlikely(depot_quarantine_on) && depot_quarantine_holds(p)))
     return realloc_full(p, size, d); /* reports a bad p */
   if ((bi.kind == BLOCK_LARGE && bi.span->sampled) ||
       (bi.kind == BLOCK_HUGE && depot_prof_any_live() &&
@@ -913,8 +917,11 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
 DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
   unsigned li;
   uint32_t small;
-  /* As depot_realloc; a small block is never a sample. */
-  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+  /* As depot_realloc (with the quarantine on, a freed block it holds
+   * looks allocated to the fast path: the full path asks the quarantine);
+   * a small block is never a sample. */
+  if (!DEPOT_VG && !depot_unlikely(depot_quarantine_on) &&
+      size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &small)) {
     size_t want = size ? size : 1;
     if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))
