@@ -633,6 +633,19 @@ static void *growing_run(size_t want, unsigned d) {
   return big_alloc(want, DEPOT_MIN_ALIGN, d, NULL); /* retries, errno */
 }
 
+/* What small_move asks depot_alloc for when a block of usable bytes below
+ * a page run moves to want bytes.  Growth by a small step (a string
+ * appended to, a vector pushed): half again as much, so that the block
+ * skips classes (eight per doubling) instead of being copied at every
+ * boundary; a block that grows by a big step gets what it asked for.
+ * (depot_prof_realloc counts the growth to what it gets.) */
+static size_t small_move_get(size_t usable, size_t want) {
+  if (want > usable && want - usable <= usable / 4 &&
+      usable + usable / 2 < REALLOC_RUN_MIN)
+    return usable + usable / 2;
+  return want;
+}
+
 /* Moves small block p (usable bytes), or a page run, to a block of want
  * bytes: a page run if it grows to REALLOC_RUN_MIN or more. */
 static depot_noinline void *small_move(void *p, size_t usable, size_t want,
@@ -643,15 +656,7 @@ static depot_noinline void *small_move(void *p, size_t usable, size_t want,
     q = growing_run(want, d);
     if (q) DEPOT_VG_ALLOCATED(q, want, 0);
   } else {
-    size_t get = want;
-    /* Growth by a small step (a string appended to, a vector pushed):
-     * half again as much, so that the block skips classes (eight per
-     * doubling) instead of being copied at every boundary; a block that
-     * grows by a big step gets what it asked for. */
-    if (want > usable && want - usable <= usable / 4 &&
-        usable + usable / 2 < REALLOC_RUN_MIN)
-      get = usable + usable / 2;
-    q = depot_alloc(get, d);
+    q = depot_alloc(small_move_get(usable, want), d);
   }
   if (!q) return NULL; /* p untouched */
   memcpy(q, p, want < usable ? want : usable);
@@ -793,7 +798,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
  * block grown by many reallocs is one allocation of its final size, not one
  * per step (which sampled a growing buffer again and again, and moved it to
  * and from a sample's page run each time).  What an unsampled block counts
- * is the growth of its usable size (usable_for(want) - usable): the entry
+ * is the growth of its usable size (to what realloc gets: usable_for): the entry
  * points count a malloc at its requested size s0, so a block grown to
  * usable size u has counted s0 + (u - u0), and is sampled with the
  * probability of a block of that many bytes; the requested size of an
@@ -811,7 +816,8 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
  * at S. */
 
 /* The usable size a block of want bytes gets when realloc grows one to it
- * (small_move, resize_in_place, a move through depot_alloc). */
+ * (small_move asks for small_move_get, resize_in_place, a move through
+ * depot_alloc). */
 static size_t usable_for(size_t want) {
   if (want < REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX)
     return depot_class_size[depot_size_to_class(want)];
@@ -868,7 +874,10 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_small_grow(void *p,
                                                             size_t want,
                                                             unsigned d) {
   void *q;
-  if (!depot_prof_take(usable_for(want) - small) ||
+  /* The growth to the block small_move would make (a small step gets half
+   * again its size: counting only to want's class left most of a string
+   * grown 16 bytes at a time uncounted). */
+  if (!depot_prof_take(usable_for(small_move_get(small, want)) - small) ||
       !(q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0)))
     return small_move(p, small, want, d);
   memcpy(q, p, small);

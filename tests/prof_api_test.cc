@@ -237,6 +237,37 @@ TEST(ProfApi, ReallocGrowthIsOneSample) {
   EXPECT_EQ(b.live_samples, a.live_samples);
 }
 
+// Strings grown 16 bytes at a time stay below a page run (2 KiB), where
+// realloc moves a block that grows by a small step to half again its size:
+// each block must be sampled as often as one malloc'd at its final size, so
+// the estimate of the live ones is their bytes (up to the rounding to
+// their usable size).  Counting the growth to the class of the request,
+// not to the block realloc made, left out three quarters of their bytes.
+TEST(ProfApi, SmallStringsGrownByReallocAreCountedWhole) {
+  constexpr int kBlocks = 4000;
+  constexpr size_t kFinal = 2000;
+  std::vector<void *> blocks(kBlocks);
+  depot_prof_stats_t a, b;
+  depot_prof_get_stats(&a);
+  for (void *&p : blocks) {
+    p = DepotMem_Malloc(16);
+    ASSERT_NE(p, nullptr);
+    for (size_t n = 32; n <= kFinal; n += 16) {
+      p = DepotMem_Realloc(p, n);
+      ASSERT_NE(p, nullptr);
+    }
+  }
+  depot_prof_get_stats(&b);
+  double ratio =
+      double(b.live_estimate - a.live_estimate) / (double(kBlocks) * kFinal);
+  for (void *p : blocks) DepotMem_Free(p);
+  // High by the rounding to the usable size the countdown sees (2304
+  // bytes: 1.11 at 4 KiB); about 1,700 samples, a standard deviation of
+  // 2.5%.  Counted to the classes of the requests: 0.25.
+  EXPECT_GT(ratio, 0.95) << (b.samples - a.samples) << " samples";
+  EXPECT_LT(ratio, 1.25) << (b.samples - a.samples) << " samples";
+}
+
 // The stack walk that follows rules learned from libgcc's unwinder
 // (stacktrace.c) gives the unwinder's frames: through frames whose size
 // changes from call to call (alloca), recursion of several depths, and in
