@@ -853,6 +853,14 @@ static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
   else if (!DEPOT_VG)
     q = resize_in_place(p, want, d, bi); /* the same block, maybe remapped */
   if (q) {
+    /* A huge block remapped elsewhere gave p up before its record moves:
+     * another thread may map a block there and sample or free it
+     * meanwhile.  The table then holds two records of p for a moment,
+     * and a lookup may take either (a free there, or this move, the other
+     * one's): each record still stands for one live block and leaves with
+     * it, the counters stay the sums of the records, and only the stacks
+     * of those two samples may be swapped (prof_api_test
+     * HugeSamplesMovedWhileOthersMap). */
     depot_prof_resize(p, q, want);
     return q;
   }
