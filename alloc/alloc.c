@@ -633,6 +633,19 @@ static void *growing_run(size_t want, unsigned d) {
   return big_alloc(want, DEPOT_MIN_ALIGN, d, NULL); /* retries, errno */
 }
 
+/* What small_move asks depot_alloc for when a block of usable bytes below
+ * a page run moves to want bytes.  Growth by a small step (a string
+ * appended to, a vector pushed): half again as much, so that the block
+ * skips classes (eight per doubling) instead of being copied at every
+ * boundary; a block that grows by a big step gets what it asked for.
+ * (depot_prof_realloc counts the growth to what it gets.) */
+static size_t small_move_get(size_t usable, size_t want) {
+  if (want > usable && want - usable <= usable / 4 &&
+      usable + usable / 2 < REALLOC_RUN_MIN)
+    return usable + usable / 2;
+  return want;
+}
+
 /* Moves small block p (usable bytes), or a page run, to a block of want
  * bytes: a page run if it grows to REALLOC_RUN_MIN or more. */
 static depot_noinline void *small_move(void *p, size_t usable, size_t want,
@@ -643,15 +656,7 @@ static depot_noinline void *small_move(void *p, size_t usable, size_t want,
     q = growing_run(want, d);
     if (q) DEPOT_VG_ALLOCATED(q, want, 0);
   } else {
-    size_t get = want;
-    /* Growth by a small step (a string appended to, a vector pushed):
-     * half again as much, so that the block skips classes (eight per
-     * doubling) instead of being copied at every boundary; a block that
-     * grows by a big step gets what it asked for. */
-    if (want > usable && want - usable <= usable / 4 &&
-        usable + usable / 2 < REALLOC_RUN_MIN)
-      get = usable + usable / 2;
-    q = depot_alloc(get, d);
+    q = depot_alloc(small_move_get(usable, want), d);
   }
   if (!q) return NULL; /* p untouched */
   memcpy(q, p, want < usable ? want : usable);
@@ -793,7 +798,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
  * block grown by many reallocs is one allocation of its final size, not one
  * per step (which sampled a growing buffer again and again, and moved it to
  * and from a sample's page run each time).  What an unsampled block counts
- * is the growth of its usable size (usable_for(want) - usable): the entry
+ * is the growth of its usable size (to what realloc gets: usable_for): the entry
  * points count a malloc at its requested size s0, so a block grown to
  * usable size u has counted s0 + (u - u0), and is sampled with the
  * probability of a block of that many bytes; the requested size of an
@@ -811,7 +816,8 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
  * at S. */
 
 /* The usable size a block of want bytes gets when realloc grows one to it
- * (small_move, resize_in_place, a move through depot_alloc). */
+ * (small_move asks for small_move_get, resize_in_place, a move through
+ * depot_alloc). */
 static size_t usable_for(size_t want) {
   if (want < REALLOC_RUN_MIN && want <= DEPOT_SMALL_MAX)
     return depot_class_size[depot_size_to_class(want)];
@@ -847,6 +853,14 @@ static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
   else if (!DEPOT_VG)
     q = resize_in_place(p, want, d, bi); /* the same block, maybe remapped */
   if (q) {
+    /* A huge block remapped elsewhere gave p up before its record moves:
+     * another thread may map a block there and sample or free it
+     * meanwhile.  The table then holds two records of p for a moment,
+     * and a lookup may take either (a free there, or this move, the other
+     * one's): each record still stands for one live block and leaves with
+     * it, the counters stay the sums of the records, and only the stacks
+     * of those two samples may be swapped (prof_api_test
+     * HugeSamplesMovedWhileOthersMap). */
     depot_prof_resize(p, q, want);
     return q;
   }
@@ -868,7 +882,10 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_small_grow(void *p,
                                                             size_t want,
                                                             unsigned d) {
   void *q;
-  if (!depot_prof_take(usable_for(want) - small) ||
+  /* The growth to the block small_move would make (a small step gets half
+   * again its size: counting only to want's class left most of a string
+   * grown 16 bytes at a time uncounted). */
+  if (!depot_prof_take(usable_for(small_move_get(small, want)) - small) ||
       !(q = depot_prof_alloc(want, DEPOT_MIN_ALIGN, d, 0)))
     return small_move(p, small, want, d);
   memcpy(q, p, small);
@@ -884,8 +901,12 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
     return realloc_full(p, size, d); /* which says why */
   size_t want = size ? size : 1;
   block_info_t bi;
+  /* A block the quarantine holds looks allocated (a sample's span is
+   * still marked, its record still live): realloc_full reports it, as it
+   * does for depot_realloc, before anything here resizes or frees it. */
   if (depot_classify(p, &bi) == BLOCK_BAD || bi.domain != d ||
-      bi.kind == BLOCK_GUARD)
+      bi.kind == BLOCK_GUARD ||
+      (depot_unlikely(depot_quarantine_on) && depot_quarantine_holds(p)))
     return realloc_full(p, size, d); /* reports a bad p */
   if ((bi.kind == BLOCK_LARGE && bi.span->sampled) ||
       (bi.kind == BLOCK_HUGE && depot_prof_any_live() &&
@@ -913,8 +934,11 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
 DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
   unsigned li;
   uint32_t small;
-  /* As depot_realloc; a small block is never a sample. */
-  if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
+  /* As depot_realloc (with the quarantine on, a freed block it holds
+   * looks allocated to the fast path: the full path asks the quarantine);
+   * a small block is never a sample. */
+  if (!DEPOT_VG && !depot_unlikely(depot_quarantine_on) &&
+      size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &small)) {
     size_t want = size ? size : 1;
     if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))

@@ -76,7 +76,7 @@
 #include "alloc/os.h"
 
 /* The calling thread's own cache, whatever its slot holds; written only by
- * the thread itself.  A global (hidden) symbol, as depot_tls_tcache is: a
+ * the thread itself.  A global (hidden) symbol, as depot_tls is: a
  * static one with initial-exec TLS was given the wrong offset by the
  * linker of the unoptimised shared library. */
 extern __thread depot_tcache_t *depot_idle_owned depot_hidden

@@ -122,10 +122,18 @@ static int dump_now(const char *path, const char *kind, int from_signal);
  * this thread never waits for a lock its own thread holds. */
 static void lock(void) {
   holds_lock = 1;
+  /* The signal fences (compiler barriers, no instruction) keep holds_lock
+   * set all the while this thread may hold the lock, as this thread's
+   * signal handler sees it: the spin lock is inline atomics, which a
+   * compiler may move a plain store across (acquire lets an earlier one
+   * sink after it, release a later one rise before it), where the
+   * pthread mutex it replaced was an opaque call. */
+  atomic_signal_fence(memory_order_seq_cst);
   depot_spin_lock(&prof_lock);
 }
 static void unlock(void) {
   depot_spin_unlock(&prof_lock);
+  atomic_signal_fence(memory_order_seq_cst);
   holds_lock = 0;
   /* A signal asked for a dump while this thread held the lock. */
   if (!dumping && depot_load_relaxed(&dump_pending) &&
@@ -141,6 +149,7 @@ void depot_prof_postfork(void) {
     depot_store_relaxed(&dump_pending, 0);
   }
   depot_spin_unlock(&prof_lock);
+  atomic_signal_fence(memory_order_seq_cst); /* as unlock */
   holds_lock = 0;
 }
 

@@ -105,6 +105,15 @@ const Case kCases[] = {
      "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 48-byte block"},
     {"heap_bugs", "realloc_after_free_large", "DEPOT_CONF=quarantine_bytes=1m",
      "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 10[0-9]{4}-byte block"},
+    // The same with heap profiling on, whose realloc (depot_prof_realloc)
+    // has fast paths of its own: a small block, and a sample (every block
+    // is one at prof_sample=1) that it resizes in place.
+    {"heap_bugs", "realloc_after_free", "DEPOT_CONF=quarantine_bytes=1m,prof=1",
+     "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 48-byte block"},
+    {"heap_bugs", "realloc_after_free", "DEPOT_CONF=quarantine_bytes=1m,prof=1,prof_sample=1",
+     "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine"},
+    {"heap_bugs", "realloc_after_free_large", "DEPOT_CONF=quarantine_bytes=1m,prof=1,prof_sample=1",
+     "realloc\\(0x[0-9a-f]+\\): double free detected in the quarantine \\(a 10[0-9]{4}-byte block"},
     // Always on.
     {"heap_bugs", "double_free", "DEPOT_CONF=verbose=0",
      "free\\(0x[0-9a-f]+\\): double free detected in the thread cache \\(a 48-byte block of "

@@ -237,6 +237,86 @@ TEST(ProfApi, ReallocGrowthIsOneSample) {
   EXPECT_EQ(b.live_samples, a.live_samples);
 }
 
+// Strings grown 16 bytes at a time stay below a page run (2 KiB), where
+// realloc moves a block that grows by a small step to half again its size:
+// each block must be sampled as often as one malloc'd at its final size, so
+// the estimate of the live ones is their bytes (up to the rounding to
+// their usable size).  Counting the growth to the class of the request,
+// not to the block realloc made, left out three quarters of their bytes.
+TEST(ProfApi, SmallStringsGrownByReallocAreCountedWhole) {
+  constexpr int kBlocks = 4000;
+  constexpr size_t kFinal = 2000;
+  std::vector<void *> blocks(kBlocks);
+  depot_prof_stats_t a, b;
+  depot_prof_get_stats(&a);
+  for (void *&p : blocks) {
+    p = DepotMem_Malloc(16);
+    ASSERT_NE(p, nullptr);
+    for (size_t n = 32; n <= kFinal; n += 16) {
+      p = DepotMem_Realloc(p, n);
+      ASSERT_NE(p, nullptr);
+    }
+  }
+  depot_prof_get_stats(&b);
+  double ratio =
+      double(b.live_estimate - a.live_estimate) / (double(kBlocks) * kFinal);
+  for (void *p : blocks) DepotMem_Free(p);
+  // High by the rounding to the usable size the countdown sees (2304
+  // bytes: 1.11 at 4 KiB); about 1,700 samples, a standard deviation of
+  // 2.5%.  Counted to the classes of the requests: 0.25.
+  EXPECT_GT(ratio, 0.95) << (b.samples - a.samples) << " samples";
+  EXPECT_LT(ratio, 1.25) << (b.samples - a.samples) << " samples";
+}
+
+// Huge samples that realloc moves (mremap) while other threads map, sample
+// and free huge blocks, which may land at an address just given up before
+// its sample's record follows it: the records of the same address may then
+// be swapped (a profile's attribution, for that moment), but every record
+// stays one live block's and leaves with it.
+TEST(ProfApi, HugeSamplesMovedWhileOthersMap) {
+  depot_prof_stats_t a, b;
+  depot_prof_get_stats(&a);
+  std::atomic<bool> stop{false};
+  std::atomic<long> moves{0};
+  auto mover = [&] {
+    for (int i = 0; i < 100; i++) {
+      char *p = static_cast<char *>(DepotMem_Malloc(3u << 20));
+      ASSERT_NE(p, nullptr);
+      p[0] = 1;
+      for (int k = 0; k < 6; k++) {
+        char *q = static_cast<char *>(
+            DepotMem_Realloc(p, size_t(3 + 2 * k + (i & 1)) << 20));
+        ASSERT_NE(q, nullptr);
+        if (q != p) moves++;
+        ASSERT_EQ(q[0], 1);
+        p = q;
+      }
+      DepotMem_Free(p);
+    }
+  };
+  auto mapper = [&] {
+    void *keep[8] = {};
+    for (unsigned i = 0; !stop.load(); i++) {
+      unsigned j = i % 8;
+      DepotMem_Free(keep[j]);
+      keep[j] = DepotMem_Malloc(size_t(3 + i % 5) << 20);
+      if (i % 3 == 0)
+        keep[j] = DepotMem_Realloc(keep[j], size_t(2 + i % 7) << 20);
+    }
+    for (void *p : keep) DepotMem_Free(p);
+  };
+  std::thread m1(mover), m2(mover), p1(mapper), p2(mapper);
+  m1.join();
+  m2.join();
+  stop = true;
+  p1.join();
+  p2.join();
+  depot_prof_get_stats(&b);
+  EXPECT_GT(moves.load(), 0);
+  EXPECT_EQ(b.live_samples, a.live_samples) << moves.load() << " moves";
+  EXPECT_EQ(b.live_estimate, a.live_estimate);
+}
+
 // The stack walk that follows rules learned from libgcc's unwinder
 // (stacktrace.c) gives the unwinder's frames: through frames whose size
 // changes from call to call (alloca), recursion of several depths, and in
