@@ -93,22 +93,6 @@ _Static_assert(DEPOT_MIN_ALIGN == 16 && sizeof(depot_bin_t) == DEPOT_MIN_ALIGN,
 typedef void *depot_alloc_miss_fn(size_t size, unsigned domain);
 typedef void depot_free_miss_fn(void *p, unsigned domain);
 
-/* x, hidden from the optimiser (no instruction): it cannot tell that the
- * result equals an expression it has computed before, nor reuse a load
- * made through it. */
-static inline uint32_t depot_opaque_u32(uint32_t x) {
-#if defined(__GNUC__)
-  __asm__("" : "+r"(x));
-#endif
-  return x;
-}
-static inline depot_tcache_t *depot_opaque_tc(depot_tcache_t *x) {
-#if defined(__GNUC__)
-  __asm__("" : "+r"(x));
-#endif
-  return x;
-}
-
 /* Allocates size bytes in domain, calling miss on a cache miss.
  * REQUIRES: domain < DEPOT_NDOMAINS. */
 depot_inline void *depot_alloc_with(size_t size, unsigned domain,
@@ -125,10 +109,10 @@ depot_inline void *depot_alloc_with(size_t size, unsigned domain,
   else if (depot_likely(size <= DEPOT_SMALL_MAX))
     bin += depot_size_to_class(size);
   else return miss(size, domain);
-    /* bin in the d register (rdx), so that the block, which is returned,
+#if defined(__GNUC__) && defined(__x86_64__)
+  /* bin in the d register (rdx), so that the block, which is returned,
    * can be loaded straight into rax (the compiler otherwise picks the
    * other way round and adds a mov before the ret).  No instruction. */
-#if defined(__GNUC__) && defined(__x86_64__)
   __asm__("" : "+d"(bin));
 #endif
   void *p = bin->head;
@@ -202,7 +186,8 @@ depot_inline void depot_free_with(void *p, unsigned domain,
     } else if (depot_tcache_remote_push(
                    tc, p,
                    (depot_opaque_u32(i) +
-                    depot_opaque_tc(tc)->owner_entry[domain]) >>
+                    ((depot_tcache_t *)depot_opaque_ptr(tc))
+                        ->owner_entry[domain]) >>
                        DEPOT_REGION_ENTRY_SHIFT,
                    domain)) {
       /* A remote free (another owner's small block): into the outbox,

@@ -151,9 +151,16 @@ extern __thread depot_tls_t depot_tls depot_hidden
   atomic_fetch_sub_explicit((p), (v), memory_order_relaxed)
 
 /* x, hidden from the optimiser (no instruction): it cannot tell that the
- * result is x, so it reloads what is read through it rather than keep a
- * copy of an earlier value in a register. */
+ * result is x, so it reloads what is read through a pointer rather than
+ * keep a copy of an earlier value in a register, and cannot fold a value
+ * into an expression it computed before.  A pointer and a 32-bit form. */
 static inline void *depot_opaque_ptr(void *x) {
+#if defined(__GNUC__)
+  __asm__("" : "+r"(x));
+#endif
+  return x;
+}
+static inline uint32_t depot_opaque_u32(uint32_t x) {
 #if defined(__GNUC__)
   __asm__("" : "+r"(x));
 #endif

@@ -126,25 +126,38 @@ TEST(Alloc, ReallocKeepsContentsAcrossClassChanges) {
   depot_free_call(r, MEM);
 }
 
+// Allocates from bytes (a RAW block) and reallocs it up by step to at most
+// to, checking at each step that the contents moved with it; counts in
+// *moves the steps to a size above count_above that moved the block.
+// Returns the grown block, or NULL after a failed expectation.
+static void *grow_by_steps(size_t from, size_t to, size_t step, unsigned seed,
+                           size_t count_above, size_t *moves) {
+  void *p = depot_alloc_call(from, RAW);
+  EXPECT_NE(p, nullptr);
+  if (p == nullptr) return nullptr;
+  fill(p, from, seed);
+  for (size_t have = from, s = from + step; s <= to; have = s, s += step) {
+    void *q = depot_realloc(p, s, RAW);
+    EXPECT_NE(q, nullptr) << "growing to " << s;
+    if (q == nullptr) return nullptr;
+    EXPECT_TRUE(check(q, have, seed)) << "growing to " << s;
+    if (!check(q, have, seed)) return nullptr;
+    if (q != p && s > count_above) ++*moves;
+    fill(q, s, seed);
+    p = q;
+  }
+  return p;
+}
+
 TEST(Alloc, AGrowingSmallBlockMovesToAPageRunThatGrowsInPlace) {
   // Grown by 256 bytes at a time from 64 bytes to 256 KiB: class
   // boundaries are crossed all the way to 32 KiB, but from 4 KiB on the
   // block is a page run placed where it has room (the front of a long
   // free span) and takes the pages after it, so it moves at most once
   // there (into its run), each move keeping the contents.
-  void *p = depot_alloc_call(64, RAW);
+  size_t moves_above_4k = 0;
+  void *p = grow_by_steps(64, 262144, 256, 5, 4096, &moves_above_4k);
   ASSERT_NE(p, nullptr);
-  fill(p, 64, 5);
-  size_t have = 64, moves_above_4k = 0;
-  for (size_t s = 320; s <= 262144; s += 256) {
-    void *q = depot_realloc(p, s, RAW);
-    ASSERT_NE(q, nullptr);
-    ASSERT_TRUE(check(q, have, 5)) << "growing to " << s;
-    if (q != p && s > 4096) moves_above_4k++;
-    fill(q, s, 5);
-    p = q;
-    have = s;
-  }
   EXPECT_EQ(depot_usable_size(p), 262144u) << "a page run";
   EXPECT_LE(moves_above_4k, 1u);
   // And it shrinks in place while it stays a page run of at most twice
@@ -157,19 +170,9 @@ TEST(Alloc, ABlockGrownBySmallStepsSkipsClasses) {
   // Grown 16 bytes at a time from 32 bytes to 4000: 46 class boundaries,
   // but a block that must move for a small step gets half again its size,
   // so it moves about a dozen times.
-  void *p = depot_alloc_call(32, RAW);
+  size_t moves = 0;
+  void *p = grow_by_steps(32, 4000, 16, 6, 0, &moves);
   ASSERT_NE(p, nullptr);
-  fill(p, 32, 6);
-  size_t have = 32, moves = 0;
-  for (size_t s = 48; s <= 4000; s += 16) {
-    void *q = depot_realloc(p, s, RAW);
-    ASSERT_NE(q, nullptr);
-    ASSERT_TRUE(check(q, have, 6)) << "growing to " << s;
-    if (q != p) moves++;
-    fill(q, s, 6);
-    p = q;
-    have = s;
-  }
   EXPECT_LE(moves, 20u);
   EXPECT_GE(moves, 8u);
   // A big step gets what it asks for, no more.
