@@ -633,6 +633,13 @@ static void *growing_run(size_t want, unsigned d) {
   return big_alloc(want, DEPOT_MIN_ALIGN, d, NULL); /* retries, errno */
 }
 
+/* Whether a block of usable bytes stays where it is for a realloc to want
+ * bytes: it holds them and would not be more than half empty (the smallest
+ * blocks always stay). */
+static inline int stays_in_place(size_t want, size_t usable) {
+  return want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN);
+}
+
 /* What small_move asks depot_alloc for when a block of usable bytes below
  * a page run moves to want bytes.  Growth by a small step (a string
  * appended to, a vector pushed): half again as much, so that the block
@@ -719,9 +726,7 @@ static depot_noinline void *realloc_full(void *p, size_t size, unsigned d) {
    * Valgrind always move, so that memcheck's idea of the block stays exact. */
   if (!DEPOT_VG && bi.kind != BLOCK_GUARD) {
     unsample(p, &bi);
-    if (want <= bi.usable &&
-        (want > bi.usable / 2 || bi.usable <= DEPOT_MIN_ALIGN))
-      return p;
+    if (stays_in_place(want, bi.usable)) return p;
     if ((q = resize_in_place(p, want, d, &bi)) != NULL) return q;
   }
   q = depot_alloc(want, d);
@@ -780,8 +785,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
   if (!DEPOT_VG && size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &usable)) {
     size_t want = size ? size : 1;
-    if (want <= usable && (want > usable / 2 || usable <= DEPOT_MIN_ALIGN))
-      return p;
+    if (stays_in_place(want, usable)) return p;
     return small_move(p, usable, want, d);
   }
   /* A page run of the region: the same reads, no classification (a block
@@ -941,8 +945,7 @@ DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {
       size <= DEPOT_SMALL_MAX &&
       region_small_block((uintptr_t)p, d, &li, &small)) {
     size_t want = size ? size : 1;
-    if (want <= small && (want > small / 2 || small <= DEPOT_MIN_ALIGN))
-      return p;
+    if (stays_in_place(want, small)) return p;
     if (want <= small) return small_move(p, small, want, d);
     return prof_small_grow(p, small, want, d);
   }
