@@ -36,6 +36,7 @@
 #include "alloc/huge.h"
 #include "alloc/os.h"
 #include "alloc/prof.h"
+#include "runtime/plt_rebind.h"
 #include "runtime/runtime.h"
 
 #define RAW DEPOT_DOMAIN_RAW
@@ -58,6 +59,7 @@ static size_t page_size(void) {
 }
 
 static void choose_entries(void);
+static void rebind_later(void);
 static _Atomic int entries_chosen; /* see choose_entries */
 
 /* The misses of malloc and free.  The first call of the process comes
@@ -89,7 +91,11 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * then) writes a direct jump to the counting version over the first
  * instruction of each exported entry point (choose_entries), as the Linux
  * kernel's static keys patch their branches: profiling off costs nothing
- * at all, on it costs that jump besides the decrement and the branch.  The
+ * at all.  Then the PLT slots that the program and its libraries hold for
+ * the plain versions are pointed at the counting ones (plt_rebind.c), so
+ * that their calls cost the decrement and the branch and nothing else;
+ * calls through the plain entry points (slots bound later, libdepot.so's
+ * own calls) pay the jump besides.  The
  * jump is written with one aligned atomic store (the entry points are
  * aligned to 16 bytes), and only while the process has one thread: a
  * process whose first allocation comes after its second thread started
@@ -131,7 +137,9 @@ depot_inline void *sample_body(size_t size, size_t align, int zero) {
     depot_prof_left = (int64_t)((uint64_t)depot_prof_left + size);
     return NULL;
   }
-  return depot_prof_alloc(size, align, RAW, zero);
+  void *q = depot_prof_alloc(size, align, RAW, zero);
+  rebind_later();
+  return q;
 }
 static depot_noinline DEPOT_PROF_TEXT void *sample(size_t size, size_t align,
                                                    int zero) {
@@ -233,6 +241,22 @@ depot_inline void *memalign_body(int prof, size_t align, size_t size) {
 DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
 
 #if DEPOT_PROF_PATCH
+/* Each entry point that has two versions: its name, its plain version (the
+ * exported symbol), its counting version. */
+static const depot_rebind_t entries[] = {
+    {"malloc", (void *)malloc_plain, (const void *)malloc_prof},
+    {"calloc", (void *)calloc_plain, (const void *)calloc_prof},
+    {"realloc", (void *)realloc_plain, (const void *)realloc_prof},
+    {"posix_memalign", (void *)posix_memalign_plain,
+     (const void *)posix_memalign_prof},
+    {"aligned_alloc", (void *)aligned_alloc_plain,
+     (const void *)aligned_alloc_prof},
+    {"memalign", (void *)memalign_plain, (const void *)memalign_prof},
+};
+#define N_ENTRIES (sizeof entries / sizeof entries[0])
+/* Set once every entry point jumps to its counting version. */
+static _Atomic int entries_switched;
+
 /* Writes a jump to `to` over the first instruction at `from` (aligned to
  * 16 bytes, in this object's text).  Returns 0, or -1 if the page cannot be
  * made writable or `to` is out of a direct jump's reach. */
@@ -288,22 +312,8 @@ static depot_noinline void choose_entries(void) {
         "while one thread exists); the DepotMem domains are");
     return;
   }
-  static const struct {
-    const char *name;
-    void *plain;
-    const void *prof;
-  } entries[] = {
-      {"malloc", (void *)malloc_plain, (const void *)malloc_prof},
-      {"calloc", (void *)calloc_plain, (const void *)calloc_prof},
-      {"realloc", (void *)realloc_plain, (const void *)realloc_prof},
-      {"posix_memalign", (void *)posix_memalign_plain,
-       (const void *)posix_memalign_prof},
-      {"aligned_alloc", (void *)aligned_alloc_plain,
-       (const void *)aligned_alloc_prof},
-      {"memalign", (void *)memalign_plain, (const void *)memalign_prof},
-  };
-  for (size_t i = 0; i < sizeof entries / sizeof entries[0]; i++)
-    if (write_jump(entries[i].plain, entries[i].prof) != 0) {
+  for (size_t i = 0; i < N_ENTRIES; i++)
+    if (write_jump((void *)entries[i].from, entries[i].to) != 0) {
       /* The ones before it stay switched: they are sampled. */
       depot_say(
           "depot: prof: cannot switch %s to its sampling version (its code "
@@ -314,8 +324,29 @@ static depot_noinline void choose_entries(void) {
           entries[i].name);
       return;
     }
+  /* The calls through PLT slots bound already skip the jump. */
+  depot_plt_rebind(entries, N_ENTRIES, 1);
+  atomic_store_explicit(&entries_switched, 1, memory_order_release);
 #endif
 }
+
+#if DEPOT_PROF_PATCH
+/* Slots bound after start-up (a program without -z now binds each on its
+ * first call) still reach the counting versions through the jump; the
+ * samples numbered 1, 2, 4, ..., 64 look for them again (a pass costs
+ * about 10,000 instructions).  Read-only
+ * slots are left (other threads may run now), and so is an object whose
+ * slots are found only later. */
+static void rebind_later(void) {
+  static _Atomic unsigned seen;
+  if (!atomic_load_explicit(&entries_switched, memory_order_acquire)) return;
+  unsigned n = atomic_fetch_add_explicit(&seen, 1, memory_order_relaxed) + 1;
+  if (n <= 64 && (n & (n - 1)) == 0)
+    depot_plt_rebind(entries, N_ENTRIES, 0);
+}
+#else
+static void rebind_later(void) {}
+#endif
 
 EXPORT DEPOT_PROF_TEXT void *NAME(valloc)(size_t size) {
   return NAME(memalign)(page_size(), size);

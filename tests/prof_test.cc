@@ -194,6 +194,24 @@ TEST(Prof, ForkedChildrenWriteTheirOwnProfiles) {
   EXPECT_GT(p.flat["site_leaked"], 8e6) << p.text;  // 4000 x 4 KiB
 }
 
+// With prof=1 the program's PLT slots for malloc and calloc are pointed at
+// the counting entry points, so its calls skip the jump written over the
+// plain ones (override.c); without profiling they stay as the loader bound
+// them.  Both for slots bound at start-up (-z now: read-only pages) and at
+// the first call (-z lazy: found again at later samples).
+TEST(Prof, CallsThroughThePltReachTheCountingVersionsDirectly) {
+  for (const char *bind : {"now", "lazy"}) {
+    std::string prog = Runfile(std::string("tests/progs/prof_slot_") + bind);
+    std::string env = "env LD_PRELOAD=" + Runfile("libdepot.so");
+    Result off = Sh(env + " DEPOT_CONF=prof=0 " + prog);
+    ASSERT_EQ(off.status, 0) << bind << ": " << off.output;
+    EXPECT_EQ(off.output, "malloc plain\ncalloc plain\n") << bind;
+    Result on = Sh(env + " DEPOT_CONF=prof=1 " + prog);
+    ASSERT_EQ(on.status, 0) << bind << ": " << on.output;
+    EXPECT_EQ(on.output, "malloc rebound\ncalloc rebound\n") << bind;
+  }
+}
+
 TEST(Prof, ConfigurationErrorsAreReported) {
   Result r = RunProg("prof=1,prof_signal=SIGBOGUS", "leak");
   EXPECT_NE(r.output.find("prof_signal=SIGBOGUS"), std::string::npos) << r.output;
