@@ -451,18 +451,21 @@ static void init_block(void *p, size_t n, unsigned char fill) {
  * `pending` counts the blocks sent and not yet freed (relaxed: a gauge for
  * back-pressure, transiently off by a chain); a thread that is not
  * scheduled cannot drain, so a sender whose target holds more than
- * SHAPE_INFLIGHT blocks yields until it has caught up, or until the target
- * has left its loop (`open` cleared; it drains once more at the end).  The
- * peak memory then measures the allocator, not the scheduler. */
+ * SHAPE_INFLIGHT blocks yields until it has caught up.  A thread that has
+ * left its loop keeps draining (every 100 us) until every thread has left
+ * (`shape_left`), so the bound holds to the end: earlier, a thread that
+ * finished first stopped draining while the others still sent to it, and
+ * the peak memory of every allocator swung by 2-3x between runs with how
+ * far apart the threads finished.  The peak memory then measures the
+ * allocator, not the scheduler. */
 #define OUTBOX 32
 #define SHAPE_INFLIGHT 8192
 typedef struct {
   _Alignas(64) _Atomic(void *) head;
   _Atomic long pending;
-  _Atomic int open;
 } mailbox_t;
 static mailbox_t *mailboxes;
-static pthread_barrier_t shape_done;
+static _Atomic unsigned shape_left; /* threads out of their loop */
 static int shape_fifo;        /* else LIFO */
 static unsigned shape_remote; /* percent of the blocks sent away */
 /* Allocations per thread at --scale 1: fewer where blocks travel. */
@@ -505,8 +508,7 @@ static void outbox_flush(shape_thread_t *t) {
   /* Draining our own mailbox while we wait: two senders never wait on
    * each other. */
   while (atomic_load_explicit(&box->pending, memory_order_relaxed) >
-             SHAPE_INFLIGHT &&
-         atomic_load_explicit(&box->open, memory_order_relaxed)) {
+         SHAPE_INFLIGHT) {
     mailbox_drain(t->id);
     sched_yield();
   }
@@ -560,8 +562,14 @@ static void *shape_worker(void *arg) {
     }
   }
   outbox_flush(&t);
-  atomic_store_explicit(&mailboxes[t.id].open, 0, memory_order_relaxed);
-  pthread_barrier_wait(&shape_done); /* nothing more will be sent */
+  /* Every chain this thread sends is pushed before its count goes up
+   * (release), so once every thread is counted (acquire) nothing more
+   * will be sent: the last drain frees the rest. */
+  atomic_fetch_add_explicit(&shape_left, 1, memory_order_release);
+  while (atomic_load_explicit(&shape_left, memory_order_acquire) < threads) {
+    mailbox_drain(t.id);
+    usleep(100);
+  }
   mailbox_drain(t.id);
   return NULL;
 }
@@ -574,11 +582,9 @@ static double shape(int fifo, unsigned remote_pct, unsigned long long *ops) {
   for (unsigned i = 0; i < threads; i++) {
     atomic_init(&mailboxes[i].head, NULL);
     atomic_init(&mailboxes[i].pending, 0);
-    atomic_init(&mailboxes[i].open, 1);
   }
-  pthread_barrier_init(&shape_done, NULL, threads);
+  atomic_store_explicit(&shape_left, 0, memory_order_relaxed);
   double secs = run_threads(shape_worker);
-  pthread_barrier_destroy(&shape_done);
   free(mailboxes);
   *ops = scaled(SHAPE_OPS) * threads;
   return secs;
