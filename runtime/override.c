@@ -34,6 +34,7 @@
 #include "alloc/alloc.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/init.h"
 #include "alloc/os.h"
 #include "alloc/prof.h"
 #include "runtime/plt_rebind.h"
@@ -243,15 +244,21 @@ DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
 #if DEPOT_PROF_PATCH
 /* Each entry point that has two versions: its name, its plain version (the
  * exported symbol), its counting version. */
+#define ENTRY_NAME2(f) #f
+#define ENTRY_NAME(f) ENTRY_NAME2(f) /* NAME(f) expanded, then a string */
 static const depot_rebind_t entries[] = {
-    {"malloc", (void *)malloc_plain, (const void *)malloc_prof},
-    {"calloc", (void *)calloc_plain, (const void *)calloc_prof},
-    {"realloc", (void *)realloc_plain, (const void *)realloc_prof},
-    {"posix_memalign", (void *)posix_memalign_plain,
+    {ENTRY_NAME(NAME(malloc)), (void *)malloc_plain,
+     (const void *)malloc_prof},
+    {ENTRY_NAME(NAME(calloc)), (void *)calloc_plain,
+     (const void *)calloc_prof},
+    {ENTRY_NAME(NAME(realloc)), (void *)realloc_plain,
+     (const void *)realloc_prof},
+    {ENTRY_NAME(NAME(posix_memalign)), (void *)posix_memalign_plain,
      (const void *)posix_memalign_prof},
-    {"aligned_alloc", (void *)aligned_alloc_plain,
+    {ENTRY_NAME(NAME(aligned_alloc)), (void *)aligned_alloc_plain,
      (const void *)aligned_alloc_prof},
-    {"memalign", (void *)memalign_plain, (const void *)memalign_prof},
+    {ENTRY_NAME(NAME(memalign)), (void *)memalign_plain,
+     (const void *)memalign_prof},
 };
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
 /* Set once every entry point jumps to its counting version. */
@@ -334,15 +341,19 @@ static depot_noinline void choose_entries(void) {
 /* Slots bound after start-up (a program without -z now binds each on its
  * first call) still reach the counting versions through the jump; the
  * samples numbered 1, 2, 4, ..., 64 look for them again (a pass costs
- * about 10,000 instructions).  Read-only
- * slots are left (other threads may run now), and so is an object whose
- * slots are found only later. */
+ * about 10,000 instructions), writable slots only, and only while no
+ * thread but the first has allocated: a pass holds the loader's lock of
+ * its object list (dl_iterate_phdr), which glibc's fork does not reset in
+ * the child, so a fork by another thread during a pass would leave the
+ * child's loader locked.  Slots bound once threads run keep the jump. */
 static void rebind_later(void) {
   static _Atomic unsigned seen;
-  if (!atomic_load_explicit(&entries_switched, memory_order_acquire)) return;
+  if (!atomic_load_explicit(&entries_switched, memory_order_acquire) ||
+      depot_load_relaxed(&depot_threads_started) ||
+      atomic_load_explicit(&seen, memory_order_relaxed) >= 64)
+    return;
   unsigned n = atomic_fetch_add_explicit(&seen, 1, memory_order_relaxed) + 1;
-  if (n <= 64 && (n & (n - 1)) == 0)
-    depot_plt_rebind(entries, N_ENTRIES, 0);
+  if ((n & (n - 1)) == 0) depot_plt_rebind(entries, N_ENTRIES, 0);
 }
 #else
 static void rebind_later(void) {}

@@ -29,8 +29,17 @@
  *     writable for the store and read-only again);
  *   - objects without PLT relocations (the vDSO) are skipped.
  * The dynamic section's addresses are the loader's: glibc adds the load
- * address to them in place, other loaders do not, so an address below the
- * object's load address is taken as unrelocated and the load address added.
+ * address to them in place, other loaders do not, so an address inside the
+ * object's loaded segments is taken as relocated, any other one as a
+ * link-time address to which the load address is added.
+ * The read-only slots' pages are made read-only again after the store:
+ * they were, since a slot is written only if it holds a plain version's
+ * address, which the loader writes when it relocates the object and
+ * before it protects the object's RELRO; the pass with may_protect runs
+ * once, at the first allocation miss after start-up, when no relocation
+ * is under way (an object that dlopen is loading at that moment still
+ * holds its link-time values, which match nothing).  If that mprotect
+ * fails the page stays writable, as it was for the store.
  *
  * Nothing here allocates or takes a lock of Depot's; dl_iterate_phdr takes
  * the loader's (recursive) lock of its object list. */
@@ -61,9 +70,11 @@ typedef struct {
   uintptr_t lo, hi; /* the lowest and highest `from` */
 } walk_t;
 
-/* A dynamic-section address, relocated (see the file comment). */
-static uintptr_t dyn_addr(uintptr_t base, ElfW(Addr) v) {
-  return v < base ? base + v : v;
+/* A dynamic-section address, relocated (see the file comment): [lo, hi)
+ * is the object's loaded segments. */
+static uintptr_t dyn_addr(uintptr_t base, uintptr_t lo, uintptr_t hi,
+                          ElfW(Addr) v) {
+  return v >= lo && v < hi ? v : base + v;
 }
 
 /* Writes to to *slot; 0, or -1 if the page could not be made writable. */
@@ -84,10 +95,15 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *arg) {
   walk_t *w = arg;
   uintptr_t base = info->dlpi_addr;
   const ElfW(Dyn) *dyn = NULL;
-  uintptr_t relro_lo = 0, relro_hi = 0;
+  uintptr_t relro_lo = 0, relro_hi = 0, lo = UINTPTR_MAX, hi = 0;
   for (size_t i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type == PT_DYNAMIC) dyn = (const ElfW(Dyn) *)(base + ph->p_vaddr);
+    if (ph->p_type == PT_LOAD) {
+      if (base + ph->p_vaddr < lo) lo = base + ph->p_vaddr;
+      if (base + ph->p_vaddr + ph->p_memsz > hi)
+        hi = base + ph->p_vaddr + ph->p_memsz;
+    }
     if (ph->p_type == PT_GNU_RELRO) {
       /* The loader protects the whole pages inside the segment. */
       relro_lo = (base + ph->p_vaddr) & ~(w->page - 1);
@@ -103,14 +119,14 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *arg) {
   for (const ElfW(Dyn) *d = dyn; d->d_tag != DT_NULL; d++) {
     switch (d->d_tag) {
       case DT_JMPREL:
-        rel = (const ElfW(Rela) *)dyn_addr(base, d->d_un.d_ptr);
+        rel = (const ElfW(Rela) *)dyn_addr(base, lo, hi, d->d_un.d_ptr);
         break;
       case DT_PLTRELSZ: relsz = d->d_un.d_val; break;
       case DT_PLTREL: rela = d->d_un.d_val == DT_RELA; break;
       case DT_SYMTAB:
-        syms = (const ElfW(Sym) *)dyn_addr(base, d->d_un.d_ptr);
+        syms = (const ElfW(Sym) *)dyn_addr(base, lo, hi, d->d_un.d_ptr);
         break;
-      case DT_STRTAB: strs = (const char *)dyn_addr(base, d->d_un.d_ptr); break;
+      case DT_STRTAB: strs = (const char *)dyn_addr(base, lo, hi, d->d_un.d_ptr); break;
       case DT_STRSZ: strsz = d->d_un.d_val; break;
       default: break;
     }

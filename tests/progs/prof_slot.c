@@ -67,12 +67,17 @@ static void report(const char *name) {
   printf("%s %s\n", name, what);
 }
 
+/* Keeps the compiler from removing the allocations. */
+static void *volatile sink;
+
 int main(void) {
   /* 64 MiB in 16 KiB blocks: about 128 samples at the default 512 KiB. */
   for (int i = 0; i < 4096; i++) {
     char *p = malloc(16384), *q = calloc(1, 64);
     if (!p || !q || q[63] != 0) return 1;
     p[0] = p[16383] = 1;
+    sink = p;
+    sink = q;
     free(p);
     free(q);
   }
