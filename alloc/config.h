@@ -64,7 +64,7 @@ typedef enum {
   X(on_bad_free, ENUM, int, "abort", 0, 0, "abort|warn",                       \
     "a free of a foreign pointer or with the wrong domain: abort, or warn "   \
     "and leak the block")                                                     \
-  X(tcache_max_bytes, SIZE, size_t, "2m", 0, (uint64_t)1 << 30, NULL,          \
+  X(tcache_max_bytes, SIZE, size_t, "4m", 0, (uint64_t)1 << 30, NULL,          \
     "per-thread cache budget in bytes (0: no caching)")                       \
   X(tcache_batch, UINT, unsigned, "32", 2, 256, NULL,                          \
     "most blocks moved between a thread cache and a central pool at once")    \

@@ -44,7 +44,7 @@ TEST(Config, DefaultsComeFromTheTable) {
     EXPECT_EQ(depot_config_source(depot_conf_key_t(k)), DEPOT_CONF_FROM_DEFAULT);
     EXPECT_NE(depot_conf_defs[k].help[0], 0) << "every key has help text";
   }
-  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 2u << 20);
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 4u << 20);
   EXPECT_EQ(Get(DEPOT_CONF_arena_reserve_bytes), uint64_t(64) << 30);
 }
 
@@ -204,7 +204,7 @@ TEST_P(ConfigBad, IsReportedOnOneLineAndChangesNothing) {
   EXPECT_NE(err.find(GetParam().message), std::string::npos) << err;
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
   EXPECT_EQ(Get(DEPOT_CONF_tcache_batch), 32u) << "the default stays";
-  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 2u << 20);
+  EXPECT_EQ(Get(DEPOT_CONF_tcache_max_bytes), 4u << 20);
   EXPECT_EQ(Get(DEPOT_CONF_stats), 0u);
 }
 
@@ -220,8 +220,8 @@ INSTANTIATE_TEST_SUITE_P(
         Bad{"tcache_batch=12x", "bad value"},
         Bad{"tcache_batch=99999999999999999999999", "bad value"},
         Bad{"tcache_max_bytes=17179869184g", "tcache_max_bytes=17179869184g"},
-        Bad{"tcache_max_bytes=2t", "with an optional k, m or g suffix; using 2m"},
-        Bad{"tcache_max_bytes=2q", "using 2m"},
+        Bad{"tcache_max_bytes=2t", "with an optional k, m or g suffix; using 4m"},
+        Bad{"tcache_max_bytes=2q", "using 4m"},
         Bad{"tcache_max_bytes=2g", "from 0 to 1073741824 bytes"},
         Bad{"stats=maybe", "stats=maybe (DEPOT_CONF): bad value; expected 0 or 1"},
         Bad{"on_bad_free=explode", "expected one of abort|warn; using abort"},

@@ -300,7 +300,7 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
   t.join();
   close(fds[0]);
   close(fds[1]);
-  ASSERT_EQ(DepotMem_SetOption("tcache_max_bytes", "2m"), 0);
+  ASSERT_EQ(DepotMem_SetOption("tcache_max_bytes", "4m"), 0);
   ASSERT_EQ(DepotMem_SetOption("idle_flush_ms", "1000"), 0);
   EXPECT_EQ(depot_check_heap(), 0);
 }

@@ -259,7 +259,7 @@ TEST(Threads, CacheStaysWithinItsByteBudget) {
         << "the cache should cache something";
   });
   t.join();
-  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "2m", nullptr, 0), 0);
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_tcache_max_bytes, "4m", nullptr, 0), 0);
   ExpectNothingLost();
 }
 
