@@ -261,7 +261,9 @@ static const depot_rebind_t entries[] = {
      (const void *)memalign_prof},
 };
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
-/* Set once every entry point jumps to its counting version. */
+/* Set once every entry point jumps to its counting version.  A flag only
+ * (relaxed): a later pass is right whenever it runs, since a slot holds
+ * the plain or the counting address and either is correct. */
 static _Atomic int entries_switched;
 
 /* Writes a jump to `to` over the first instruction at `from` (aligned to
@@ -333,7 +335,7 @@ static depot_noinline void choose_entries(void) {
     }
   /* The calls through PLT slots bound already skip the jump. */
   depot_plt_rebind(entries, N_ENTRIES, 1);
-  atomic_store_explicit(&entries_switched, 1, memory_order_release);
+  atomic_store_explicit(&entries_switched, 1, memory_order_relaxed);
 #endif
 }
 
@@ -348,7 +350,7 @@ static depot_noinline void choose_entries(void) {
  * child's loader locked.  Slots bound once threads run keep the jump. */
 static void rebind_later(void) {
   static _Atomic unsigned seen;
-  if (!atomic_load_explicit(&entries_switched, memory_order_acquire) ||
+  if (!atomic_load_explicit(&entries_switched, memory_order_relaxed) ||
       depot_load_relaxed(&depot_threads_started) ||
       atomic_load_explicit(&seen, memory_order_relaxed) >= 64)
     return;

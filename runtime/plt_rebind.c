@@ -126,7 +126,9 @@ static int each_object(struct dl_phdr_info *info, size_t size, void *arg) {
       case DT_SYMTAB:
         syms = (const ElfW(Sym) *)dyn_addr(base, lo, hi, d->d_un.d_ptr);
         break;
-      case DT_STRTAB: strs = (const char *)dyn_addr(base, lo, hi, d->d_un.d_ptr); break;
+      case DT_STRTAB:
+        strs = (const char *)dyn_addr(base, lo, hi, d->d_un.d_ptr);
+        break;
       case DT_STRSZ: strsz = d->d_un.d_val; break;
       default: break;
     }
