@@ -195,8 +195,9 @@ static unsigned char *check_real(const debug_ctx_t *c, const char *op,
    * where the id and the leading pads were.  Ask about the key before
    * comparing the id: the key is random and odd, so one process in 128 has
    * a key whose low byte is an odd id ('m', 'o'), and its double free was
-   * reported as an underflow of the pads.  A live block's second word is the id and seven
-   * FORBIDDEN_BYTEs, which a random key matches with odds of 2^-56. */
+   * reported as an underflow of the pads.  A live block's second word is
+   * the id and seven FORBIDDEN_BYTEs, which a random key matches with odds
+   * of 2^-56. */
   if (usable && depot_block_freed(base))
     fail(c, op, p, "bad ID: the block was freed already (double free?)",
          usable);

@@ -128,7 +128,7 @@ TEST_F(Debug, DoubleFreeIsReported) {
 }
 
 // The free key is random; a process whose key's low byte is the API id
-// once reported a double free as a buffer underflow (one run in 256).
+// once reported a double free as a buffer underflow (one run in 128).
 // Here the child sets that key before it allocates.
 TEST_F(Debug, DoubleFreeIsReportedWhenTheFreeKeyEndsInTheApiId) {
   EXPECT_DEATH(
