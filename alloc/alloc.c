@@ -843,6 +843,37 @@ static DEPOT_PROF_TEXT void *sample_copy(void *p, size_t want, size_t usable,
   return q;
 }
 
+/* Block p (as bi) resized to want bytes as a sample: grown or shrunk in
+ * place where its kind allows (not under Valgrind, as realloc_full), else
+ * copied to a new page run or huge block, and p freed.  recorded: p is a
+ * sample already, whose record follows it (depot_prof_resize); else the
+ * block is marked and recorded as a new sample.  NULL: no memory, p
+ * untouched (errno ENOMEM). */
+static DEPOT_PROF_TEXT void *to_sample(void *p, size_t want, unsigned d,
+                                       const block_info_t *bi, int recorded) {
+  void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, bi);
+  int moved = q == NULL;
+  if (moved && (q = sample_copy(p, want, bi->usable, d)) == NULL) return NULL;
+  if (recorded) {
+    /* In place, a huge block remapped elsewhere gave p up before its
+     * record moves: another thread may map a block there and sample or
+     * free it meanwhile.  The table then holds two records of p for a
+     * moment, and a lookup may take either (a free there, or this move,
+     * the other one's): each record still stands for one live block and
+     * leaves with it, the counters stay the sums of the records, and only
+     * the stacks of those two samples may be swapped (prof_api_test
+     * HugeSamplesMovedWhileOthersMap).  Moved, the record goes with the
+     * sample before p's free, so that the free finds none (a one-page run
+     * is kept for the next sample). */
+    depot_prof_resize(p, q, want);
+  } else {
+    mark_sampled(q); /* sample_copy's is marked already: no harm */
+    depot_prof_record(q, want);
+  }
+  if (moved) depot_free(p, d);
+  return q;
+}
+
 /* Resizes sample p (a marked page run or a huge block in the table) to
  * want bytes, keeping it a sample: in place while it is at most half
  * empty (a one-page run down to any size), else grown or shrunk in place
@@ -850,31 +881,12 @@ static DEPOT_PROF_TEXT void *sample_copy(void *p, size_t want, size_t usable,
  * Under Valgrind it always moves, as realloc_full. */
 static DEPOT_PROF_TEXT void *sample_resize(void *p, size_t want, unsigned d,
                                            const block_info_t *bi) {
-  void *q = NULL;
   if (!DEPOT_VG && want <= bi->usable &&
-      (want > bi->usable / 2 || bi->usable <= DEPOT_PAGE_SIZE))
-    q = p;
-  else if (!DEPOT_VG)
-    q = resize_in_place(p, want, d, bi); /* the same block, maybe remapped */
-  if (q) {
-    /* A huge block remapped elsewhere gave p up before its record moves:
-     * another thread may map a block there and sample or free it
-     * meanwhile.  The table then holds two records of p for a moment,
-     * and a lookup may take either (a free there, or this move, the other
-     * one's): each record still stands for one live block and leaves with
-     * it, the counters stay the sums of the records, and only the stacks
-     * of those two samples may be swapped (prof_api_test
-     * HugeSamplesMovedWhileOthersMap). */
-    depot_prof_resize(p, q, want);
-    return q;
+      (want > bi->usable / 2 || bi->usable <= DEPOT_PAGE_SIZE)) {
+    depot_prof_resize(p, p, want);
+    return p;
   }
-  q = sample_copy(p, want, bi->usable, d);
-  if (!q) return NULL; /* p untouched; errno is ENOMEM */
-  /* The record goes with the sample first, so that the old block's free
-   * finds none (a one-page run is kept for the next sample). */
-  depot_prof_resize(p, q, want);
-  depot_free(p, d);
-  return q;
+  return to_sample(p, want, d, bi, 1);
 }
 
 /* A small block of want bytes, more than its usable size `small`: its
@@ -922,17 +934,7 @@ static depot_noinline DEPOT_PROF_TEXT void *prof_realloc_full(void *p,
   /* The growth holds a sample point: a page run or huge block becomes the
    * sample where it grows in place (no copy), else it moves to a new one
    * (as does a small block under Valgrind). */
-  void *q = DEPOT_VG ? NULL : resize_in_place(p, want, d, &bi);
-  if (q) {
-    mark_sampled(q);
-    depot_prof_record(q, want);
-    return q;
-  }
-  q = sample_copy(p, want, bi.usable, d);
-  if (!q) return NULL; /* p untouched; errno is ENOMEM */
-  depot_prof_record(q, want);
-  depot_free(p, d);
-  return q;
+  return to_sample(p, want, d, &bi, 0);
 }
 
 DEPOT_PROF_TEXT void *depot_prof_realloc(void *p, size_t size, unsigned d) {

@@ -246,20 +246,13 @@ DEPOT_ENTRY(void *, memalign, (size_t align, size_t size), (align, size))
  * exported symbol), its counting version. */
 #define ENTRY_NAME2(f) #f
 #define ENTRY_NAME(f) ENTRY_NAME2(f) /* NAME(f) expanded, then a string */
+#define ENTRY(f) \
+  {ENTRY_NAME(NAME(f)), (void *)f##_plain, (const void *)f##_prof}
 static const depot_rebind_t entries[] = {
-    {ENTRY_NAME(NAME(malloc)), (void *)malloc_plain,
-     (const void *)malloc_prof},
-    {ENTRY_NAME(NAME(calloc)), (void *)calloc_plain,
-     (const void *)calloc_prof},
-    {ENTRY_NAME(NAME(realloc)), (void *)realloc_plain,
-     (const void *)realloc_prof},
-    {ENTRY_NAME(NAME(posix_memalign)), (void *)posix_memalign_plain,
-     (const void *)posix_memalign_prof},
-    {ENTRY_NAME(NAME(aligned_alloc)), (void *)aligned_alloc_plain,
-     (const void *)aligned_alloc_prof},
-    {ENTRY_NAME(NAME(memalign)), (void *)memalign_plain,
-     (const void *)memalign_prof},
+    ENTRY(malloc),        ENTRY(calloc),        ENTRY(realloc),
+    ENTRY(posix_memalign), ENTRY(aligned_alloc), ENTRY(memalign),
 };
+#undef ENTRY
 #define N_ENTRIES (sizeof entries / sizeof entries[0])
 /* Set once every entry point jumps to its counting version.  A flag only
  * (relaxed): a later pass is right whenever it runs, since a slot holds
