@@ -36,7 +36,11 @@ for c in "$root"/alloc/*.c "$root"/runtime/*.c; do
   gcc "${f[@]}" "${common[@]}" -I"$root/runtime/include" -fPIC -c "$c" -o "$o"
   pic+=("$o")
 done
-gcc -shared "${pic[@]}" -ldl -lpthread -o "$out/libdepot.so"
+# Linked as Bazel links it (tools/copts.bzl's DEPOT_SO_LINKOPTS: gold, the
+# functions every program runs first; the compile flags before them are
+# ignored by a link).
+copts so_flags c DEPOT_SO_LINKOPTS
+gcc -shared "${pic[@]}" "${so_flags[@]}" -ldl -lpthread -o "$out/libdepot.so"
 g++ "${cxx_flags[@]}" "${common[@]}" "${extra[@]}" "$root/bench/micro.cc" -lbenchmark -o "$out/micro"
 gcc "${c_flags[@]}" "${common[@]}" "$root/bench/workloads.c" -ldl -o "$out/workloads"
 # Heaps against mimalloc's (bench/heap_bench.c), on the libdepot.so above.

@@ -8,9 +8,11 @@ tests/valgrind/valgrind_test.sh), so that each flag is written once:
 The flags of every target come from .bazelrc's `build` lines (--copt, and
 --conlyopt or --cxxopt by language), then those of each --config NAME's
 `build:NAME` lines, then each LIST named from tools/copts.bzl (e.g.
-DEPOT_CORE_COPTS).  One flag per word, on one line.
+DEPOT_CORE_COPTS, or DEPOT_SO_LINKOPTS, the link's), a $(location //dir:f)
+in it written as the file's path.  One flag per word, on one line.
 """
 import os
+import re
 import shlex
 import sys
 
@@ -56,7 +58,9 @@ def main(argv):
     for n in names:
         if n not in lists:
             sys.exit("copts.py: tools/copts.bzl has no list %s" % n)
-        flags += lists[n]
+        flags += [re.sub(r"\$\(location //([^:]*):([^)]*)\)",
+                         lambda m: os.path.join(ROOT, m.group(1), m.group(2)), f)
+                  for f in lists[n]]
     print(" ".join(flags))
 
 

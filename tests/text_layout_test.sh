@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# libdepot.so's layout keeps what a program runs together (tools/copts.bzl,
+# "layout").  Builds libdepot.so as the optimised build does (flags and link
+# options through tools/copts.py), then:
+#   1. every function of it that tools/text_order.c's "core" run executes
+#      (callgrind) is on tools/libdepot.order's first list: else the list
+#      is stale (run tools/text_order.sh);
+#   2. those functions are the first in .text, together: the link follows
+#      the list;
+#   3. a program that runs them keeps at most 80 KiB of the library's code
+#      resident (the 64 KiB window they share, and the entry points' window
+#      up to the end of the segment; before the ordering, all three windows
+#      of 192 KiB were).
+set -euo pipefail
+command -v valgrind >/dev/null || { echo "FAIL: valgrind is missing (tools/bazelw installs it)"; exit 1; }
+root=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}
+out=${TEST_TMPDIR:-$(mktemp -d)}
+flags() { read -ra "$1" <<<"$(python3 "$root/tools/copts.py" --config opt "${@:2}")"; }
+flags core c DEPOT_CORE_COPTS
+flags lib c DEPOT_C_COPTS
+flags link c DEPOT_SO_LINKOPTS
+objs=()
+for c in "$root"/alloc/*.c "$root"/runtime/*.c; do
+  dir=$(basename "$(dirname "$c")")
+  o=$out/$dir-$(basename "$c" .c).o
+  if [[ $dir == alloc ]]; then f=("${core[@]}"); else f=("${lib[@]}"); fi
+  gcc "${f[@]}" -DNDEBUG -I"$root" -I"$root/runtime/include" -pthread -fPIC -c "$c" -o "$o" &
+  objs+=("$o")
+  (($(jobs -r | wc -l) < 4)) || wait -n
+done
+wait
+lib_so=$out/libdepot.so
+gcc -shared "${objs[@]}" "${link[@]}" -ldl -lpthread -o "$lib_so"
+gcc -std=c11 -O2 -pthread -o "$out/text_order" "$root/tools/text_order.c"
+order=$root/tools/libdepot.order
+listed=$(sed -n '/^# What every program runs/,/^# The plain/p' "$order" |
+  sed -n 's/^\.text\.\([A-Za-z_][A-Za-z0-9_]*\)$/\1/p' | LC_ALL=C sort -u)
+fail=0
+
+# 1. What the core run executes, by name without clone suffixes.
+ran=$("$root/tools/text_order.sh" --ran "$lib_so" core)
+# Those outside .text's function sections: the entry points (depot_prof_text)
+# and crtbegin's and libc_nonshared's plain .text.  .text's bounds, hex:
+read -r text_lo text_hi < <(readelf -SW "$lib_so" | python3 -c '
+import sys
+for l in sys.stdin:
+    f = l.replace("[ ", "[").split()
+    if len(f) > 5 and f[1] == ".text":
+        print(f[3], "%x" % (int(f[3], 16) + int(f[5], 16)))')
+nm -n "$lib_so" | awk '$2 ~ /^[tT]$/ { print $1, $3 }' >"$out/syms"
+in_text=$(python3 - "$out/syms" "$text_lo" "$text_hi" <<'PY'
+import sys
+lo, hi = int(sys.argv[2], 16), int(sys.argv[3], 16)
+for line in open(sys.argv[1]):
+    addr, name = line.split()
+    if lo <= int(addr, 16) < hi:
+        print(name.split(".")[0])
+PY
+)
+plain="frame_dummy register_tm_clones deregister_tm_clones __do_global_dtors_aux pthread_atfork atexit"
+missing=$(LC_ALL=C comm -23 <(echo "$ran") <(echo "$listed") |
+  LC_ALL=C comm -12 - <(echo "$in_text" | LC_ALL=C sort -u) | grep -vxF -f <(tr ' ' '\n' <<<"$plain") || true)
+if [[ -n $missing ]]; then
+  echo "FAIL: functions every program runs are not on tools/libdepot.order's first list" \
+    "(run tools/text_order.sh on an optimised libdepot.so):" $missing
+  fail=1
+else
+  echo "ok: the $(wc -w <<<"$ran") functions the core run executes are listed"
+fi
+
+# 2. The listed functions lead .text, and what the core run executes in
+#    .text is among them (but crtbegin's and libc_nonshared's plain .text).
+python3 - "$out/syms" "$text_lo" "$text_hi" <(echo "$listed") <(echo "$ran") "$plain" <<'PY' || fail=1
+import sys
+lo, hi = int(sys.argv[2], 16), int(sys.argv[3], 16)
+listed = set(open(sys.argv[4]).read().split())
+ran = set(open(sys.argv[5]).read().split()) - set(sys.argv[6].split())
+syms = [(int(a, 16), n.split(".")[0]) for a, n in (l.split() for l in open(sys.argv[1]))]
+syms = [(a, n) for a, n in syms if lo <= a < hi]
+k = 0
+while k < len(syms) and syms[k][1] in listed:
+    k += 1
+end = syms[k][0] if k < len(syms) else hi
+outside = sorted({n for a, n in syms if n in ran and a >= end})
+if k == 0 or outside:
+    print("FAIL: functions the core run executes lie outside the leading block of %d:" % k, outside[:10])
+    sys.exit(1)
+print("ok: the listed functions lead .text (%d symbols, %d bytes)" % (k, end - lo))
+PY
+
+# 3. Resident code of a program that runs only those.
+read -r _ code _ rodata < <(LD_PRELOAD=$lib_so "$out/text_order" core rss)
+echo "resident: code $code KiB, read-only data $rodata KiB"
+if ((code > 80)); then
+  echo "FAIL: $code KiB of libdepot.so's code resident in the core run (at most 80)"
+  fail=1
+fi
+((fail == 0)) && echo PASS
+exit "$fail"
