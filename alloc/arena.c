@@ -98,12 +98,12 @@ static void free_list_remove(depot_arena_t *a, depot_span_t *s) {
   if (s->dirty) a->dirty_pages -= s->npages;
 }
 
-/* Makes slots[start] describe a free span of npages and files it; a dirty
+/* Makes start's slot describe a free span of npages and files it; a dirty
  * one is due for purging purge_delay_ms after dirty_ms. */
 static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
                                unsigned start, unsigned npages, int dirty,
                                uint32_t dirty_ms) {
-  depot_span_t *s = &seg->slots[start];
+  depot_span_t *s = depot_span_slot(seg, start);
   memset(s, 0, sizeof *s);
   s->start_page = (uint16_t)start;
   s->npages = (uint16_t)npages;
@@ -293,7 +293,7 @@ static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
   if (start > f_start)
     make_free(a, seg, f_start, start - f_start, dirty, dirty_ms);
   if (end < f_end) make_free(a, seg, end, f_end - end, dirty, dirty_ms);
-  depot_span_t *s = &seg->slots[start];
+  depot_span_t *s = depot_span_slot(seg, start);
   memset(s, 0, sizeof *s);
   s->start_page = (uint16_t)start;
   s->npages = (uint16_t)npages;
@@ -475,7 +475,7 @@ void depot_arena_check_locked(depot_arena_t *a, depot_arena_span_fn fn,
       depot_segment_t *seg = depot_segment_base((uintptr_t)s);
       unsigned last = s->start_page + s->npages - 1u;
       DEPOT_CHECK(s->state == DEPOT_SPAN_FREE && free_list_of(s->npages) == b);
-      DEPOT_CHECK(seg->arena == a && s == &seg->slots[s->start_page]);
+      DEPOT_CHECK(seg->arena == a && s == depot_span_slot(seg, s->start_page));
       DEPOT_CHECK(depot_load_relaxed(&seg->pagemap[s->start_page]) == s &&
                   depot_load_relaxed(&seg->pagemap[last]) == s);
       DEPOT_CHECK(!s->next || s->next->prev == s);

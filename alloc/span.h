@@ -9,7 +9,8 @@
  *   segment base                                          base + 4 MiB
  *   | header pages | span | span (free) |   span   | ...          |
  *     pagemap[]    : per page, the span descriptor covering it
- *     slots[]      : span descriptors; a span's descriptor is slots[first page]
+ *     slots[]      : span descriptors; a span's descriptor is the slot of
+ *                    its first page (depot_span_slot)
  *
  * Segments are cut from the heap region (below) while it lasts.  Its page
  * table holds, per page, the list id of the small span covering it, or 0:
@@ -137,6 +138,17 @@ depot_inline depot_segment_t *depot_segment_base(uintptr_t a) {
 depot_inline unsigned depot_page_index(uintptr_t a) {
   return (unsigned)((a & DEPOT_SEGMENT_MASK) >> DEPOT_PAGE_SHIFT);
 }
+/* The descriptor of the span that starts on page.  Slots are laid out by
+ * page modulo 16, then page / 16, so that spans of 16 pages (128 KiB: the
+ * span of most small classes), cut one after another from a segment's
+ * front, have neighbouring descriptors: a small program's twenty classes
+ * touch one page of descriptors, not five (one slot every 1 KiB). */
+static inline depot_span_t *depot_span_slot(depot_segment_t *seg,
+                                            unsigned page) {
+  return &seg->slots[(page % 16) * (DEPOT_SEGMENT_PAGES / 16) + page / 16];
+}
+_Static_assert(DEPOT_SEGMENT_PAGES % 16 == 0, "depot_span_slot is a bijection");
+
 static inline char *depot_span_start(const depot_span_t *s) {
   return (char *)depot_segment_base((uintptr_t)s) +
          ((size_t)s->start_page << DEPOT_PAGE_SHIFT);

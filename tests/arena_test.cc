@@ -52,6 +52,26 @@ TEST(Arena, SpansAreDisjointAlignedAndCoalesceBack) {
   EXPECT_EQ(st.free_spans, st.segments) << "free neighbours did not coalesce";
 }
 
+// The descriptors of 128 KiB spans cut one after another (a small program's
+// first spans, one per size class) share one 4 KiB page of the segment's
+// header, rather than one every 1 KiB (five pages for twenty spans).
+TEST(Arena, DescriptorsOfSpansCutInARowAreNeighbours) {
+  probe_arena_t *a = probe_arena_new();
+  ASSERT_NE(a, nullptr);
+  const size_t page = probe_page_size(), pages = (128 << 10) / page;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
+  for (int i = 0; i < 20; i++) {
+    char *p = static_cast<char *>(probe_arena_alloc(a, pages, 1));
+    ASSERT_NE(p, nullptr);
+    uintptr_t d = uintptr_t(probe_span_descriptor(p));
+    ASSERT_NE(d, 0u);
+    lo = std::min(lo, d);
+    hi = std::max(hi, d);
+  }
+  EXPECT_LT(hi - lo, 20u * 64u) << "descriptors are " << (hi - lo) << " bytes apart";
+  EXPECT_LE(hi / 4096 - lo / 4096, 1u);
+}
+
 TEST(Arena, PurgeReturnsFreePagesAndTheyReadBackAsZero) {
   probe_arena_t *a = probe_arena_new();
   const size_t page = probe_page_size();

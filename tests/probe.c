@@ -87,6 +87,11 @@ void probe_arena_free(probe_arena_t *a, void *p) {
   depot_arena_free_span(&a->arena, s);
 }
 
+const void *probe_span_descriptor(const void *p) {
+  depot_segment_t *seg = depot_segment_base((uintptr_t)p);
+  return depot_load_relaxed(&seg->pagemap[depot_page_index((uintptr_t)p)]);
+}
+
 void probe_arena_purge(probe_arena_t *a) { depot_arena_purge(&a->arena); }
 
 void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,

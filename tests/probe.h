@@ -44,6 +44,8 @@ probe_arena_t *probe_arena_new(void);
 void *probe_arena_alloc(probe_arena_t *a, size_t npages, size_t align_pages);
 /* Frees the span starting at p. */
 void probe_arena_free(probe_arena_t *a, void *p);
+/* The address of the descriptor of the span that starts at p. */
+const void *probe_span_descriptor(const void *p);
 void probe_arena_purge(probe_arena_t *a);
 /* Statistics and the number of free spans in the arena's bins. */
 void probe_arena_stats(probe_arena_t *a, size_t *segments, size_t *free_pages,
