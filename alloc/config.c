@@ -205,10 +205,9 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
     case DEPOT_CONF_ENUM: {
       const char *w = d->choices;
       for (uint64_t idx = 0; *w; idx++) {
-        /* A loop, not strcspn: that would fault in a 64 KiB window of the
-         * C library's code (its SSE4.2 string functions) that a program
-         * which never calls it does not keep resident (README, "Where
-         * libdepot.so's code sits"). */
+        /* A loop, not strcspn: at start-up that would fault in a 64 KiB
+         * window of the C library's code (its SSE4.2 string functions)
+         * that a program which never calls it does not keep resident. */
         size_t len = 0;
         while (w[len] && w[len] != '|') len++;
         if (len == n && strncmp(w, s, n) == 0) {

@@ -20,7 +20,11 @@ if [[ -n ${BENCH_DEPS:-} ]]; then
 fi
 # The flags Bazel's optimised build uses (.bazelrc and tools/copts.bzl,
 # through tools/copts.py), plus what -c opt adds (-DNDEBUG) and symbols.
-copts() { read -ra "$1" <<<"$(python3 "$root/tools/copts.py" --config opt "${@:2}")"; }
+copts() {
+  local v
+  v=$(python3 "$root/tools/copts.py" --config opt "${@:2}") || exit 1
+  read -ra "$1" <<<"$v"
+}
 copts c_flags c
 copts cxx_flags c++
 copts core_flags c DEPOT_CORE_COPTS
@@ -29,7 +33,9 @@ common=(-DNDEBUG -g -I"$root" -pthread)
 # libdepot.so: the core, the runtime and the malloc override, position
 # independent, exporting only the DEPOT_API functions and the malloc family.
 pic=()
-for c in "$root"/alloc/*.c "$root"/runtime/*.c; do
+# runtime/entry_align.c first, as in Bazel's link (BUILD).
+for c in "$root"/runtime/entry_align.c "$root"/alloc/*.c \
+    $(ls "$root"/runtime/*.c | grep -v /entry_align.c); do
   dir=$(basename "$(dirname "$c")")
   o=$out/obj/pic-$dir-$(basename "$c" .c).o
   if [[ $dir == alloc ]]; then f=("${core_flags[@]}"); else f=("${lib_flags[@]}"); fi
@@ -38,8 +44,17 @@ for c in "$root"/alloc/*.c "$root"/runtime/*.c; do
 done
 # Linked as Bazel links it (tools/copts.bzl's DEPOT_SO_LINKOPTS: gold, the
 # functions every program runs first; the compile flags before them are
-# ignored by a link).
+# ignored by a link), but where gcc cannot link with gold, without the
+# layout (the same code, laid out in link order).
 copts so_flags c DEPOT_SO_LINKOPTS
+if ! echo 'int main(void){return 0;}' | gcc -x c -fuse-ld=gold -o /dev/null - 2>/dev/null; then
+  echo "bench/build.sh: no gold linker: libdepot.so without its code layout" >&2
+  kept=()
+  for f in "${so_flags[@]}"; do
+    case $f in -fuse-ld=gold | -Wl,--rosegment | -Wl,--section-ordering-file,*) ;; *) kept+=("$f") ;; esac
+  done
+  so_flags=("${kept[@]}")
+fi
 gcc -shared "${pic[@]}" "${so_flags[@]}" -ldl -lpthread -o "$out/libdepot.so"
 g++ "${cxx_flags[@]}" "${common[@]}" "${extra[@]}" "$root/bench/micro.cc" -lbenchmark -o "$out/micro"
 gcc "${c_flags[@]}" "${common[@]}" "$root/bench/workloads.c" -ldl -o "$out/workloads"

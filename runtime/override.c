@@ -107,18 +107,6 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * points test depot_prof_counting instead. */
 #define DEPOT_ARGS(...) __VA_ARGS__
 
-/* The entry points live in depot_prof_text, which the linker places after
- * the whole of .text; malloc, calloc and realloc are run by every program.
- * This file's part of the section starts on a 64 KiB boundary (a top-level
- * asm comes before the functions), so that they sit in one 64 KiB window
- * of libdepot.so, the kernel's fault-around unit, with .fini after them,
- * and not across two: the windows in between hold code that only some
- * programs run (tools/copts.bzl, "layout").  It costs file padding, not
- * memory. */
-__asm__(".pushsection depot_prof_text,\"ax\",%progbits\n\t"
-        ".balign 65536\n\t"
-        ".popsection");
-
 #if defined(__x86_64__) || defined(__aarch64__)
 #define DEPOT_PROF_PATCH 1
 #define DEPOT_ENTRY(ret, name, params, args)                \

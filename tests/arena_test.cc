@@ -53,8 +53,9 @@ TEST(Arena, SpansAreDisjointAlignedAndCoalesceBack) {
 }
 
 // The descriptors of 128 KiB spans cut one after another (a small program's
-// first spans, one per size class) share one 4 KiB page of the segment's
-// header, rather than one every 1 KiB (five pages for twenty spans).
+// first spans, one per size class) are neighbours: twenty of them lie on one
+// or two 4 KiB pages of the segment's header, not one every 1 KiB (five
+// pages).
 TEST(Arena, DescriptorsOfSpansCutInARowAreNeighbours) {
   probe_arena_t *a = probe_arena_new();
   ASSERT_NE(a, nullptr);

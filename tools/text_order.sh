@@ -13,7 +13,7 @@
 # windows of the 190 KiB mapping were resident in a program that only calls
 # malloc.  With the common functions (about 40 KiB) first and read-only data
 # in its own segment (--rosegment), such a program keeps about 60 KiB less
-# of the library resident (README, "Memory").
+# of the library resident (README, "Where libdepot.so's code sits").
 #
 #   tools/text_order.sh LIBDEPOT_SO [OUT]
 # LIBDEPOT_SO: built with -c opt (tools/bazelw build -c opt //:libdepot.so);
@@ -60,15 +60,21 @@ if [[ -n $ran_mode ]]; then
   run "$ran_mode"
   exit 0
 fi
+# Each run into a variable first: a failure in a process substitution
+# would go unnoticed.
 core=$(run core)
-huge=$(LC_ALL=C comm -13 <(echo "$core") <(run huge))
-fork=$(LC_ALL=C comm -13 <(LC_ALL=C sort -u <<<"$core
-$huge") <(run all))
+with_huge=$(run huge)
+with_fork=$(run all)
+huge=$(LC_ALL=C comm -13 <(echo "$core") <(echo "$with_huge"))
+fork=$(LC_ALL=C comm -13 <(echo "$with_huge") <(echo "$with_fork"))
 
+# Every section GCC may put a function NAME or its clones in.
 sections() {
+  local n p
   for n in "$@"; do
-    printf '.text.%s\n.text.%s.*\n.text.unlikely.%s\n.text.unlikely.%s.*\n.text.startup.%s\n' \
-      "$n" "$n" "$n" "$n" "$n"
+    for p in "" unlikely. startup. hot.; do
+      printf '.text.%s%s\n.text.%s%s.*\n' "$p" "$n" "$p" "$n"
+    done
   done
 }
 {
