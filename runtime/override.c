@@ -106,7 +106,6 @@ static depot_noinline void free_miss(void *p, unsigned d) {
  * (DEPOT_PROF_PATCH 0: machines other than x86-64 and AArch64) the entry
  * points test depot_prof_counting instead. */
 #define DEPOT_ARGS(...) __VA_ARGS__
-
 #if defined(__x86_64__) || defined(__aarch64__)
 #define DEPOT_PROF_PATCH 1
 #define DEPOT_ENTRY(ret, name, params, args)                \
