@@ -203,7 +203,7 @@ static int init_once(void) {
   depot_region_init(depot_options.arena_reserve_bytes);
   if ((err = depot_nodes_init()) != 0) return err;
   if ((err = depot_prof_init()) != 0) return err;
-  if ((err = pthread_atfork(fork_prepare, fork_parent, fork_child)) != 0)
+  if ((err = depot_os_atfork(fork_prepare, fork_parent, fork_child)) != 0)
     return err;
   return pthread_key_create(&tcache_key, tcache_exit);
 }

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -16,6 +17,20 @@
 #include <unistd.h>
 
 #include "alloc/common.h"
+
+/* For depot_os_atfork: the C library's registration (glibc) and this
+ * object's DSO handle (crtbegin's), both possibly absent. */
+extern int __register_atfork(void (*)(void), void (*)(void), void (*)(void),
+                             void *) __attribute__((weak));
+extern void *__dso_handle __attribute__((weak, visibility("hidden")));
+
+int depot_os_atfork(void (*prepare)(void), void (*parent)(void),
+                    void (*child)(void)) {
+  if (__register_atfork)
+    return __register_atfork(prepare, parent, child,
+                             &__dso_handle ? __dso_handle : NULL);
+  return pthread_atfork(prepare, parent, child);
+}
 
 /* Fault injection knobs and counters.  Relaxed throughout: they are test
  * knobs, not synchronisation. */

@@ -88,6 +88,17 @@ unsigned long depot_os_failures_injected(void);
 /* Accounts for a mapping that mremap() resized from old_size to new_size. */
 void depot_os_account_remap(size_t old_size, size_t new_size);
 
+/* Registers fork handlers, as pthread_atfork does (its error, or 0).
+ * glibc's pthread_atfork is a wrapper in libc_nonshared.a that calls
+ * __register_atfork with the caller's __dso_handle (so that dlclose drops
+ * the handlers).  Linked into libdepot.so, the wrapper lands among the
+ * unwinder's code, in a 64 KiB window that every process would fault in
+ * at start-up for it alone (tools/copts.bzl, "layout"); so this makes the
+ * wrapper's call itself where the C library has __register_atfork (weak),
+ * and calls pthread_atfork elsewhere. */
+int depot_os_atfork(void (*prepare)(void), void (*parent)(void),
+                    void (*child)(void));
+
 /* Threads of this process other than the caller that have not ended
  * (zombies, such as a main thread that called pthread_exit, do not count),
  * or -1 if /proc cannot tell.  Allocates nothing. */

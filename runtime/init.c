@@ -12,6 +12,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
 #include "alloc/log.h"
+#include "alloc/os.h"
 #include "alloc/quarantine.h"
 #include "runtime/runtime.h"
 #include "runtime/topology.h"
@@ -90,7 +91,7 @@ static void init_once(void) {
   /* The core first: it loads the configuration and registers its own fork
    * handlers, which must be registered before the runtime's. */
   if (depot_init() != 0) depot_config_ensure();
-  pthread_atfork(fork_prepare, fork_finish, fork_finish);
+  depot_os_atfork(fork_prepare, fork_finish, fork_finish);
   if (depot_options.verbose) print_config();
   DepotMemAllocatorEx own;
   for (unsigned d = 0; d < DEPOT_NDOMAINS; d++) { /* leave the trampolines */

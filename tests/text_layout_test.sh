@@ -5,15 +5,17 @@
 # its core run executes the same functions as Bazel's -c opt library's,
 # compared on 2026-11-30), then:
 #   1. every function of it that tools/text_order.c's "core" run executes
-#      (callgrind) is on tools/libdepot.order's first list: else the list
-#      is stale (run tools/text_order.sh on an optimised libdepot.so);
-#   2. those functions are the first in .text, together: the link follows
-#      the list;
-#   3. they and the entry points lie in two 64 KiB windows of the file (the
-#      kernel maps a library in 64 KiB windows around each fault; before the
-#      ordering the core run touched all three windows of code).  The
-#      resident code of the run is printed (what the windows make of it
-#      depends on the kernel, the page size and the loader's alignment).
+#      (callgrind) is on tools/libdepot.order's lists, the ones before the
+#      plain .text: else the list is stale (run tools/text_order.sh on an
+#      optimised libdepot.so);
+#   2. the listed functions are the first in .text, together: the link
+#      follows the list;
+#   3. what the "all" run executes (huge blocks and a fork besides) and the
+#      entry points lie in two 64 KiB windows of the file (the kernel maps
+#      a library in 64 KiB windows around each fault; before the ordering
+#      the core run touched all three windows of code).  The resident code
+#      of the core run is printed (what the windows make of it depends on
+#      the kernel, the page size and the loader's alignment).
 set -euo pipefail
 command -v valgrind >/dev/null || { echo "FAIL: valgrind is missing (tools/bazelw installs it)"; exit 1; }
 root=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}
@@ -69,7 +71,7 @@ plain="frame_dummy register_tm_clones deregister_tm_clones __do_global_dtors_aux
 missing=$(LC_ALL=C comm -23 <(echo "$ran") <(echo "$listed") |
   LC_ALL=C comm -12 - <(echo "$in_text" | LC_ALL=C sort -u) | grep -vxF -f <(tr ' ' '\n' <<<"$plain") || true)
 if [[ -n $missing ]]; then
-  echo "FAIL: functions every program runs are not on tools/libdepot.order's first list" \
+  echo "FAIL: functions every program runs are not on tools/libdepot.order's lists" \
     "(run tools/text_order.sh on an optimised libdepot.so):" $missing
   fail=1
 else
@@ -96,18 +98,19 @@ if k == 0 or outside:
 print("ok: the listed functions lead .text (%d symbols, %d bytes)" % (k, end - lo))
 PY
 
-# 3. The windows: the core run's functions in .text, the entry points it
-#    calls (malloc, calloc, realloc and the aligned ones: depot_prof_text),
-#    and .fini, which every process runs at exit.
-entries="malloc calloc realloc posix_memalign aligned_alloc memalign _fini"
-python3 - "$out/syms" "$text_lo" "$text_hi" <(echo "$ran") "$plain $entries" <<'PY' || fail=1
+# 3. The windows: the all run's functions, frame_dummy (crtbegin's, run at
+#    load), the entry points (malloc, calloc, realloc and the aligned ones:
+#    depot_prof_text), and .fini, which every process runs at exit.
+ran_all=$("$root/tools/text_order.sh" --ran "$lib_so" all)
+entries="frame_dummy malloc calloc realloc posix_memalign aligned_alloc memalign _fini"
+python3 - "$out/syms" "$text_lo" "$text_hi" <(echo "$ran_all") "$entries" <<'PY' || fail=1
 import sys
 lo, hi = int(sys.argv[2], 16), int(sys.argv[3], 16)
 ran = set(open(sys.argv[4]).read().split()) | set(sys.argv[5].split())
 addrs = [int(a, 16) for a, n in (l.split() for l in open(sys.argv[1]))
          if n.split(".")[0] in ran]
 windows = sorted({a >> 16 for a in addrs})
-print("the core run's code lies in 64 KiB windows", ["0x%x" % (w << 16) for w in windows])
+print("the all run's code lies in 64 KiB windows", ["0x%x" % (w << 16) for w in windows])
 if len(windows) > 2:
     print("FAIL: more than two windows")
     sys.exit(1)
