@@ -27,35 +27,10 @@ copts() {
 }
 copts c_flags c
 copts cxx_flags c++
-copts core_flags c DEPOT_CORE_COPTS
-copts lib_flags c DEPOT_C_COPTS
 common=(-DNDEBUG -g -I"$root" -pthread)
-# libdepot.so: the core, the runtime and the malloc override, position
-# independent, exporting only the DEPOT_API functions and the malloc family.
-pic=()
-# runtime/entry_align.c first, as in Bazel's link (BUILD).
-for c in "$root"/runtime/entry_align.c "$root"/alloc/*.c \
-    $(ls "$root"/runtime/*.c | grep -v /entry_align.c); do
-  dir=$(basename "$(dirname "$c")")
-  o=$out/obj/pic-$dir-$(basename "$c" .c).o
-  if [[ $dir == alloc ]]; then f=("${core_flags[@]}"); else f=("${lib_flags[@]}"); fi
-  gcc "${f[@]}" "${common[@]}" -I"$root/runtime/include" -fPIC -c "$c" -o "$o"
-  pic+=("$o")
-done
-# Linked as Bazel links it (tools/copts.bzl's DEPOT_SO_LINKOPTS: gold, the
-# functions every program runs first; the compile flags before them are
-# ignored by a link), but where gcc cannot link with gold, without the
-# layout (the same code, laid out in link order).
-copts so_flags c DEPOT_SO_LINKOPTS
-if ! echo 'int main(void){return 0;}' | gcc -x c -fuse-ld=gold -o /dev/null - 2>/dev/null; then
-  echo "bench/build.sh: no gold linker: libdepot.so without its code layout" >&2
-  kept=()
-  for f in "${so_flags[@]}"; do
-    case $f in -fuse-ld=gold | -Wl,--rosegment | -Wl,--section-ordering-file,*) ;; *) kept+=("$f") ;; esac
-  done
-  so_flags=("${kept[@]}")
-fi
-gcc -shared "${pic[@]}" "${so_flags[@]}" -ldl -lpthread -o "$out/libdepot.so"
+# libdepot.so: the core, the runtime and the malloc override, linked as
+# Bazel links it (tools/build_libdepot.sh).
+"$root/tools/build_libdepot.sh" "$out/libdepot.so" "$out/obj"
 g++ "${cxx_flags[@]}" "${common[@]}" "${extra[@]}" "$root/bench/micro.cc" -lbenchmark -o "$out/micro"
 gcc "${c_flags[@]}" "${common[@]}" "$root/bench/workloads.c" -ldl -o "$out/workloads"
 # Heaps against mimalloc's (bench/heap_bench.c), on the libdepot.so above.

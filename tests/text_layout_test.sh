@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # libdepot.so's layout keeps what a program runs together (tools/copts.bzl,
-# "layout").  Builds libdepot.so as the optimised build does (flags and link
-# options through tools/copts.py, runtime/entry_align.c first as in BUILD;
-# its core run executes the same functions as Bazel's -c opt library's,
-# compared on 2026-11-30), then:
+# "layout").  Builds libdepot.so as the optimised build does
+# (tools/build_libdepot.sh; its core run executes the same functions as
+# Bazel's -c opt library's, compared on 2026-11-30), then:
 #   1. every function of it that tools/text_order.c's "core" run executes
 #      (callgrind) is on tools/libdepot.order's lists, the ones before the
 #      plain .text: else the list is stale (run tools/text_order.sh on an
@@ -20,27 +19,8 @@ set -euo pipefail
 command -v valgrind >/dev/null || { echo "FAIL: valgrind is missing (tools/bazelw installs it)"; exit 1; }
 root=${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-.}
 out=${TEST_TMPDIR:-$(mktemp -d)}
-flags() {
-  local v
-  v=$(python3 "$root/tools/copts.py" --config opt "${@:2}") || exit 1
-  read -ra "$1" <<<"$v"
-}
-flags core c DEPOT_CORE_COPTS
-flags lib c DEPOT_C_COPTS
-flags link c DEPOT_SO_LINKOPTS
-objs=()
-for c in "$root"/runtime/entry_align.c "$root"/alloc/*.c \
-    $(ls "$root"/runtime/*.c | grep -v /entry_align.c); do
-  dir=$(basename "$(dirname "$c")")
-  o=$out/$dir-$(basename "$c" .c).o
-  if [[ $dir == alloc ]]; then f=("${core[@]}"); else f=("${lib[@]}"); fi
-  gcc "${f[@]}" -DNDEBUG -I"$root" -I"$root/runtime/include" -pthread -fPIC -c "$c" -o "$o" &
-  objs+=("$o")
-  (($(jobs -r | wc -l) < 4)) || wait -n
-done
-for p in $(jobs -p); do wait "$p"; done
 lib_so=$out/libdepot.so
-gcc -shared "${objs[@]}" "${link[@]}" -ldl -lpthread -o "$lib_so"
+"$root/tools/build_libdepot.sh" "$lib_so"
 gcc -std=c11 -O2 -pthread -o "$out/text_order" "$root/tools/text_order.c"
 order=$root/tools/libdepot.order
 listed=$(sed -n '/^# What every program runs/,/^# The plain/p' "$order" |

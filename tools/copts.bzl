@@ -14,9 +14,8 @@ DEPOT_C_COPTS = ["-fvisibility=hidden", "-ffunction-sections"]
 # and span words of other types.
 DEPOT_CORE_COPTS = DEPOT_C_COPTS + ["-fno-strict-aliasing"]
 
-# How libdepot.so is linked (BUILD; bench/build.sh and
-# tests/text_layout_test.sh through tools/copts.py, which turns the
-# $(location) into the file's path).  No C++ runtime; libgcc linked in (the
+# How libdepot.so is linked (BUILD; tools/build_libdepot.sh through
+# tools/copts.py, which turns the $(location) into the file's path).  No C++ runtime; libgcc linked in (the
 # stack walker's unwinder: loading libgcc_s costs every process about
 # 0.1 ms, its constructor runs CPUID, which traps in a virtual machine).
 # The layout: the kernel maps a library's pages in 64 KiB at a time around

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Prints the compiler flags a Bazel build would give a source file, for the
 recipes that run the compiler themselves (bench/build.sh,
-tests/text_layout_test.sh), so that each flag is written once:
+tools/build_libdepot.sh), so that each flag is written once:
 
   tools/copts.py [--config NAME]... c|c++ [LIST]...
 
