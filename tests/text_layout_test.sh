@@ -9,10 +9,11 @@
 #      optimised libdepot.so);
 #   2. the listed functions are the first in .text, together: the link
 #      follows the list;
-#   3. what the "all" run executes (huge blocks and a fork besides) and the
-#      entry points lie in two 64 KiB windows of the file (the kernel maps
-#      a library in 64 KiB windows around each fault; before the ordering
-#      the core run touched all three windows of code).  The resident code
+#   3. what the "all" run executes (huge blocks, a fork and an idle pause
+#      besides) and the entry points lie in two 64 KiB windows of the file
+#      (the kernel maps a library in 64 KiB windows around each fault;
+#      before the ordering the core run touched all three windows of
+#      code).  The resident code
 #      of the core run is printed (what the windows make of it depends on
 #      the kernel, the page size and the loader's alignment).
 set -euo pipefail
@@ -87,11 +88,17 @@ python3 - "$out/syms" "$text_lo" "$text_hi" <(echo "$ran_all") "$entries" <<'PY'
 import sys
 lo, hi = int(sys.argv[2], 16), int(sys.argv[3], 16)
 ran = set(open(sys.argv[4]).read().split()) | set(sys.argv[5].split())
-addrs = [int(a, 16) for a, n in (l.split() for l in open(sys.argv[1]))
-         if n.split(".")[0] in ran]
-windows = sorted({a >> 16 for a in addrs})
+names = {}
+for a, n in (l.split() for l in open(sys.argv[1])):
+    if n.split(".")[0] in ran:
+        names.setdefault(int(a, 16) >> 16, []).append(n)
+windows = sorted(names)
 print("the all run's code lies in 64 KiB windows", ["0x%x" % (w << 16) for w in windows])
 if len(windows) > 2:
+    # Name what lies beyond the first window, so that a machine on which
+    # the run takes another path says which.
+    for w in windows[1:]:
+        print("  0x%x:" % (w << 16), " ".join(names[w]))
     print("FAIL: more than two windows")
     sys.exit(1)
 PY

@@ -8,18 +8,24 @@
  *                       calls, from the main thread and four threads that
  *                       free each other's blocks and exit
  *   text_order huge     the same and a 5 MiB block (a mapping of its own)
- *   text_order all      the same and a fork whose child allocates
+ *   text_order all      the same, a fork whose child allocates, and a
+ *                       pause past the purge and idle delays (1 s each by
+ *                       default): a long-lived program's background purger
+ *                       returns free pages, flushes the idle main thread's
+ *                       cache and reclaims, and the program allocates again
  *   text_order MODE rss then prints the resident KiB of the library's
  *                       mappings ("libdepot" in their path): "code N
  *                       rodata N" (executable, and read-only)
  * Exit status 0 when every call behaved. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define THREADS 4
@@ -179,6 +185,13 @@ int main(int argc, char **argv) {
     check(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
               WEXITSTATUS(status) == 0,
           "fork");
+    /* Idle: the purger (started with the threads) finds pages free for
+     * purge_delay_ms and a heap idle for as long; what it runs then any
+     * long-lived program runs, at a time that depends on the machine's
+     * speed (under callgrind a slower machine reached it inside the run). */
+    struct timespec pause = {2, 500 * 1000 * 1000};
+    while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
+    }
   }
   sizes(3);
   if (argc == 3) print_rss();
