@@ -455,19 +455,19 @@ static depot_span_t *span_new(depot_central_t *c) {
 }
 
 /* Fresh (never handed out) blocks a refill takes: those that start in the
- * OS page holding the span's bump cursor, at least one (and, once the span
- * has handed out more than a page, as many bytes again as it has, up to
- * FRESH_REACH more and up to the batch).  A first refill so touches about
- * one page of fresh memory, whatever the batch size: a program that uses
- * one block of many classes pays a page per class, not a batch (mimalloc
- * extends a page's free list the same way), while a class in steady use
- * refills every few pages, not every page.  FRESH_REACH bounds the
- * touched, unused blocks a bin can be left holding: reaching as far as a
- * whole batch (up to 64 KiB for classes above 512 bytes) cost a 6 MiB
- * small program 0.2 MiB of its peak; a refill per page instead cost
- * mstress 14% more instructions, one page ahead 1%. */
+ * OS page holding the span's bump cursor (at least one), up to the batch.
+ * So a refill writes into one page of fresh memory (and, for a block that
+ * starts in it and runs on, the pages that block spans), whatever the
+ * batch size: a program that uses one block of many classes pays a page
+ * per class, not a batch, and a (thread, class) heap's resident memory
+ * follows its high-water mark to the page (mimalloc extends a page's free
+ * list the same way).  Reaching ahead saves refills but costs memory: up
+ * to three pages ahead (as far again as the span had handed out) cost
+ * histo-lifo 240 KiB of its 5.5 MiB peak, small-thread 340 KiB, xfree-lifo
+ * 1 MiB and each thread-rss thread 8 KiB (86 against 78), and saved no
+ * time (paired runs without it, 2026-11-30: mstress 0.96x, larson 1.00x,
+ * xmalloc 0.99x); a whole batch ahead (up to 64 KiB) cost more. */
 #define FRESH_BYTES ((uintptr_t)4096)
-#define FRESH_REACH (3 * FRESH_BYTES)
 
 /* Takes up to want blocks from the partial spans (lock held): first blocks
  * returned to a span, then at most one run of fresh blocks, which is only
@@ -491,14 +491,10 @@ static uint32_t carve_locked(depot_central_t *c, uint32_t want, void **out,
       s->used++;
     }
     if (n < want && s->bump < s->bump_end) {
-      /* To the end of the OS page holding the cursor, or, once the span
-       * has handed out more than that, as far again as it has handed out,
-       * FRESH_REACH at most (see FRESH_BYTES). */
+      /* The blocks that start in the OS page holding the cursor (see
+       * FRESH_BYTES): at least the one at the cursor. */
       uintptr_t b = (uintptr_t)s->bump;
-      uintptr_t carved = b - (uintptr_t)depot_span_start(s);
-      uintptr_t reach = carved > FRESH_BYTES ? carved : 0;
-      if (reach > FRESH_REACH) reach = FRESH_REACH;
-      uintptr_t page_end = ((b + reach) | (FRESH_BYTES - 1)) + 1;
+      uintptr_t page_end = (b | (FRESH_BYTES - 1)) + 1;
       k = (uint32_t)((page_end - b + s->block_size - 1) / s->block_size);
       uint32_t left =
           (uint32_t)((uintptr_t)(s->bump_end - s->bump) / s->block_size);

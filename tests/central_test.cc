@@ -152,13 +152,17 @@ TEST(Central, EmptyStackRefillsFromSpans) {
   EXPECT_EQ(st.stacked, 0u);
 
   // Keep taking until the first span is used up and a second one is made;
-  // each take is at least one block, and the span's blocks leave it in
-  // address order.
+  // each take is at least one block, the span's blocks leave it in address
+  // order, and no take reaches ahead: however much of the span has been
+  // handed out, a take's fresh blocks all start in one 4 KiB page.
   while (Stats(pool).spans < 2) {
     n = probe_pool_take(pool, b, &head, stash);
     ASSERT_GE(n, 1u);
     ASSERT_LE(n, b);
-    for (void *p : Chain(head)) got.push_back(p);
+    std::vector<void *> take = Chain(head);
+    EXPECT_EQ(uintptr_t(take.front()) / 4096, uintptr_t(take.back()) / 4096)
+        << "a take after " << got.size() << " blocks reached past its page";
+    for (void *p : take) got.push_back(p);
   }
   for (size_t i = 1; i < cap; i++)
     EXPECT_EQ(uintptr_t(got[i]) - uintptr_t(got[i - 1]), size);
