@@ -48,10 +48,12 @@ static inline uint32_t depot_bin_count(const depot_bin_t *b) {
 
 /* An outbox bucket: remote frees of one list id (so of one owner), linked
  * through their first word, posted to the owner's inbox as one chain when
- * it holds a batch of its class.  room counts down from that batch; an
- * unused bucket's list id is DEPOT_OUTBOX_NONE, which no page's list id
- * equals (0 would match the pages of large blocks).  So an outbox holds at
- * most DEPOT_OUTBOX_BUCKETS batches (64 KiB each at most). */
+ * it is full: a batch of its class, 16 KiB at most (two blocks at least;
+ * tcache.c, bucket_room).  room counts down from there; an unused bucket's
+ * list id is DEPOT_OUTBOX_NONE, which no page's list id equals (0 would
+ * match the pages of large blocks).  So an outbox holds at most
+ * DEPOT_OUTBOX_BUCKETS full buckets (16 KiB each, 64 KiB for the classes
+ * above 8 KiB). */
 #define DEPOT_OUTBOX_BUCKETS 64
 #define DEPOT_OUTBOX_NONE UINT32_MAX
 typedef struct {

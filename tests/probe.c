@@ -39,6 +39,14 @@ size_t probe_tcache_held_bytes(void) {
   return n;
 }
 
+size_t probe_tcache_outbox_blocks(void) {
+  depot_tcache_t *tc = own_cache();
+  if (!tc) return 0;
+  size_t n = depot_tcache_outbox_blocks(tc);
+  depot_idle_leave();
+  return n;
+}
+
 size_t probe_tcache_limit_bytes(void) {
   depot_tcache_t *tc = own_cache();
   size_t n = tc ? tc->limit_bytes : 0;

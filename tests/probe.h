@@ -31,6 +31,9 @@ int probe_free_region_end_as_node0_shared_owner(void);
 size_t probe_tcache_held_bytes(void);
 size_t probe_tcache_limit_bytes(void);
 size_t probe_tcache_budget(void);
+/* Blocks waiting in the calling thread's outbox (remote frees not yet
+ * posted to their owners). */
+size_t probe_tcache_outbox_blocks(void);
 
 /* The heap region: its base, the most bytes it may grow to, the bytes
  * mapped as segments so far; and whether p lies in those segments. */

@@ -4,11 +4,13 @@
 // trimmed, every page of every segment is free again.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <random>
 #include <set>
@@ -322,6 +324,67 @@ TEST(Threads, PostsToAnEndedThreadsHeapGoBackToItsSpans) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+// A thread that runs work() and then stays alive until Release() (or the
+// end of the scope): its heap stays its own, where an exited thread's heap
+// is parked and may become another thread's.
+class LiveOwner {
+ public:
+  explicit LiveOwner(std::function<void()> work)
+      : t_([this, work] {
+          work();
+          std::unique_lock<std::mutex> l(m_);
+          ready_ = true;
+          cv_.notify_all();
+          cv_.wait(l, [&] { return done_; });
+        }) {
+    std::unique_lock<std::mutex> l(m_);
+    cv_.wait(l, [&] { return ready_; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> l(m_);
+      done_ = true;
+      cv_.notify_all();
+    }
+    if (t_.joinable()) t_.join();
+  }
+  ~LiveOwner() { Release(); }
+
+ private:
+  std::mutex m_;
+  std::condition_variable cv_;
+  bool ready_ = false, done_ = false;
+  std::thread t_;  // last: started once the members above exist
+};
+
+TEST(Threads, AnOutboxBucketHoldsAtMost16KiB) {
+  // Remote frees wait in the freeing thread's outbox until a bucket is
+  // full; what waits there its owner cannot hand out, so a bucket holds a
+  // batch of its class but at most 16 KiB (two blocks of the classes above
+  // 8 KiB): 4 blocks of 4 KiB, not a batch of 16 (64 KiB).
+  for (size_t size : {size_t(4096), size_t(1024), size_t(20000)}) {
+    const unsigned cls = depot_size_to_class(size);
+    const size_t block = depot_class_size[cls];
+    const size_t most = std::max<size_t>(16384 / block, 2);
+    std::vector<void *> blocks;
+    LiveOwner owner([&] {
+      for (int i = 0; i < 200; i++) blocks.push_back(depot_alloc_call(size, RAW));
+    });
+    depot_thread_flush();
+    size_t seen = 0;
+    for (void *p : blocks) {
+      depot_free_call(p, RAW);
+      size_t n = probe_tcache_outbox_blocks();
+      seen = std::max(seen, n);
+      EXPECT_LE(n, most) << block << "-byte blocks: the outbox held " << n
+                         << " (" << n * block << " bytes)";
+    }
+    EXPECT_EQ(seen, most - 1) << block << "-byte blocks: a bucket posts when full";
+    depot_thread_flush();
+  }
+  ExpectNothingLost();
+}
+
 TEST(Threads, BlocksWaitingInAnInboxCountAsCachedNotInUse) {
   // A thread allocates and stays alive; its blocks, freed here and posted
   // to its heap's inbox, are free memory waiting for it: statistics count
@@ -334,31 +397,15 @@ TEST(Threads, BlocksWaitingInAnInboxCountAsCachedNotInUse) {
   };
   depot_thread_flush();
   std::set<void *> blocks;
-  std::mutex m;
-  std::condition_variable cv;
-  bool ready = false, done = false;
-  std::thread t([&] {
+  LiveOwner owner([&] {
     blocks = AllocMany(1200, MEM, n);
     depot_thread_flush();
-    std::unique_lock<std::mutex> l(m);
-    ready = true;
-    cv.notify_all();
-    cv.wait(l, [&] { return done; });
   });
-  {
-    std::unique_lock<std::mutex> l(m);
-    cv.wait(l, [&] { return ready; });
-  }
   uint64_t before = cached();
   for (void *p : blocks) depot_free_call(p, MEM);
   depot_thread_flush();  // posts what the outbox still holds
   EXPECT_GE(cached(), before + n) << "blocks in an inbox counted as in use";
-  {
-    std::lock_guard<std::mutex> l(m);
-    done = true;
-    cv.notify_all();
-  }
-  t.join();  // its heap is parked: the inbox goes back to the spans
+  owner.Release();  // its heap is parked: the inbox goes back to the spans
   EXPECT_LE(cached(), before) << "a drained inbox still counted";
   EXPECT_EQ(depot_check_heap(), 0);
 }
