@@ -87,43 +87,77 @@ static int purge_due(uint32_t *next) {
   return pending;
 }
 
-/* Whether the program's threads have all ended, leaving this one: looked
- * at after a thread with a cache exits (depot_thread_exits).  The exiting
- * thread is still listed while its destructors run, so look a few times. */
-static int last_thread_left(void) {
+/* The program's other live threads, for the purger's look after a thread
+ * with a cache exits (depot_thread_exits): a thread whose exit was counted
+ * is still listed while the rest of its exit runs (other destructors, the
+ * C library's cleanup).  So while there are no more of them than
+ * `exiting` (exits counted since a look last found a thread that was not
+ * exiting) they may all be on their way out: look again, ten times 10 ms
+ * apart; more of them, and one at least is not exiting, which its own exit
+ * will tell.  -1 if unknown. */
+static int others_alive(uint32_t exiting) {
+  int others = -1;
   for (int i = 0; i < 10; i++) {
-    int others = depot_os_other_live_threads();
-    if (others == 0) return 1;
-    if (others < 0) return 0;
+    others = depot_os_other_live_threads();
+    if (others <= 0 || (uint32_t)others > exiting) break;
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  return 0;
+  return others;
 }
+
+/* An exit that takes longer than those ten looks (a loaded machine, a
+ * program's destructor that blocks) is looked at again after 100 ms, then
+ * twice as long each time, up to 6.4 s (about 13 s in all); then the
+ * purger gives up on it until the next exit. */
+#define EXIT_LOOK_FIRST_MS 100u
+#define EXIT_LOOK_LAST_MS 6400u
 
 static void *purger_main(void *arg) {
   (void)arg;
-  uint32_t exits = depot_load_relaxed(&depot_thread_exits);
+  /* Exits: as many as were counted when the purger last looked (seen), and
+   * when a look last found a thread that was not exiting, or gave up
+   * (settled).  exit_wait: 0, or the wait before looking again, at
+   * exit_look (EXIT_LOOK_FIRST_MS). */
+  uint32_t seen = depot_load_relaxed(&depot_thread_exits), settled = seen;
+  uint32_t exit_wait = 0, exit_look = 0;
   uint64_t last_sig = activity();
   uint32_t last_change = depot_os_now_ms();
   int idle_done = 0;
   for (;;) {
     uint32_t seq = depot_load_acquire(&depot_purge_bell);
     depot_add_relaxed(&wakeups, 1);
-    if (depot_load_relaxed(&depot_thread_exits) != exits) {
-      exits = depot_load_relaxed(&depot_thread_exits);
+    uint32_t exits = depot_load_relaxed(&depot_thread_exits);
+    if (exits != seen ||
+        (exit_wait && !depot_ms_before(depot_os_now_ms(), exit_look))) {
+      if (exits != seen) exit_wait = 0; /* a new exit: from the start */
+      seen = exits;
+      int others = others_alive(exits - settled);
       /* Every thread of the program has ended (the last one with
        * pthread_exit): end too, so that the process ends as it would
        * without this thread (glibc calls exit(0) when its last thread
        * returns).  A later slow path starts a new purger if one is needed. */
-      if (last_thread_left()) {
+      if (others == 0) {
         depot_store_relaxed(&depot_purger_running, 0);
         return NULL;
       }
+      if (others < 0 || (uint32_t)others > exits - settled ||
+          exit_wait >= EXIT_LOOK_LAST_MS) {
+        settled = exits;
+        exit_wait = 0;
+      } else {
+        exit_wait = exit_wait ? 2 * exit_wait : EXIT_LOOK_FIRST_MS;
+        exit_look = depot_os_now_ms() + exit_wait;
+      }
     }
     if (depot_config_live(DEPOT_CONF_background_purge) == DEPOT_BG_PURGE_OFF) {
-      /* Turned off at run time: wait for the control interface's ring. */
-      depot_os_wait(&depot_purge_bell, seq, UINT32_MAX);
+      /* Turned off at run time: wait for the control interface's ring (or
+       * the next look at an exit). */
+      uint32_t now = depot_os_now_ms();
+      depot_os_wait(&depot_purge_bell, seq,
+                    !exit_wait                          ? UINT32_MAX
+                    : depot_ms_before(now, exit_look) ? exit_look - now
+                                                        : 0);
       continue;
     }
     uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
@@ -157,6 +191,10 @@ static void *purger_main(void *arg) {
       depot_limit_refresh(0);
       uint32_t at = now + DEPOT_CGROUP_REFRESH_MS;
       if (!pending || depot_ms_before(at, next)) next = at;
+      pending = 1;
+    }
+    if (exit_wait) {
+      if (!pending || depot_ms_before(exit_look, next)) next = exit_look;
       pending = 1;
     }
     if (pending) {
