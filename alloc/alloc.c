@@ -419,8 +419,9 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
   switch (bi->kind) {
     case BLOCK_SMALL: {
       /* A block of the thread's own heap goes to its bin; any other
-       * (another thread's, another node's) to the outbox, posted home in
-       * batches: never to this thread's bin, whose blocks it hands out. */
+       * (another thread's, another node's) to the outbox, posted home a
+       * bucket at a time: never to this thread's bin, whose blocks it hands
+       * out. */
       depot_tcache_t *tc = depot_thread_cache();
       if (tc && (bi->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) == tc->owner_base)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));

@@ -191,7 +191,7 @@ depot_inline void depot_free_with(void *p, unsigned domain,
                        DEPOT_REGION_ENTRY_SHIFT,
                    domain)) {
       /* A remote free (another owner's small block): into the outbox,
-       * posted home a batch at a time (tcache.h).  Its list id is rebuilt
+       * posted home a bucket at a time (tcache.h).  Its list id is rebuilt
        * from i here, so that the hit path keeps no copy of it (the
        * compiler would otherwise keep one: an instruction on every hit). */
       return;

@@ -45,7 +45,9 @@ static void tcache_exit(void *arg) {
   depot_tcache_destroy(arg);
   depot_add_relaxed(&depot_thread_exits, 1);
   if (depot_load_relaxed(&depot_purger_running)) {
-    depot_add_relaxed(&depot_purge_bell, 1);
+    /* Release: a purger that reads this ring (acquire) reads the exit
+     * count above too (purger.c). */
+    atomic_fetch_add_explicit(&depot_purge_bell, 1, memory_order_release);
     depot_os_wake(&depot_purge_bell);
   }
 }

@@ -87,44 +87,33 @@ static int purge_due(uint32_t *next) {
   return pending;
 }
 
-/* The program's other live threads, for the purger's look after a thread
- * with a cache exits (depot_thread_exits): a thread whose exit was counted
- * is still listed while the rest of its exit runs (other destructors, the
- * C library's cleanup).  So while there are no more of them than
- * `exiting` (exits counted since a look last found a thread that was not
- * exiting) they may all be on their way out: look again, ten times 10 ms
- * apart; more of them, and one at least is not exiting, which its own exit
- * will tell.  -1 if unknown. */
-static int others_alive(uint32_t exiting) {
-  int others = -1;
-  for (int i = 0; i < 10; i++) {
-    others = depot_os_other_live_threads();
-    if (others <= 0 || (uint32_t)others > exiting) break;
-    struct timespec ts = {0, 10 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-  return others;
-}
-
-/* An exit that takes longer than those ten looks (a loaded machine, a
- * program's destructor that blocks) is looked at again after 100 ms, then
- * twice as long each time, up to 6.4 s (about 13 s in all); then the
- * purger gives up on it until the next exit. */
-#define EXIT_LOOK_FIRST_MS 100u
-#define EXIT_LOOK_LAST_MS 6400u
+/* After a thread with a cache exits (depot_thread_exits) the purger looks
+ * at the program's other live threads (depot_os_other_live_threads) and
+ * ends when there are none.  A thread whose exit was counted is still
+ * listed while the rest of its exit runs (other destructors, the C
+ * library's cleanup, a descheduled kernel exit on a loaded machine), and
+ * two exits may overlap, so a look that still finds threads is followed by
+ * others: after 10 ms, then twice as long each time up to 5.12 s (ten
+ * looks, about 10 s), from the start again at each new exit; then the
+ * purger stops looking until the next exit.  (A thread that never had a
+ * cache exits uncounted: a process whose last thread is one such keeps
+ * the purger until then.) */
+#define EXIT_LOOK_FIRST_MS 10u
+#define EXIT_LOOK_LAST_MS 5120u
 
 static void *purger_main(void *arg) {
   (void)arg;
-  /* Exits: as many as were counted when the purger last looked (seen), and
-   * when a look last found a thread that was not exiting, or gave up
-   * (settled).  exit_wait: 0, or the wait before looking again, at
-   * exit_look (EXIT_LOOK_FIRST_MS). */
-  uint32_t seen = depot_load_relaxed(&depot_thread_exits), settled = seen;
+  /* Exits counted when the purger last looked (seen); exit_wait: 0 (not
+   * looking), or the wait before the next look, due at exit_look (see
+   * EXIT_LOOK_FIRST_MS). */
+  uint32_t seen = depot_load_relaxed(&depot_thread_exits);
   uint32_t exit_wait = 0, exit_look = 0;
   uint64_t last_sig = activity();
   uint32_t last_change = depot_os_now_ms();
   int idle_done = 0;
   for (;;) {
+    /* Acquire: pairs with the release increment of an exiting thread
+     * (init.c, tcache_exit), whose exit count is then seen below. */
     uint32_t seq = depot_load_acquire(&depot_purge_bell);
     depot_add_relaxed(&wakeups, 1);
     uint32_t exits = depot_load_relaxed(&depot_thread_exits);
@@ -132,7 +121,7 @@ static void *purger_main(void *arg) {
         (exit_wait && !depot_ms_before(depot_os_now_ms(), exit_look))) {
       if (exits != seen) exit_wait = 0; /* a new exit: from the start */
       seen = exits;
-      int others = others_alive(exits - settled);
+      int others = depot_os_other_live_threads();
       /* Every thread of the program has ended (the last one with
        * pthread_exit): end too, so that the process ends as it would
        * without this thread (glibc calls exit(0) when its last thread
@@ -141,10 +130,8 @@ static void *purger_main(void *arg) {
         depot_store_relaxed(&depot_purger_running, 0);
         return NULL;
       }
-      if (others < 0 || (uint32_t)others > exits - settled ||
-          exit_wait >= EXIT_LOOK_LAST_MS) {
-        settled = exits;
-        exit_wait = 0;
+      if (others < 0 || exit_wait >= EXIT_LOOK_LAST_MS) {
+        exit_wait = 0; /* unknown, or looked long enough */
       } else {
         exit_wait = exit_wait ? 2 * exit_wait : EXIT_LOOK_FIRST_MS;
         exit_look = depot_os_now_ms() + exit_wait;

@@ -7,7 +7,8 @@
  * the heap's own pools.  A free of another owner's block (a remote free)
  * never reaches a bin, so a thread never hands out a block another thread
  * allocated (no passive false sharing): it waits in the outbox, bucketed by
- * list id, and is posted to the owner's inbox a batch at a time.
+ * list id, and is posted to the owner's inbox a bucket at a time (a batch
+ * of its class, 16 KiB at most).
  *
  * Bounded in bytes: each bin has a limit (blocks it may hold), and the sum of
  * limit * class size over all bins never exceeds the cache's budget.  Limits
