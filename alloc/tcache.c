@@ -178,8 +178,8 @@ static void flush_bin(depot_tcache_t *tc, unsigned i) {
  * its class, but at most OUTBOX_BUCKET_BYTES of blocks (two blocks at
  * least).  A block waiting here is memory its owner cannot hand out: it
  * carves fresh blocks meanwhile, so what waits in outboxes raises every
- * owner's high-water mark.  At a batch a bucket (up to 64 KiB, for classes
- * of 2 KiB and more) peak RSS was, against 16 KiB (median of 3,
+ * owner's high-water mark.  Peak RSS with buckets of a whole batch (up to
+ * 64 KiB, for classes of 2 KiB and more) against 16 KiB (median of 3,
  * 2026-11-30): xfree-lifo 9.7 against 8.0 MiB, xfree-fifo at 2, 4 and 8
  * threads 12.1, 26.7, 58.2 against 10.3, 23.9, 54.5 MiB, in the same time
  * (paired runs 0.99-1.01x); 8 KiB saved no more and made larson (half its

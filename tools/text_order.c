@@ -188,7 +188,8 @@ int main(int argc, char **argv) {
     /* Idle: the purger (started with the threads) finds pages free for
      * purge_delay_ms and a heap idle for as long; what it runs then any
      * long-lived program runs, at a time that depends on the machine's
-     * speed (under callgrind a slower machine reached it inside the run). */
+     * speed (under callgrind a slower machine can reach it inside the run:
+     * the likely cause of a layout test that failed on CI). */
     struct timespec pause = {2, 500 * 1000 * 1000};
     while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {
     }
