@@ -69,6 +69,18 @@ static uint64_t activity(void) {
   return sig;
 }
 
+/* Something is due at `at`: *next becomes the earliest due time so far
+ * (*pending says whether there was one). */
+static void due_at(uint32_t at, uint32_t *next, int *pending) {
+  if (!*pending || depot_ms_before(at, *next)) *next = at;
+  *pending = 1;
+}
+
+/* Milliseconds from now to at (0 if at has passed). */
+static uint32_t ms_until(uint32_t now, uint32_t at) {
+  return depot_ms_before(now, at) ? at - now : 0;
+}
+
 /* Purges what is due; returns 1 and the next due time if anything waits. */
 static int purge_due(uint32_t *next) {
   int pending = 0;
@@ -76,14 +88,9 @@ static int purge_due(uint32_t *next) {
   for (unsigned n = 0; n < depot_numa_nodes(); n++)
     for (unsigned k = 0; k < DEPOT_ARENA_SHARDS; k++)
       if (depot_arena_purge_due(depot_arenas[n][k], PURGE_CHUNK_PAGES, 0,
-                                &due)) {
-        if (!pending || depot_ms_before(due, *next)) *next = due;
-        pending = 1;
-      }
-  if (depot_huge_expire(&due)) {
-    if (!pending || depot_ms_before(due, *next)) *next = due;
-    pending = 1;
-  }
+                                &due))
+        due_at(due, next, &pending);
+  if (depot_huge_expire(&due)) due_at(due, next, &pending);
   return pending;
 }
 
@@ -140,11 +147,9 @@ static void *purger_main(void *arg) {
     if (depot_config_live(DEPOT_CONF_background_purge) == DEPOT_BG_PURGE_OFF) {
       /* Turned off at run time: wait for the control interface's ring (or
        * the next look at an exit). */
-      uint32_t now = depot_os_now_ms();
       depot_os_wait(&depot_purge_bell, seq,
-                    !exit_wait                          ? UINT32_MAX
-                    : depot_ms_before(now, exit_look) ? exit_look - now
-                                                        : 0);
+                    exit_wait ? ms_until(depot_os_now_ms(), exit_look)
+                              : UINT32_MAX);
       continue;
     }
     uint32_t delay = (uint32_t)depot_config_live(DEPOT_CONF_purge_delay_ms);
@@ -152,10 +157,7 @@ static void *purger_main(void *arg) {
     int pending = purge_due(&next);
     uint32_t idle_ms = (uint32_t)depot_config_live(DEPOT_CONF_idle_flush_ms);
     uint32_t at;
-    if (depot_idle_flush(idle_ms, &at)) {
-      if (!pending || depot_ms_before(at, next)) next = at;
-      pending = 1;
-    }
+    if (depot_idle_flush(idle_ms, &at)) due_at(at, &next, &pending);
     uint32_t now = depot_os_now_ms();
     uint64_t sig = activity();
     if (sig != last_sig) {
@@ -169,24 +171,15 @@ static void *purger_main(void *arg) {
       last_sig = activity();
       pending = purge_due(&next);
     }
-    if (!idle_done) { /* look again when the heap may have gone idle */
-      uint32_t at = last_change + delay;
-      if (!pending || depot_ms_before(at, next)) next = at;
-      pending = 1;
-    }
+    if (!idle_done) /* look again when the heap may have gone idle */
+      due_at(last_change + delay, &next, &pending);
     if (depot_config_live(DEPOT_CONF_memory_limit) == DEPOT_LIMIT_CGROUP) {
       depot_limit_refresh(0);
-      uint32_t at = now + DEPOT_CGROUP_REFRESH_MS;
-      if (!pending || depot_ms_before(at, next)) next = at;
-      pending = 1;
+      due_at(now + DEPOT_CGROUP_REFRESH_MS, &next, &pending);
     }
-    if (exit_wait) {
-      if (!pending || depot_ms_before(exit_look, next)) next = exit_look;
-      pending = 1;
-    }
+    if (exit_wait) due_at(exit_look, &next, &pending);
     if (pending) {
-      now = depot_os_now_ms();
-      uint32_t ms = depot_ms_before(now, next) ? next - now : 0;
+      uint32_t ms = ms_until(depot_os_now_ms(), next);
       if (ms < SLEEP_MIN_MS) ms = SLEEP_MIN_MS;
       if (ms > SLEEP_MAX_MS) ms = SLEEP_MAX_MS;
       depot_os_wait(&depot_purge_bell, seq, ms);
