@@ -605,11 +605,11 @@ void *depot_calloc(size_t n, size_t size, unsigned d) {
 /* A small block that must grow to this size or more moves to a page run
  * (a large block) rather than to the next class, so that a block that
  * keeps growing then grows in place (resize_in_place) instead of being
- * copied at every class boundary (eight per doubling); a page run shrinks
+ * copied at every class boundary (four per doubling); a page run shrinks
  * in place down to it.  Half a page: a run then wastes at most half of
  * itself to page rounding, and only a block that grew by realloc past
  * 4 KiB pays it (a string grown 16 bytes at a time to 8 KiB was copied at
- * each of the 8 class boundaries above 4 KiB). */
+ * each of the class boundaries above 4 KiB). */
 #define REALLOC_RUN_MIN (DEPOT_PAGE_SIZE / 2)
 
 /* Where a growing run is placed: at the front of a free span of at least
@@ -644,7 +644,7 @@ static inline int stays_in_place(size_t want, size_t usable) {
 /* What small_move asks depot_alloc for when a block of usable bytes below
  * a page run moves to want bytes.  Growth by a small step (a string
  * appended to, a vector pushed): half again as much, so that the block
- * skips classes (eight per doubling) instead of being copied at every
+ * skips classes (four per doubling) instead of being copied at every
  * boundary; a block that grows by a big step gets what it asked for.
  * (depot_prof_realloc counts the growth to what it gets.) */
 static size_t small_move_get(size_t usable, size_t want) {
@@ -812,7 +812,7 @@ void *depot_realloc(void *p, size_t size, unsigned d) {
  * at a time would count almost nothing).  pprof weights the sample by its
  * requested size S, so for a block grown by realloc the estimate lies
  * between S and its usable size (high by at most the class's rounding:
- * 12.5% below 16 KiB, less than a page above).  A sample stays a sample
+ * 25% below 16 KiB, less than a page above).  A sample stays a sample
  * as it grows or shrinks (a page run, resized in place or moved to another
  * run, or a huge block), and its record follows (depot_prof_resize); its
  * own growth is not counted (the block holds its point already).  The

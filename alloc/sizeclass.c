@@ -1,14 +1,12 @@
 /* sizeclass.c: the class table and each class's span and batch sizes. */
 #include "alloc/sizeclass.h"
 
-/* One doubling (2^k, 2^(k+1)] in eight equal steps. */
-/* clang-format off */
-#define DEPOT_DOUBLING(k)                                              \
-  (1u << (k)) + 1 * (1u << ((k)-3)), (1u << (k)) + 2 * (1u << ((k)-3)), \
-      (1u << (k)) + 3 * (1u << ((k)-3)), (1u << (k)) + 4 * (1u << ((k)-3)), \
-      (1u << (k)) + 5 * (1u << ((k)-3)), (1u << (k)) + 6 * (1u << ((k)-3)), \
-      (1u << (k)) + 7 * (1u << ((k)-3)), (1u << (k)) + 8 * (1u << ((k)-3))
+/* One doubling (2^k, 2^(k+1)] in four equal steps. */
+#define DEPOT_DOUBLING(k)                                                  \
+  (1u << (k)) + 1 * (1u << ((k)-2)), (1u << (k)) + 2 * (1u << ((k)-2)),     \
+      (1u << (k)) + 3 * (1u << ((k)-2)), (1u << (k)) + 4 * (1u << ((k)-2))
 
+/* clang-format off */
 const uint32_t depot_class_size[DEPOT_NCLASSES] = {
     0,  16, 32, 48, 64, 80, 96, 112, 128,
     DEPOT_DOUBLING(7),  DEPOT_DOUBLING(8),  DEPOT_DOUBLING(9),
@@ -20,10 +18,13 @@ _Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
                    DEPOT_NCLASSES,
                "class table and DEPOT_NCLASSES disagree");
 
-/* Class of a size of k 16-byte units, k <= 64: step 16 up to 256 bytes
- * (class k), step 32 up to 512, step 64 up to 1024. */
-#define CLASS_OF_16THS(k) \
-  ((k) <= 16 ? (k) : (k) <= 32 ? 16 + ((k)-16 + 1) / 2 : 24 + ((k)-32 + 3) / 4)
+/* Class of a size of k 16-byte units, k <= 64: step 16 up to 128 bytes
+ * (class k), step 32 up to 256, step 64 up to 512, step 128 up to 1024. */
+#define CLASS_OF_16THS(k)                \
+  ((k) <= 8    ? (k)                     \
+   : (k) <= 16 ? 8 + ((k)-8 + 1) / 2     \
+   : (k) <= 32 ? 12 + ((k)-16 + 3) / 4   \
+               : 16 + ((k)-32 + 7) / 8)
 #define CLASS16_OF_16THS(k) (CLASS_OF_16THS(k) * 16)
 /* clang-format off */
 #define ROW8(F, k) \

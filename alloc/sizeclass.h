@@ -1,17 +1,22 @@
 /* sizeclass.h: the size classes of small blocks and the constant-time map
  * from a request size to its class.
- *
- * Classes step by 16 bytes up to 128, then by one eighth of the power of two
- * below them (8 classes per doubling) up to DEPOT_SMALL_MAX.  So every class
- * size is a multiple of 16, and above 128 bytes no request wastes more than
- * 12.5% of its own size.  Class 0 means "no class": its cache bins are always
- * empty, which lets the fast path treat a zero-byte request as a cache miss.
- *
+ * Classes step by 16 bytes up to 128, then by one quarter of the power of
+ * two below them (4 classes per doubling, as jemalloc's and mimalloc's) up
+ * to DEPOT_SMALL_MAX.  So every class size is a multiple of 16, and above
+ * 128 bytes no request wastes 25% of its own size or more.  Class 0 means
+ * "no class": its cache bins are always empty, which lets the fast path
+ * treat a zero-byte request as a cache miss.
  *   class 1..8   : 16, 32, ..., 128
- *   class 9..16  : 144, 160, ..., 256      (step 16)
- *   class 17..24 : 288, 320, ..., 512      (step 32)
+ *   class 9..12  : 160, 192, 224, 256      (step 32)
+ *   class 13..16 : 320, 384, 448, 512      (step 64)
  *   ...
- *   class 65..72 : 18432, ..., 32768       (step 2048)
+ *   class 37..40 : 20480, ..., 32768       (step 4096)
+ * Why 4 and not 8 per doubling: each class a thread uses keeps pages of
+ * its own partly filled (the span it carves, the blocks it caches), so a
+ * program of many sizes and few blocks of each pays per class.  With 8 per
+ * doubling (72 classes) the histogram workloads (bench/workloads.c) peaked
+ * 13-15% higher (README, 2026-12-01): the 12.5% bound on waste saved less
+ * than the extra partly filled pages cost.
  */
 #ifndef DEPOT_ALLOC_SIZECLASS_H
 #define DEPOT_ALLOC_SIZECLASS_H
@@ -26,9 +31,9 @@ extern "C" {
 #endif
 
 #define DEPOT_SMALL_MAX 32768u
-#define DEPOT_NCLASSES 73u /* including class 0 */
-depot_static_assert(DEPOT_NCLASSES == 1 + 8 + 8 * 8 && DEPOT_SMALL_MAX == 32768,
-                    "72 classes: 8 up to 128 bytes, 8 per doubling to 32 KiB");
+#define DEPOT_NCLASSES 41u /* including class 0 */
+depot_static_assert(DEPOT_NCLASSES == 1 + 8 + 4 * 8 && DEPOT_SMALL_MAX == 32768,
+                    "40 classes: 8 up to 128 bytes, 4 per doubling to 32 KiB");
 
 /* Block size of every class; depot_class_size[0] == 0. */
 extern const uint32_t depot_class_size[DEPOT_NCLASSES];
@@ -47,9 +52,9 @@ depot_inline unsigned depot_size_to_class(size_t size) {
   if (depot_likely(size <= DEPOT_CLASS_TABLE_MAX))
     return depot_class_of_16ths[(size + 15) >> 4];
   unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-  /* 2^k < size <= 2^(k+1); the class within that doubling is j in 0..7. */
-  unsigned j = (unsigned)((size - 1) >> (k - 3)) - 8u;
-  return 9u + (k - 7u) * 8u + j;
+  /* 2^k < size <= 2^(k+1), k >= 10; the doubling's classes start at
+   * 9 + (k - 7) * 4, and (size - 1) >> (k - 2) is 4 + the step in it. */
+  return (unsigned)((size - 1) >> (k - 2)) + 4u * k - 23u;
 }
 
 /* The smallest class of at least size bytes whose blocks are all aligned

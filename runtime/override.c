@@ -499,6 +499,7 @@ EXPORT int NAME(malloc_info)(int options, FILE *fp) {
   uint64_t from = 1;
   for (unsigned c = 0; c < DEPOT_STATS_CLASSES; c++) {
     uint64_t count = 0, size = s->domains[0].classes[c].block_size;
+    if (!size) break; /* past the last class */
     for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
       count += s->domains[d].classes[c].free_blocks;
     if (count)

@@ -180,7 +180,7 @@ TEST(Central, EmptyStackRefillsFromSpans) {
 }
 
 TEST(Central, EmptySpansGoBackToTheArena) {
-  const unsigned cls = 60;  // 12 KiB: few blocks per span
+  const unsigned cls = depot_size_to_class(12288);  // few blocks per span
   probe_pool_t *pool = probe_pool(OBJ, cls);
   ASSERT_NE(pool, nullptr);
   probe_stash_t *stash = probe_stash_new();

@@ -19,6 +19,7 @@
 
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
+#include "alloc/sizeclass.h"
 #include "tests/probe.h"
 
 namespace {
@@ -45,7 +46,7 @@ bool Intact(const Block &b) {
 size_t CachedBlocks() {
   size_t n = 0;
   for (unsigned d = 0; d < 3; d++)
-    for (unsigned cls = 1; cls < 73; cls++) {
+    for (unsigned cls = 1; cls < DEPOT_NCLASSES; cls++) {
       depot_class_stats_t st;
       depot_core_class_stats(d, cls, &st);
       n += st.cached;

@@ -237,15 +237,15 @@ TEST(ProfApi, ReallocGrowthIsOneSample) {
   EXPECT_EQ(b.live_samples, a.live_samples);
 }
 
-// Strings grown 16 bytes at a time stay below a page run (2 KiB), where
-// realloc moves a block that grows by a small step to half again its size:
-// each block must be sampled as often as one malloc'd at its final size, so
-// the estimate of the live ones is their bytes (up to the rounding to
-// their usable size).  Counting the growth to the class of the request,
+// Strings grown 16 bytes at a time to 2304 bytes stay below a page run,
+// where realloc moves a block that grows by a small step to half again its
+// size: each block must be sampled as often as one malloc'd at its final
+// size, so the estimate of the live ones is their bytes (up to the rounding
+// to their usable size).  Counting the growth to the class of the request,
 // not to the block realloc made, left out three quarters of their bytes.
 TEST(ProfApi, SmallStringsGrownByReallocAreCountedWhole) {
   constexpr int kBlocks = 4000;
-  constexpr size_t kFinal = 2000;
+  constexpr size_t kFinal = 2304;
   std::vector<void *> blocks(kBlocks);
   depot_prof_stats_t a, b;
   depot_prof_get_stats(&a);
@@ -261,9 +261,9 @@ TEST(ProfApi, SmallStringsGrownByReallocAreCountedWhole) {
   double ratio =
       double(b.live_estimate - a.live_estimate) / (double(kBlocks) * kFinal);
   for (void *p : blocks) DepotMem_Free(p);
-  // High by the rounding to the usable size the countdown sees (2304
-  // bytes: 1.11 at 4 KiB); about 1,700 samples, a standard deviation of
-  // 2.5%.  Counted to the classes of the requests: 0.25.
+  // High by the rounding to the usable size the countdown sees (2560
+  // bytes: 1.11); about 1,700 samples, a standard deviation of 2.5%.
+  // Counted to the classes of the requests: 0.25.
   EXPECT_GT(ratio, 0.95) << (b.samples - a.samples) << " samples";
   EXPECT_LT(ratio, 1.25) << (b.samples - a.samples) << " samples";
 }

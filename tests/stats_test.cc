@@ -100,6 +100,32 @@ std::string Report(unsigned flags) {
   return s;
 }
 
+// The struct keeps DEPOT_STATS_CLASSES rows (its layout is the ABI); the
+// classes fill the first rows in increasing size up to 32 KiB, every row
+// after them is zero.
+TEST(Stats, ClassRowsAscendThenTheRestAreZero) {
+  void *p = DepotMem_RawMalloc(32768);
+  DepotMemStats s = Snapshot();
+  DepotMem_RawFree(p);
+  const DepotMemClassStats *rows = s.domains[DEPOT_DOMAIN_RAW].classes;
+  unsigned n = 0;
+  while (n < DEPOT_STATS_CLASSES && rows[n].block_size) {
+    if (n) EXPECT_GT(rows[n].block_size, rows[n - 1].block_size) << n;
+    n++;
+  }
+  ASSERT_GT(n, 8u);
+  EXPECT_EQ(rows[0].block_size, 16u);
+  EXPECT_EQ(rows[n - 1].block_size, 32768u);
+  EXPECT_GE(rows[n - 1].blocks_in_use, 1u) << "the 32 KiB block";
+  for (unsigned c = n; c < DEPOT_STATS_CLASSES; c++) {
+    const DepotMemClassStats &z = rows[c];
+    EXPECT_EQ(z.block_size | z.spans | z.blocks_in_use | z.free_blocks |
+                  z.bytes_in_use | z.bytes_held,
+              0u)
+        << "row " << c;
+  }
+}
+
 TEST(Stats, TextReport) {
   void *p = DepotMem_RawMalloc(700);
   std::string r = Report(0);
@@ -107,7 +133,7 @@ TEST(Stats, TextReport) {
   for (const char *want : {"domain raw", "domain mem", "domain obj", "bytes held",
                            "large", "huge", "all domains", "resident memory: "})
     EXPECT_NE(r.find(want), std::string::npos) << want << "\n" << r;
-  EXPECT_NE(r.find("\n  704 "), std::string::npos) << "the 704-byte class row";
+  EXPECT_NE(r.find("\n  768 "), std::string::npos) << "the 768-byte class row";
 }
 
 TEST(Stats, JsonReport) {
@@ -125,7 +151,17 @@ TEST(Stats, JsonReport) {
   }
   EXPECT_EQ(depth, 0) << "unbalanced JSON";
   EXPECT_EQ(min_depth, 0);
-  EXPECT_EQ(rows, 3u * (DEPOT_STATS_CLASSES + 3) + 1) << "rows per domain + total";
+  // Only the classes' rows (not the struct's zero rows past the last
+  // class): the rows of block size 0 are each domain's large, huge and
+  // total and the overall total.
+  size_t classes = 0;
+  for (const DepotMemClassStats &c : Snapshot().domains[0].classes)
+    classes += c.block_size != 0;
+  EXPECT_EQ(rows, 3u * (classes + 3) + 1) << "rows per domain + total";
+  size_t zero_rows = 0;
+  for (size_t at = 0; (at = r.find("{\"block_size\":0,", at)) != std::string::npos; at++)
+    zero_rows++;
+  EXPECT_EQ(zero_rows, 3u * 3 + 1) << "a class row of block size 0";
   EXPECT_NE(r.find("\"resident_bytes\":"), std::string::npos);
   EXPECT_EQ(r.back(), '\n');
 }

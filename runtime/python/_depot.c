@@ -457,7 +457,8 @@ static PyObject *class_dict(const DepotMemClassStats *c) {
 static PyObject *domain_dict(const DepotMemDomainStats *ds) {
   PyObject *d = PyDict_New(), *classes = PyList_New(0);
   if (!d || !classes) goto fail;
-  /* Only the classes that hold something: 72 rows of zeros help no one. */
+  /* Only the classes that hold something (rows of zeros help no one; the
+   * rows past the last class are zero too). */
   for (int c = 0; c < DEPOT_STATS_CLASSES; c++) {
     if (!ds->classes[c].spans && !ds->classes[c].blocks_in_use) continue;
     PyObject *row = class_dict(&ds->classes[c]);

@@ -151,7 +151,10 @@ DEPOT_API void DepotMem_SetupDebugHooks(void);
 /* ---- statistics --------------------------------------------------------- */
 
 #define DEPOT_STATS_VERSION 3
-#define DEPOT_STATS_CLASSES 72 /* small size classes, 16 B .. 32 KiB */
+/* Rows for the small size classes, smallest first (16 B .. 32 KiB).  Depot
+ * has 40 classes today; the rows past its last class are all zero
+ * (block_size 0), so a program reads a row's class from its block_size. */
+#define DEPOT_STATS_CLASSES 72
 
 typedef struct {
   uint64_t block_size;    /* class size; 0 in the large and huge rows */
