@@ -63,11 +63,18 @@ typedef struct {
   uint32_t room; /* blocks it may take before it is posted */
 } depot_outbox_t;
 
+/* Layout: what a thread writes when its cache is made, what every free
+ * reads (owner_entry) and the outbox come first, the bins last, so that a
+ * thread that uses the raw domain's classes only (malloc's) touches one
+ * page of its cache (the struct starts on a page, meta.c): the raw
+ * domain's 2 KiB of bins end within the first 4 KiB (checked below), the
+ * mem and object domains' bins follow.  With the bins first (until
+ * 2026-12-01), the fields after them were a second page: 78 KiB of memory
+ * per thread in the suite's thread-rss probe, 74 now.  malloc folds the
+ * bins' offset into its size rounding (alloc.h): no instruction added. */
 typedef struct depot_tcache {
-  /* Hot: every hit touches one bin, every free reads owner_base.  Bins come
-   * first so that a bin's address is the cache's plus 16 * index. */
-  depot_bin_t bins[DEPOT_TCACHE_BINS]; /* index (domain << 7) | class */
-  uint32_t owner_base;                 /* owner id << DEPOT_LIST_OWNER_SHIFT */
+  /* Hot: every free reads owner_entry. */
+  uint32_t owner_base; /* owner id << DEPOT_LIST_OWNER_SHIFT */
   /* What free() of domain d subtracts from a page's entry (region.h): the
    * entry of class 0 of domain d of the owner, (owner_base | d << 7) << 4,
    * so that the difference is the byte offset of the bin from domain d's
@@ -93,17 +100,23 @@ typedef struct depot_tcache {
   uint64_t sigmask0;    /* signals the owner had blocked at creation */
   uint32_t flush_round; /* the flusher's last round that looked (registry) */
   depot_owner_t *owner; /* the heap whose blocks the bins hold */
-  /* Remote frees waiting to be posted to their owners (tcache.c). */
-  depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
-  void *outbox_last[DEPOT_OUTBOX_BUCKETS]; /* each bucket's first block in */
   /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
    * look at the clock, when the last pass ran, and a bit per bin set when
    * it ran dry (a refill) since then.  Owner only. */
   uint32_t gc_events;
   uint32_t gc_ms;
   uint64_t gc_dry[(DEPOT_TCACHE_BINS + 63) / 64];
+  /* Remote frees waiting to be posted to their owners (tcache.c). */
+  depot_outbox_t outbox[DEPOT_OUTBOX_BUCKETS];
+  void *outbox_last[DEPOT_OUTBOX_BUCKETS]; /* each bucket's first block in */
+  /* Hot: every hit touches one bin. */
+  depot_bin_t bins[DEPOT_TCACHE_BINS] /* index (domain << 7) | class */
+      depot_cache_aligned;
 } depot_tcache_t;
-_Static_assert(offsetof(depot_tcache_t, bins) == 0, "see above");
+_Static_assert(offsetof(depot_tcache_t, bins) +
+                       sizeof(depot_bin_t) * (1u << DEPOT_LIST_CLASS_BITS) <=
+                   4096,
+               "the raw domain's bins share the struct's first page");
 
 /* A cache's park word (idle.h): the owner's (ACTIVE), swapped out of its
  * slot by a flusher (PARKED), or having its bins emptied by the flusher
