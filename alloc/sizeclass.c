@@ -38,6 +38,29 @@ const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
 const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
     TABLE(CLASS16_OF_16THS)};
 
+/* Class of the sizes in (256 * (k - 1), 256 * k], k > 4: the class of
+ * 256 * k, which lies in the doubling (2^K, 2^(K+1)], K >= 10, whose
+ * classes start at 9 + (K - 7) * 4, (256 * k - 1) >> (K - 2) being 4 + the
+ * step in it.  (k <= 4: not used.) */
+/* clang-format off */
+#define DOUBLING_OF_256THS(k) \
+  ((k) <= 8 ? 10 : (k) <= 16 ? 11 : (k) <= 32 ? 12 : (k) <= 64 ? 13 : 14)
+#define CLASS_OF_256THS(k)                                  \
+  ((k) <= 4 ? 0                                             \
+            : 4 * DOUBLING_OF_256THS(k) - 23 +             \
+                  ((256 * (k) - 1) >> (DOUBLING_OF_256THS(k) - 2)))
+#define ROW8_256(k)                                                   \
+  CLASS_OF_256THS(k + 1), CLASS_OF_256THS(k + 2), CLASS_OF_256THS(k + 3), \
+      CLASS_OF_256THS(k + 4), CLASS_OF_256THS(k + 5),                   \
+      CLASS_OF_256THS(k + 6), CLASS_OF_256THS(k + 7), CLASS_OF_256THS(k + 8)
+const uint8_t depot_class_of_256ths[DEPOT_SMALL_MAX / 256] = {
+    ROW8_256(0),  ROW8_256(8),  ROW8_256(16),  ROW8_256(24),
+    ROW8_256(32), ROW8_256(40), ROW8_256(48),  ROW8_256(56),
+    ROW8_256(64), ROW8_256(72), ROW8_256(80),  ROW8_256(88),
+    ROW8_256(96), ROW8_256(104), ROW8_256(112), ROW8_256(120),
+};
+/* clang-format on */
+
 depot_class_info_t depot_class_info[DEPOT_NCLASSES];
 uint64_t depot_class_div_magic[DEPOT_NCLASSES];
 

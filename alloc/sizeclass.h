@@ -46,15 +46,19 @@ extern const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
  * bins), read by malloc's fast path without a shift. */
 extern const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
 
+/* Class of every size from 1025 to DEPOT_SMALL_MAX, indexed by the size in
+ * 256-byte units rounded up, less one: depot_class_of_256ths[(size - 1) >>
+ * 8] (every class boundary above 1 KiB is a multiple of 256).  Its first
+ * four entries are not used. */
+extern const uint8_t depot_class_of_256ths[DEPOT_SMALL_MAX / 256];
+
 /* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).
- * Constant time: a table up to 1024 bytes, a count-leading-zeros above. */
+ * Constant time: a table lookup (a 64-byte table up to 1 KiB, a 128-byte
+ * one above). */
 depot_inline unsigned depot_size_to_class(size_t size) {
   if (depot_likely(size <= DEPOT_CLASS_TABLE_MAX))
     return depot_class_of_16ths[(size + 15) >> 4];
-  unsigned k = 63u - (unsigned)__builtin_clzll((unsigned long long)(size - 1));
-  /* 2^k < size <= 2^(k+1), k >= 10; the doubling's classes start at
-   * 9 + (k - 7) * 4, and (size - 1) >> (k - 2) is 4 + the step in it. */
-  return (unsigned)((size - 1) >> (k - 2)) + 4u * k - 23u;
+  return depot_class_of_256ths[(size - 1) >> 8];
 }
 
 /* The smallest class of at least size bytes whose blocks are all aligned
