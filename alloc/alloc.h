@@ -99,7 +99,7 @@ depot_inline void *depot_alloc_with(size_t size, unsigned domain,
                                     depot_alloc_miss_fn *miss) {
   depot_tcache_t *tc = depot_tls_cache();
   /* The byte offset of the domain's first bin in the cache: a multiple of
-   * 16 (tcache.h). */
+   * 16 (asserted in tcache.h). */
   const size_t first = offsetof(depot_tcache_t, bins) +
                        sizeof(depot_bin_t) * (domain << DEPOT_LIST_CLASS_BITS);
   depot_bin_t *bin;

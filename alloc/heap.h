@@ -114,7 +114,7 @@ _Static_assert(sizeof(depot_heap_range_t) == sizeof(depot_bin_t),
                "the free fast path indexes ranges and bins alike");
 
 /* A thread's bins for one heap.  bins[] first: a rounded size is the byte
- * offset of its bin, as in the default caches. */
+ * offset of its bin. */
 typedef struct {
   depot_bin_t bins[DEPOT_NCLASSES];
   depot_heap_t *heap; /* &depot_heap_none when unused */

@@ -77,8 +77,9 @@ depot_inline int depot_region_contains(uintptr_t off) {
 }
 /* A page's entry is its list id shifted left by DEPOT_REGION_ENTRY_SHIFT
  * (0 stays 0: no small class), so that an entry minus a thread cache's
- * owner_entry is at once the byte offset of the block's bin in the cache
- * (tcache.h: bins are 16 bytes, indexed by the low bits of the list id):
+ * owner_entry is at once the byte offset of the block's bin from its
+ * domain's first bin in the cache (tcache.h: bins are 16 bytes, indexed by
+ * the low bits of the list id):
  * the free fast path needs no shift.  Written only by
  * depot_region_set_list_id; read as an entry by the free fast path, as a
  * list id by everyone else. */

@@ -42,8 +42,9 @@ extern const uint32_t depot_class_size[DEPOT_NCLASSES];
  * rounded up: depot_class_of_16ths[(size + 15) >> 4]. */
 #define DEPOT_CLASS_TABLE_MAX 1024u
 extern const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
-/* The same, times 16: a class's bin offset in a thread cache (16-byte
- * bins), read by malloc's fast path without a shift. */
+/* The same, times 16: a class's bin offset from its domain's first bin in
+ * a thread cache (16-byte bins), read by malloc's fast path without a
+ * shift. */
 extern const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
 
 /* Class of every size from 1025 to DEPOT_SMALL_MAX, indexed by the size in
@@ -53,8 +54,7 @@ extern const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
 extern const uint8_t depot_class_of_256ths[DEPOT_SMALL_MAX / 256];
 
 /* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).
- * Constant time: a table lookup (a 64-byte table up to 1 KiB, a 128-byte
- * one above). */
+ * Constant time: a table lookup (65 entries up to 1 KiB, 128 above). */
 depot_inline unsigned depot_size_to_class(size_t size) {
   if (depot_likely(size <= DEPOT_CLASS_TABLE_MAX))
     return depot_class_of_16ths[(size + 15) >> 4];

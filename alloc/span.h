@@ -37,7 +37,7 @@
 #include "alloc/sizeclass.h"
 
 /* A list id names one bin of a thread cache and one central pool:
- *   bits 0..6  size class (1..72),  bits 7..8  domain,  bits 9..24  owner.
+ *   bits 0..6  size class (1..40),  bits 7..8  domain,  bits 9..24  owner.
  * The owner is the heap that the span serves (central.h): owners 0 to
  * DEPOT_MAX_NODES - 1 are the nodes' shared heaps, the others one thread's
  * heap on one node each.  0 is no list (class 0 does not exist), which is

@@ -262,8 +262,13 @@ void depot_tcache_flush_all(depot_tcache_t *tc) {
   post_all(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     flush_bin(tc, i);
-    tc->bins[i].limit = 0;
-    tc->bins[i].room = 0;
+    /* Only bins that were used are written: a thread that mallocs only
+     * keeps the mem and object domains' bins, a page of their own, out of
+     * memory (tcache.h). */
+    if (tc->bins[i].limit | (uint32_t)tc->bins[i].room) {
+      tc->bins[i].limit = 0;
+      tc->bins[i].room = 0;
+    }
   }
   tc->limit_bytes = 0;
   /* Other threads' frees of this heap's blocks, waiting in its inbox, are

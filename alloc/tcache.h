@@ -117,6 +117,8 @@ _Static_assert(offsetof(depot_tcache_t, bins) +
                        sizeof(depot_bin_t) * (1u << DEPOT_LIST_CLASS_BITS) <=
                    4096,
                "the raw domain's bins share the struct's first page");
+_Static_assert(offsetof(depot_tcache_t, bins) % sizeof(depot_bin_t) == 0,
+               "malloc folds the bins' offset into its 16-byte rounding");
 
 /* A cache's park word (idle.h): the owner's (ACTIVE), swapped out of its
  * slot by a flusher (PARKED), or having its bins emptied by the flusher

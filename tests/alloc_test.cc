@@ -167,9 +167,9 @@ TEST(Alloc, AGrowingSmallBlockMovesToAPageRunThatGrowsInPlace) {
 }
 
 TEST(Alloc, ABlockGrownBySmallStepsSkipsClasses) {
-  // Grown 16 bytes at a time from 32 bytes to 4000: 46 class boundaries,
+  // Grown 16 bytes at a time from 32 bytes to 4000: 26 class boundaries,
   // but a block that must move for a small step gets half again its size,
-  // so it moves about a dozen times.
+  // so it moves about ten times.
   size_t moves = 0;
   void *p = grow_by_steps(32, 4000, 16, 6, 0, &moves);
   ASSERT_NE(p, nullptr);

@@ -49,9 +49,9 @@ TEST(SizeClass, BinOffsetTableIsSixteenTimesTheClassTable) {
         << size;
 }
 
-TEST(SizeClass, TableAndArithmeticAgreeAboveTheTable) {
-  // The table covers up to 1024 bytes; the arithmetic path must continue
-  // exactly where it stops.
+TEST(SizeClass, TheSecondTableContinuesWhereTheFirstStops) {
+  // The 16-byte table covers up to 1024 bytes; the 256-byte one must
+  // continue exactly where it stops.
   EXPECT_EQ(depot_size_to_class(1024), depot_size_to_class(1023));
   EXPECT_EQ(depot_size_to_class(1025), depot_size_to_class(1024) + 1);
 }

@@ -157,7 +157,8 @@ DEPOT_API void DepotMem_SetupDebugHooks(void);
 #define DEPOT_STATS_CLASSES 72
 
 typedef struct {
-  uint64_t block_size;    /* class size; 0 in the large and huge rows */
+  uint64_t block_size;    /* class size; 0 in the large and huge rows and
+                             in the rows past the last class */
   uint64_t spans;         /* spans (large: blocks) serving it */
   uint64_t blocks_in_use; /* handed to the program and not freed */
   uint64_t free_blocks;   /* held by Depot: caches, pools, spans */
