@@ -2,8 +2,8 @@
 #include "alloc/sizeclass.h"
 
 /* One doubling (2^k, 2^(k+1)] in four equal steps. */
-#define DEPOT_DOUBLING(k)                                                  \
-  (1u << (k)) + 1 * (1u << ((k)-2)), (1u << (k)) + 2 * (1u << ((k)-2)),     \
+#define DEPOT_DOUBLING(k)                                               \
+  (1u << (k)) + 1 * (1u << ((k)-2)), (1u << (k)) + 2 * (1u << ((k)-2)), \
       (1u << (k)) + 3 * (1u << ((k)-2)), (1u << (k)) + 4 * (1u << ((k)-2))
 
 /* clang-format off */
@@ -20,10 +20,10 @@ _Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
 
 /* Class of a size of k 16-byte units, k <= 64: step 16 up to 128 bytes
  * (class k), step 32 up to 256, step 64 up to 512, step 128 up to 1024. */
-#define CLASS_OF_16THS(k)                \
-  ((k) <= 8    ? (k)                     \
-   : (k) <= 16 ? 8 + ((k)-8 + 1) / 2     \
-   : (k) <= 32 ? 12 + ((k)-16 + 3) / 4   \
+#define CLASS_OF_16THS(k)              \
+  ((k) <= 8    ? (k)                   \
+   : (k) <= 16 ? 8 + ((k)-8 + 1) / 2   \
+   : (k) <= 32 ? 12 + ((k)-16 + 3) / 4 \
                : 16 + ((k)-32 + 7) / 8)
 #define CLASS16_OF_16THS(k) (CLASS_OF_16THS(k) * 16)
 /* clang-format off */

@@ -159,7 +159,8 @@ TEST(Stats, JsonReport) {
     classes += c.block_size != 0;
   EXPECT_EQ(rows, 3u * (classes + 3) + 1) << "rows per domain + total";
   size_t zero_rows = 0;
-  for (size_t at = 0; (at = r.find("{\"block_size\":0,", at)) != std::string::npos; at++)
+  for (size_t at = 0;
+       (at = r.find("{\"block_size\":0,", at)) != std::string::npos; at++)
     zero_rows++;
   EXPECT_EQ(zero_rows, 3u * 3 + 1) << "a class row of block size 0";
   EXPECT_NE(r.find("\"resident_bytes\":"), std::string::npos);
