@@ -18,17 +18,25 @@ _Static_assert(sizeof(depot_class_size) / sizeof(depot_class_size[0]) ==
                    DEPOT_NCLASSES,
                "class table and DEPOT_NCLASSES disagree");
 
-/* Class of a size of k 16-byte units, k <= 64: step 16 up to 128 bytes
- * (class k), step 32 up to 256, step 64 up to 512, step 128 up to 1024. */
-#define CLASS_OF_16THS(k)              \
-  ((k) <= 8    ? (k)                   \
-   : (k) <= 16 ? 8 + ((k)-8 + 1) / 2   \
-   : (k) <= 32 ? 12 + ((k)-16 + 3) / 4 \
-               : 16 + ((k)-32 + 7) / 8)
-#define CLASS16_OF_16THS(k) (CLASS_OF_16THS(k) * 16)
+/* The class of size s (s <= DEPOT_SMALL_MAX), as a constant expression for
+ * the tables below: s in 16-byte steps up to 128; above, s lies in the
+ * doubling (2^K, 2^(K+1)], K = DOUBLING(s) >= 7, whose classes start at
+ * 9 + (K - 7) * 4, and (s - 1) >> (K - 2) is 4 + the step in it. */
 /* clang-format off */
+#define DOUBLING(s)                                                     \
+  ((s) <= 256 ? 7 : (s) <= 512 ? 8 : (s) <= 1024 ? 9 : (s) <= 2048 ? 10 \
+   : (s) <= 4096 ? 11 : (s) <= 8192 ? 12 : (s) <= 16384 ? 13 : 14)
+#define CLASS_OF_SIZE(s)                     \
+  ((s) <= 128 ? ((s) + 15) / 16             \
+              : 4 * DOUBLING(s) - 23 + (((s) - 1) >> (DOUBLING(s) - 2)))
 #define ROW8(F, k) \
   F(k), F(k + 1), F(k + 2), F(k + 3), F(k + 4), F(k + 5), F(k + 6), F(k + 7)
+/* clang-format on */
+
+/* depot_class_of_16ths[k]: the class of 16 * k bytes, k <= 64. */
+#define CLASS_OF_16THS(k) CLASS_OF_SIZE(16 * (k))
+#define CLASS16_OF_16THS(k) (CLASS_OF_16THS(k) * 16)
+/* clang-format off */
 #define TABLE(F)                                                       \
   ROW8(F, 0), ROW8(F, 8), ROW8(F, 16), ROW8(F, 24), ROW8(F, 32),       \
       ROW8(F, 40), ROW8(F, 48), ROW8(F, 56), F(64)
@@ -38,26 +46,20 @@ const uint8_t depot_class_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
 const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1] = {
     TABLE(CLASS16_OF_16THS)};
 
-/* Class of the sizes in (256 * (k - 1), 256 * k], k > 4: the class of
- * 256 * k, which lies in the doubling (2^K, 2^(K+1)], K >= 10, whose
- * classes start at 9 + (K - 7) * 4, (256 * k - 1) >> (K - 2) being 4 + the
- * step in it.  (k <= 4: not used.) */
+/* depot_class_of_256ths[i]: the class of the sizes in (256 * i,
+ * 256 * (i + 1)], that of 256 * (i + 1) since every class boundary above
+ * 1 KiB is a multiple of 256. */
+#define CLASS_OF_256THS(i) CLASS_OF_SIZE(256 * ((i) + 1))
 /* clang-format off */
-#define DOUBLING_OF_256THS(k) \
-  ((k) <= 8 ? 10 : (k) <= 16 ? 11 : (k) <= 32 ? 12 : (k) <= 64 ? 13 : 14)
-#define CLASS_OF_256THS(k)                                  \
-  ((k) <= 4 ? 0                                             \
-            : 4 * DOUBLING_OF_256THS(k) - 23 +             \
-                  ((256 * (k) - 1) >> (DOUBLING_OF_256THS(k) - 2)))
-#define ROW8_256(k)                                                   \
-  CLASS_OF_256THS(k + 1), CLASS_OF_256THS(k + 2), CLASS_OF_256THS(k + 3), \
-      CLASS_OF_256THS(k + 4), CLASS_OF_256THS(k + 5),                   \
-      CLASS_OF_256THS(k + 6), CLASS_OF_256THS(k + 7), CLASS_OF_256THS(k + 8)
 const uint8_t depot_class_of_256ths[DEPOT_SMALL_MAX / 256] = {
-    ROW8_256(0),  ROW8_256(8),  ROW8_256(16),  ROW8_256(24),
-    ROW8_256(32), ROW8_256(40), ROW8_256(48),  ROW8_256(56),
-    ROW8_256(64), ROW8_256(72), ROW8_256(80),  ROW8_256(88),
-    ROW8_256(96), ROW8_256(104), ROW8_256(112), ROW8_256(120),
+    ROW8(CLASS_OF_256THS, 0),   ROW8(CLASS_OF_256THS, 8),
+    ROW8(CLASS_OF_256THS, 16),  ROW8(CLASS_OF_256THS, 24),
+    ROW8(CLASS_OF_256THS, 32),  ROW8(CLASS_OF_256THS, 40),
+    ROW8(CLASS_OF_256THS, 48),  ROW8(CLASS_OF_256THS, 56),
+    ROW8(CLASS_OF_256THS, 64),  ROW8(CLASS_OF_256THS, 72),
+    ROW8(CLASS_OF_256THS, 80),  ROW8(CLASS_OF_256THS, 88),
+    ROW8(CLASS_OF_256THS, 96),  ROW8(CLASS_OF_256THS, 104),
+    ROW8(CLASS_OF_256THS, 112), ROW8(CLASS_OF_256THS, 120),
 };
 /* clang-format on */
 

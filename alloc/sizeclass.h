@@ -50,7 +50,8 @@ extern const uint16_t depot_class16_of_16ths[DEPOT_CLASS_TABLE_MAX / 16 + 1];
 /* Class of every size from 1025 to DEPOT_SMALL_MAX, indexed by the size in
  * 256-byte units rounded up, less one: depot_class_of_256ths[(size - 1) >>
  * 8] (every class boundary above 1 KiB is a multiple of 256).  Its first
- * four entries are not used. */
+ * four entries (sizes up to 1 KiB, which the first table serves) are not
+ * read. */
 extern const uint8_t depot_class_of_256ths[DEPOT_SMALL_MAX / 256];
 
 /* Maps a size in [0, DEPOT_SMALL_MAX] to its class (0 for size 0).

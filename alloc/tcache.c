@@ -262,10 +262,10 @@ void depot_tcache_flush_all(depot_tcache_t *tc) {
   post_all(tc);
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     flush_bin(tc, i);
-    /* Only bins that were used are written: a thread that mallocs only
-     * keeps the mem and object domains' bins, a page of their own, out of
-     * memory (tcache.h). */
-    if (tc->bins[i].limit | (uint32_t)tc->bins[i].room) {
+    /* Only bins that were used are written (emptied, a bin's room is its
+     * limit): a thread that mallocs only keeps the mem and object domains'
+     * bins, a page of their own, out of memory (tcache.h). */
+    if (tc->bins[i].limit) {
       tc->bins[i].limit = 0;
       tc->bins[i].room = 0;
     }
