@@ -33,12 +33,16 @@ const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
 #define ECHO_MAX 200
 
 /* Current values.  Written while loading (once, before any reader) and by the
- * test entry points. */
+ * test entry points.  text is the key's default text (in the read-only
+ * table) until a value is given, then the key's row of conf_text: the rows
+ * are apart from the values, so that a process that configures nothing
+ * never writes them (8 KiB it would otherwise keep resident). */
 static struct {
   uint64_t value;
-  char text[TEXT_MAX];
+  const char *text;
   depot_conf_source_t source;
 } conf[DEPOT_CONF_NKEYS];
+depot_sparse_bss static char conf_text[DEPOT_CONF_NKEYS][TEXT_MAX];
 static int conf_ready;
 /* Guards conf[] and depot_options while a load writes them (lock order:
  * see alloc/README.md). */
@@ -238,10 +242,13 @@ static int parse_value(const depot_conf_def_t *d, const char *s, size_t n,
   return -1;
 }
 
+/* A given value's text goes into the key's row (a reader holding the row
+ * sees it change, as it always has; one holding a default keeps it). */
 static void set_text(depot_conf_key_t k, const char *s, size_t n) {
   if (n >= TEXT_MAX) n = TEXT_MAX - 1;
-  memcpy(conf[k].text, s, n);
-  conf[k].text[n] = 0;
+  memcpy(conf_text[k], s, n);
+  conf_text[k][n] = 0;
+  conf[k].text = conf_text[k];
 }
 
 /* Every key back to its default (lock held). */
@@ -249,7 +256,7 @@ static void reset_locked(void) {
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
     const depot_conf_def_t *d = &depot_conf_defs[k];
     parse_value(d, d->default_text, strlen(d->default_text), &conf[k].value);
-    set_text((depot_conf_key_t)k, d->default_text, strlen(d->default_text));
+    conf[k].text = d->default_text;
     conf[k].source = DEPOT_CONF_FROM_DEFAULT;
   }
   conf_ready = 1;

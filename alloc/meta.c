@@ -13,6 +13,11 @@
 
 static pthread_mutex_t meta_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *meta_cur, *meta_end; /* guarded by meta_lock */
+/* The padding skipped before the last object that had to start on a page:
+ * smaller objects fill it first, so that, say, the small tables made after
+ * an owner heap share a page with what came before it rather than touch
+ * one more (guarded by meta_lock; 64-byte aligned, as every size is). */
+static char *hole_cur, *hole_end;
 static size_t meta_total;         /* guarded by meta_lock */
 
 void *depot_meta_alloc(size_t size) {
@@ -29,10 +34,19 @@ void *depot_meta_alloc(size_t size) {
   }
   /* An object of a page or more (a thread cache, an owner heap) starts on
    * a page: its hot fields sit at its start, and an unaligned one would
-   * spill them onto one more page.  The padding is never touched, so it
-   * costs address space, not memory. */
+   * spill them onto one more page.  The padding it skips is the hole that
+   * smaller objects fill next. */
   uintptr_t align = size >= 4096 ? 4096 : DEPOT_CACHE_LINE;
   pthread_mutex_lock(&meta_lock);
+  if (align < 4096 && (size_t)(hole_end - hole_cur) >= size) {
+    if (depot_os_commit_mapped() == 0) { /* the fault seam, as on reuse */
+      p = hole_cur;
+      hole_cur += size;
+      meta_total += size;
+    }
+    pthread_mutex_unlock(&meta_lock);
+    return p;
+  }
   int refused = 0;
   size_t pad = (size_t)(-(uintptr_t)meta_cur & (align - 1));
   if ((size_t)(meta_end - meta_cur) < pad + size) {
@@ -48,6 +62,10 @@ void *depot_meta_alloc(size_t size) {
   }
   if (!refused && (size_t)(meta_end - meta_cur) >= pad + size) {
     p = meta_cur + pad; /* fresh mappings are zero and never reused */
+    if (pad >= DEPOT_CACHE_LINE) {
+      hole_cur = meta_cur;
+      hole_end = meta_cur + pad;
+    }
     meta_cur += pad + size;
     meta_total += size;
   }

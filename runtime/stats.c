@@ -301,7 +301,7 @@ int DepotMem_PrintStats(int fd, unsigned flags) {
   /* Static: a report is large, and stacks of exiting threads may be small.
    * report_lock keeps two reports from sharing it. */
   depot_sparse_bss static DepotMemStats s;
-  static writer_t w;
+  depot_sparse_bss static writer_t w;
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&report_lock);

@@ -157,9 +157,20 @@ int depot_topology_discover(depot_topology_t *t) {
 
 static pthread_mutex_t apply_lock = PTHREAD_MUTEX_INITIALIZER;
 depot_sparse_bss static depot_topology_t current; /* apply_lock */
-depot_sparse_bss static depot_numa_map_t map;     /* scratch, apply_lock */
+/* Scratch under apply_lock: the topology a reload discovers and the map
+ * built from it.  Given back to the OS (zero again, which is all the next
+ * use expects) before the lock is released: the core keeps its own copy of
+ * the map, and current the topology, so the scratch would otherwise keep
+ * two pages resident for the life of the process. */
+/* Aligned to a page, so also a whole number of pages long. */
+depot_sparse_bss static struct __attribute__((aligned(4096))) {
+  depot_topology_t fresh;
+  depot_numa_map_t map depot_cache_aligned;
+} scratch;
 
-int depot_topology_apply(const depot_topology_t *t) {
+/* depot_topology_apply(t), or with t NULL a discovery first (a reload). */
+static int apply(const depot_topology_t *t) {
+  depot_numa_map_t *m = &scratch.map;
   depot_numa_policy_t policy;
   uint64_t mask;
   const char *text = depot_config_text(DEPOT_CONF_numa);
@@ -171,29 +182,33 @@ int depot_topology_apply(const depot_topology_t *t) {
   int cancel_state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
   pthread_mutex_lock(&apply_lock);
+  if (!t) { /* hwloc reads files (cancellation points, disabled above) */
+    depot_topology_discover(&scratch.fresh);
+    t = &scratch.fresh;
+  }
   if (t != &current) { /* the used part: see cpus_upto */
     memcpy(&current, t, offsetof(depot_topology_t, cpu_node));
     for (unsigned c = 0; c < t->ncpus; c++)
       current.cpu_node[c] = t->cpu_node[c];
   }
-  memset(&map, 0, offsetof(depot_numa_map_t, cpu_node));
-  map.policy = policy;
-  map.strict = (int)depot_config_get(DEPOT_CONF_numa_strict);
+  memset(m, 0, offsetof(depot_numa_map_t, cpu_node));
+  m->policy = policy;
+  m->strict = (int)depot_config_get(DEPOT_CONF_numa_strict);
   /* Nodes are never removed from the core: keep any it already has. */
   unsigned have = depot_numa_nodes();
   const depot_numa_map_t *old = depot_numa_current_map();
-  map.nnodes = t->nnodes > have ? t->nnodes : have;
-  for (unsigned n = 0; n < map.nnodes; n++)
-    map.os_node[n] = n < t->nnodes ? t->os_node[n] : old ? old->os_node[n] : n;
-  map.ncpus = t->ncpus;
+  m->nnodes = t->nnodes > have ? t->nnodes : have;
+  for (unsigned n = 0; n < m->nnodes; n++)
+    m->os_node[n] = n < t->nnodes ? t->os_node[n] : old ? old->os_node[n] : n;
+  m->ncpus = t->ncpus;
   for (unsigned c = 0; c < t->ncpus; c++)
-    map.cpu_node[c] = t->cpu_node[c] < 0 ? 0 : (uint16_t)t->cpu_node[c];
+    m->cpu_node[c] = t->cpu_node[c] < 0 ? 0 : (uint16_t)t->cpu_node[c];
   int errors = 0;
   if (policy == DEPOT_NUMA_BIND) {
     for (unsigned n = 0; n < t->nnodes; n++)
       if (t->os_node[n] < DEPOT_NUMA_BIND_MAX_OS_NODE &&
           (mask >> t->os_node[n]) & 1)
-        map.allowed[map.nallowed++] = (uint16_t)n;
+        m->allowed[m->nallowed++] = (uint16_t)n;
     for (unsigned b = 0; b < DEPOT_NUMA_BIND_MAX_OS_NODE; b++) {
       int known = 0;
       for (unsigned n = 0; n < t->nnodes; n++) known |= t->os_node[n] == b;
@@ -204,18 +219,19 @@ int depot_topology_apply(const depot_topology_t *t) {
         errors++;
       }
     }
-    if (map.nallowed == 0) {
+    if (m->nallowed == 0) {
       depot_say(
           "depot: config: numa=%s names no node of this machine; using "
           "local",
           text);
-      map.policy = DEPOT_NUMA_LOCAL;
+      m->policy = DEPOT_NUMA_LOCAL;
     }
   } else {
     for (unsigned n = 0; n < t->nnodes; n++)
-      map.allowed[map.nallowed++] = (uint16_t)n;
+      m->allowed[m->nallowed++] = (uint16_t)n;
   }
-  err = depot_nodes_install(&map);
+  err = depot_nodes_install(m);
+  depot_os_decommit(&scratch, sizeof scratch, 0); /* best effort */
   pthread_mutex_unlock(&apply_lock);
   pthread_setcancelstate(cancel_state, NULL);
   depot_config_refuse(errors); /* strict_config=1: a missing node is fatal */
@@ -227,14 +243,6 @@ const depot_topology_t *depot_topology_current(void) { return &current; }
 void depot_topology_prefork(void) { pthread_mutex_lock(&apply_lock); }
 void depot_topology_postfork(void) { pthread_mutex_unlock(&apply_lock); }
 
-int depot_topology_reload(void) {
-  depot_sparse_bss static depot_topology_t fresh;
-  /* hwloc reads files (cancellation points) while apply_lock is held. */
-  int cancel_state;
-  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state);
-  pthread_mutex_lock(&apply_lock);
-  depot_topology_discover(&fresh);
-  pthread_mutex_unlock(&apply_lock);
-  pthread_setcancelstate(cancel_state, NULL);
-  return depot_topology_apply(&fresh);
-}
+int depot_topology_apply(const depot_topology_t *t) { return apply(t); }
+
+int depot_topology_reload(void) { return apply(NULL); }
