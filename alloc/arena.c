@@ -11,6 +11,9 @@
 #include "alloc/os.h"
 #include "alloc/region.h"
 
+__thread unsigned char depot_arena_contended
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+
 void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
                       uint32_t purge_delay_ms, int purge_lazy) {
   memset(a, 0, sizeof *a);
@@ -259,7 +262,10 @@ static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
       !depot_is_pow2(align_pages))
     return NULL;
   if (fit_pages > DEPOT_SPAN_MAX_PAGES) fit_pages = DEPOT_SPAN_MAX_PAGES;
-  pthread_mutex_lock(&a->lock);
+  if (pthread_mutex_trylock(&a->lock) != 0) {
+    depot_arena_contended = 1; /* this thread moves to another shard */
+    pthread_mutex_lock(&a->lock);
+  }
   unsigned start;
   depot_span_t *f = NULL;
   if (fit_pages > npages) f = find_fit(a, fit_pages, align_pages, &start);

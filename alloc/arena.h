@@ -76,6 +76,11 @@ void depot_arena_init(depot_arena_t *a, unsigned node, size_t reserve_bytes,
 void depot_arena_set_binding(depot_arena_t *a, int bind, uint32_t os_node,
                              int strict);
 
+/* Set in the calling thread when alloc_span found its arena's lock held by
+ * another thread; the shard choice (numa.c) reads and clears it. */
+extern __thread unsigned char depot_arena_contended depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+
 /* A span of npages (1..DEPOT_SPAN_MAX_PAGES) whose first page is aligned to
  * align_pages pages (a power of two), in the given state, with its pagemap
  * entries set; NULL if the OS refuses more memory.  Takes the arena lock. */

@@ -73,6 +73,43 @@ TEST(Arena, DescriptorsOfSpansCutInARowAreNeighbours) {
   EXPECT_LE(hi / 4096 - lo / 4096, 1u);
 }
 
+// Metadata comes from a bump allocator; an object of a page or more starts
+// on a page, and the padding it skips is where the next smaller objects go
+// (a small table made after an owner heap shares a page that is resident
+// already instead of touching one more).  Fresh metadata is zero.
+TEST(Meta, SmallObjectsFillThePaddingBeforeAPageAlignedOne) {
+  constexpr size_t kBig = 5000, kBigRounded = 5056, kSmall = 64;
+  bool checked = false;
+  // Up to three rounds: a round whose objects straddle the end of a 1 MiB
+  // chunk of metadata proves nothing and is run again.
+  for (int round = 0; round < 3 && !checked; round++) {
+    char *big = static_cast<char *>(probe_meta_alloc(kBig));
+    ASSERT_NE(big, nullptr);
+    ASSERT_EQ(uintptr_t(big) % 4096, 0u);
+    // Use up any padding left before big: small objects land before it
+    // until they come out right after it.
+    char *last;
+    int n = 0;
+    do {
+      last = static_cast<char *>(probe_meta_alloc(kSmall));
+      ASSERT_NE(last, nullptr);
+    } while (last < big && ++n < 1000);
+    if (last != big + kBigRounded) continue; /* a new chunk */
+    // last ends 5120 bytes into big's pages: the next page-aligned object
+    // skips 3072 bytes, and the next small one goes there.
+    char *big2 = static_cast<char *>(probe_meta_alloc(kBig));
+    ASSERT_NE(big2, nullptr);
+    if (big2 != big + 2 * 4096) continue; /* a new chunk */
+    char *filler = static_cast<char *>(probe_meta_alloc(kSmall));
+    ASSERT_NE(filler, nullptr);
+    EXPECT_EQ(filler, last + kSmall)
+        << "the padding before a page-aligned object was not used";
+    for (size_t i = 0; i < kSmall; i++) ASSERT_EQ(filler[i], 0);
+    checked = true;
+  }
+  EXPECT_TRUE(checked) << "three rounds crossed chunk ends";
+}
+
 TEST(Arena, PurgeReturnsFreePagesAndTheyReadBackAsZero) {
   probe_arena_t *a = probe_arena_new();
   const size_t page = probe_page_size();

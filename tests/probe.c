@@ -9,6 +9,8 @@
 #include "alloc/central.h"
 #include "alloc/idle.h"
 #include "alloc/meta.h"
+#include "alloc/numa.h"
+#include "alloc/os.h"
 
 size_t probe_span_max_pages(void) { return DEPOT_SPAN_MAX_PAGES; }
 size_t probe_page_size(void) { return DEPOT_PAGE_SIZE; }
@@ -74,6 +76,18 @@ int probe_region_contains(const void *p) {
 struct probe_arena {
   depot_arena_t arena;
 };
+
+void *probe_meta_alloc(size_t size) { return depot_meta_alloc(size); }
+int probe_other_live_threads(void) { return depot_os_other_live_threads(); }
+
+int probe_thread_shard(void) {
+  if (depot_init() != 0 || depot_numa_nodes() == 0) return -1;
+  depot_arena_t *a = depot_numa_arena_for(0);
+  for (int k = 0; k < DEPOT_ARENA_SHARDS; k++)
+    if (depot_arenas[0][k] == a) return k;
+  return -1;
+}
+void probe_note_arena_contention(void) { depot_arena_contended = 1; }
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);

@@ -40,6 +40,16 @@ size_t probe_tcache_outbox_blocks(void);
 void probe_region_bounds(size_t *base, size_t *size, size_t *used);
 int probe_region_contains(const void *p);
 
+/* depot_meta_alloc (alloc/meta.h): zeroed metadata, never freed. */
+void *probe_meta_alloc(size_t size);
+/* depot_os_other_live_threads (alloc/os.h). */
+int probe_other_live_threads(void);
+/* The shard (numa.h) of the arena the calling thread's next span on node 0
+ * comes from, or -1 (no node yet); and a contended arena lock noted for the
+ * calling thread, as alloc_span notes one. */
+int probe_thread_shard(void);
+void probe_note_arena_contention(void);
+
 /* A private arena for unit tests of the page arena. */
 typedef struct probe_arena probe_arena_t;
 probe_arena_t *probe_arena_new(void);

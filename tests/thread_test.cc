@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <cstring>
@@ -418,6 +419,44 @@ TEST(Threads, BlocksWaitingInAnInboxCountAsCachedNotInUse) {
   owner.Release();  // its heap is parked: the inbox goes back to the spans
   EXPECT_LE(cached(), before) << "a drained inbox still counted";
   EXPECT_EQ(depot_check_heap(), 0);
+}
+
+// A thread takes its spans from arena shard 0 until it finds a shard's lock
+// held by another thread; then it moves, once, round robin (alloc/numa.c):
+// a program whose threads never meet there keeps one shard's segments.
+TEST(Threads, AThreadLeavesShardZeroOnlyOnceItMetContention) {
+  std::thread([] {
+    // Nothing allocated in this thread yet, so no contention met.
+    EXPECT_EQ(probe_thread_shard(), 0);
+    EXPECT_EQ(probe_thread_shard(), 0) << "asking moved the thread";
+    probe_note_arena_contention();
+    const int s = probe_thread_shard();
+    EXPECT_GE(s, 0);
+    EXPECT_LT(s, 8) << "DEPOT_ARENA_SHARDS";
+    probe_note_arena_contention();
+    EXPECT_EQ(probe_thread_shard(), s) << "a thread moves once";
+  }).join();
+}
+
+// The purger's exit look (alloc/os.c) counts the other threads that run,
+// from /proc/self/task.  The background purger may start meanwhile (it
+// never ends), hence the range.
+TEST(Threads, OtherLiveThreadsCountsTheThreadsThatRun) {
+  const int before = probe_other_live_threads();
+  ASSERT_GE(before, 0) << "/proc/self/task unreadable";
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; i++)
+    threads.emplace_back([&go] {
+      while (!go.load())
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    });
+  const int with = probe_other_live_threads();
+  EXPECT_GE(with, before + 3);
+  EXPECT_LE(with, before + 4);
+  go = true;
+  for (auto &t : threads) t.join();
+  EXPECT_EQ(probe_other_live_threads(), with - 3);
 }
 
 }  // namespace
