@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
@@ -32,13 +34,55 @@
 _Static_assert(DEPOT_TOPO_MAX_NODES == DEPOT_MAX_NODES, "node limits agree");
 _Static_assert(DEPOT_TOPO_MAX_CPUS == DEPOT_NUMA_MAX_CPUS, "CPU limits agree");
 
+/* What sysconf(_SC_NPROCESSORS_CONF) and _SC_PHYS_PAGES answer, read
+ * without sysconf where the kernel tells: sysconf, and the number parser
+ * it calls, would bring three 64 KiB windows of the C library (their code
+ * and their tables, 256 KiB measured) into every single-threaded program
+ * that never calls them itself.
+ *
+ * The CPUs the kernel could bring online: one more than the highest number
+ * in /sys/devices/system/cpu/possible ("0-3", "0,2-5"), as glibc reads it;
+ * 0 if the file cannot be read whole. */
+static long possible_cpus(void) {
+  char buf[4096];
+  int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0 || (size_t)n == sizeof buf - 1) return 0;
+  buf[n] = 0;
+  long top = 0, v = -1;
+  for (const char *c = buf;; c++) {
+    if (*c >= '0' && *c <= '9') {
+      v = (v < 0 ? 0 : v * 10) + (*c - '0');
+      if (v > (1L << 24)) return 0;
+    } else {
+      if (v + 1 > top) top = v + 1;
+      v = -1;
+      if (*c == 0) return top;
+    }
+  }
+}
+
+/* The machine's memory in bytes (sysinfo(2), through syscall: its wrapper
+ * lies in yet another window), or 0. */
+static uint64_t total_memory(void) {
+  struct sysinfo si;
+  if (syscall(SYS_sysinfo, &si) != 0) return 0;
+  return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1u);
+}
+
 static void one_node(depot_topology_t *t) {
-  long cpus = sysconf(_SC_NPROCESSORS_CONF);
-  long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+  long cpus = possible_cpus();
+  if (cpus <= 0) cpus = sysconf(_SC_NPROCESSORS_CONF);
+  uint64_t bytes = total_memory();
+  if (bytes == 0) {
+    long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
+    bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+  }
   t->nnodes = 1;
   t->os_node[0] = 0;
-  t->node_bytes[0] =
-      pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
+  t->node_bytes[0] = bytes;
   t->ncpus = cpus > 0 && cpus <= DEPOT_TOPO_MAX_CPUS ? (unsigned)cpus : 1;
   for (unsigned c = 0; c < t->ncpus; c++) t->cpu_node[c] = 0;
 }

@@ -349,4 +349,21 @@ TEST(NumaHardware, HeapPagesLandOnTheirNode) {
   }
 }
 
+// On a machine the kernel shows with one node, the topology is read from
+// /sys/devices/system/cpu/possible and sysinfo(2), not from sysconf
+// (runtime/topology.c: sysconf would keep 256 KiB of the C library resident
+// in programs that never call it); it says what sysconf says.  Last: it
+// leaves the real topology applied.
+TEST(NumaZ, OneNodeTopologyAgreesWithSysconf) {
+  unsetenv("HWLOC_SYNTHETIC");
+  unsetenv("HWLOC_XMLFILE");
+  depot_config_load_from(nullptr, "");
+  ASSERT_EQ(depot_topology_reload(), 0);
+  const depot_topology_t *t = depot_topology_current();
+  if (t->nnodes != 1) GTEST_SKIP() << "more than one node: hwloc's topology";
+  EXPECT_EQ(t->ncpus, unsigned(sysconf(_SC_NPROCESSORS_CONF)));
+  EXPECT_EQ(t->node_bytes[0], uint64_t(sysconf(_SC_PHYS_PAGES)) *
+                                  uint64_t(sysconf(_SC_PAGESIZE)));
+}
+
 }  // namespace
