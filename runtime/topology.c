@@ -205,8 +205,9 @@ depot_sparse_bss static depot_topology_t current; /* apply_lock */
  * built from it.  Given back to the OS (zero again, which is all the next
  * use expects) before the lock is released: the core keeps its own copy of
  * the map, and current the topology, so the scratch would otherwise keep
- * two pages resident for the life of the process. */
-/* Aligned to a page, so also a whole number of pages long. */
+ * two pages resident for the life of the process.  Aligned to a page, so
+ * also a whole number of pages long: the pages given back hold nothing
+ * else. */
 depot_sparse_bss static struct __attribute__((aligned(4096))) {
   depot_topology_t fresh;
   depot_numa_map_t map depot_cache_aligned;
