@@ -39,7 +39,9 @@ const depot_conf_def_t depot_conf_defs[DEPOT_CONF_NKEYS] = {
  * never writes them (8 KiB it would otherwise keep resident). */
 static struct {
   uint64_t value;
-  const char *text;
+  /* Stored with release after the row is written, loaded with acquire
+   * (depot_config_text reads it without the lock). */
+  _Atomic(const char *) text;
   depot_conf_source_t source;
 } conf[DEPOT_CONF_NKEYS];
 depot_sparse_bss static char conf_text[DEPOT_CONF_NKEYS][TEXT_MAX];
@@ -65,7 +67,7 @@ static void fill_options(void) {
 #define DEPOT_OPT_VALUE_UINT(k) conf[k].value
 #define DEPOT_OPT_VALUE_SIZE(k) conf[k].value
 #define DEPOT_OPT_VALUE_ENUM(k) conf[k].value
-#define DEPOT_OPT_VALUE_TEXT(k) conf[k].text
+#define DEPOT_OPT_VALUE_TEXT(k) depot_load_acquire(&conf[k].text)
 #define DEPOT_CONF_FILL(name, kind, ctype, ...)                               \
   if (depot_options.name != (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name)) \
     depot_options.name = (ctype)DEPOT_OPT_VALUE_##kind(DEPOT_CONF_##name);
@@ -248,7 +250,7 @@ static void set_text(depot_conf_key_t k, const char *s, size_t n) {
   if (n >= TEXT_MAX) n = TEXT_MAX - 1;
   memcpy(conf_text[k], s, n);
   conf_text[k][n] = 0;
-  conf[k].text = conf_text[k];
+  depot_store_release(&conf[k].text, conf_text[k]);
 }
 
 /* Every key back to its default (lock held). */
@@ -256,7 +258,7 @@ static void reset_locked(void) {
   for (int k = 0; k < DEPOT_CONF_NKEYS; k++) {
     const depot_conf_def_t *d = &depot_conf_defs[k];
     parse_value(d, d->default_text, strlen(d->default_text), &conf[k].value);
-    conf[k].text = d->default_text;
+    depot_store_release(&conf[k].text, d->default_text);
     conf[k].source = DEPOT_CONF_FROM_DEFAULT;
   }
   conf_ready = 1;
@@ -332,7 +334,8 @@ static int parse_item(const char *s, size_t n, depot_conf_source_t source,
     describe(d, accepts, sizeof accepts);
     depot_say("depot: config: %s=%s (%s): %s; expected %s; using %s", d->name,
               depot_escape(v, vlen, shown, sizeof shown), where,
-              vlen ? "bad value" : "empty value", accepts, conf[k].text);
+              vlen ? "bad value" : "empty value", accepts,
+              depot_load_acquire(&conf[k].text));
     return errors + 1;
   }
   conf[k].value = val;
@@ -509,7 +512,7 @@ uint64_t depot_config_get(depot_conf_key_t key) {
 
 const char *depot_config_text(depot_conf_key_t key) {
   ensure_defaults();
-  return conf[key].text;
+  return depot_load_acquire(&conf[key].text);
 }
 
 depot_conf_source_t depot_config_source(depot_conf_key_t key) {
@@ -581,6 +584,6 @@ int depot_config_set(depot_conf_key_t key, const char *value, char *err,
 void depot_config_text_copy(depot_conf_key_t key, char *buf, size_t len) {
   pthread_mutex_lock(&config_lock);
   ensure_defaults_locked();
-  snprintf(buf, len, "%s", conf[key].text);
+  snprintf(buf, len, "%s", depot_load_acquire(&conf[key].text));
   pthread_mutex_unlock(&config_lock);
 }

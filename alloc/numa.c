@@ -60,35 +60,40 @@ unsigned depot_numa_home(void) {
   return node;
 }
 
-/* The calling thread's shard + 1 (0: not chosen yet: shard 0); the next to
- * give. */
+/* The calling thread's shard + 1 (0: none chosen yet, so shard 0); the
+ * next to give, counting from shard 1. */
 static __thread unsigned thread_shard;
 static _Atomic unsigned next_shard; /* relaxed: only needs to rotate */
 
-/* Every thread starts on shard 0 and moves on, round robin, the first time
- * it finds its shard's lock held by another thread (depot_arena_contended):
- * threads that grow their heaps at once then spread over the shards, and a
- * program whose threads never meet there keeps one shard's segments.  Each
- * shard in use costs its own segments' headers (about 16 KiB resident
- * each); with a shard per thread from its first span, a program with two
- * small threads on 2 CPUs kept two.  Shards: as many as the machine has
- * CPUs (its map's count; all of them before a map is installed),
- * DEPOT_ARENA_SHARDS at most. */
+/* Every thread starts on shard 0 and moves, once, to one of the others
+ * (round robin) the first time it finds its shard's lock held by another
+ * thread (depot_arena_contended): threads that grow their heaps at once
+ * then spread over the shards, and a program whose threads never meet
+ * there keeps one shard's segments.  Each shard in use costs its own
+ * segments' headers (about 16 KiB resident each); with a shard per thread
+ * from its first span, a program with two small threads on 2 CPUs kept
+ * two.  Shards: as many as the machine has CPUs (its map's count; all of
+ * them before a map is installed), DEPOT_ARENA_SHARDS at most. */
+static unsigned shards_in_use(void) {
+  const depot_numa_map_t *m = depot_load_acquire(&numa_map);
+  return m && m->ncpus > 0 && m->ncpus < DEPOT_ARENA_SHARDS
+             ? m->ncpus
+             : DEPOT_ARENA_SHARDS;
+}
+
 static unsigned shard(void) {
   if (depot_unlikely(depot_arena_contended)) {
     depot_arena_contended = 0;
-    if (thread_shard == 0) {
-      const depot_numa_map_t *m = depot_load_acquire(&numa_map);
-      unsigned n = m && m->ncpus > 0 && m->ncpus < DEPOT_ARENA_SHARDS
-                       ? m->ncpus
-                       : DEPOT_ARENA_SHARDS;
-      thread_shard = 1 + (1 + atomic_fetch_add_explicit(&next_shard, 1,
-                                                        memory_order_relaxed)) %
-                             n;
-    }
+    unsigned n = shards_in_use();
+    if (thread_shard == 0 && n > 1)
+      thread_shard =
+          2 + atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+                  (n - 1);
   }
   return thread_shard ? thread_shard - 1 : 0;
 }
+
+unsigned depot_numa_shards(void) { return shards_in_use(); }
 
 depot_arena_t *depot_numa_arena_for(unsigned node) {
   const depot_numa_map_t *m = depot_load_acquire(&numa_map);

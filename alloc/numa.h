@@ -60,6 +60,9 @@ unsigned depot_numa_home(void);
 /* Whether homes can differ between threads (more than one node in use). */
 int depot_numa_multi(void);
 
+/* Arena shards that threads are spread over (numa.c). */
+unsigned depot_numa_shards(void);
+
 /* The arena (of the calling thread's shard) a new span for node `node`'s
  * pools comes from. */
 depot_arena_t *depot_numa_arena_for(unsigned node);

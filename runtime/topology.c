@@ -34,16 +34,28 @@
 _Static_assert(DEPOT_TOPO_MAX_NODES == DEPOT_MAX_NODES, "node limits agree");
 _Static_assert(DEPOT_TOPO_MAX_CPUS == DEPOT_NUMA_MAX_CPUS, "CPU limits agree");
 
-/* What sysconf(_SC_NPROCESSORS_CONF) and _SC_PHYS_PAGES answer, read
- * without sysconf where the kernel tells: sysconf, and the number parser
- * it calls, would bring three 64 KiB windows of the C library (their code
- * and their tables, 256 KiB measured) into every single-threaded program
- * that never calls them itself.
- *
- * The CPUs the kernel could bring online: one more than the highest number
- * in /sys/devices/system/cpu/possible ("0-3", "0,2-5"), as glibc reads it;
- * 0 if the file cannot be read whole. */
-static long possible_cpus(void) {
+/* A one-node machine's CPUs and memory, read without sysconf where the
+ * kernel tells: sysconf, and the number parser it calls, would bring three
+ * 64 KiB windows of the C library (their code and their tables, 88 KiB
+ * more resident, measured) into every single-threaded program that never
+ * calls them itself. */
+
+long depot_topology_cpu_list_end(const char *text) {
+  long top = 0, v = -1;
+  for (const char *c = text;; c++) {
+    if (*c >= '0' && *c <= '9') {
+      v = (v < 0 ? 0 : v * 10) + (*c - '0');
+      if (v >= DEPOT_TOPO_MAX_CPUS) return 0;
+    } else {
+      if (v + 1 > top) top = v + 1;
+      v = -1;
+      if (*c == 0) return top;
+      if (*c != ',' && *c != '-' && *c != '\n') return 0;
+    }
+  }
+}
+
+long depot_topology_possible_cpus(void) {
   char buf[4096];
   int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
@@ -51,31 +63,19 @@ static long possible_cpus(void) {
   close(fd);
   if (n <= 0 || (size_t)n == sizeof buf - 1) return 0;
   buf[n] = 0;
-  long top = 0, v = -1;
-  for (const char *c = buf;; c++) {
-    if (*c >= '0' && *c <= '9') {
-      v = (v < 0 ? 0 : v * 10) + (*c - '0');
-      if (v > (1L << 24)) return 0;
-    } else {
-      if (v + 1 > top) top = v + 1;
-      v = -1;
-      if (*c == 0) return top;
-    }
-  }
+  return depot_topology_cpu_list_end(buf);
 }
 
-/* The machine's memory in bytes (sysinfo(2), through syscall: its wrapper
- * lies in yet another window), or 0. */
-static uint64_t total_memory(void) {
+uint64_t depot_topology_total_memory(void) {
   struct sysinfo si;
   if (syscall(SYS_sysinfo, &si) != 0) return 0;
   return (uint64_t)si.totalram * (si.mem_unit ? si.mem_unit : 1u);
 }
 
 static void one_node(depot_topology_t *t) {
-  long cpus = possible_cpus();
+  long cpus = depot_topology_possible_cpus();
   if (cpus <= 0) cpus = sysconf(_SC_NPROCESSORS_CONF);
-  uint64_t bytes = total_memory();
+  uint64_t bytes = depot_topology_total_memory();
   if (bytes == 0) {
     long pages = sysconf(_SC_PHYS_PAGES), psize = sysconf(_SC_PAGESIZE);
     bytes = pages > 0 && psize > 0 ? (uint64_t)pages * (uint64_t)psize : 0;
@@ -205,9 +205,10 @@ depot_sparse_bss static depot_topology_t current; /* apply_lock */
  * built from it.  Given back to the OS (zero again, which is all the next
  * use expects) before the lock is released: the core keeps its own copy of
  * the map, and current the topology, so the scratch would otherwise keep
- * two pages resident for the life of the process.  Aligned to a page, so
- * also a whole number of pages long: the pages given back hold nothing
- * else. */
+ * two pages resident for the life of the process.  Aligned to 4 KiB, so
+ * also a whole number of 4 KiB pages long: given back only where pages are
+ * that size (x86), so that they hold nothing else.  (Aligned to 64 KiB, the
+ * largest page Linux uses, it would move libdepot.so's data segment.) */
 depot_sparse_bss static struct __attribute__((aligned(4096))) {
   depot_topology_t fresh;
   depot_numa_map_t map depot_cache_aligned;
@@ -276,7 +277,9 @@ static int apply(const depot_topology_t *t) {
       m->allowed[m->nallowed++] = (uint16_t)n;
   }
   err = depot_nodes_install(m);
+#if defined(__x86_64__) || defined(__i386__)
   depot_os_decommit(&scratch, sizeof scratch, 0); /* best effort */
+#endif
   pthread_mutex_unlock(&apply_lock);
   pthread_setcancelstate(cancel_state, NULL);
   depot_config_refuse(errors); /* strict_config=1: a missing node is fatal */

@@ -31,6 +31,20 @@ typedef struct {
  * failed and one node was assumed. */
 int depot_topology_discover(depot_topology_t *t);
 
+/* What a machine the kernel shows with one node is made of, read without
+ * sysconf (topology.c says why), each 0 when the kernel does not tell:
+ *   - depot_topology_cpu_list_end: one more than the highest CPU number of
+ *     a kernel CPU list ("0-3", "0,2-5\n"), the size of a table indexed by
+ *     CPU number (so 6 for "0,2-5", which sysconf counts as 5 CPUs since
+ *     glibc 2.36); 0 for text that is not such a list, or a CPU number of
+ *     DEPOT_TOPO_MAX_CPUS or more;
+ *   - depot_topology_possible_cpus: that of /sys/devices/system/cpu/possible;
+ *   - depot_topology_total_memory: the machine's memory in bytes
+ *     (sysinfo(2)). */
+long depot_topology_cpu_list_end(const char *text);
+long depot_topology_possible_cpus(void);
+uint64_t depot_topology_total_memory(void);
+
 /* Builds the core's map from t and the numa / numa_strict configuration and
  * installs it.  A node named in bind: that t lacks is reported and skipped
  * (with strict_config=1, the process exits: depot_config_refuse).

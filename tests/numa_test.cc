@@ -349,21 +349,47 @@ TEST(NumaHardware, HeapPagesLandOnTheirNode) {
   }
 }
 
+// The kernel's CPU lists (runtime/topology.c reads
+// /sys/devices/system/cpu/possible by hand): one more than the highest CPU
+// number, the size of a table indexed by CPU; 0 for anything else.
+TEST(NumaCpuList, EndIsOneMoreThanTheHighestCpu) {
+  EXPECT_EQ(depot_topology_cpu_list_end("0"), 1);
+  EXPECT_EQ(depot_topology_cpu_list_end("0\n"), 1);
+  EXPECT_EQ(depot_topology_cpu_list_end("0-3\n"), 4);
+  EXPECT_EQ(depot_topology_cpu_list_end("0,2-5\n"), 6);
+  EXPECT_EQ(depot_topology_cpu_list_end("8-11,0-3"), 12);
+  EXPECT_EQ(depot_topology_cpu_list_end("0-4095"), 4096);
+  EXPECT_EQ(depot_topology_cpu_list_end(""), 0);
+  EXPECT_EQ(depot_topology_cpu_list_end("\n"), 0);
+  EXPECT_EQ(depot_topology_cpu_list_end("0-4096"), 0) << "beyond the table";
+  EXPECT_EQ(depot_topology_cpu_list_end("0-3 x"), 0);
+  EXPECT_EQ(depot_topology_cpu_list_end("99999999999999999999"), 0);
+}
+
 // On a machine the kernel shows with one node, the topology is read from
-// /sys/devices/system/cpu/possible and sysinfo(2), not from sysconf
-// (runtime/topology.c: sysconf would keep 256 KiB of the C library resident
-// in programs that never call it); it says what sysconf says.  Last: it
-// leaves the real topology applied.
+// /sys and sysinfo(2), not from sysconf (it would keep 88 KiB of the C
+// library resident in programs that never call it); the readers work here
+// (sysconf is only their fallback), and agree with sysconf, which counts
+// the CPUs the list names.  Last: it leaves the real topology applied.
 TEST(NumaZ, OneNodeTopologyAgreesWithSysconf) {
+  const long cpus = sysconf(_SC_NPROCESSORS_CONF);
+  const uint64_t bytes =
+      uint64_t(sysconf(_SC_PHYS_PAGES)) * uint64_t(sysconf(_SC_PAGESIZE));
+  const long end = depot_topology_possible_cpus();
+  if (access("/sys/devices/system/cpu/possible", R_OK) == 0) {
+    EXPECT_GE(end, cpus);
+    EXPECT_LE(end, long(DEPOT_TOPO_MAX_CPUS));
+  }
+  EXPECT_EQ(depot_topology_total_memory(), bytes);
   unsetenv("HWLOC_SYNTHETIC");
   unsetenv("HWLOC_XMLFILE");
   depot_config_load_from(nullptr, "");
   ASSERT_EQ(depot_topology_reload(), 0);
   const depot_topology_t *t = depot_topology_current();
-  if (t->nnodes != 1) GTEST_SKIP() << "more than one node: hwloc's topology";
-  EXPECT_EQ(t->ncpus, unsigned(sysconf(_SC_NPROCESSORS_CONF)));
-  EXPECT_EQ(t->node_bytes[0], uint64_t(sysconf(_SC_PHYS_PAGES)) *
-                                  uint64_t(sysconf(_SC_PAGESIZE)));
+  if (t->from_hwloc || t->nnodes != 1)
+    GTEST_SKIP() << "hwloc's topology (more than one node)";
+  EXPECT_EQ(long(t->ncpus), end > 0 ? end : cpus);
+  EXPECT_EQ(t->node_bytes[0], bytes);
 }
 
 }  // namespace

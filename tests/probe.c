@@ -1,6 +1,7 @@
 /* probe.c: see probe.h. */
 #include "tests/probe.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 
@@ -88,6 +89,18 @@ int probe_thread_shard(void) {
   return -1;
 }
 void probe_note_arena_contention(void) { depot_arena_contended = 1; }
+unsigned probe_shard_count(void) { return depot_numa_shards(); }
+void probe_hold_shard0_lock(int hold) {
+  if (hold) pthread_mutex_lock(&depot_arenas[0][0]->lock);
+  else pthread_mutex_unlock(&depot_arenas[0][0]->lock);
+}
+int probe_span_from_own_shard(void) {
+  depot_arena_t *a = depot_numa_arena_for(0);
+  depot_span_t *s = depot_arena_alloc_span(a, 1, 1, DEPOT_SPAN_LARGE);
+  if (!s) return -1;
+  depot_arena_free_span(a, s);
+  return 0;
+}
 
 probe_arena_t *probe_arena_new(void) {
   probe_arena_t *a = depot_meta_alloc(sizeof *a);

@@ -49,6 +49,12 @@ int probe_other_live_threads(void);
  * calling thread, as alloc_span notes one. */
 int probe_thread_shard(void);
 void probe_note_arena_contention(void);
+/* Shards threads are spread over; shard 0's arena lock of node 0 taken or
+ * released by the caller; a one-page span taken from the calling thread's
+ * shard and given back (0, or -1 if none could be had). */
+unsigned probe_shard_count(void);
+void probe_hold_shard0_lock(int hold);
+int probe_span_from_own_shard(void);
 
 /* A private arena for unit tests of the page arena. */
 typedef struct probe_arena probe_arena_t;
