@@ -35,10 +35,10 @@ _Static_assert(DEPOT_TOPO_MAX_NODES == DEPOT_MAX_NODES, "node limits agree");
 _Static_assert(DEPOT_TOPO_MAX_CPUS == DEPOT_NUMA_MAX_CPUS, "CPU limits agree");
 
 /* A one-node machine's CPUs and memory, read without sysconf where the
- * kernel tells: sysconf, and the number parser it calls, would bring three
- * 64 KiB windows of the C library (their code and their tables, 88 KiB
- * more resident, measured) into every single-threaded program that never
- * calls them itself. */
+ * kernel tells: sysconf, and the number parser it calls, would bring
+ * windows of the C library's code and tables into every program that never
+ * calls them itself (88 KiB more resident in a single-threaded one,
+ * measured). */
 
 long depot_topology_cpu_list_end(const char *text) {
   long top = 0, v = -1;
