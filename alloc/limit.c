@@ -93,24 +93,11 @@ void depot_limit_refresh(int force) {
 
 /* ---- the control-group reader --------------------------------------------- */
 
-/* Reads a small file into buf (NUL-terminated); its length, or -1. */
-static long slurp(const char *path, char *buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
-    n += (size_t)r;
-  close(fd);
-  buf[n] = 0;
-  return (long)n;
-}
-
 /* A limit file's value: "max" (v2) or a v1 figure of 2^62 and more mean
  * no limit (UINT64_MAX); garbage too.  Returns 0 if the file was read. */
 static int limit_file(const char *path, uint64_t *out) {
   char buf[64];
-  long n = slurp(path, buf, sizeof buf);
+  long n = depot_os_read_small_file(path, buf, sizeof buf);
   if (n < 0) return -1;
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
   *out = UINT64_MAX;
@@ -168,7 +155,8 @@ static int walk_group(const char *mount, const char *sub, const char *path,
 int depot_cgroup_limit(const char *self_cgroup, const char *mount,
                        uint64_t *out) {
   char text[4096];
-  if (slurp(self_cgroup, text, sizeof text) < 0) return ENOENT;
+  if (depot_os_read_small_file(self_cgroup, text, sizeof text) < 0)
+    return ENOENT;
   const char *v1 = NULL, *v2 = NULL;
   size_t v1_len = 0, v2_len = 0;
   for (char *line = text; *line;) {

@@ -212,6 +212,18 @@ void depot_os_wake(_Atomic uint32_t *word) {
  * whose state is Z (a thread that called pthread_exit, the group leader
  * included, stays listed as a zombie until the process ends) or X is not
  * live. */
+long depot_os_read_small_file(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t n = 0;
+  ssize_t r;
+  while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+    n += (size_t)r;
+  close(fd);
+  buf[n] = 0;
+  return (long)n;
+}
+
 int depot_os_other_live_threads(void) {
   int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return -1;

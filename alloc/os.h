@@ -99,6 +99,11 @@ void depot_os_account_remap(size_t old_size, size_t new_size);
 int depot_os_atfork(void (*prepare)(void), void (*parent)(void),
                     void (*child)(void));
 
+/* Reads a small file (of /proc or /sys) into buf, NUL-terminated: its
+ * length, or -1 if it cannot be opened.  A length of cap - 1 may be a
+ * truncated file.  Allocates nothing. */
+long depot_os_read_small_file(const char *path, char *buf, size_t cap);
+
 /* Threads of this process other than the caller that have not ended
  * (zombies, such as a main thread that called pthread_exit, do not count),
  * or -1 if /proc cannot tell.  Allocates nothing. */

@@ -57,12 +57,9 @@ long depot_topology_cpu_list_end(const char *text) {
 
 long depot_topology_possible_cpus(void) {
   char buf[4096];
-  int fd = open("/sys/devices/system/cpu/possible", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0 || (size_t)n == sizeof buf - 1) return 0;
-  buf[n] = 0;
+  long n = depot_os_read_small_file("/sys/devices/system/cpu/possible", buf,
+                                    sizeof buf);
+  if (n <= 0 || (size_t)n == sizeof buf - 1) return 0; /* none, or cut */
   return depot_topology_cpu_list_end(buf);
 }
 
@@ -92,12 +89,10 @@ static void one_node(depot_topology_t *t) {
  * cost can be skipped for every process. */
 static int kernel_has_one_node(void) {
   char buf[64];
-  int fd = open("/sys/devices/system/node/online", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 1; /* no NUMA support in this kernel */
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 1;
-  buf[n] = 0;
+  /* Unreadable: no NUMA support in this kernel. */
+  if (depot_os_read_small_file("/sys/devices/system/node/online", buf,
+                               sizeof buf) <= 0)
+    return 1;
   return strcmp(buf, "0\n") == 0 || strcmp(buf, "0") == 0;
 }
 
