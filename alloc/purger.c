@@ -108,12 +108,38 @@ static int purge_due(uint32_t *next) {
 #define EXIT_LOOK_FIRST_MS 10u
 #define EXIT_LOOK_LAST_MS 5120u
 
+/* The exit count when start() created the purger, its first `seen`: an exit
+ * between the creation and the purger's first look at the count is new to
+ * it.  (The purger used to read the count when it began to run; a loaded
+ * machine can hold a new thread back until every thread of the program has
+ * exited, and the purger then took their exits for old ones, never looked,
+ * and kept the process alive for good.)  Written before pthread_create,
+ * which orders it before everything the new thread does. */
+static uint32_t exits_at_start;
+
+/* Whether the program may still have a running thread besides the purger:
+ * the threads /proc lists, or, where /proc cannot be read (not mounted, or
+ * no file descriptor left), whether any thread cache is live: every thread
+ * that allocated has one until it exits.  A thread that never allocated is
+ * not seen there, so the purger may end while it runs: harmless, since a
+ * later slow path starts a new purger if one is needed.  (Unreadable, the
+ * purger used to stop looking, and a program whose last thread ended with
+ * pthread_exit never ended.) */
+static int others_live(void) {
+  int others = depot_os_other_live_threads();
+  if (others >= 0) return others;
+  depot_tcache_registry_lock();
+  others = depot_tcache_live() != NULL;
+  depot_tcache_registry_unlock();
+  return others;
+}
+
 static void *purger_main(void *arg) {
   (void)arg;
   /* Exits counted when the purger last looked (seen); exit_wait: 0 (not
    * looking), or the wait before the next look, due at exit_look (see
    * EXIT_LOOK_FIRST_MS). */
-  uint32_t seen = depot_load_relaxed(&depot_thread_exits);
+  uint32_t seen = exits_at_start;
   uint32_t exit_wait = 0, exit_look = 0;
   uint64_t last_sig = activity();
   uint32_t last_change = depot_os_now_ms();
@@ -128,7 +154,7 @@ static void *purger_main(void *arg) {
         (exit_wait && !depot_ms_before(depot_os_now_ms(), exit_look))) {
       if (exits != seen) exit_wait = 0; /* a new exit: from the start */
       seen = exits;
-      int others = depot_os_other_live_threads();
+      int others = others_live();
       /* Every thread of the program has ended (the last one with
        * pthread_exit): end too, so that the process ends as it would
        * without this thread (glibc calls exit(0) when its last thread
@@ -137,8 +163,8 @@ static void *purger_main(void *arg) {
         depot_store_relaxed(&depot_purger_running, 0);
         return NULL;
       }
-      if (others < 0 || exit_wait >= EXIT_LOOK_LAST_MS) {
-        exit_wait = 0; /* unknown, or looked long enough */
+      if (exit_wait >= EXIT_LOOK_LAST_MS) {
+        exit_wait = 0; /* looked long enough */
       } else {
         exit_wait = exit_wait ? 2 * exit_wait : EXIT_LOOK_FIRST_MS;
         exit_look = depot_os_now_ms() + exit_wait;
@@ -219,6 +245,7 @@ static depot_cold void start(void) {
   pthread_attr_setstacksize(&attr, (size_t)256 << 10);
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
+  exits_at_start = depot_load_relaxed(&depot_thread_exits);
   pthread_create(&t, &attr, purger_main, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);

@@ -7,11 +7,24 @@
  * slow: the main thread's exit takes half a second after Depot's own
  * thread destructor has run (a destructor of the program's, as a loaded
  * machine can stretch any exit): the purger, told of the exit, still sees
- * the thread listed for a while. */
+ * the thread listed for a while.
+ * nofd: no file descriptor is left when the main thread exits (its soft
+ * RLIMIT_NOFILE is lowered to the descriptors it holds), so the purger
+ * cannot read /proc to see that no thread is left.
+ * With HOLD_THREADS=1 in the environment, every thread this program did not
+ * start itself (Depot's purger, which is started before main) runs only a
+ * second after it was created, so after every thread of the program has
+ * exited: a loaded machine can hold a new thread back that long.  Depot's
+ * call to pthread_create binds to this program's (the executable's symbols
+ * come first), which holds the thread and calls the C library's. */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +39,40 @@ static void *work(void *arg) {
     for (int i = 0; i < 256; i++) free(keep[i]);
   }
   return NULL;
+}
+
+/* The threads held: a slot each (no malloc or free in the held thread,
+ * whose first call into Depot would otherwise be this program's). */
+typedef struct {
+  void *(*fn)(void *);
+  void *arg;
+} held_t;
+static held_t held[4];
+static int nheld;
+
+static void *held_start(void *p) {
+  held_t *h = p;
+  struct timespec second = {1, 0};
+  nanosleep(&second, NULL);
+  return h->fn(h->arg);
+}
+
+int pthread_create(pthread_t *t, const pthread_attr_t *attr,
+                   void *(*fn)(void *), void *arg) {
+  static int (*real)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+                     void *);
+  if (!real)
+    real = (int (*)(pthread_t *, const pthread_attr_t *, void *(*)(void *),
+                    void *))dlsym(RTLD_NEXT, "pthread_create");
+  const char *hold = getenv("HOLD_THREADS");
+  if (!hold || strcmp(hold, "1") != 0 || fn == work)
+    return real(t, attr, fn, arg);
+  /* Depot starts one purger; this program's own threads are not held. */
+  if (nheld == 4) return EAGAIN;
+  held_t *h = &held[nheld++];
+  h->fn = fn;
+  h->arg = arg;
+  return real(t, attr, held_start, h);
 }
 
 static void slow_exit(void *arg) {
@@ -50,5 +97,14 @@ int main(int argc, char **argv) {
   }
   printf("ending\n");
   fflush(stdout);
+  if (argc > 1 && strcmp(argv[1], "nofd") == 0) {
+    /* The lowest free descriptor becomes the limit: no open() succeeds. */
+    int lowest = dup(0);
+    struct rlimit rl;
+    if (lowest < 0 || close(lowest) != 0 || getrlimit(RLIMIT_NOFILE, &rl) != 0)
+      return 4;
+    rl.rlim_cur = (rlim_t)lowest;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) return 5;
+  }
   pthread_exit(NULL);
 }
