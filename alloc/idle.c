@@ -441,7 +441,9 @@ int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
     if (looked) continue;
     if (!orphan) return pending;
     /* Not the owner, but nobody is: destroy's flush and unlinking are
-     * safe, and the registry lock is not held across them. */
+     * safe, and the registry lock is not held across them.  Its counts
+     * first: its thread may have been in a fast path at the fork. */
+    depot_tcache_recount(orphan);
     depot_tcache_destroy(orphan); /* create resets park if it is reused */
     depot_add_relaxed(&n_orphans, 1);
   }

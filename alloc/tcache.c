@@ -96,8 +96,12 @@ static void set_owner(depot_tcache_t *tc, unsigned node) {
                          << DEPOT_REGION_ENTRY_SHIFT;
 }
 
-/* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed). */
+/* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed).  A cache
+ * without one is left as it is: a thread lost in a fork may have dropped
+ * its heap and not yet unlisted its cache (depot_tcache_destroy), which the
+ * child then recycles. */
 static void drop_owner(depot_tcache_t *tc) {
+  if (!tc->owner) return;
   if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
   tc->owner = NULL;
   tc->owner_base = DEPOT_OWNER_BASE_NONE;
@@ -108,12 +112,25 @@ static void drop_owner(depot_tcache_t *tc) {
 depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   /* Fault injection: creating a cache, fresh or recycled, can fail. */
   if (depot_os_commit_mapped() != 0) return NULL;
+  /* Idle flushing's fields (idle.h), read here, before the lock. */
+  int32_t tid = (int32_t)syscall(SYS_gettid);
+  uint64_t sigmask0 = blocked_signals();
+  uint32_t now = depot_os_now_ms();
+  /* The cache is taken (recycled or made), given its owner heap and listed
+   * under one hold of the registry lock.  Fork takes the registry lock
+   * before the owner lock (init.c), so a child never finds a heap that a
+   * cache took from the parked list but that no listed cache owns: neither
+   * parked nor anyone's, it would keep every block posted to it in its
+   * inbox for good.  (Lock order: registry, owner, then meta for a new
+   * heap or cache.) */
   pthread_mutex_lock(&registry_lock);
   depot_tcache_t *tc = recycled;
   if (tc) recycled = tc->next_free;
-  pthread_mutex_unlock(&registry_lock);
-  if (!tc) tc = depot_meta_alloc(sizeof *tc);
-  if (!tc) return NULL;
+  else tc = depot_meta_alloc(sizeof *tc);
+  if (!tc) {
+    pthread_mutex_unlock(&registry_lock);
+    return NULL;
+  }
   /* A recycled cache was flushed: its bins and outbox are empty, limits 0;
    * a new one is zero-filled. */
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
@@ -123,19 +140,18 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   tc->limit_bytes = 0;
   tc->steal_cursor = 0;
   tc->next_free = NULL;
-  /* Idle flushing's fields (idle.h), written by the owner (create runs in
-   * the thread the cache is for) before the cache is listed: it starts
-   * held by the owner's slow path and active. */
+  /* Written by the owner (create runs in the thread the cache is for)
+   * before the cache is listed: it starts held by the owner's slow path
+   * and active. */
   tc->tls_slot = &depot_tls_tcache;
-  tc->tid = (int32_t)syscall(SYS_gettid);
-  tc->sigmask0 = blocked_signals();
+  tc->tid = tid;
+  tc->sigmask0 = sigmask0;
   depot_store_relaxed(&tc->in_slow, 1);
   depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
-  depot_store_relaxed(&tc->slow_ms, depot_os_now_ms());
+  depot_store_relaxed(&tc->slow_ms, now);
   tc->gc_events = 0;
-  tc->gc_ms = depot_os_now_ms();
+  tc->gc_ms = now;
   memset(tc->gc_dry, 0, sizeof tc->gc_dry);
-  pthread_mutex_lock(&registry_lock);
   tc->prev_live = NULL;
   tc->next_live = live;
   if (live) live->prev_live = tc;
@@ -256,6 +272,41 @@ uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc) {
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
     n += bucket_count(&tc->outbox[k]);
   return n;
+}
+
+void depot_tcache_recount(depot_tcache_t *tc) {
+  for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
+    depot_bin_t *bin = &tc->bins[i];
+    if (!bin->head && bin->room == (int32_t)bin->limit) continue;
+    /* At most a refill over the limit (room goes negative); a longer list
+     * can only be a cycle, cut where the bound ends it. */
+    uint32_t n = 0, most = bin->limit + 2 * bin_batch(i) + 2;
+    void **link = &bin->head;
+    while (*link && n < most) {
+      link = (void **)*link;
+      n++;
+    }
+    *link = NULL;
+    bin->room = (int32_t)bin->limit - (int32_t)n;
+  }
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
+    depot_outbox_t *b = &tc->outbox[k];
+    if (b->list_id == DEPOT_OUTBOX_NONE) continue;
+    uint32_t n = 0, room = bucket_room(b->list_id);
+    void *last = NULL;
+    for (void **x = b->head; x && n < room; x = *x) {
+      last = x;
+      n++;
+    }
+    if (!n) {
+      b->head = NULL;
+      b->list_id = DEPOT_OUTBOX_NONE;
+      continue;
+    }
+    *(void **)last = NULL;
+    b->room = room - n;
+    tc->outbox_last[k] = last;
+  }
 }
 
 void depot_tcache_flush_all(depot_tcache_t *tc) {

@@ -256,6 +256,17 @@ static inline int depot_tcache_remote_push(depot_tcache_t *tc, void *p,
   return 0;
 }
 
+/* Makes the counts of the cache of a thread lost in a fork agree with its
+ * lists again: the thread may have been anywhere in a fast path when the
+ * child was copied (between a bin's room and its head, or an outbox
+ * bucket's head and its room), and a flush trusts the counts.  Each list is
+ * walked (a copy is a consistent prefix of the thread's stores: a store to
+ * a page fork has write-protected waits for fork to end) and its count set
+ * from it; the block caught in the middle, if any, is neither counted nor
+ * listed (lost to the child, as the thread is).  REQUIRES: tc is no
+ * running thread's (the fork child's flusher holds it: FLUSHING). */
+void depot_tcache_recount(depot_tcache_t *tc);
+
 /* Blocks waiting in tc's outbox (its owner's slow paths, or a flusher). */
 uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc);
 

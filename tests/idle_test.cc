@@ -345,4 +345,77 @@ TEST(IdleTest, ForkedChildRecyclesCachesOfLostThreads) {
   ExpectNothingLost();
 }
 
+// A child recycles the cache of a lost thread whatever point of a fast path
+// or of its exit the fork caught the thread at (probe.h): a flush that
+// trusted the bins' counts walked off the end of a list one block shorter
+// (SIGSEGV), and a cache whose heap was already dropped had none to park
+// (SIGSEGV).
+TEST(IdleTest, ForkedChildRecyclesLostCachesCaughtMidUpdate) {
+  Configure();
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "0", nullptr, 0), 0);
+  Sleeper s;
+  ASSERT_GT(CachedBlocks(), 0u);
+  for (int mid_exit = 0; mid_exit < 2; mid_exit++) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      depot_config_set(DEPOT_CONF_background_purge, "0", nullptr, 0);
+      int changed = mid_exit ? probe_lost_caches_mid_exit()
+                             : probe_lost_caches_mid_free();
+      probe_idle_stats_t b = IdleStats();
+      probe_idle_flush(kIdleMs);
+      probe_idle_stats_t a = IdleStats();
+      int bad = changed == 0             ? 3
+                : a.orphans == b.orphans ? 4
+                : CachedBlocks() != 0    ? 5
+                                         : 0;
+      void *p = depot_alloc_call(64, RAW);
+      depot_free_call(p, RAW);
+      depot_check_heap();
+      _exit(bad);
+    }
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        << (mid_exit ? "mid-exit" : "mid-free") << ": status " << status
+        << " (exit 3: nothing to change, 4: no orphan recycled, 5: blocks "
+           "left cached; a signal: the recycling crashed)";
+  }
+  s.Wake(false);
+  EXPECT_TRUE(s.ok());
+  ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "100", nullptr, 0), 0);
+  ExpectNothingLost();
+}
+
+// Threads start and end (each takes a thread heap for its cache and parks
+// it again) while the main thread forks: no child may find a heap that a
+// starting thread had taken from the parked list but not yet listed its
+// cache for (neither parked nor any listed cache's, its inbox was never
+// drained: the child's frees of its blocks stayed there for good).  The
+// cache is now taken, given its heap and listed under one hold of the
+// registry lock, which fork holds.
+TEST(IdleTest, ForkedChildFindsEveryHeapParkedOrOwned) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> churn;
+  for (int k = 0; k < 3; k++)
+    churn.emplace_back([&] {
+      while (!stop.load())
+        std::thread([] {
+          depot_free_call(depot_alloc_call(64, RAW), RAW);
+        }).join();
+    });
+  int bad = 0, forks = 300;
+  for (int i = 0; i < forks && !bad; i++) {
+    pid_t pid = fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) _exit(probe_unowned_heaps() == 0 ? 0 : 1);
+    int status = 0;
+    ASSERT_EQ(waitpid(pid, &status, 0), pid);
+    bad = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  }
+  stop = true;
+  for (auto &t : churn) t.join();
+  EXPECT_EQ(bad, 0) << "a child found a heap neither parked nor owned";
+}
+
 }  // namespace

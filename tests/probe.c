@@ -291,3 +291,59 @@ int probe_free_region_end_as_node0_shared_owner(void) {
   depot_idle_leave();
   return 1;
 }
+
+/* The caches of threads a fork child lost (depot_idle_forked cleared their
+ * thread ids), at most 16. */
+static int lost_caches(depot_tcache_t **out) {
+  int n = 0;
+  depot_tcache_registry_lock();
+  for (depot_tcache_t *tc = depot_tcache_live(); tc && n < 16;
+       tc = tc->next_live)
+    if (tc->tid == 0) out[n++] = tc;
+  depot_tcache_registry_unlock();
+  return n;
+}
+
+int probe_lost_caches_mid_free(void) {
+  depot_tcache_t *lost[16];
+  int caches = lost_caches(lost), bins = 0;
+  for (int k = 0; k < caches; k++)
+    for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++)
+      if (lost[k]->bins[i].head) {
+        lost[k]->bins[i].room--;
+        bins++;
+      }
+  return bins;
+}
+
+int probe_lost_caches_mid_exit(void) {
+  depot_tcache_t *lost[16];
+  int caches = lost_caches(lost);
+  for (int k = 0; k < caches; k++) {
+    depot_tcache_t *tc = lost[k];
+    depot_tcache_flush_all(tc);
+    if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
+    tc->owner = NULL;
+    tc->owner_base = DEPOT_OWNER_BASE_NONE;
+    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
+      tc->owner_entry[d] = DEPOT_OWNER_BASE_NONE;
+  }
+  return caches;
+}
+
+int probe_unowned_heaps(void) {
+  int n = 0;
+  unsigned limit = depot_owner_limit();
+  depot_tcache_registry_lock();
+  for (unsigned id = DEPOT_MAX_NODES; id < limit; id++) {
+    depot_owner_t *o = depot_owner(id);
+    if (!o || depot_load_relaxed(&o->parked)) continue;
+    int owned = 0;
+    for (depot_tcache_t *tc = depot_tcache_live(); tc && !owned;
+         tc = tc->next_live)
+      owned = tc->owner == o;
+    n += !owned;
+  }
+  depot_tcache_registry_unlock();
+  return n;
+}
