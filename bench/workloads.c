@@ -300,7 +300,10 @@ static double false_sharing(enum fs_mode mode, unsigned long long *ops,
 
 /* ---- mstress: long-lived working set and churn ------------------------------ */
 
-#define MSTRESS_OPS 6.5e6
+/* Per thread at --scale 1: 0.3 s at least under every allocator in quick
+ * mode on the 2-core VM, in its fast mode too (6.5e6 ran 0.127 s under
+ * mimalloc, 2026-12-01). */
+#define MSTRESS_OPS 16e6
 
 static void *mstress_worker(void *arg) {
   uint64_t s = (uintptr_t)arg * 77 + 1;
@@ -341,7 +344,9 @@ static double mstress(unsigned long long *ops) {
 
 /* ---- large -------------------------------------------------------------------- */
 
-#define LARGE_OPS 1500
+/* Per thread at --scale 1: 0.3 s at least under every allocator in quick
+ * mode (1500 ran 0.129 s under tcmalloc, 2026-12-01). */
+#define LARGE_OPS 4000
 
 static void *large_worker(void *arg) {
   uint64_t s = (uintptr_t)arg * 13 + 5;
