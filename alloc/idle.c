@@ -147,8 +147,15 @@ void depot_idle_exiting(depot_tcache_t *tc) {
   depot_idle_owned = NULL;
 }
 
-void depot_idle_forked(void) {
+void depot_idle_forked(int32_t forker) {
   depot_tcache_t *mine = depot_idle_owned;
+  /* A fork from a signal handler can catch this thread between listing its
+   * new cache and owning it (init.c): the cache with the forking thread's
+   * id is its own then. */
+  if (!mine)
+    for (depot_tcache_t *tc = depot_tcache_live(); tc && !mine;
+         tc = tc->next_live)
+      if (tc->tid == forker) mine = tc;
   if (mine) mine->tid = (int32_t)syscall(SYS_gettid);
   for (depot_tcache_t *tc = depot_tcache_live(); tc; tc = tc->next_live)
     if (tc != mine) {

@@ -73,9 +73,10 @@ void depot_idle_created(depot_tcache_t *tc);
 void depot_idle_exiting(depot_tcache_t *tc);
 
 /* Fork's child, with the registry lock held (or a single-threaded parent):
- * the calling thread's cache gets the child's thread id, every other
+ * the calling thread's cache (its own, or else the one listed with the
+ * forking thread's id, forker) gets the child's thread id, every other
  * listed cache loses its owner, and its owner heap is marked parked. */
-void depot_idle_forked(void);
+void depot_idle_forked(int32_t forker);
 
 /* Flushes the caches of threads idle (no slow path) for idle_ms and blocked
  * in a system call, other than the caller's; empties and recycles caches

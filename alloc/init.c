@@ -132,6 +132,8 @@ extern void _IO_list_resetlock(void) __attribute__((weak));
  * same fork (glibc runs all three in the forking thread and serialises
  * forks while several threads run). */
 static int fork_locked;
+/* The forking thread's id in the parent (read by the same fork's child). */
+static int32_t fork_tid;
 depot_fork_hook_t depot_fork_hook;
 /* Whether this fork's prepare handler called the hook's prepare (set once,
  * before any heap exists; a fork racing with that sees all or nothing). */
@@ -149,6 +151,7 @@ int depot_fork_single_threaded(void) {
 }
 
 static void fork_prepare(void) {
+  fork_tid = (int32_t)syscall(SYS_gettid); /* for depot_idle_forked */
   fork_locked = !depot_fork_single_threaded();
   if (!fork_locked) return;
   if (_IO_list_lock) _IO_list_lock();
@@ -174,7 +177,7 @@ static void fork_child(void) {
   /* The caches of the threads left behind lose their owner (the registry
    * lock is held, or the parent had one thread and one cache at most). */
   if (depot_initialised()) {
-    depot_idle_forked();
+    depot_idle_forked(fork_tid);
     depot_owner_forked();
   }
   if (fork_locked) depot_unlock_all();

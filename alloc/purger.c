@@ -4,7 +4,9 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc/central.h"
 #include "alloc/config.h"
@@ -115,12 +117,13 @@ static int purge_due(uint32_t *next) {
  * exited, and the purger then took their exits for old ones, never looked,
  * and kept the process alive for good.)  Written before pthread_create,
  * which orders it before everything the new thread does. */
-static uint32_t exits_at_start;
+static _Atomic uint32_t exits_at_start;
 
 /* Whether the program may still have a running thread besides the purger:
  * the threads /proc lists, or, where /proc cannot be read (not mounted, or
- * no file descriptor left), whether any thread cache is live: every thread
- * that allocated has one until it exits.  A thread that never allocated is
+ * no file descriptor left), whether another thread's cache is live: every
+ * thread that allocated has one until it exits (a fork child's caches of
+ * the threads it lost have thread id 0).  A thread that never allocated is
  * not seen there, so the purger may end while it runs: harmless, since a
  * later slow path starts a new purger if one is needed.  (Unreadable, the
  * purger used to stop looking, and a program whose last thread ended with
@@ -128,8 +131,11 @@ static uint32_t exits_at_start;
 static int others_live(void) {
   int others = depot_os_other_live_threads();
   if (others >= 0) return others;
+  int32_t self = (int32_t)syscall(SYS_gettid);
   depot_tcache_registry_lock();
-  others = depot_tcache_live() != NULL;
+  for (depot_tcache_t *tc = depot_tcache_live(); tc && !others;
+       tc = tc->next_live)
+    others = tc->tid != 0 && tc->tid != self;
   depot_tcache_registry_unlock();
   return others;
 }
@@ -139,7 +145,7 @@ static void *purger_main(void *arg) {
   /* Exits counted when the purger last looked (seen); exit_wait: 0 (not
    * looking), or the wait before the next look, due at exit_look (see
    * EXIT_LOOK_FIRST_MS). */
-  uint32_t seen = exits_at_start;
+  uint32_t seen = depot_load_relaxed(&exits_at_start);
   uint32_t exit_wait = 0, exit_look = 0;
   uint64_t last_sig = activity();
   uint32_t last_change = depot_os_now_ms();
@@ -245,7 +251,10 @@ static depot_cold void start(void) {
   pthread_attr_setstacksize(&attr, (size_t)256 << 10);
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  exits_at_start = depot_load_relaxed(&depot_thread_exits);
+  /* Relaxed: pthread_create orders it before the new purger's read; atomic
+   * because a purger that ended may have read it while no lock or fence
+   * orders that read before this store. */
+  depot_store_relaxed(&exits_at_start, depot_load_relaxed(&depot_thread_exits));
   pthread_create(&t, &attr, purger_main, NULL);
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   pthread_attr_destroy(&attr);

@@ -96,12 +96,13 @@ static void set_owner(depot_tcache_t *tc, unsigned node) {
                          << DEPOT_REGION_ENTRY_SHIFT;
 }
 
-/* Parks tc's heap if it is a thread's own (REQUIRES: tc flushed).  A cache
- * without one is left as it is: a thread lost in a fork may have dropped
- * its heap and not yet unlisted its cache (depot_tcache_destroy), which the
- * child then recycles. */
+/* Parks tc's heap if it is a thread's own.  REQUIRES: tc flushed, and the
+ * registry lock, held until tc is unlisted or has its next heap: fork takes
+ * that lock before the owner lock, so a child never copies a listed cache
+ * whose heap is already parked (its recycling would park the heap twice,
+ * and two threads would take it) or a heap neither parked nor any listed
+ * cache's (nobody would drain its inbox). */
 static void drop_owner(depot_tcache_t *tc) {
-  if (!tc->owner) return;
   if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
   tc->owner = NULL;
   tc->owner_base = DEPOT_OWNER_BASE_NONE;
@@ -209,14 +210,21 @@ static uint32_t bucket_room(unsigned li) {
 }
 
 static void post(depot_tcache_t *tc, depot_outbox_t *b) {
-  if (b->head) {
-    uint32_t n = bucket_room(b->list_id) - b->room;
-    depot_inbox_post(
-        depot_owner(depot_list_owner(b->list_id)),
-        depot_inbox_message(b->head, tc->outbox_last[b - tc->outbox], n));
-  }
+  void *head = b->head;
+  unsigned li = b->list_id;
+  uint32_t n = head ? bucket_room(li) - b->room : 0;
+  /* Emptied before the message is made: a fork that catches the thread in
+   * between leaves its child an empty bucket, never one already posted, or
+   * made circular (depot_inbox_message links the last block back to the
+   * first), which the child would post again.  The release fence keeps
+   * the bucket's stores before the blocks'. */
   b->head = NULL;
   b->list_id = DEPOT_OUTBOX_NONE;
+  atomic_thread_fence(memory_order_release);
+  if (head)
+    depot_inbox_post(
+        depot_owner(depot_list_owner(li)),
+        depot_inbox_message(head, tc->outbox_last[b - tc->outbox], n));
 }
 
 static void post_all(depot_tcache_t *tc) {
@@ -274,36 +282,38 @@ uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc) {
   return n;
 }
 
+/* Cuts the list at *head after its first `most` blocks (a longer one means
+ * a damaged cache: the rest is left out) and returns its length, its last
+ * block in *last. */
+static uint32_t cut_list(void **head, uint32_t most, void **last) {
+  void **link = head;
+  for (uint32_t n = 0; *link && n < most; n++) link = (void **)*link;
+  *link = NULL;
+  uint32_t n = 0;
+  *last = NULL;
+  for (void *x = *head; x; x = *(void **)x, n++) *last = x;
+  return n;
+}
+
 void depot_tcache_recount(depot_tcache_t *tc) {
+  void *last;
   for (unsigned i = 0; i < DEPOT_TCACHE_BINS; i++) {
     depot_bin_t *bin = &tc->bins[i];
     if (!bin->head && bin->room == (int32_t)bin->limit) continue;
-    /* At most a refill over the limit (room goes negative); a longer list
-     * can only be a cycle, cut where the bound ends it. */
-    uint32_t n = 0, most = bin->limit + 2 * bin_batch(i) + 2;
-    void **link = &bin->head;
-    while (*link && n < most) {
-      link = (void **)*link;
-      n++;
-    }
-    *link = NULL;
+    /* A list holds at most a refill more than the limit (room goes
+     * negative) and the block a free was pushing. */
+    uint32_t n = cut_list(&bin->head, bin->limit + 2 * bin_batch(i) + 2, &last);
     bin->room = (int32_t)bin->limit - (int32_t)n;
   }
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
     depot_outbox_t *b = &tc->outbox[k];
     if (b->list_id == DEPOT_OUTBOX_NONE) continue;
-    uint32_t n = 0, room = bucket_room(b->list_id);
-    void *last = NULL;
-    for (void **x = b->head; x && n < room; x = *x) {
-      last = x;
-      n++;
-    }
+    uint32_t room = bucket_room(b->list_id);
+    uint32_t n = cut_list(&b->head, room, &last);
     if (!n) {
-      b->head = NULL;
       b->list_id = DEPOT_OUTBOX_NONE;
       continue;
     }
-    *(void **)last = NULL;
     b->room = room - n;
     tc->outbox_last[k] = last;
   }
@@ -329,15 +339,17 @@ void depot_tcache_flush_all(depot_tcache_t *tc) {
 
 void depot_tcache_move(depot_tcache_t *tc, unsigned node) {
   depot_tcache_flush_all(tc);
+  pthread_mutex_lock(&registry_lock); /* see drop_owner */
   drop_owner(tc);
   set_owner(tc, node);
+  pthread_mutex_unlock(&registry_lock);
 }
 
 void depot_tcache_destroy(depot_tcache_t *tc) {
   depot_tcache_flush_all(tc);
-  drop_owner(tc);
   depot_central_stash_release(&tc->stash);
   pthread_mutex_lock(&registry_lock);
+  drop_owner(tc); /* and unlisted under the same hold: see drop_owner */
   if (tc->prev_live) tc->prev_live->next_live = tc->next_live;
   else live = tc->next_live;
   if (tc->next_live) tc->next_live->prev_live = tc->prev_live;

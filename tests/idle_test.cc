@@ -345,42 +345,38 @@ TEST(IdleTest, ForkedChildRecyclesCachesOfLostThreads) {
   ExpectNothingLost();
 }
 
-// A child recycles the cache of a lost thread whatever point of a fast path
-// or of its exit the fork caught the thread at (probe.h): a flush that
-// trusted the bins' counts walked off the end of a list one block shorter
-// (SIGSEGV), and a cache whose heap was already dropped had none to park
-// (SIGSEGV).
-TEST(IdleTest, ForkedChildRecyclesLostCachesCaughtMidUpdate) {
+// A child recycles the cache of a lost thread that the fork caught inside
+// a fast path (probe.h: a free between its bin's room and its head): a
+// flush that trusted the count walked off the end of the list (SIGSEGV);
+// the child's flusher recounts first.
+TEST(IdleTest, ForkedChildRecyclesALostCacheCaughtMidFree) {
   Configure();
   ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "0", nullptr, 0), 0);
   Sleeper s;
   ASSERT_GT(CachedBlocks(), 0u);
-  for (int mid_exit = 0; mid_exit < 2; mid_exit++) {
-    pid_t pid = fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      depot_config_set(DEPOT_CONF_background_purge, "0", nullptr, 0);
-      int changed = mid_exit ? probe_lost_caches_mid_exit()
-                             : probe_lost_caches_mid_free();
-      probe_idle_stats_t b = IdleStats();
-      probe_idle_flush(kIdleMs);
-      probe_idle_stats_t a = IdleStats();
-      int bad = changed == 0             ? 3
-                : a.orphans == b.orphans ? 4
-                : CachedBlocks() != 0    ? 5
-                                         : 0;
-      void *p = depot_alloc_call(64, RAW);
-      depot_free_call(p, RAW);
-      depot_check_heap();
-      _exit(bad);
-    }
-    int status = 0;
-    ASSERT_EQ(waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        << (mid_exit ? "mid-exit" : "mid-free") << ": status " << status
-        << " (exit 3: nothing to change, 4: no orphan recycled, 5: blocks "
-           "left cached; a signal: the recycling crashed)";
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    depot_config_set(DEPOT_CONF_background_purge, "0", nullptr, 0);
+    int changed = probe_lost_caches_mid_free();
+    probe_idle_stats_t b = IdleStats();
+    probe_idle_flush(kIdleMs);
+    probe_idle_stats_t a = IdleStats();
+    int bad = changed == 0             ? 3
+              : a.orphans == b.orphans ? 4
+              : CachedBlocks() != 0    ? 5
+                                       : 0;
+    void *p = depot_alloc_call(64, RAW);
+    depot_free_call(p, RAW);
+    depot_check_heap();
+    _exit(bad);
   }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+      << "status " << status
+      << " (exit 3: nothing to change, 4: no orphan recycled, 5: blocks "
+         "left cached; a signal: the recycling crashed)";
   s.Wake(false);
   EXPECT_TRUE(s.ok());
   ASSERT_EQ(depot_config_set(DEPOT_CONF_idle_flush_ms, "100", nullptr, 0), 0);
@@ -391,9 +387,9 @@ TEST(IdleTest, ForkedChildRecyclesLostCachesCaughtMidUpdate) {
 // it again) while the main thread forks: no child may find a heap that a
 // starting thread had taken from the parked list but not yet listed its
 // cache for (neither parked nor any listed cache's, its inbox was never
-// drained: the child's frees of its blocks stayed there for good).  The
-// cache is now taken, given its heap and listed under one hold of the
-// registry lock, which fork holds.
+// drained: the child's frees of its blocks stayed there for good).  A
+// cache now takes its heap and is listed, and drops its heap and is
+// unlisted, under one hold of the registry lock, which fork holds.
 TEST(IdleTest, ForkedChildFindsEveryHeapParkedOrOwned) {
   std::atomic<bool> stop{false};
   std::vector<std::thread> churn;

@@ -316,21 +316,6 @@ int probe_lost_caches_mid_free(void) {
   return bins;
 }
 
-int probe_lost_caches_mid_exit(void) {
-  depot_tcache_t *lost[16];
-  int caches = lost_caches(lost);
-  for (int k = 0; k < caches; k++) {
-    depot_tcache_t *tc = lost[k];
-    depot_tcache_flush_all(tc);
-    if (tc->owner->id >= DEPOT_MAX_NODES) depot_owner_park(tc->owner);
-    tc->owner = NULL;
-    tc->owner_base = DEPOT_OWNER_BASE_NONE;
-    for (unsigned d = 0; d < DEPOT_NDOMAINS; d++)
-      tc->owner_entry[d] = DEPOT_OWNER_BASE_NONE;
-  }
-  return caches;
-}
-
 int probe_unowned_heaps(void) {
   int n = 0;
   unsigned limit = depot_owner_limit();
@@ -345,5 +330,15 @@ int probe_unowned_heaps(void) {
     n += !owned;
   }
   depot_tcache_registry_unlock();
+  /* And heaps on a parked list that a listed cache still holds (a thread
+   * would take a heap another cache uses): every parked heap of each node
+   * is taken (the next take makes a new one). */
+  for (unsigned node = 0; node < depot_numa_nodes(); node++)
+    for (depot_owner_t *o; (o = depot_owner_take(node)) && o->id < limit;) {
+      depot_tcache_registry_lock();
+      for (depot_tcache_t *tc = depot_tcache_live(); tc; tc = tc->next_live)
+        n += tc->owner == o;
+      depot_tcache_registry_unlock();
+    }
   return n;
 }

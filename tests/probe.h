@@ -118,15 +118,14 @@ int probe_inbox_fork_cut(void);
 int probe_idle_flush(unsigned idle_ms);
 
 /* In a fork child: leaves the cache of every thread the child lost as the
- * fork can catch its thread.  mid_free: each bin holding blocks with its
- * room one lower than its list (a free between its room decrement and its
- * push); returns the bins changed.  mid_exit: flushed and without its heap
- * (parked), but still listed (an exit between dropping its heap and
- * unlisting its cache); returns the caches changed. */
+ * fork can catch its thread in a free: each bin holding blocks with its
+ * room one lower than its list (between the room's decrement and the
+ * push); returns the bins changed. */
 int probe_lost_caches_mid_free(void);
-int probe_lost_caches_mid_exit(void);
-/* Thread heaps that are neither parked nor the owner of a listed cache:
- * their inboxes would never be drained (0 is the answer). */
+/* Thread heaps that are neither parked nor the owner of a listed cache
+ * (their inboxes would never be drained), and parked heaps that a listed
+ * cache owns (two threads would use them): 0 is the answer.  Takes every
+ * parked heap (for a fork child that ends after it). */
 int probe_unowned_heaps(void);
 
 #ifdef __cplusplus
