@@ -301,8 +301,11 @@ void depot_tcache_recount(depot_tcache_t *tc) {
     depot_bin_t *bin = &tc->bins[i];
     if (!bin->head && bin->room == (int32_t)bin->limit) continue;
     /* A list holds at most a refill more than the limit (room goes
-     * negative) and the block a free was pushing. */
-    uint32_t n = cut_list(&bin->head, bin->limit + 2 * bin_batch(i) + 2, &last);
+     * negative) and the block a free was pushing.  (Only the free fast
+     * path's room test touches a bin of no class: class 0's, room -1.) */
+    unsigned cls = i & DEPOT_LIST_CLASS_MASK;
+    uint32_t batch = cls < DEPOT_NCLASSES ? bin_batch(i) : 0;
+    uint32_t n = cut_list(&bin->head, bin->limit + 2 * batch + 2, &last);
     bin->room = (int32_t)bin->limit - (int32_t)n;
   }
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) {
