@@ -132,6 +132,7 @@ static int others_live(void) {
   int others = depot_os_other_live_threads();
   if (others >= 0) return others;
   int32_t self = (int32_t)syscall(SYS_gettid);
+  others = 0;
   depot_tcache_registry_lock();
   for (depot_tcache_t *tc = depot_tcache_live(); tc && !others;
        tc = tc->next_live)
