@@ -207,11 +207,6 @@ void depot_os_wake(_Atomic uint32_t *word) {
   syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
 }
 
-/* Reads /proc/self/task with getdents64 and each task's stat with read(2):
- * no allocation, no stdio, so the purger may call it at any time.  A task
- * whose state is Z (a thread that called pthread_exit, the group leader
- * included, stays listed as a zombie until the process ends) or X is not
- * live. */
 long depot_os_read_small_file(const char *path, char *buf, size_t cap) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return -1;
@@ -224,6 +219,11 @@ long depot_os_read_small_file(const char *path, char *buf, size_t cap) {
   return (long)n;
 }
 
+/* Reads /proc/self/task with getdents64 and each task's stat with read(2):
+ * no allocation, no stdio, so the purger may call it at any time.  A task
+ * whose state is Z (a thread that called pthread_exit, the group leader
+ * included, stays listed as a zombie until the process ends) or X is not
+ * live. */
 int depot_os_other_live_threads(void) {
   int dir = open("/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir < 0) return -1;

@@ -132,13 +132,13 @@ static int others_live(void) {
   int others = depot_os_other_live_threads();
   if (others >= 0) return others;
   int32_t self = (int32_t)syscall(SYS_gettid);
-  others = 0;
+  int cached = 0;
   depot_tcache_registry_lock();
-  for (depot_tcache_t *tc = depot_tcache_live(); tc && !others;
+  for (depot_tcache_t *tc = depot_tcache_live(); tc && !cached;
        tc = tc->next_live)
-    others = tc->tid != 0 && tc->tid != self;
+    cached = tc->tid != 0 && tc->tid != self;
   depot_tcache_registry_unlock();
-  return others;
+  return cached;
 }
 
 static void *purger_main(void *arg) {
