@@ -61,7 +61,11 @@ probe_idle_stats_t IdleStats() {
 }
 
 // Allocates blocks of many classes and frees them: the calling thread's
-// cache ends up holding several MiB.  Returns the bytes it holds.
+// cache ends up holding several MiB.  Returns the bytes it holds, which
+// vary: a bin the thread has not refilled for 100 ms gives back half of
+// what it holds at the thread's next slow path (tcache.c, gc_pass), so a
+// fill that a loaded machine slows down keeps less (3.4 to 7.2 MiB in the
+// debug build beside three busy loops on two cores).
 size_t FillCache() {
   for (int round = 0; round < 3; round++)  // bins grow a batch at a time
     for (unsigned d = 0; d < 3; d++) {
@@ -201,7 +205,7 @@ TEST(IdleTest, BlockedThreadIsFlushedAndRecovers) {
   Configure();
   probe_idle_stats_t before = IdleStats();
   Sleeper s;
-  ASSERT_GT(s.held(), (size_t)4 << 20) << "the cache should hold several MiB";
+  ASSERT_GT(s.held(), (size_t)1 << 20) << "the cache should hold MiBs";
   size_t cached = CachedBlocks();
   long ms = WaitFor([&] {
     return IdleStats().flushed > before.flushed && CachedBlocks() == 0;
