@@ -63,7 +63,6 @@
 #include <dlfcn.h> /* in_sanitizer */
 #include <elf.h>
 #endif
-#include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -168,8 +167,8 @@ void depot_idle_forked(int32_t forker) {
 }
 
 /* ---- /proc ------------------------------------------------------------------
- * Raw system calls: no allocation, no stdio, and no cancellation point (a
- * thread at the soft limit runs this inside malloc). */
+ * Through depot_os_read_small_file: no allocation, no stdio, and no
+ * cancellation point (a thread at the soft limit runs this inside malloc). */
 
 /* Reads /proc/self/task/<tid>/<name> into buf, NUL-terminated; returns its
  * length, or -1. */
@@ -185,17 +184,7 @@ static int read_task_file(int32_t tid, const char *name, char *buf, int size) {
   path[at++] = '/';
   if (at + strlen(name) + 1 > sizeof path) return -1;
   strcpy(path + at, name);
-  long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  int len = 0;
-  while (len < size - 1) {
-    long r = syscall(SYS_read, (int)fd, buf + len, (size_t)(size - 1 - len));
-    if (r <= 0) break;
-    len += (int)r;
-  }
-  syscall(SYS_close, (int)fd);
-  buf[len] = '\0';
-  return len;
+  return (int)depot_os_read_small_file(path, buf, (size_t)size);
 }
 
 #ifdef DEPOT_TSAN

@@ -208,13 +208,19 @@ void depot_os_wake(_Atomic uint32_t *word) {
 }
 
 long depot_os_read_small_file(const char *path, char *buf, size_t cap) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (cap == 0) return -1;
+  long fd;
+  do fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
   if (fd < 0) return -1;
   size_t n = 0;
-  ssize_t r;
-  while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+  while (n + 1 < cap) {
+    long r = syscall(SYS_read, (int)fd, buf + n, cap - 1 - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
     n += (size_t)r;
-  close(fd);
+  }
+  syscall(SYS_close, (int)fd);
   buf[n] = 0;
   return (long)n;
 }
@@ -255,7 +261,15 @@ int depot_os_other_live_threads(void) {
       memcpy(rel, name, digits);
       memcpy(rel + digits, "/stat", sizeof "/stat");
       int fd = openat(dir, rel, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue; /* gone meanwhile */
+      if (fd < 0) {
+        if (errno == ENOENT || errno == ESRCH) continue; /* gone meanwhile */
+        /* Unreadable for another reason (EMFILE: no descriptor left): /proc
+         * cannot tell.  Counting the task live could keep the purger of a
+         * process whose last thread ended (the task a zombie) for ever;
+         * counting it gone could end the purger while the program runs. */
+        live = -1;
+        goto out;
+      }
       ssize_t r = read(fd, stat, sizeof stat - 1);
       close(fd);
       if (r <= 0) continue;
@@ -265,6 +279,7 @@ int depot_os_other_live_threads(void) {
       if (state != 'Z' && state != 'X') live++;
     }
   }
+out:
   close(dir);
   return live;
 }

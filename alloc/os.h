@@ -101,7 +101,9 @@ int depot_os_atfork(void (*prepare)(void), void (*parent)(void),
 
 /* Reads a small file (of /proc or /sys) into buf, NUL-terminated: its
  * length, or -1 if it cannot be opened.  A length of cap - 1 may be a
- * truncated file.  Allocates nothing. */
+ * truncated file.  Allocates nothing, and is no cancellation point (raw
+ * system calls: program threads reach it inside malloc, through the
+ * memory limit's cgroup reader and the idle-thread probe). */
 long depot_os_read_small_file(const char *path, char *buf, size_t cap);
 
 /* Threads of this process other than the caller that have not ended

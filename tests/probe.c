@@ -80,6 +80,9 @@ struct probe_arena {
 
 void *probe_meta_alloc(size_t size) { return depot_meta_alloc(size); }
 int probe_other_live_threads(void) { return depot_os_other_live_threads(); }
+long probe_read_small_file(const char *path, char *buf, size_t cap) {
+  return depot_os_read_small_file(path, buf, cap);
+}
 
 int probe_thread_shard(void) {
   if (depot_init() != 0 || depot_numa_nodes() == 0) return -1;

@@ -42,8 +42,9 @@ int probe_region_contains(const void *p);
 
 /* depot_meta_alloc (alloc/meta.h): zeroed metadata, never freed. */
 void *probe_meta_alloc(size_t size);
-/* depot_os_other_live_threads (alloc/os.h). */
+/* depot_os_other_live_threads and depot_os_read_small_file (alloc/os.h). */
 int probe_other_live_threads(void);
+long probe_read_small_file(const char *path, char *buf, size_t cap);
 /* The shard (numa.h) of the arena the calling thread's next span on node 0
  * comes from, or -1 (no node yet); and a contended arena lock noted for the
  * calling thread, as alloc_span notes one. */

@@ -18,6 +18,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
@@ -482,6 +484,60 @@ TEST(Threads, OtherLiveThreadsCountsTheThreadsThatRun) {
   const int after = settle([&](int n) { return n <= with - 3; });
   EXPECT_LE(after, with - 3);
   EXPECT_GE(after, before - 1);
+}
+
+// A task whose stat file cannot be opened for want of a descriptor is not
+// taken for a thread that ended (the purger's exit look then falls back on
+// the listed caches): with descriptors for the directory and none beyond,
+// /proc cannot tell.  (It used to count such a task gone: the purger could
+// end while the program ran on.)
+TEST(Threads, OtherLiveThreadsCannotTellWithoutADescriptor) {
+  std::atomic<bool> go{false};
+  std::thread t([&go] {
+    while (!go.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  ASSERT_GE(probe_other_live_threads(), 1);
+  struct rlimit old;
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &old), 0);
+  int lowest = dup(0);  // the descriptor the directory will get
+  ASSERT_GE(lowest, 0);
+  close(lowest);
+  struct rlimit one_more = old;
+  one_more.rlim_cur = (rlim_t)lowest + 1;
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &one_more), 0);
+  int n = probe_other_live_threads();
+  ASSERT_EQ(setrlimit(RLIMIT_NOFILE, &old), 0);
+  go = true;
+  t.join();
+  EXPECT_EQ(n, -1) << "a task whose stat could not be opened was counted";
+}
+
+// The /proc and /sys reader is no cancellation point: program threads reach
+// it inside malloc (the memory limit's cgroup reader).  A thread with a
+// cancellation request pending reads a file through it and goes on.
+TEST(Threads, ReadingASmallFileIsNoCancellationPoint) {
+  static std::atomic<int> stage{0};
+  stage = 0;
+  pthread_t t;
+  ASSERT_EQ(pthread_create(
+                &t, nullptr,
+                [](void *) -> void * {
+                  pthread_cancel(pthread_self());  // pending: deferred
+                  char buf[256];
+                  long n =
+                      probe_read_small_file("/proc/self/stat", buf, sizeof buf);
+                  stage = n > 0 ? 1 : 2;
+                  pthread_testcancel();
+                  stage = 3;
+                  return nullptr;
+                },
+                nullptr),
+            0);
+  void *ret = nullptr;
+  ASSERT_EQ(pthread_join(t, &ret), 0);
+  EXPECT_EQ(ret, PTHREAD_CANCELED);
+  EXPECT_EQ(stage.load(), 1) << "0: cancelled inside the read; 2: no text";
 }
 
 }  // namespace
