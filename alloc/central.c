@@ -340,15 +340,21 @@ static int inbox_poppable(depot_owner_t *o) {
 }
 
 /* Drains a heap's inbox into its spans (the heap is parked, or its cache
- * is being flushed), again while a message can be taken after `draining`
- * was released: a poster that found `draining` held left its message to
- * the holder.  (Its link store and its failed exchange of `draining`
- * precede the holder's release, and that the holder's loads here, in the
- * single order of sequentially consistent operations.)  Returns at once if
- * another thread holds `draining`: that thread looks again itself, or is
- * the heap's new owner, which drains on its refills. */
+ * is being flushed), again while the heap stays parked and a message can
+ * be taken after `draining` was released: a poster that found `draining`
+ * held left its message to the holder.  (Its link store and its failed
+ * exchange of `draining` precede the holder's release, and that the
+ * holder's loads here, in the single order of sequentially consistent
+ * operations.)  A heap a thread took meanwhile (`parked` cleared, also
+ * sequentially consistent) is left to its new owner, which drains on its
+ * refills: its blocks go to its bins, not back to the spans, and a poster
+ * does not go on draining for another owner as long as others post.
+ * Returns at once if another thread holds `draining`: that thread looks
+ * again itself, or is the heap's new owner. */
 static void drain_parked(depot_owner_t *o) {
-  while (inbox_drain_once(o, to_spans, NULL) && inbox_poppable(o)) {
+  while (inbox_drain_once(o, to_spans, NULL) &&
+         atomic_load_explicit(&o->parked, memory_order_seq_cst) &&
+         inbox_poppable(o)) {
   }
 }
 
