@@ -97,6 +97,10 @@ void probe_hold_shard0_lock(int hold) {
   if (hold) pthread_mutex_lock(&depot_arenas[0][0]->lock);
   else pthread_mutex_unlock(&depot_arenas[0][0]->lock);
 }
+int probe_shard0_lock_has_waiter(void) {
+  return __atomic_load_n(&depot_arenas[0][0]->lock.__data.__lock,
+                         __ATOMIC_ACQUIRE) > 1;
+}
 int probe_span_from_own_shard(void) {
   depot_arena_t *a = depot_numa_arena_for(0);
   depot_span_t *s = depot_arena_alloc_span(a, 1, 1, DEPOT_SPAN_LARGE);

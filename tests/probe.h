@@ -55,6 +55,9 @@ void probe_note_arena_contention(void);
  * shard and given back (0, or -1 if none could be had). */
 unsigned probe_shard_count(void);
 void probe_hold_shard0_lock(int hold);
+/* Whether a thread waits for shard 0's lock (glibc's futex word reads 2
+ * once a locker has gone to sleep on it). */
+int probe_shard0_lock_has_waiter(void);
 int probe_span_from_own_shard(void);
 
 /* A private arena for unit tests of the page arena. */

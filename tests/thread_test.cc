@@ -444,7 +444,10 @@ TEST(Threads, AThreadMovesOffShardZeroOnceItFindsItsLockHeld) {
   while (step.load() != 1) std::this_thread::yield();
   probe_hold_shard0_lock(1);
   step = 2;
-  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // Held until the thread waits on it (a fixed pause raced a thread that a
+  // loaded machine had not yet run); 10 s at most.
+  for (int i = 0; i < 10000 && !probe_shard0_lock_has_waiter(); i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   probe_hold_shard0_lock(0);
   t.join();
   EXPECT_EQ(before, 0);
@@ -467,8 +470,14 @@ TEST(Threads, OtherLiveThreadsCountsTheThreadsThatRun) {
     }
     return n;
   };
-  const int before = probe_other_live_threads();
+  // The fewest of a few reads: a thread of an earlier test may still be
+  // listed while its exit completes.
+  int before = probe_other_live_threads();
   ASSERT_GE(before, 0) << "/proc/self/task unreadable";
+  for (int i = 0; i < 20; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    before = std::min(before, probe_other_live_threads());
+  }
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
   for (int i = 0; i < 3; i++)

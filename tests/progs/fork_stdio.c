@@ -47,7 +47,12 @@ static void *reader(void *arg) {
 
 static void *flusher(void *arg) {
   (void)arg;
-  while (!atomic_load(&stop)) fflush(NULL);
+  /* A pause between flushes: a tight loop on stdio's list lock starved
+   * fork (which takes it) for seconds on a loaded machine. */
+  while (!atomic_load(&stop)) {
+    fflush(NULL);
+    usleep(100);
+  }
   return NULL;
 }
 
