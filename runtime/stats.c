@@ -1,7 +1,6 @@
 /* stats.c: DepotMem_Stats and the statistics report (text and JSON). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -13,6 +12,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/common.h"
 #include "alloc/heap.h"
+#include "alloc/os.h"
 #include "alloc/sizeclass.h"
 #include "runtime/runtime.h"
 
@@ -32,12 +32,8 @@ static void add_row(DepotMemClassStats *to, const DepotMemClassStats *r) {
 /* The process's resident memory, from /proc/self/statm; 0 if unknown. */
 static uint64_t resident_bytes(void) {
   char buf[128];
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return 0;
-  buf[n] = 0;
+  if (depot_os_read_small_file("/proc/self/statm", buf, sizeof buf) <= 0)
+    return 0;
   uint64_t pages = 0;
   const char *s = strchr(buf, ' '); /* field 2: resident pages */
   if (!s) return 0;

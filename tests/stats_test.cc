@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,6 +64,16 @@ TEST(Stats, LargeAndHugeRows) {
   EXPECT_EQ(m.huge.bytes_held - b.huge.bytes_held, size_t(6) << 20);
   EXPECT_EQ(m.total.blocks_in_use - b.total.blocks_in_use, 2u);
   EXPECT_GT(mid.resident_bytes, 0u);
+  {  // the resident figure, not the mapped one (statm's first field)
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    uint64_t rss_kib = 0;
+    while (std::getline(status, line))
+      if (line.rfind("VmRSS:", 0) == 0) rss_kib = std::stoull(line.substr(6));
+    ASSERT_GT(rss_kib, 0u);
+    EXPECT_GE(mid.resident_bytes, rss_kib * 1024 / 2);
+    EXPECT_LE(mid.resident_bytes, rss_kib * 1024 * 2);
+  }
   EXPECT_GE(mid.os_mapped_bytes, size_t(6) << 20);
   DepotMem_Free(l);
   DepotMem_Free(h);
