@@ -2,9 +2,10 @@
 // hard and soft memory limits in this process (set at run time through the
 // control interface), the control interface's errors, and a real run in a
 // child memory cgroup where this test may create one.
-#include <gtest/gtest.h>
 #include <errno.h>
+#include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -255,7 +256,19 @@ TEST(Limit, SoftLimitPurgesBeforeGrowing) {
   ASSERT_EQ(DepotMem_SetOption("purge_delay_ms", "1000"), 0);
 }
 
-// A real child memory cgroup with a limit, where this test may make one:
+// The state letter of /proc/.../stat at path (the field after the command
+// name's closing parenthesis), or 0 if it cannot be read.
+static char TaskState(const std::string &path) {
+  char buf[512];
+  FILE *f = std::fopen(path.c_str(), "r");
+  if (!f) return 0;
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  const char *close = std::strrchr(buf, ')');
+  return close && close[1] == ' ' ? close[2] : 0;
+}
+
 // Past the soft limit the allocating thread also empties the caches of
 // idle threads before Depot grows (no purger here: only it can).
 TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
@@ -265,6 +278,7 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
   std::atomic<bool> ready{false};
+  std::atomic<long> tid{0};
   std::thread t([&] {
     for (int round = 0; round < 3; round++) {
       std::vector<void *> v;
@@ -273,6 +287,7 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
           v.push_back(DepotMem_Malloc(size));
       for (void *p : v) DepotMem_Free(p);
     }
+    tid = (long)syscall(SYS_gettid);
     ready = true;
     char c;
     EXPECT_EQ(read(fds[0], &c, 1), 1);  // blocked: idle
@@ -281,6 +296,12 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
     DepotMem_Free(p);
   });
   while (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Until the thread sleeps in its read (10 s at most: a loaded machine
+  // may not have run it there yet), then four times idle_flush_ms.
+  const std::string stat =
+      "/proc/self/task/" + std::to_string(tid.load()) + "/stat";
+  for (int i = 0; i < 10000 && TaskState(stat) != 'S'; i++)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   uint64_t flushes0 = Stat("stats.idle_cache_flushes");
   uint64_t purges0 = Stat("stats.soft_limit_purges");
@@ -309,6 +330,7 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
   EXPECT_EQ(depot_check_heap(), 0);
 }
 
+// A real child memory cgroup with a limit, where this test may make one:
 // a program preloaded with Depot under memory_limit=cgroup gets ENOMEM
 // before the kernel's OOM killer acts.
 TEST(Limit, RealCgroupChildGetsEnomemBeforeTheOomKiller) {

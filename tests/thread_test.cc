@@ -338,17 +338,22 @@ TEST(Threads, PostsToAnEndedThreadsHeapGoBackToItsSpans) {
 
 // A thread that runs work() and then stays alive until Release() (or the
 // end of the scope): its heap stays its own, where an exited thread's heap
-// is parked and may become another thread's.
+// is parked and may become another thread's.  The purger's idle flush is
+// off meanwhile: the thread waits on a futex, and a test slowed past
+// idle_flush_ms would see its cache emptied into the central pools.
 class LiveOwner {
  public:
   explicit LiveOwner(std::function<void()> work)
-      : t_([this, work] {
+      : no_idle_flush_(
+            depot_config_set(DEPOT_CONF_idle_flush_ms, "0", nullptr, 0)),
+        t_([this, work] {
           work();
           std::unique_lock<std::mutex> l(m_);
           ready_ = true;
           cv_.notify_all();
           cv_.wait(l, [&] { return done_; });
         }) {
+    EXPECT_EQ(no_idle_flush_, 0);
     std::unique_lock<std::mutex> l(m_);
     cv_.wait(l, [&] { return ready_; });
   }
@@ -359,10 +364,12 @@ class LiveOwner {
       cv_.notify_all();
     }
     if (t_.joinable()) t_.join();
+    depot_config_set(DEPOT_CONF_idle_flush_ms, "1000", nullptr, 0);
   }
   ~LiveOwner() { Release(); }
 
  private:
+  int no_idle_flush_;  // depot_config_set's answer (0), before the thread
   std::mutex m_;
   std::condition_variable cv_;
   bool ready_ = false, done_ = false;
