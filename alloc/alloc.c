@@ -426,8 +426,7 @@ static void release(void *p, unsigned d, const block_info_t *bi) {
       if (tc && (bi->list_id & ~(DEPOT_LISTS_PER_OWNER - 1)) == tc->owner_base)
         depot_tcache_free_slow(tc, p, d, depot_list_class(bi->list_id));
       else if (!tc) depot_central_free_one(bi->list_id, p);
-      else if (depot_tcache_remote_free(tc, p, bi->list_id))
-        double_free("free", p, d, bi->usable, "in the thread's outbox");
+      else depot_tcache_remote_free(tc, p, bi->list_id);
       if (tc) depot_idle_leave();
       depot_purger_poke();
       return;
@@ -514,16 +513,14 @@ depot_noinline void depot_free_slow(void *p, unsigned d) {
                    depot_list_domain(li) == d && d < DEPOT_NDOMAINS &&
                    (li & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base &&
                    tc->owner_base != DEPOT_OWNER_BASE_NONE)) {
-    /* The fast path's push into the outbox failed (depot_free_with): a
-     * bucket to set up or post, or the free key.  tc is the live cache of
+    /* The fast path's push into the outbox failed (depot_free_with):
+     * nothing pending, or the pending block's bucket to set up or post, or
+     * its free key, or p pending already.  tc is the live cache of
      * the thread's slot (owner_base is set): held for the post as a slow
      * path holds it, without the clock (depot_idle_hold). */
     depot_idle_hold(tc);
-    int twice = depot_tcache_remote_free(tc, p, li);
+    depot_tcache_remote_free(tc, p, li);
     depot_idle_leave();
-    if (twice)
-      double_free("free", p, d, depot_class_size[depot_list_class(li)],
-                  "in the thread's outbox");
     return;
   }
   free_full(p, d);

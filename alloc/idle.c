@@ -314,11 +314,12 @@ static int proc_usable(void) {
  * and the buckets' list ids are the owner's, written in its slow paths): a
  * hint that is checked again before anything is done.  The outbox counts:
  * a thread that only frees other threads' blocks has no limits but may
- * hold up to DEPOT_OUTBOX_BUCKETS full buckets there.  Kept out of
+ * hold up to DEPOT_OUTBOX_BUCKETS full buckets there, and a pending one.  Kept out of
  * ThreadSanitizer's view. */
 __attribute__((no_sanitize_thread)) static int may_hold(
     const depot_tcache_t *tc) {
   if (*(const volatile size_t *)&tc->limit_bytes != 0) return 1;
+  if (*(void *const volatile *)&tc->remote_pend != NULL) return 1;
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
     if (*(const volatile uint32_t *)&tc->outbox[k].list_id != DEPOT_OUTBOX_NONE)
       return 1;

@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 
 #include "alloc/check.h"
 #include "alloc/config.h"
+#include "alloc/log.h"
 #include "alloc/meta.h"
 #include "alloc/os.h"
 #include "alloc/region.h"
@@ -227,10 +229,6 @@ static void post(depot_tcache_t *tc, depot_outbox_t *b) {
         depot_inbox_message(head, tc->outbox_last[b - tc->outbox], n));
 }
 
-static void post_all(depot_tcache_t *tc) {
-  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
-}
-
 /* Every case of a remote free but the common one: another list id in the
  * bucket, the free key seen, the bucket full. */
 static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
@@ -265,8 +263,47 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   return 0;
 }
 
-int depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
-  return remote_free_slow(tc, p, li);
+/* A block freed twice while it waited in the outbox (or pending): reported
+ * as alloc.c's depot_bad_pointer reports a bad pointer (this layer lies
+ * below it; the wording is alloc.c's double_free's), and kept once. */
+static depot_cold void outbox_double_free(const void *p, unsigned li) {
+  int fatal = depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
+  depot_say(
+      "depot: free(%p): double free detected in the thread's outbox "
+      "(a %u-byte block of domain '%s' freed twice)%s",
+      p, (unsigned)depot_class_size[depot_list_class(li)],
+      depot_domain_name(depot_list_domain(li)),
+      fatal ? "" : " (ignored; the block is leaked)");
+  if (fatal) abort();
+}
+
+/* Puts the pending remote free (tcache.h, remote_pend) into its bucket,
+ * checked for the free key as the inline path checks it. */
+static void settle(depot_tcache_t *tc) {
+  void *q = tc->remote_pend;
+  if (!q) return;
+  unsigned qli = tc->remote_pend_li;
+  tc->remote_pend = NULL;
+  if (remote_free_slow(tc, q, qli)) outbox_double_free(q, qli);
+}
+
+void depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
+  if (depot_unlikely(p == tc->remote_pend)) { /* freed again at once */
+    outbox_double_free(p, li);
+    return;
+  }
+  settle(tc);
+  if (depot_unlikely(depot_tcache_bypass)) {
+    (void)remote_free_slow(tc, p, li); /* posted alone: nothing waits */
+    return;
+  }
+  tc->remote_pend = p;
+  tc->remote_pend_li = li;
+}
+
+static void post_all(depot_tcache_t *tc) {
+  settle(tc);
+  for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++) post(tc, &tc->outbox[k]);
 }
 
 /* Blocks waiting in the outbox bucket b. */
@@ -276,7 +313,7 @@ static uint32_t bucket_count(const depot_outbox_t *b) {
 }
 
 uint32_t depot_tcache_outbox_blocks(const depot_tcache_t *tc) {
-  uint32_t n = 0;
+  uint32_t n = tc->remote_pend != NULL;
   for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
     n += bucket_count(&tc->outbox[k]);
   return n;
@@ -319,6 +356,21 @@ void depot_tcache_recount(depot_tcache_t *tc) {
     }
     b->room = room - n;
     tc->outbox_last[k] = last;
+  }
+  /* The pending remote free: a fast path caught after it put the one
+   * before into its bucket but before it stored the new one leaves a block
+   * both pending and in its bucket, or a new block beside the old list id
+   * (the stores may land in any order).  Such a block is dropped: lost to
+   * the child, as the thread is. */
+  void *q = tc->remote_pend;
+  if (q) {
+    unsigned qli = tc->remote_pend_li;
+    uintptr_t off = depot_region_offset((uintptr_t)q);
+    int ok = depot_region_contains(off) && depot_region_list_id(off) == qli;
+    const depot_outbox_t *b = depot_outbox_of(tc, qli);
+    if (ok && b->list_id == qli)
+      for (void *x = b->head; x && ok; x = *(void **)x) ok = x != q;
+    if (!ok) tc->remote_pend = NULL;
   }
 }
 
@@ -373,6 +425,9 @@ __attribute__((no_sanitize_thread)) uint64_t depot_tcache_cached_blocks(
     for (unsigned k = 0; k < DEPOT_OUTBOX_BUCKETS; k++)
       if ((tc->outbox[k].list_id & (DEPOT_LISTS_PER_OWNER - 1)) == i)
         n += bucket_count(&tc->outbox[k]);
+    if (tc->remote_pend &&
+        (tc->remote_pend_li & (DEPOT_LISTS_PER_OWNER - 1)) == i)
+      n++;
   }
   pthread_mutex_unlock(&registry_lock);
   return n;
@@ -607,6 +662,17 @@ void depot_tcache_check(const depot_tcache_t *tc) {
       last = x;
     }
     DEPOT_CHECK(n == want && last == tc->outbox_last[k]);
+  }
+  /* The pending remote free: a block of its list id, another owner's, on
+   * no chain of the outbox. */
+  if (tc->remote_pend) {
+    unsigned qli = tc->remote_pend_li;
+    DEPOT_CHECK(depot_inbox_list_id(tc->remote_pend) == qli &&
+                (qli & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base);
+    const depot_outbox_t *b = depot_outbox_of((depot_tcache_t *)tc, qli);
+    if (b->list_id == qli)
+      for (void *x = b->head; x; x = *(void **)x)
+        DEPOT_CHECK(x != tc->remote_pend);
   }
   DEPOT_CHECK(limit_bytes == tc->limit_bytes);
   DEPOT_CHECK(tc->limit_bytes <= tc->budget || tc->budget == 0);

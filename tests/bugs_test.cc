@@ -119,6 +119,14 @@ const Case kCases[] = {
      "free\\(0x[0-9a-f]+\\): double free detected in the thread cache \\(a 48-byte block of "
      "domain 'raw' freed twice\\)"},
     {"heap_bugs_cxx", "double_delete", "DEPOT_CONF=verbose=0", "double free detected in the thread cache"},
+    // Remote frees: the second free of the last one, and a block freed again
+    // after another remote free (found when the next remote free settles it).
+    {"heap_bugs", "remote_double_free", "DEPOT_CONF=verbose=0",
+     "free\\(0x[0-9a-f]+\\): double free detected in the thread's outbox \\(a 48-byte block of "
+     "domain 'raw' freed twice\\)"},
+    {"heap_bugs", "remote_double_free_later", "DEPOT_CONF=verbose=0",
+     "free\\(0x[0-9a-f]+\\): double free detected in the thread's outbox \\(a 112-byte block of "
+     "domain 'raw' freed twice\\)"},
     {"heap_bugs", "foreign", "DEPOT_CONF=verbose=0", "free\\(0x[0-9a-f]+\\): not allocated by Depot"},
     {"heap_bugs", "wrong_family", "DEPOT_CONF=verbose=0",
      "block of domain 'raw' used with domain 'mem' \\(allocated by malloc's family or "

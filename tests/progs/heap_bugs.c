@@ -7,7 +7,10 @@
  * realloc_after_free, realloc_after_free_large,
  * remote_use_after_free (the remote_ modes free blocks another thread
  * allocated, after enough such frees that the thread's outbox is in use:
- * run with a small quarantine).  Prints "clean" when
+ * run with a small quarantine), remote_double_free (a remote free made
+ * twice in a row), remote_double_free_later (freed again after another
+ * remote free, seen at the next one: alloc/tcache.h, remote_pend).
+ * Prints "clean" when
  * it reaches its end.  Run preloaded (libdepot.so) or linked
  * (//:depot_malloc, exporting its symbols with -rdynamic). */
 #define _GNU_SOURCE
@@ -54,6 +57,23 @@ static char *remote_blocks(size_t size) {
     exit(3);
   for (int i = 0; i < REMOTE_N; i++) free(launder(remote[i]));
   return launder(remote[REMOTE_N]);
+}
+
+/* Three blocks of size allocated by another thread (a class nothing else
+ * uses here, so their outbox bucket starts empty). */
+static void *trio[3];
+static size_t trio_size;
+static void *trio_alloc(void *arg) {
+  (void)arg;
+  for (int i = 0; i < 3; i++) trio[i] = malloc(trio_size);
+  return NULL;
+}
+static void remote_trio(size_t size) {
+  pthread_t t;
+  trio_size = size;
+  if (pthread_create(&t, NULL, trio_alloc, NULL) != 0 ||
+      pthread_join(t, NULL) != 0)
+    exit(3);
 }
 
 int main(int argc, char **argv) {
@@ -141,6 +161,16 @@ int main(int argc, char **argv) {
     free(p);
     if (!ok) ((char *)launder(p))[12] = 'y';
     churn();
+  } else if (strcmp(m, "remote_double_free") == 0) {
+    char *p = remote_blocks(48);
+    free(p);
+    if (!ok) free(launder(p));
+  } else if (strcmp(m, "remote_double_free_later") == 0) {
+    remote_trio(112);
+    free(launder(trio[0]));
+    free(launder(trio[1]));
+    if (!ok) free(launder(trio[0]));
+    free(launder(trio[2]));
   } else {
     fprintf(stderr, "heap_bugs: unknown mode %s\n", m);
     return 2;
