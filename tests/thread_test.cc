@@ -15,11 +15,13 @@
 #include <mutex>
 #include <random>
 #include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "alloc/alloc_api.h"
@@ -440,10 +442,12 @@ TEST(Threads, AThreadMovesOffShardZeroOnceItFindsItsLockHeld) {
   const unsigned shards = probe_shard_count();
   if (shards < 2) GTEST_SKIP() << "one shard (one CPU)";
   std::atomic<int> step{0};
+  std::atomic<long> tid{0};
   int before = -1, moved = -1, again = -1, span = -1;
   // The thread is made before the lock is taken: making it allocates.
   std::thread t([&] {
     before = probe_thread_shard();  // nothing allocated here yet
+    tid = (long)syscall(SYS_gettid);
     step = 1;
     while (step.load() != 2) std::this_thread::yield();
     span = probe_span_from_own_shard();  // waits for the lock
@@ -454,9 +458,24 @@ TEST(Threads, AThreadMovesOffShardZeroOnceItFindsItsLockHeld) {
   while (step.load() != 1) std::this_thread::yield();
   probe_hold_shard0_lock(1);
   step = 2;
-  // Held until the thread waits on it (a fixed pause raced a thread that a
-  // loaded machine had not yet run); 10 s at most.
-  for (int i = 0; i < 10000 && !probe_shard0_lock_has_waiter(); i++)
+  // Held until the thread waits on it: the lock's word says that some
+  // thread sleeps on it and /proc that this one sleeps (the background
+  // purger may be the waiter the word shows: released then, the lock was
+  // free when the thread came, and it stayed, once under a loaded full
+  // run).  A fixed pause raced a thread that a loaded machine had not yet
+  // run.  10 s at most.
+  const std::string stat =
+      "/proc/self/task/" + std::to_string(tid.load()) + "/stat";
+  auto asleep = [&] {
+    char buf[512];
+    long n = probe_read_small_file(stat.c_str(), buf, sizeof buf - 1);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    const char *close = std::strrchr(buf, ')');
+    return close && close[1] == ' ' && close[2] == 'S';
+  };
+  for (int i = 0; i < 10000 && !(probe_shard0_lock_has_waiter() && asleep());
+       i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   probe_hold_shard0_lock(0);
   t.join();
