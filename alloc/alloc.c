@@ -277,8 +277,8 @@ static void *big_alloc_once(size_t size, size_t align, unsigned d,
   } else {
     size_t npages = (size + DEPOT_PAGE_SIZE - 1) >> DEPOT_PAGE_SHIFT;
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
-    p = run_init(depot_arena_alloc_span(depot_numa_arena_for(depot_numa_home()),
-                                        npages, ap, DEPOT_SPAN_LARGE),
+    p = run_init(depot_numa_alloc_span(depot_numa_arena_for(depot_numa_home()),
+                                       npages, ap, DEPOT_SPAN_LARGE),
                  npages, d);
   }
   return p;

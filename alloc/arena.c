@@ -257,7 +257,7 @@ static depot_span_t *find_fit(depot_arena_t *a, size_t npages,
  * first that holds npages. */
 static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
                                 size_t fit_pages, size_t align_pages,
-                                depot_span_state_t state) {
+                                depot_span_state_t state, int grow) {
   if (npages == 0 || npages > DEPOT_SPAN_MAX_PAGES ||
       !depot_is_pow2(align_pages))
     return NULL;
@@ -270,6 +270,10 @@ static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
   depot_span_t *f = NULL;
   if (fit_pages > npages) f = find_fit(a, fit_pages, align_pages, &start);
   if (!f) f = find_fit(a, npages, align_pages, &start);
+  if (!f && !grow) {
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+  }
   /* A reused span is committed again, as far as fault injection goes (a
    * fresh segment passed the OS layer already); growth (clean pages or a
    * new segment) is charged against the memory limit before it happens. */
@@ -317,14 +321,20 @@ static depot_span_t *alloc_span(depot_arena_t *a, size_t npages,
 depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state) {
-  return alloc_span(a, npages, npages, align_pages, state);
+  return alloc_span(a, npages, npages, align_pages, state, 1);
+}
+
+depot_span_t *depot_arena_alloc_span_reuse(depot_arena_t *a, size_t npages,
+                                           size_t align_pages,
+                                           depot_span_state_t state) {
+  return alloc_span(a, npages, npages, align_pages, state, 0);
 }
 
 depot_span_t *depot_arena_alloc_span_room(depot_arena_t *a, size_t npages,
                                           size_t room_pages,
                                           depot_span_state_t state) {
   return alloc_span(a, npages, room_pages < npages ? npages : room_pages, 1,
-                    state);
+                    state, 1);
 }
 
 /* The free span that ends just before page, or NULL. */

@@ -87,6 +87,11 @@ extern __thread unsigned char depot_arena_contended depot_hidden
 depot_span_t *depot_arena_alloc_span(depot_arena_t *a, size_t npages,
                                      size_t align_pages,
                                      depot_span_state_t state);
+/* As depot_arena_alloc_span, but only from the arena's free spans: NULL,
+ * with nothing charged or mapped, when none fits. */
+depot_span_t *depot_arena_alloc_span_reuse(depot_arena_t *a, size_t npages,
+                                           size_t align_pages,
+                                           depot_span_state_t state);
 /* As depot_arena_alloc_span (no alignment), but cut from the front of a
  * free span of room_pages (>= npages) or more when there is one, so that
  * the span can later grow in place (depot_arena_resize_span) into what

@@ -442,8 +442,8 @@ static depot_span_t *span_new(depot_central_t *c) {
   unsigned cls = depot_list_class(c->list_id);
   const depot_class_info_t *ci = &depot_class_info[cls];
   depot_span_t *s =
-      depot_arena_alloc_span(depot_numa_arena_for(depot_list_node(c->list_id)),
-                             ci->span_pages, 1, DEPOT_SPAN_SMALL);
+      depot_numa_alloc_span(depot_numa_arena_for(depot_list_node(c->list_id)),
+                            ci->span_pages, 1, DEPOT_SPAN_SMALL);
   if (!s) return NULL;
   s->block_size = depot_class_size[cls];
   s->list_id = c->list_id;

@@ -316,7 +316,7 @@ static depot_span_t *span_new(depot_heap_t *h, unsigned cls) {
   }
   if (!s) {
     if (!a) a = arena_of(h);
-    if (!(s = depot_arena_alloc_span(a, ci->span_pages, 1, DEPOT_SPAN_SMALL))) {
+    if (!(s = depot_numa_alloc_span(a, ci->span_pages, 1, DEPOT_SPAN_SMALL))) {
       h->held -= bytes;
       return NULL;
     }
@@ -852,7 +852,7 @@ static void *big_once(depot_heap_t *h, size_t size, size_t align, size_t *dirty,
   *limited = !ok;
   if (ok && !huge) {
     size_t ap = align > DEPOT_PAGE_SIZE ? align >> DEPOT_PAGE_SHIFT : 1;
-    depot_span_t *s = depot_arena_alloc_span(
+    depot_span_t *s = depot_numa_alloc_span(
         arena_of(h), bytes >> DEPOT_PAGE_SHIFT, ap, DEPOT_SPAN_LARGE);
     if (s) {
       s->domain = DEPOT_HEAP_DOMAIN;

@@ -105,6 +105,22 @@ depot_arena_t *depot_numa_arena_for(unsigned node) {
   return depot_arenas[node][shard()];
 }
 
+depot_span_t *depot_numa_alloc_span(depot_arena_t *a, size_t npages,
+                                    size_t align_pages,
+                                    depot_span_state_t state) {
+  depot_span_t *s = depot_arena_alloc_span(a, npages, align_pages, state);
+  /* A thread that moved shards (shard()) left the free spans it made
+   * before on its first shard: under an address-space limit, those spans
+   * could hold most of the headroom while the new shard could map nothing
+   * (a 4000-byte fill stopped at 40 MiB of 200, once in a loaded run). */
+  for (unsigned k = 0; !s && k < DEPOT_ARENA_SHARDS; k++) {
+    depot_arena_t *o = depot_arenas[a->node][k];
+    if (o && o != a)
+      s = depot_arena_alloc_span_reuse(o, npages, align_pages, state);
+  }
+  return s;
+}
+
 const depot_numa_map_t *depot_numa_current_map(void) {
   return depot_load_acquire(&numa_map);
 }

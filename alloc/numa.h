@@ -67,6 +67,15 @@ unsigned depot_numa_shards(void);
  * pools comes from. */
 depot_arena_t *depot_numa_arena_for(unsigned node);
 
+/* A span from arena a (depot_arena_alloc_span), or, when a can give none
+ * (no free span fits and no segment can be had: the address space or the
+ * memory limit is used up, or the OS refuses), from the free spans of the
+ * other shards of a's node, so that memory another shard holds free is
+ * used before an allocation fails.  NULL when none has one either. */
+depot_span_t *depot_numa_alloc_span(depot_arena_t *a, size_t npages,
+                                    size_t align_pages,
+                                    depot_span_state_t state);
+
 /* The installed policy (DEPOT_NUMA_OFF before any map is installed). */
 depot_numa_policy_t depot_numa_policy(void);
 

@@ -101,6 +101,13 @@ int probe_shard0_lock_has_waiter(void) {
   return __atomic_load_n(&depot_arenas[0][0]->lock.__data.__lock,
                          __ATOMIC_ACQUIRE) > 1;
 }
+int probe_block_shard(const void *p) {
+  if (!depot_segmap_test((uintptr_t)p)) return -1;
+  depot_arena_t *a = depot_segment_base((uintptr_t)p)->arena;
+  for (int k = 0; k < DEPOT_ARENA_SHARDS; k++)
+    if (depot_arenas[0][k] == a) return k;
+  return -1;
+}
 int probe_span_from_own_shard(void) {
   depot_arena_t *a = depot_numa_arena_for(0);
   depot_span_t *s = depot_arena_alloc_span(a, 1, 1, DEPOT_SPAN_LARGE);

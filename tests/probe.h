@@ -59,6 +59,8 @@ void probe_hold_shard0_lock(int hold);
  * once a locker has gone to sleep on it). */
 int probe_shard0_lock_has_waiter(void);
 int probe_span_from_own_shard(void);
+/* The shard of node 0 whose arena holds the segment of p, or -1. */
+int probe_block_shard(const void *p);
 
 /* A private arena for unit tests of the page arena. */
 typedef struct probe_arena probe_arena_t;

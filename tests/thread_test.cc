@@ -6,9 +6,11 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <functional>
@@ -484,6 +486,59 @@ TEST(Threads, AThreadMovesOffShardZeroOnceItFindsItsLockHeld) {
   EXPECT_GE(moved, 1) << "the thread stayed on the shard whose lock it met";
   EXPECT_LT(moved, int(shards));
   EXPECT_EQ(again, moved) << "a thread moves once";
+}
+
+// A thread that moved shards keeps using the free spans it left on its
+// first one when its new shard can get no segment: under an address-space
+// limit (RLIMIT_AS, set here just above what the process has mapped) the
+// large blocks it freed on shard 0 serve it again (alloc/numa.c,
+// depot_numa_alloc_span).  Before, the allocations failed with ENOMEM while
+// shard 0 held their pages free.
+TEST(Threads, AMovedThreadReusesTheFreeSpansOfItsFirstShard) {
+  if (probe_shard_count() < 2) GTEST_SKIP() << "one shard (one CPU)";
+  constexpr int kBlocks = 64;  // 16 MiB: more than earlier tests leave free
+  constexpr size_t kSize = 256 << 10;  // a page run, not a huge block
+  int first = -1, moved = -1, got = 0, from_first = 0, err = 0;
+  std::thread t([&] {
+    std::vector<void *> v;
+    for (int i = 0; i < kBlocks; i++) v.push_back(depot_alloc_call(kSize, RAW));
+    first = probe_block_shard(v[0]);
+    for (void *p : v) depot_free_call(p, RAW);
+    probe_note_arena_contention();  // as if it had met shard 0's lock held
+    moved = probe_thread_shard();
+    struct rlimit old, tight;
+    if (getrlimit(RLIMIT_AS, &old) != 0) return;
+    char statm[128];
+    long n = probe_read_small_file("/proc/self/statm", statm, sizeof statm - 1);
+    if (n <= 0) return;
+    statm[n] = 0;
+    size_t mapped = std::strtoull(statm, nullptr, 10) * sysconf(_SC_PAGESIZE);
+    tight = old;
+    tight.rlim_cur = mapped + (1 << 20);  // less than a segment (4 MiB)
+    if (setrlimit(RLIMIT_AS, &tight) != 0) return;
+    v.clear();
+    for (int i = 0; i < kBlocks; i++) {
+      errno = 0;
+      void *p = depot_alloc_call(kSize, RAW);
+      if (!p) {
+        err = errno;
+        break;
+      }
+      v.push_back(p);
+    }
+    setrlimit(RLIMIT_AS, &old);
+    got = int(v.size());
+    for (void *p : v) from_first += probe_block_shard(p) == first;
+    for (void *p : v) depot_free_call(p, RAW);
+  });
+  t.join();
+  ASSERT_EQ(first, 0) << "a new thread starts on shard 0";
+  ASSERT_GE(moved, 1) << "the thread did not move";
+  EXPECT_EQ(got, kBlocks) << "errno " << err << ": shard 0's free spans unused";
+  // The new shard serves from free spans of its own first (earlier tests
+  // may have left some), then shard 0.
+  EXPECT_GT(from_first, 0) << "nothing came from shard 0";
+  EXPECT_EQ(depot_check_heap(), 0);
 }
 
 // The purger's exit look (alloc/os.c) counts the other threads that run,
