@@ -314,8 +314,8 @@ static int proc_usable(void) {
  * and the buckets' list ids are the owner's, written in its slow paths): a
  * hint that is checked again before anything is done.  The outbox counts:
  * a thread that only frees other threads' blocks has no limits but may
- * hold up to DEPOT_OUTBOX_BUCKETS full buckets there, and a pending one.  Kept out of
- * ThreadSanitizer's view. */
+ * hold up to DEPOT_OUTBOX_BUCKETS full buckets there, and a pending one.
+ * Kept out of ThreadSanitizer's view. */
 __attribute__((no_sanitize_thread)) static int may_hold(
     const depot_tcache_t *tc) {
   if (*(const volatile size_t *)&tc->limit_bytes != 0) return 1;

@@ -10,9 +10,8 @@
  * run with a small quarantine), remote_double_free (a remote free made
  * twice in a row), remote_double_free_later (freed again after another
  * remote free, seen at the next one: alloc/tcache.h, remote_pend).
- * Prints "clean" when
- * it reaches its end.  Run preloaded (libdepot.so) or linked
- * (//:depot_malloc, exporting its symbols with -rdynamic). */
+ * Prints "clean" when it reaches its end.  Run preloaded (libdepot.so) or
+ * linked (//:depot_malloc, exporting its symbols with -rdynamic). */
 #define _GNU_SOURCE
 #pragma GCC diagnostic ignored "-Wpragmas"
 #pragma GCC diagnostic ignored "-Wuse-after-free" /* on purpose */
