@@ -229,6 +229,14 @@ static void post(depot_tcache_t *tc, depot_outbox_t *b) {
         depot_inbox_message(head, tc->outbox_last[b - tc->outbox], n));
 }
 
+/* Whether p waits on bucket b's chain of list id li (a walk). */
+static int bucket_holds(const depot_outbox_t *b, unsigned li, const void *p) {
+  if (b->list_id != li) return 0;
+  for (void *x = b->head; x; x = *(void **)x)
+    if (x == p) return 1;
+  return 0;
+}
+
 /* Every case of a remote free but the common one: another list id in the
  * bucket, the free key seen, the bucket full. */
 static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
@@ -253,8 +261,7 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   } else if (((uintptr_t *)p)[1] == depot_free_key) {
     /* The free key, as on a bin: a block freed twice while it waits here
      * is seen (confirmed by a walk, since data may equal the key). */
-    for (void *x = b->head; x; x = *(void **)x)
-      if (x == p) return 1;
+    if (bucket_holds(b, li, p)) return 1;
   }
   ((uintptr_t *)p)[1] = depot_free_key;
   *(void **)p = b->head;
@@ -366,11 +373,9 @@ void depot_tcache_recount(depot_tcache_t *tc) {
   if (q) {
     unsigned qli = tc->remote_pend_li;
     uintptr_t off = depot_region_offset((uintptr_t)q);
-    int ok = depot_region_contains(off) && depot_region_list_id(off) == qli;
-    const depot_outbox_t *b = depot_outbox_of(tc, qli);
-    if (ok && b->list_id == qli)
-      for (void *x = b->head; x && ok; x = *(void **)x) ok = x != q;
-    if (!ok) tc->remote_pend = NULL;
+    if (!depot_region_contains(off) || depot_region_list_id(off) != qli ||
+        bucket_holds(depot_outbox_of(tc, qli), qli, q))
+      tc->remote_pend = NULL;
   }
 }
 
@@ -669,10 +674,8 @@ void depot_tcache_check(const depot_tcache_t *tc) {
     unsigned qli = tc->remote_pend_li;
     DEPOT_CHECK(depot_inbox_list_id(tc->remote_pend) == qli &&
                 (qli & ~(DEPOT_LISTS_PER_OWNER - 1)) != tc->owner_base);
-    const depot_outbox_t *b = depot_outbox_of((depot_tcache_t *)tc, qli);
-    if (b->list_id == qli)
-      for (void *x = b->head; x; x = *(void **)x)
-        DEPOT_CHECK(x != tc->remote_pend);
+    DEPOT_CHECK(!bucket_holds(depot_outbox_of((depot_tcache_t *)tc, qli), qli,
+                              tc->remote_pend));
   }
   DEPOT_CHECK(limit_bytes == tc->limit_bytes);
   DEPOT_CHECK(tc->limit_bytes <= tc->budget || tc->budget == 0);

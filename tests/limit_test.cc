@@ -20,6 +20,7 @@
 #include "alloc/alloc_api.h"
 #include "alloc/limit.h"
 #include "depot/depot.h"
+#include "tests/probe.h"
 #include "tests/subprocess.h"
 
 namespace {
@@ -256,19 +257,6 @@ TEST(Limit, SoftLimitPurgesBeforeGrowing) {
   ASSERT_EQ(DepotMem_SetOption("purge_delay_ms", "1000"), 0);
 }
 
-// The state letter of /proc/.../stat at path (the field after the command
-// name's closing parenthesis), or 0 if it cannot be read.
-static char TaskState(const std::string &path) {
-  char buf[512];
-  FILE *f = std::fopen(path.c_str(), "r");
-  if (!f) return 0;
-  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
-  std::fclose(f);
-  buf[n] = 0;
-  const char *close = std::strrchr(buf, ')');
-  return close && close[1] == ' ' ? close[2] : 0;
-}
-
 // Past the soft limit the allocating thread also empties the caches of
 // idle threads before Depot grows (no purger here: only it can).
 TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
@@ -298,9 +286,7 @@ TEST(Limit, SoftLimitFlushesIdleThreadsCaches) {
   while (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   // Until the thread sleeps in its read (10 s at most: a loaded machine
   // may not have run it there yet), then four times idle_flush_ms.
-  const std::string stat =
-      "/proc/self/task/" + std::to_string(tid.load()) + "/stat";
-  for (int i = 0; i < 10000 && TaskState(stat) != 'S'; i++)
+  for (int i = 0; i < 10000 && probe_thread_state(tid.load()) != 'S'; i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   uint64_t flushes0 = Stat("stats.idle_cache_flushes");

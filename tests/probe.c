@@ -3,7 +3,9 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "alloc/alloc.h"
 #include "alloc/arena.h"
@@ -82,6 +84,16 @@ void *probe_meta_alloc(size_t size) { return depot_meta_alloc(size); }
 int probe_other_live_threads(void) { return depot_os_other_live_threads(); }
 long probe_read_small_file(const char *path, char *buf, size_t cap) {
   return depot_os_read_small_file(path, buf, cap);
+}
+
+char probe_thread_state(long tid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+  long n = depot_os_read_small_file(path, buf, sizeof buf - 1);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  const char *close = strrchr(buf, ')');
+  return close && close[1] == ' ' ? close[2] : 0;
 }
 
 int probe_thread_shard(void) {

@@ -45,6 +45,10 @@ void *probe_meta_alloc(size_t size);
 /* depot_os_other_live_threads and depot_os_read_small_file (alloc/os.h). */
 int probe_other_live_threads(void);
 long probe_read_small_file(const char *path, char *buf, size_t cap);
+/* The state letter of thread tid of this process (the field after the
+ * command's closing parenthesis in /proc/self/task/<tid>/stat), or 0 if
+ * it cannot be read. */
+char probe_thread_state(long tid);
 /* The shard (numa.h) of the arena the calling thread's next span on node 0
  * comes from, or -1 (no node yet); and a contended arena lock noted for the
  * calling thread, as alloc_span notes one. */

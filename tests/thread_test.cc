@@ -17,7 +17,6 @@
 #include <mutex>
 #include <random>
 #include <set>
-#include <string>
 #include <thread>
 #include <vector>
 
@@ -466,17 +465,8 @@ TEST(Threads, AThreadMovesOffShardZeroOnceItFindsItsLockHeld) {
   // free when the thread came, and it stayed, once under a loaded full
   // run).  A fixed pause raced a thread that a loaded machine had not yet
   // run.  10 s at most.
-  const std::string stat =
-      "/proc/self/task/" + std::to_string(tid.load()) + "/stat";
-  auto asleep = [&] {
-    char buf[512];
-    long n = probe_read_small_file(stat.c_str(), buf, sizeof buf - 1);
-    if (n <= 0) return false;
-    buf[n] = 0;
-    const char *close = std::strrchr(buf, ')');
-    return close && close[1] == ' ' && close[2] == 'S';
-  };
-  for (int i = 0; i < 10000 && !(probe_shard0_lock_has_waiter() && asleep());
+  for (int i = 0; i < 10000 && !(probe_shard0_lock_has_waiter() &&
+                                 probe_thread_state(tid.load()) == 'S');
        i++)
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   probe_hold_shard0_lock(0);
