@@ -1,7 +1,7 @@
 /* alloc.c: the core's entry points that are not inline (alloc.h) and their
  * slow paths: small-block refills and frees that miss the cache, large and
  * huge blocks, calloc, realloc, aligned allocation, pointer classification
- * and the reports of bad pointers, trimming. */
+ * and the words of bad pointers' reports (badptr.c says them), trimming. */
 #define _GNU_SOURCE
 #include "alloc/alloc.h"
 
@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "alloc/arena.h"
+#include "alloc/badptr.h"
 #include "alloc/central.h"
 #include "alloc/check.h"
 #include "alloc/config.h"
@@ -27,14 +28,6 @@
 #include "alloc/region.h"
 
 /* ---- bad pointers ---------------------------------------------------------- */
-
-depot_cold void depot_bad_pointer(const char *op, const void *p,
-                                  const char *why) {
-  int fatal = depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
-  depot_say("depot: %s(%p): %s%s", op, p, why,
-            fatal ? "" : " (ignored; the block is leaked)");
-  if (fatal) abort();
-}
 
 const char *(*depot_heap_name_hook)(unsigned slot);
 void (*depot_heap_trim_hook)(void);
@@ -64,14 +57,10 @@ depot_cold static void wrong_domain(const char *op, const void *p, unsigned was,
   depot_bad_pointer(op, p, why);
 }
 
-depot_cold static void double_free(const char *op, const void *p, unsigned d,
-                                   size_t usable, const char *where) {
-  char why[128];
-  snprintf(why, sizeof why,
-           "double free detected %s (a %zu-byte block of domain '%s' freed "
-           "twice)",
-           where, usable, depot_domain_name(d));
-  depot_bad_pointer(op, p, why);
+/* A block of domain d freed twice (badptr.h words it). */
+static void double_free(const char *op, const void *p, unsigned d,
+                        size_t usable, const char *where) {
+  depot_double_free(op, p, usable, "domain", depot_domain_name(d), where);
 }
 
 /* ---- classification ------------------------------------------------------ */

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "alloc/badptr.h" /* depot_bad_pointer, for the runtime's checks */
 #include "alloc/log.h"
 #include "alloc/numa_policy.h"
 
@@ -80,10 +81,6 @@ depot_numa_policy_t depot_core_numa_policy(void);
  * and the block's serial number, for the report of a write after free. */
 void depot_free_quarantined(void *block, unsigned domain, size_t user_off,
                             size_t size, uint64_t serial);
-
-/* Reports a bad pointer passed to op and aborts (or warns, per the
- * on_bad_free option). */
-void depot_bad_pointer(const char *op, const void *p, const char *why);
 
 typedef struct {
   size_t os_mapped_bytes; /* reserved or committed through the OS layer */

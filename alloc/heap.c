@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "alloc/arena.h"
+#include "alloc/badptr.h"
 #include "alloc/check.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
@@ -1031,12 +1032,8 @@ static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
   depot_heap_entry_t *e = entry_for(tc, h, depot_load_relaxed(&h->gen));
   depot_bin_t *bin = &e->bins[cls];
   if (((uintptr_t *)p)[1] == depot_free_key && bin_holds(bin, p)) {
-    char why[128];
-    snprintf(why, sizeof why,
-             "double free detected in the thread cache (a %u-byte block of "
-             "heap '%s' freed twice)",
-             depot_class_size[cls], h->name);
-    depot_bad_pointer("DepotHeap_Free", p, why);
+    depot_double_free("DepotHeap_Free", p, depot_class_size[cls], "heap",
+                      h->name, "in the thread cache");
     return;
   }
   if (bin->room <= 0) { /* full: its newest batch goes back to the heap */

@@ -5,9 +5,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "alloc/badptr.h"
 #include "alloc/config.h"
 #include "alloc/log.h"
 #include "alloc/meta.h"
@@ -128,7 +128,7 @@ void depot_quarantine_check(const depot_qentry_t *e) {
       (const void *)(b + e->user_off), e->size, depot_domain_name(e->domain),
       serial, changed, off, off, (long)last - (long)e->user_off, bytes,
       last - first + 1 > shown ? " ..." : "");
-  if (depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT) abort();
+  depot_bad_pointer_end();
 }
 
 void depot_quarantine_check_all(void) {

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "alloc/badptr.h"
 #include "alloc/check.h"
 #include "alloc/config.h"
 #include "alloc/log.h"
@@ -270,18 +271,12 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   return 0;
 }
 
-/* A block freed twice while it waited in the outbox (or pending): reported
- * as alloc.c's depot_bad_pointer reports a bad pointer (this layer lies
- * below it; the wording is alloc.c's double_free's), and kept once. */
+/* A block freed twice while it waited in the outbox (or pending):
+ * reported (badptr.h) and kept once. */
 static depot_cold void outbox_double_free(const void *p, unsigned li) {
-  int fatal = depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
-  depot_say(
-      "depot: free(%p): double free detected in the thread's outbox "
-      "(a %u-byte block of domain '%s' freed twice)%s",
-      p, (unsigned)depot_class_size[depot_list_class(li)],
-      depot_domain_name(depot_list_domain(li)),
-      fatal ? "" : " (ignored; the block is leaked)");
-  if (fatal) abort();
+  depot_double_free("free", p, depot_class_size[depot_list_class(li)], "domain",
+                    depot_domain_name(depot_list_domain(li)),
+                    "in the thread's outbox");
 }
 
 /* Puts the pending remote free (tcache.h, remote_pend) into its bucket,
