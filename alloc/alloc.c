@@ -526,17 +526,23 @@ static depot_noinline void free_full(void *p, unsigned d) {
     return;
   }
   if (!check_block("free", p, d, &bi)) return;
-  if (bi.kind == BLOCK_SMALL) {
-    /* The fast path sends a block carrying the free key here: a double
-     * free if the block is on the bin, the program's data otherwise. */
+  if (bi.kind == BLOCK_SMALL && ((uintptr_t *)p)[1] == depot_free_key) {
+    /* The fast path sends a block carrying the free key here.  A small
+     * block carries it from its free until an allocation hands it out
+     * again (every allocation path clears it): while it waits in a bin, an
+     * outbox, a pool's batch or inside an inbox's chain.  So this block is
+     * free already, freed twice: on this thread's bin (a walk says which,
+     * for the report) or in a pool or another thread's cache (its owner's
+     * bin, when another thread frees it there: the reverse of the remote
+     * case in depot_tcache_remote_free).  The key is random: data equals
+     * it only where a program copied it out of freed memory. */
     depot_tcache_t *tc = depot_thread_cache();
-    int twice = tc && ((uintptr_t *)p)[1] == depot_free_key &&
-                depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id));
+    int here = tc && depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id));
     if (tc) depot_idle_leave();
-    if (twice) {
-      double_free("free", p, d, bi.usable, "in the thread cache");
-      return;
-    }
+    double_free(
+        "free", p, d, bi.usable,
+        here ? "in the thread cache" : "in a pool or another thread's cache");
+    return;
   }
   if (depot_unlikely(depot_quarantine_on) && bi.kind != BLOCK_GUARD &&
       depot_quarantine_takes(bi.usable)) {

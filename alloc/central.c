@@ -553,6 +553,12 @@ static void return_to_spans(depot_central_t *c, void *head) {
     DEPOT_CHECK(s->state == DEPOT_SPAN_SMALL && s->list_id == c->list_id &&
                 s->used > 0);
     *(void **)b = s->free;
+    /* The free key off (tcache.h): on its span's list a block is no longer
+     * free in a cache, and an emptied span's memory takes no key into its
+     * next use, where a program's copy of it would make a free be taken
+     * for a double free (alloc.c's free_full).  The line is written
+     * anyway. */
+    ((uintptr_t *)b)[1] = 0;
     s->free = b;
     c->blocks_out--;
     if (--s->used == 0) {

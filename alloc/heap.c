@@ -401,6 +401,7 @@ static void give_locked(depot_heap_t *h, void *head, depot_span_t **empty) {
                 s->used > 0);
     depot_heap_class_t *c = &h->cls[depot_list_class(s->list_id)];
     *(void **)b = s->free;
+    ((uintptr_t *)b)[1] = 0; /* the free key off, as central.c does */
     s->free = b;
     c->out--;
     if (!s->in_partial) {

@@ -239,7 +239,9 @@ static int bucket_holds(const depot_outbox_t *b, unsigned li, const void *p) {
 }
 
 /* Every case of a remote free but the common one: another list id in the
- * bucket, the free key seen, the bucket full. */
+ * bucket, the free key seen, the bucket full.  Returns 0 (p is in the
+ * outbox or posted), or, for a block freed twice, where it waits free: 1 in
+ * this bucket, 2 elsewhere (see free_elsewhere); p is then left as it is. */
 static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned li) {
   /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
@@ -254,15 +256,19 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
                      depot_inbox_message(p, p, 1));
     return 0;
   }
+  if (depot_unlikely(((uintptr_t *)p)[1] == depot_free_key)) {
+    /* The free key, as on a bin: a block freed twice while it waits in this
+     * bucket is found by a walk.  One that carries the key and is not here
+     * waits free elsewhere (every free block of a small class carries it,
+     * alloc.c's free_full says where): most often in its owner's bin,
+     * freed there before this thread freed it again. */
+    return b->list_id == li && bucket_holds(b, li, p) ? 1 : 2;
+  }
   if (b->list_id != li) {
     post(tc, b);
     b->list_id = li;
     b->room = bucket_room(li);
     tc->outbox_last[b - tc->outbox] = p; /* the first in, so the last */
-  } else if (((uintptr_t *)p)[1] == depot_free_key) {
-    /* The free key, as on a bin: a block freed twice while it waits here
-     * is seen (confirmed by a walk, since data may equal the key). */
-    if (bucket_holds(b, li, p)) return 1;
   }
   ((uintptr_t *)p)[1] = depot_free_key;
   *(void **)p = b->head;
@@ -271,12 +277,15 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
   return 0;
 }
 
-/* A block freed twice while it waited in the outbox (or pending):
- * reported (badptr.h) and kept once. */
-static depot_cold void outbox_double_free(const void *p, unsigned li) {
+/* A block freed twice, found by a remote free: waiting in this thread's
+ * outbox (or pending: elsewhere 0) or elsewhere (remote_free_slow's 2).
+ * Reported (badptr.h); the outbox keeps what it holds. */
+static depot_cold void outbox_double_free(const void *p, unsigned li,
+                                          int elsewhere) {
   depot_double_free("free", p, depot_class_size[depot_list_class(li)], "domain",
                     depot_domain_name(depot_list_domain(li)),
-                    "in the thread's outbox");
+                    elsewhere ? "in a pool or another thread's cache"
+                              : "in the thread's outbox");
 }
 
 /* Puts the pending remote free (tcache.h, remote_pend) into its bucket,
@@ -286,12 +295,13 @@ static void settle(depot_tcache_t *tc) {
   if (!q) return;
   unsigned qli = tc->remote_pend_li;
   tc->remote_pend = NULL;
-  if (remote_free_slow(tc, q, qli)) outbox_double_free(q, qli);
+  int twice = remote_free_slow(tc, q, qli);
+  if (twice) outbox_double_free(q, qli, twice == 2);
 }
 
 void depot_tcache_remote_free(depot_tcache_t *tc, void *p, unsigned li) {
   if (depot_unlikely(p == tc->remote_pend)) { /* freed again at once */
-    outbox_double_free(p, li);
+    outbox_double_free(p, li, 0);
     return;
   }
   settle(tc);

@@ -422,9 +422,11 @@ TEST_F(AllocDeath, GarbageAtTheRegionEndUnderOwnerEntryZeroIsReported) {
       "depot: free\\(0x[0-9a-f]+\\): ");
 }
 
-TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
-  // A program may store any value, the key included, in a block's second
-  // word: the free that sees it walks the bin, finds nothing, frees.
+TEST(Alloc, ABlockCarryingTheFreeKeyIsTakenForAFreedOne) {
+  // A small block carries the key from its free until an allocation clears
+  // it, wherever it waits: so a free of a block that carries it is a double
+  // free, reported with where the block waits (this thread's bin, found by
+  // a walk, or elsewhere: another thread's cache, a pool).
   void *p = depot_alloc_call(32, RAW);
   depot_free_call(p, RAW);
   uintptr_t key = static_cast<uintptr_t *>(p)[1];  // what free wrote
@@ -434,12 +436,34 @@ TEST(Alloc, DataEqualToTheFreeKeyIsNoDoubleFree) {
     void *q = depot_alloc_call(32, RAW);
     EXPECT_NE(static_cast<uintptr_t *>(q)[1], key)
         << "alloc must clear the key";
-    static_cast<uintptr_t *>(q)[1] = key;
     v.push_back(q);
   }
-  for (void *q : v) depot_free_call(q, RAW);  // no report
-  for (int i = 0; i < 200; i++) v[i] = depot_alloc_call(32, RAW);
+  static_cast<uintptr_t *>(v[7])[1] = key;  // as if it waited free elsewhere
+  EXPECT_DEATH(depot_free_call(v[7], RAW),
+               "free\\(0x[0-9a-f]+\\): double free detected in a pool or "
+               "another thread's cache \\(a 32-byte block");
+  static_cast<uintptr_t *>(v[7])[1] = 0;
   for (void *q : v) depot_free_call(q, RAW);
+}
+
+TEST(Alloc, BlocksBackOnTheirSpansCarryNoFreeKey) {
+  // A block that goes back onto its span's list leaves the key behind, so
+  // that the memory a span gives to its next use holds none (a program's
+  // copy of it in a block's second word would make that block's free a
+  // reported double free).  One block stays live: its span, the others'
+  // too, stays a small span, not purged.
+  std::vector<void *> v;
+  for (int i = 0; i < 64; i++) v.push_back(depot_alloc_call(48, RAW));
+  void *keep = v.back();
+  v.pop_back();
+  for (void *q : v) depot_free_call(q, RAW);
+  uintptr_t key = static_cast<uintptr_t *>(v.back())[1];  // on the bin
+  EXPECT_EQ(key & 1, 1u);
+  depot_trim();  // the cache and the pools into the spans
+  int keyed = 0;
+  for (void *q : v) keyed += static_cast<uintptr_t *>(q)[1] == key;
+  EXPECT_EQ(keyed, 0);
+  depot_free_call(keep, RAW);
 }
 
 TEST(Alloc, WarnModeReportsAndLeaksInsteadOfAborting) {

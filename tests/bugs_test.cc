@@ -127,6 +127,14 @@ const Case kCases[] = {
     {"heap_bugs", "remote_double_free_later", "DEPOT_CONF=verbose=0",
      "free\\(0x[0-9a-f]+\\): double free detected in the thread's outbox \\(a 112-byte block of "
      "domain 'raw' freed twice\\)"},
+    // Two threads free one block: the second free finds it free elsewhere
+    // (the owner's bin; the other thread's outbox).
+    {"heap_bugs", "cross_thread_double_free", "DEPOT_CONF=verbose=0",
+     "free\\(0x[0-9a-f]+\\): double free detected in a pool or another thread's cache \\(a "
+     "112-byte block of domain 'raw' freed twice\\)"},
+    {"heap_bugs", "cross_thread_double_free_back", "DEPOT_CONF=verbose=0",
+     "free\\(0x[0-9a-f]+\\): double free detected in a pool or another thread's cache \\(a "
+     "112-byte block of domain 'raw' freed twice\\)"},
     {"heap_bugs", "foreign", "DEPOT_CONF=verbose=0", "free\\(0x[0-9a-f]+\\): not allocated by Depot"},
     {"heap_bugs", "wrong_family", "DEPOT_CONF=verbose=0",
      "block of domain 'raw' used with domain 'mem' \\(allocated by malloc's family or "

@@ -9,7 +9,11 @@
  * allocated, after enough such frees that the thread's outbox is in use:
  * run with a small quarantine), remote_double_free (a remote free made
  * twice in a row), remote_double_free_later (freed again after another
- * remote free, seen at the next one: alloc/tcache.h, remote_pend).
+ * remote free, seen at the next one: alloc/tcache.h, remote_pend),
+ * cross_thread_double_free (freed by the thread that allocated it, then
+ * by another thread: a remote free of a block waiting in its owner's bin),
+ * cross_thread_double_free_back (the other order: freed remotely, then
+ * freed by its owner while it waits in the other thread's outbox).
  * Prints "clean" when it reaches its end.  Run preloaded (libdepot.so) or
  * linked (//:depot_malloc, exporting its symbols with -rdynamic). */
 #define _GNU_SOURCE
@@ -73,6 +77,43 @@ static void remote_trio(size_t size) {
   if (pthread_create(&t, NULL, trio_alloc, NULL) != 0 ||
       pthread_join(t, NULL) != 0)
     exit(3);
+}
+
+/* cross_thread_double_free(_back): two blocks of main's (112 and 3008
+ * bytes: classes no other mode of this run uses), and a thread that frees
+ * them remotely: the first free leaves the block pending, the second puts
+ * it into the outbox (alloc/tcache.h, remote_pend).  The thread then waits
+ * until main has done its part, so that nothing posts its outbox first. */
+static void *cross[2];
+static pthread_barrier_t cross_freed, cross_done;
+static void *cross_free(void *arg) {
+  (void)arg;
+  free(launder(cross[0]));
+  free(launder(cross[1]));
+  pthread_barrier_wait(&cross_freed);
+  pthread_barrier_wait(&cross_done);
+  return NULL;
+}
+static void cross_thread(int owner_first, int ok) {
+  pthread_t t;
+  cross[0] = launder(malloc(112));
+  cross[1] = launder(malloc(3008));
+  void *again = cross[0];
+  if (owner_first && !ok) {
+    /* main's free puts it into main's bin; the thread's is the second */
+    free(launder(cross[0]));
+  }
+  if (owner_first && ok) cross[0] = launder(malloc(112)); /* a live one */
+  if (pthread_barrier_init(&cross_freed, NULL, 2) != 0 ||
+      pthread_barrier_init(&cross_done, NULL, 2) != 0 ||
+      pthread_create(&t, NULL, cross_free, NULL) != 0)
+    exit(3);
+  pthread_barrier_wait(&cross_freed);
+  /* Back: main frees the block that waits in the thread's outbox. */
+  if (!owner_first && !ok) free(launder(again));
+  pthread_barrier_wait(&cross_done);
+  if (pthread_join(t, NULL) != 0) exit(3);
+  if (owner_first && ok) free(launder(again));
 }
 
 int main(int argc, char **argv) {
@@ -170,6 +211,10 @@ int main(int argc, char **argv) {
     free(launder(trio[1]));
     if (!ok) free(launder(trio[0]));
     free(launder(trio[2]));
+  } else if (strcmp(m, "cross_thread_double_free") == 0) {
+    cross_thread(1, ok);
+  } else if (strcmp(m, "cross_thread_double_free_back") == 0) {
+    cross_thread(0, ok);
   } else {
     fprintf(stderr, "heap_bugs: unknown mode %s\n", m);
     return 2;
