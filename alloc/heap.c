@@ -1022,6 +1022,19 @@ static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
                        unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
   depot_span_t *empty = NULL;
+  if (((uintptr_t *)p)[1] == depot_free_key) {
+    /* Freed already, as alloc.c's free_full reasons: a heap's block carries
+     * the key from its free until an allocation clears it (and leaves it on
+     * its span's list: give_locked).  A walk of this thread's bin says
+     * where, for the report. */
+    int here =
+        tc &&
+        bin_holds(&entry_for(tc, h, depot_load_relaxed(&h->gen))->bins[cls], p);
+    depot_double_free(
+        "DepotHeap_Free", p, depot_class_size[cls], "heap", h->name,
+        here ? "in the thread cache" : "in a pool or another thread's cache");
+    return;
+  }
   if (!tc) {
     *(void **)p = NULL;
     depot_spin_lock(&h->lock);
@@ -1032,11 +1045,6 @@ static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
   }
   depot_heap_entry_t *e = entry_for(tc, h, depot_load_relaxed(&h->gen));
   depot_bin_t *bin = &e->bins[cls];
-  if (((uintptr_t *)p)[1] == depot_free_key && bin_holds(bin, p)) {
-    depot_double_free("DepotHeap_Free", p, depot_class_size[cls], "heap",
-                      h->name, "in the thread cache");
-    return;
-  }
   if (bin->room <= 0) { /* full: its newest batch goes back to the heap */
     void *head = bin->head, **tail = &bin->head;
     uint32_t n = 0;

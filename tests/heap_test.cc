@@ -499,7 +499,31 @@ TEST(HeapDeath, DoubleFreeInTheCache) {
   DepotHeap *h = Make("twice");
   void *p = DepotHeap_Malloc(h, 64);
   DepotHeap_Free(p);
-  EXPECT_DEATH(DepotHeap_Free(p), "double free.*heap 'twice'");
+  EXPECT_DEATH(DepotHeap_Free(p),
+               "double free detected in the thread cache.*heap 'twice'");
+  DepotHeap_Destroy(h);
+}
+
+TEST(HeapDeath, DoubleFreeByTwoThreads) {
+  // Freed by another thread into its cache, then here while it waits there
+  // (the thread lives on: its exit would put the block back on its span):
+  // the block carries the free key and is not on this thread's bin.
+  DepotHeap *h = Make("two threads");
+  void *p = DepotHeap_Malloc(h, 64);
+  std::atomic<int> step{0};
+  std::thread t([p, &step] {
+    DepotHeap_Free(p);
+    step = 1;
+    while (step != 2) std::this_thread::yield();
+  });
+  while (step != 1) std::this_thread::yield();
+  EXPECT_DEATH(
+      DepotHeap_Free(p),
+      "DepotHeap_Free\\(0x[0-9a-f]+\\): double free detected in a pool "
+      "or another thread's cache \\(a 64-byte block of heap 'two "
+      "threads' freed twice\\)");
+  step = 2;
+  t.join();
   DepotHeap_Destroy(h);
 }
 
