@@ -222,7 +222,7 @@ depot_owner_t *depot_owner_take(unsigned node) {
   return o;
 }
 
-static void return_to_spans(depot_central_t *c, void *head);
+static void return_to_spans(depot_central_t *c, void *head, const void *node);
 
 /* ---- inboxes ----------------------------------------------------------------
  * Vyukov's intrusive multi-producer queue, as snmalloc's remote queue.
@@ -324,7 +324,7 @@ static void to_spans(void *ctx, depot_inbox_node_t *m) {
   (void)ctx;
   uint32_t n;
   unsigned li = depot_inbox_list_id(m);
-  return_to_spans(depot_central_of(li), depot_inbox_open(m, &n));
+  return_to_spans(depot_central_of(li), depot_inbox_open(m, &n), m);
 }
 
 /* Whether a drain would take a message now (any thread; sequentially
@@ -539,8 +539,9 @@ static uint32_t carve(depot_central_t *c, uint32_t want, void **out) {
   return n + nfresh;
 }
 
-/* Puts blocks back into their spans; empty spans go back to the arena. */
-static void return_to_spans(depot_central_t *c, void *head) {
+/* Puts blocks back into their spans; empty spans go back to the arena.
+ * node: the message the chain came in (to_spans), or NULL. */
+static void return_to_spans(depot_central_t *c, void *head, const void *node) {
   depot_span_t *empty = NULL;
   pthread_mutex_lock(&c->lock);
   while (head) {
@@ -557,8 +558,11 @@ static void return_to_spans(depot_central_t *c, void *head) {
      * free in a cache, and an emptied span's memory takes no key into its
      * next use, where a program's copy of it would make a free be taken
      * for a double free (alloc.c's free_full).  The line is written
-     * anyway. */
-    ((uintptr_t *)b)[1] = 0;
+     * anyway.  But a message's last block (central.h), whose second word
+     * is its link (NULL since the drain took it, not the key), which a
+     * poster may still read, as a hint, after that (inbox_poppable): no
+     * plain store to it. */
+    if (b != node) ((uintptr_t *)b)[1] = 0;
     s->free = b;
     c->blocks_out--;
     if (--s->used == 0) {
@@ -609,7 +613,7 @@ void depot_central_give(depot_central_t *c, void *head, uint32_t count,
       return;
     }
   }
-  return_to_spans(c, head);
+  return_to_spans(c, head, NULL);
 }
 
 void depot_central_drain(depot_central_t *c) {
@@ -619,7 +623,7 @@ void depot_central_drain(depot_central_t *c) {
     depot_sub_relaxed(&c->stacked, rec(i)->count);
     void *head = rec(i)->head;
     record_free(NULL, i);
-    return_to_spans(c, head);
+    return_to_spans(c, head, NULL);
   }
 }
 
@@ -668,7 +672,7 @@ void depot_central_free_one(unsigned li, void *p) {
   /* Straight to the span: the pool may be a parked heap's, whose stacks
    * nobody takes from. */
   *(void **)p = NULL;
-  return_to_spans(depot_central_of(li), p);
+  return_to_spans(depot_central_of(li), p, NULL);
 }
 
 /* ---- invariants ------------------------------------------------------------ */

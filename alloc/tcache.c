@@ -241,7 +241,8 @@ static int bucket_holds(const depot_outbox_t *b, unsigned li, const void *p) {
 /* Every case of a remote free but the common one: another list id in the
  * bucket, the free key seen, the bucket full.  Returns 0 (p is in the
  * outbox or posted), or, for a block freed twice, where it waits free: 1 in
- * this bucket, 2 elsewhere (see free_elsewhere); p is then left as it is. */
+ * this bucket, 2 elsewhere (alloc.c's free_full lists where); p is then
+ * left as it is. */
 static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
                                            unsigned li) {
   /* Direct-mapped: a list id has one bucket (its owner's bits mixed with
