@@ -13,12 +13,17 @@ static int fatal(void) {
   return depot_options.on_bad_free == DEPOT_ON_BAD_FREE_ABORT;
 }
 
+/* The line, then the policy; ignored: what warn mode's suffix says. */
+static void report(const char *op, const void *p, const char *why,
+                   const char *ignored) {
+  int f = fatal();
+  depot_say("depot: %s(%p): %s%s", op, p, why, f ? "" : ignored);
+  if (f) abort();
+}
+
 depot_cold void depot_bad_pointer(const char *op, const void *p,
                                   const char *why) {
-  int f = fatal();
-  depot_say("depot: %s(%p): %s%s", op, p, why,
-            f ? "" : " (ignored; the block is leaked)");
-  if (f) abort();
+  report(op, p, why, " (ignored; the block is leaked)");
 }
 
 depot_cold void depot_double_free(const char *op, const void *p, size_t usable,
@@ -29,7 +34,8 @@ depot_cold void depot_double_free(const char *op, const void *p, size_t usable,
            "double free detected %s (a %zu-byte block of %s '%s' freed "
            "twice)",
            where, usable, owner_kind, owner_name);
-  depot_bad_pointer(op, p, why);
+  /* Not leaked: the block waits free where it was found. */
+  report(op, p, why, " (ignored; the block stays free)");
 }
 
 depot_cold void depot_bad_pointer_end(void) {

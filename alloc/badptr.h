@@ -3,7 +3,8 @@
  * a block written after its free.  One line through depot_say names the
  * call and the pointer; then the on_bad_free option decides: abort (the
  * default) ends the process, warn adds " (ignored; the block is leaked)"
- * and the call returns having changed nothing.  Every layer that finds a
+ * (for a double free "(ignored; the block stays free)") and the call
+ * returns having changed nothing.  Every layer that finds a
  * misuse (the thread cache's outbox, the quarantine, the entry points'
  * slow paths, heaps, the runtime's sized frees) reports it here, so the
  * wording and the policy live in one place.  Above the configuration
@@ -21,9 +22,10 @@ extern "C" {
 void depot_bad_pointer(const char *op, const void *p, const char *why);
 
 /* A block freed twice, found where (e.g. "in the thread cache"): reported
- * through depot_bad_pointer as "double free detected <where> (a
+ * as depot_bad_pointer reports, "double free detected <where> (a
  * <usable>-byte block of <owner> freed twice)", owner being "domain 'raw'"
- * or "heap 'name'" (owner_kind and owner_name). */
+ * or "heap 'name'" (owner_kind and owner_name); warn mode's suffix is
+ * " (ignored; the block stays free)": the second free changes nothing. */
 void depot_double_free(const char *op, const void *p, size_t usable,
                        const char *owner_kind, const char *owner_name,
                        const char *where);
