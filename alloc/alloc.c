@@ -539,9 +539,8 @@ static depot_noinline void free_full(void *p, unsigned d) {
     depot_tcache_t *tc = depot_thread_cache();
     int here = tc && depot_tcache_holds(tc, p, d, depot_list_class(bi.list_id));
     if (tc) depot_idle_leave();
-    double_free(
-        "free", p, d, bi.usable,
-        here ? "in the thread cache" : "in a pool or another thread's cache");
+    double_free("free", p, d, bi.usable,
+                here ? "in the thread cache" : DEPOT_FREED_ELSEWHERE);
     return;
   }
   if (depot_unlikely(depot_quarantine_on) && bi.kind != BLOCK_GUARD &&

@@ -30,6 +30,11 @@ void depot_double_free(const char *op, const void *p, size_t usable,
                        const char *owner_kind, const char *owner_name,
                        const char *where);
 
+/* depot_double_free's where for a block that carries the free key but is
+ * not where this thread looked (its bin, its outbox bucket): it waits free
+ * in a pool or in another thread's cache (alloc.c's free_full). */
+#define DEPOT_FREED_ELSEWHERE "in a pool or another thread's cache"
+
 /* For a report that depot_bad_pointer's form does not fit (the
  * quarantine's write after free, already said): aborts if on_bad_free is
  * abort, else returns. */

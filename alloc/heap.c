@@ -1030,9 +1030,9 @@ static void free_small(depot_heap_t *h, void *p, const depot_span_t *s,
     int here =
         tc &&
         bin_holds(&entry_for(tc, h, depot_load_relaxed(&h->gen))->bins[cls], p);
-    depot_double_free(
-        "DepotHeap_Free", p, depot_class_size[cls], "heap", h->name,
-        here ? "in the thread cache" : "in a pool or another thread's cache");
+    depot_double_free("DepotHeap_Free", p, depot_class_size[cls], "heap",
+                      h->name,
+                      here ? "in the thread cache" : DEPOT_FREED_ELSEWHERE);
     return;
   }
   if (!tc) {

@@ -283,10 +283,10 @@ static depot_noinline int remote_free_slow(depot_tcache_t *tc, void *p,
  * Reported (badptr.h); the outbox keeps what it holds. */
 static depot_cold void outbox_double_free(const void *p, unsigned li,
                                           int elsewhere) {
-  depot_double_free("free", p, depot_class_size[depot_list_class(li)], "domain",
-                    depot_domain_name(depot_list_domain(li)),
-                    elsewhere ? "in a pool or another thread's cache"
-                              : "in the thread's outbox");
+  depot_double_free(
+      "free", p, depot_class_size[depot_list_class(li)], "domain",
+      depot_domain_name(depot_list_domain(li)),
+      elsewhere ? DEPOT_FREED_ELSEWHERE : "in the thread's outbox");
 }
 
 /* Puts the pending remote free (tcache.h, remote_pend) into its bucket,
