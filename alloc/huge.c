@@ -147,30 +147,17 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
   return 2;
 }
 
-/* Grows a cached range to len bytes; its resident pages stay, with their
- * contents.  Returns its (possibly new) address, or 0 (the range is gone). */
-static uintptr_t cache_grow(cached_t c, size_t len) {
-  int charged = depot_limit_charge(len - c.size) == 0;
-  void *q = charged ? mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE)
-                    : MAP_FAILED;
-  if (q == MAP_FAILED) {
-    if (charged) depot_limit_shrink(len - c.size);
-    unmap(c.addr, c.size);
-    return 0;
-  }
-  depot_os_account_remap(c.size, len);
-  return (uintptr_t)q;
-}
-
-/* Puts a freed range into the cache, joined with cached ranges next to it
- * (so that a later request of their total size is served whole).  Ranges
- * pushed out to make room are added to evict[].  Lock held. */
-static void cache_put(uintptr_t addr, size_t len, cached_t *evict,
-                      size_t *nevict) {
-  uint32_t now = depot_os_now_ms();
+/* Puts a range freed at freed_ms (depot_os_now_ms) into the cache, joined
+ * with cached ranges next to it (so that a later request of their total
+ * size is served whole; the joined range is as old as its newest part).
+ * Ranges pushed out to make room are added to evict[].  Lock held. */
+static void cache_put(uintptr_t addr, size_t len, uint32_t freed_ms,
+                      cached_t *evict, size_t *nevict) {
   for (size_t i = 0; i < cache_n;) {
     if (cache[i].addr + cache[i].size == addr || addr + len == cache[i].addr) {
       if (cache[i].addr < addr) addr = cache[i].addr;
+      if (depot_ms_before(freed_ms, cache[i].freed_ms))
+        freed_ms = cache[i].freed_ms;
       len += cache[i].size;
       cache_bytes -= cache[i].size;
       cache[i] = cache[--cache_n];
@@ -190,12 +177,50 @@ static void cache_put(uintptr_t addr, size_t len, cached_t *evict,
     cache[oldest] = cache[--cache_n];
   }
   if (len > CACHE_BYTES) {
-    evict[(*nevict)++] = (cached_t){addr, len, now};
+    evict[(*nevict)++] = (cached_t){addr, len, freed_ms};
     return;
   }
-  cache[cache_n++] = (cached_t){addr, len, now};
+  cache[cache_n++] = (cached_t){addr, len, freed_ms};
   cache_bytes += len;
   depot_purge_ring();
+}
+
+/* Grows a cached range to len bytes; its resident pages stay, with their
+ * contents.  Returns its (possibly new) address, or 0: the range could not
+ * grow and is back in the cache, for the caller to map afresh.
+ *
+ * mremap grows the range in place when the pages after it are free and
+ * moves it (its page tables) when they are not, but it takes only a range
+ * within one mapping (VMA): a range joined from neighbours that were
+ * mapped apart, or moved, spans two or more, and mremap refuses it with
+ * EFAULT (a few times in every run of the suite's `large`).  Such a range
+ * still grows in place when the pages after it are free: the tail is
+ * mapped there.  A range that cannot grow either way goes back to the
+ * cache whole and as old as it was (so it still expires on time), to serve
+ * a request it fits; until 2026-12-02 it was unmapped, and the caller's
+ * fresh mapping faulted its pages in again. */
+static uintptr_t cache_grow(cached_t c, size_t len) {
+  size_t more = len - c.size;
+  if (depot_limit_charge(more) == 0) {
+    void *q = mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE);
+    if (q != MAP_FAILED) {
+      depot_os_account_remap(c.size, len);
+      return (uintptr_t)q;
+    }
+    void *tail = (void *)(c.addr + c.size);
+    if (depot_os_map_at(tail, more) == 0) { /* accounts the tail itself */
+      depot_os_thp(tail, more, depot_options.thp);
+      return c.addr;
+    }
+    depot_limit_shrink(more);
+  }
+  cached_t evict[CACHE_SLOTS + 1];
+  size_t nevict = 0;
+  pthread_mutex_lock(&huge_lock);
+  cache_put(c.addr, c.size, c.freed_ms, evict, &nevict);
+  pthread_mutex_unlock(&huge_lock);
+  unmap_all(evict, nevict);
+  return 0;
 }
 
 /* Records a mapping in the table.  Returns 0 or an errno value.  Lock held. */
@@ -220,7 +245,7 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain,
   /* Fault injection on reuse: the range goes back (joined again with what
    * it was split from; nothing is evicted, the cache holds what it held). */
   if (reuse && depot_os_commit_mapped() != 0) {
-    cache_put(got.addr, got.size, expired, &nexp);
+    cache_put(got.addr, got.size, got.freed_ms, expired, &nexp);
     reuse = -1;
   }
   pthread_mutex_unlock(&huge_lock);
@@ -303,7 +328,7 @@ int depot_huge_free(void *p) {
   table_remove(e);
   nexp = cache_expire(0, expired);
   if (depot_config_live(DEPOT_CONF_purge_delay_ms) > 0)
-    cache_put((uintptr_t)p, len, expired, &nexp);
+    cache_put((uintptr_t)p, len, depot_os_now_ms(), expired, &nexp);
   else expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);

@@ -9,6 +9,8 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -155,6 +157,82 @@ TEST_F(Huge, GrowsAShorterCachedRangeKeepingItsContents) {
   EXPECT_EQ(Stats().cached, 0u);
   for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(b.p[i], 0x5A);
   ASSERT_EQ(depot_huge_free(b.p), 1);
+}
+
+// A cached 4 MiB range at a known address whose pages after it are free
+// and which spans two mappings (VMAs), the shape that mremap refuses: an
+// 8 MiB block is freed, its front 4 MiB taken (and filled with 0x5A), the
+// cached rest unmapped, the front freed again, and its second half given
+// other flags (MADV_RANDOM splits the mapping in two).
+char *TwoMappingRange() {
+  Block x = Alloc(8 * MiB);
+  if (!x.p) return nullptr;
+  EXPECT_EQ(depot_huge_free(x.p), 1);
+  Block a = Alloc(4 * MiB);
+  EXPECT_EQ(a.p, x.p);
+  depot_huge_release_cache(); /* unmaps the back 4 MiB */
+  EXPECT_FALSE(Mapped(x.p + 4 * MiB, 4 * MiB));
+  memset(a.p, 0x5A, a.usable);
+  EXPECT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(madvise(a.p + 2 * MiB, 2 * MiB, MADV_RANDOM), 0);
+  return a.p;
+}
+
+// Whether a mapping of /proc/self/maps starts at p.
+bool MappingStartsAt(const void *p) {
+  FILE *f = fopen("/proc/self/maps", "r");
+  if (!f) return false;
+  char line[512];
+  bool found = false;
+  while (!found && fgets(line, sizeof line, f))
+    found = strtoull(line, nullptr, 16) == reinterpret_cast<uintptr_t>(p);
+  fclose(f);
+  return found;
+}
+
+TEST_F(Huge, GrowsARangeOfTwoMappingsInPlace) {
+  char *a = TwoMappingRange();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(MappingStartsAt(a + 2 * MiB)) << "the range is one mapping";
+  ASSERT_EQ(Stats().cached_bytes, 4 * MiB);
+
+  Block b = Alloc(6 * MiB);
+  ASSERT_EQ(b.p, a) << "not grown in place: mapped afresh";
+  EXPECT_EQ(b.dirty, 4 * MiB);
+  EXPECT_EQ(Stats().cached, 0u);
+  EXPECT_TRUE(Mapped(b.p, b.usable));
+  for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(b.p[i], 0x5A);
+  memset(b.p + 4 * MiB, 0x11, 2 * MiB); /* the tail is writable */
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+  EXPECT_EQ(Stats().cached_bytes, 6 * MiB);
+  depot_huge_release_cache();
+  EXPECT_FALSE(Mapped(a, 6 * MiB)) << "the grown range was not unmapped whole";
+}
+
+TEST_F(Huge, KeepsACachedRangeThatCannotGrow) {
+  char *a = TwoMappingRange();
+  ASSERT_NE(a, nullptr);
+  // A page just after the range: it can neither grow in place nor move.
+  void *guard = mmap(a + 4 * MiB, 4096, PROT_NONE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  ASSERT_EQ(guard, a + 4 * MiB);
+
+  Block b = Alloc(6 * MiB);
+  ASSERT_NE(b.p, nullptr);
+  EXPECT_NE(b.p, a);
+  EXPECT_EQ(b.dirty, 0u) << "not a fresh mapping";
+  EXPECT_EQ(Stats().cached, 1u) << "the range that could not grow is lost";
+  EXPECT_EQ(Stats().cached_bytes, 4 * MiB);
+  EXPECT_TRUE(Mapped(a, 4 * MiB));
+
+  // It still serves a request it fits, contents and all.
+  Block c = Alloc(4 * MiB);
+  ASSERT_EQ(c.p, a);
+  EXPECT_EQ(c.dirty, 4 * MiB);
+  for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(c.p[i], 0x5A);
+  ASSERT_EQ(depot_huge_free(c.p), 1);
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+  munmap(guard, 4096);
 }
 
 // Frees a, waits past a purge delay of delay_ms, then frees b (any huge call
