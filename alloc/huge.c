@@ -185,34 +185,39 @@ static void cache_put(uintptr_t addr, size_t len, uint32_t freed_ms,
   depot_purge_ring();
 }
 
-/* Grows a cached range to len bytes; its resident pages stay, with their
- * contents.  Returns its (possibly new) address, or 0: the range could not
- * grow and is back in the cache, for the caller to map afresh.
+/* Grows the mapped range [addr, addr + size) to len bytes, its pages and
+ * their contents kept.  Returns its (possibly new) address, or 0 (the range
+ * is as it was).  The caller has charged the growth to the limit.
  *
- * mremap grows the range in place when the pages after it are free and
- * moves it (its page tables) when they are not, but it takes only a range
- * within one mapping (VMA): a range joined from neighbours that were
- * mapped apart, or moved, spans two or more, and mremap refuses it with
- * EFAULT (a few times in every run of the suite's `large`).  Such a range
- * still grows in place when the pages after it are free: the tail is
- * mapped there.  A range that cannot grow either way goes back to the
- * cache whole and as old as it was (so it still expires on time), to serve
- * a request it fits; until 2026-12-02 it was unmapped, and the caller's
- * fresh mapping faulted its pages in again. */
+ * mremap grows a range in place when the pages after it are free and moves
+ * it (its page tables) when they are not, but it takes only a range within
+ * one mapping (VMA).  A range that spans two or more (a cached range joined
+ * from neighbours mapped apart or moved, or a block served from one) it
+ * refuses with EFAULT, a few times in every run of the suite's `large`;
+ * such a range still grows in place when the pages after it are free: the
+ * tail is mapped there. */
+static uintptr_t grow_range(uintptr_t addr, size_t size, size_t len) {
+  void *q = mremap((void *)addr, size, len, MREMAP_MAYMOVE);
+  if (q != MAP_FAILED) {
+    depot_os_account_remap(size, len);
+    return (uintptr_t)q;
+  }
+  void *tail = (void *)(addr + size);
+  if (depot_os_map_at(tail, len - size) != 0) return 0;
+  depot_os_thp(tail, len - size, depot_options.thp); /* as a fresh mapping */
+  return addr; /* depot_os_map_at accounted the tail */
+}
+
+/* Grows a cached range to len bytes (grow_range).  Returns its address, or
+ * 0: the range could not grow and is back in the cache, whole and as old
+ * as it was (so it still expires on time), to serve a request it fits, and
+ * the caller maps afresh.  Until 2026-12-02 such a range was unmapped, and
+ * the fresh mapping faulted its pages in again. */
 static uintptr_t cache_grow(cached_t c, size_t len) {
-  size_t more = len - c.size;
-  if (depot_limit_charge(more) == 0) {
-    void *q = mremap((void *)c.addr, c.size, len, MREMAP_MAYMOVE);
-    if (q != MAP_FAILED) {
-      depot_os_account_remap(c.size, len);
-      return (uintptr_t)q;
-    }
-    void *tail = (void *)(c.addr + c.size);
-    if (depot_os_map_at(tail, more) == 0) { /* accounts the tail itself */
-      depot_os_thp(tail, more, depot_options.thp);
-      return c.addr;
-    }
-    depot_limit_shrink(more);
+  if (depot_limit_charge(len - c.size) == 0) {
+    uintptr_t a = grow_range(c.addr, c.size, len);
+    if (a) return a;
+    depot_limit_shrink(len - c.size);
   }
   cached_t evict[CACHE_SLOTS + 1];
   size_t nevict = 0;
@@ -349,8 +354,16 @@ void *depot_huge_resize(void *p, size_t size) {
     pthread_mutex_unlock(&huge_lock);
     return NULL;
   }
-  void *q = mremap(p, old.size, len, MREMAP_MAYMOVE);
-  if (q == MAP_FAILED) {
+  void *q;
+  if (len > old.size) {
+    q = (void *)grow_range((uintptr_t)p, old.size, len);
+  } else {
+    /* Shrinking unmaps the tail, whatever mappings the block spans. */
+    q = mremap(p, old.size, len, 0);
+    if (q == MAP_FAILED) q = NULL;
+    else depot_os_account_remap(old.size, len);
+  }
+  if (!q) {
     if (len > old.size) depot_limit_shrink(len - old.size);
     pthread_mutex_unlock(&huge_lock);
     return NULL;
@@ -361,7 +374,6 @@ void *depot_huge_resize(void *p, size_t size) {
   table_count++;
   table_bytes += len;
   pthread_mutex_unlock(&huge_lock);
-  depot_os_account_remap(old.size, len);
   return q;
 }
 

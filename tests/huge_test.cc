@@ -159,12 +159,12 @@ TEST_F(Huge, GrowsAShorterCachedRangeKeepingItsContents) {
   ASSERT_EQ(depot_huge_free(b.p), 1);
 }
 
-// A cached 4 MiB range at a known address whose pages after it are free
-// and which spans two mappings (VMAs), the shape that mremap refuses: an
+// A 4 MiB block at a known address whose pages after it are free and which
+// spans two mappings (VMAs), the shape that mremap refuses to grow: an
 // 8 MiB block is freed, its front 4 MiB taken (and filled with 0x5A), the
-// cached rest unmapped, the front freed again, and its second half given
-// other flags (MADV_RANDOM splits the mapping in two).
-char *TwoMappingRange() {
+// cached rest unmapped, and the block's second half given other flags
+// (MADV_RANDOM splits the mapping in two).
+char *TwoMappingBlock() {
   Block x = Alloc(8 * MiB);
   if (!x.p) return nullptr;
   EXPECT_EQ(depot_huge_free(x.p), 1);
@@ -173,9 +173,15 @@ char *TwoMappingRange() {
   depot_huge_release_cache(); /* unmaps the back 4 MiB */
   EXPECT_FALSE(Mapped(x.p + 4 * MiB, 4 * MiB));
   memset(a.p, 0x5A, a.usable);
-  EXPECT_EQ(depot_huge_free(a.p), 1);
   EXPECT_EQ(madvise(a.p + 2 * MiB, 2 * MiB, MADV_RANDOM), 0);
   return a.p;
+}
+
+// The same range freed: cached.
+char *TwoMappingRange() {
+  char *a = TwoMappingBlock();
+  if (a) EXPECT_EQ(depot_huge_free(a), 1);
+  return a;
 }
 
 // Whether a mapping of /proc/self/maps starts at p.
@@ -233,6 +239,22 @@ TEST_F(Huge, KeepsACachedRangeThatCannotGrow) {
   ASSERT_EQ(depot_huge_free(c.p), 1);
   ASSERT_EQ(depot_huge_free(b.p), 1);
   munmap(guard, 4096);
+}
+
+TEST_F(Huge, ResizesABlockOfTwoMappingsInPlace) {
+  char *a = TwoMappingBlock();
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(MappingStartsAt(a + 2 * MiB)) << "the block is one mapping";
+  void *b = depot_huge_resize(a, 6 * MiB);
+  ASSERT_EQ(b, a) << "not grown in place (NULL: the caller would copy)";
+  for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(a[i], 0x5A);
+  memset(a + 4 * MiB, 0x11, 2 * MiB); /* the tail is writable */
+  // Shrinking across the mappings unmaps the tail, in place.
+  ASSERT_EQ(depot_huge_resize(a, 3 * MiB), a);
+  EXPECT_FALSE(Mapped(a + 3 * MiB, 3 * MiB));
+  for (size_t i = 0; i < 3 * MiB; i += 4096) ASSERT_EQ(a[i], 0x5A);
+  EXPECT_EQ(Stats().bytes, 3 * MiB);
+  ASSERT_EQ(depot_huge_free(a), 1);
 }
 
 // Frees a, waits past a purge delay of delay_ms, then frees b (any huge call
