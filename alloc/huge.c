@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "alloc/huge.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <sys/mman.h>
@@ -43,6 +44,9 @@ typedef struct {
   uintptr_t addr;
   size_t size;
   uint32_t freed_ms; /* depot_os_now_ms() when freed */
+  /* 1: failed to grow (cache_grow), so not taken to be grown again; it
+   * still serves requests it fits.  A join makes a new range: 0. */
+  uint32_t stuck;
 } cached_t;
 static cached_t cache[CACHE_SLOTS];
 static size_t cache_n, cache_bytes;
@@ -124,13 +128,13 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
     if (cache[i].addr % align) continue;
     if (cache[i].size >= len) {
       if (fit == cache_n || cache[i].size < cache[fit].size) fit = i;
-    } else if (align <= OS_PAGE &&
+    } else if (align <= OS_PAGE && !cache[i].stuck &&
                (grow == cache_n || cache[i].size > cache[grow].size)) {
       grow = i;
     }
   }
   if (fit != cache_n) {
-    *out = (cached_t){cache[fit].addr, len, cache[fit].freed_ms};
+    *out = (cached_t){cache[fit].addr, len, cache[fit].freed_ms, 0};
     cache_bytes -= len;
     if (cache[fit].size > len) {
       cache[fit].addr += len;
@@ -147,18 +151,20 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
   return 2;
 }
 
-/* Puts a range freed at freed_ms (depot_os_now_ms) into the cache, joined
- * with cached ranges next to it (so that a later request of their total
- * size is served whole; the joined range is as old as its newest part).
- * Ranges pushed out to make room are added to evict[].  Lock held. */
-static void cache_put(uintptr_t addr, size_t len, uint32_t freed_ms,
-                      cached_t *evict, size_t *nevict) {
+/* Puts the range c (freed at c.freed_ms, depot_os_now_ms) into the cache,
+ * joined with cached ranges next to it (so that a later request of their
+ * total size is served whole; the joined range is as old as its newest
+ * part).  Ranges pushed out to make room, the oldest first (c itself, if it
+ * is older than all of them), are added to evict[].  Lock held. */
+static void cache_put(cached_t c, cached_t *evict, size_t *nevict) {
   for (size_t i = 0; i < cache_n;) {
-    if (cache[i].addr + cache[i].size == addr || addr + len == cache[i].addr) {
-      if (cache[i].addr < addr) addr = cache[i].addr;
-      if (depot_ms_before(freed_ms, cache[i].freed_ms))
-        freed_ms = cache[i].freed_ms;
-      len += cache[i].size;
+    if (cache[i].addr + cache[i].size == c.addr ||
+        c.addr + c.size == cache[i].addr) {
+      if (cache[i].addr < c.addr) c.addr = cache[i].addr;
+      if (depot_ms_before(c.freed_ms, cache[i].freed_ms))
+        c.freed_ms = cache[i].freed_ms;
+      c.size += cache[i].size;
+      c.stuck = 0;
       cache_bytes -= cache[i].size;
       cache[i] = cache[--cache_n];
       i = 0; /* the joined range may now touch another */
@@ -167,21 +173,23 @@ static void cache_put(uintptr_t addr, size_t len, uint32_t freed_ms,
     }
   }
   while (cache_n > 0 &&
-         (cache_n == CACHE_SLOTS || cache_bytes + len > CACHE_BYTES)) {
+         (cache_n == CACHE_SLOTS || cache_bytes + c.size > CACHE_BYTES)) {
     size_t oldest = 0;
     for (size_t i = 1; i < cache_n; i++)
       if (depot_ms_before(cache[i].freed_ms, cache[oldest].freed_ms))
         oldest = i;
+    if (depot_ms_before(c.freed_ms, cache[oldest].freed_ms)) break;
     evict[(*nevict)++] = cache[oldest];
     cache_bytes -= cache[oldest].size;
     cache[oldest] = cache[--cache_n];
   }
-  if (len > CACHE_BYTES) {
-    evict[(*nevict)++] = (cached_t){addr, len, freed_ms};
+  if (c.size > CACHE_BYTES || cache_n == CACHE_SLOTS ||
+      cache_bytes + c.size > CACHE_BYTES) {
+    evict[(*nevict)++] = c;
     return;
   }
-  cache[cache_n++] = (cached_t){addr, len, freed_ms};
-  cache_bytes += len;
+  cache[cache_n++] = c;
+  cache_bytes += c.size;
   depot_purge_ring();
 }
 
@@ -209,10 +217,11 @@ static uintptr_t grow_range(uintptr_t addr, size_t size, size_t len) {
 }
 
 /* Grows a cached range to len bytes (grow_range).  Returns its address, or
- * 0: the range could not grow and is back in the cache, whole and as old
- * as it was (so it still expires on time), to serve a request it fits, and
- * the caller maps afresh.  Until 2026-12-02 such a range was unmapped, and
- * the fresh mapping faulted its pages in again. */
+ * 0: the range could not grow and is back in the cache, whole, as old as it
+ * was (so it still expires on time) and marked stuck (so no later request
+ * tries to grow it again), to serve a request it fits; the caller maps
+ * afresh.  Until 2026-12-02 such a range was unmapped, and the fresh
+ * mapping faulted its pages in again. */
 static uintptr_t cache_grow(cached_t c, size_t len) {
   if (depot_limit_charge(len - c.size) == 0) {
     uintptr_t a = grow_range(c.addr, c.size, len);
@@ -221,10 +230,45 @@ static uintptr_t cache_grow(cached_t c, size_t len) {
   }
   cached_t evict[CACHE_SLOTS + 1];
   size_t nevict = 0;
+  c.stuck = 1;
   pthread_mutex_lock(&huge_lock);
-  cache_put(c.addr, c.size, c.freed_ms, evict, &nevict);
+  cache_put(c, evict, &nevict);
   pthread_mutex_unlock(&huge_lock);
   unmap_all(evict, nevict);
+  return 0;
+}
+
+/* Takes the cached range holding addr (the range cache_grow put back, or
+ * what it has been joined into) out of the cache and unmaps it.  Returns 1,
+ * or 0 where no cached range holds addr any more. */
+static int cache_drop(uintptr_t addr) {
+  cached_t c = {0, 0, 0, 0};
+  pthread_mutex_lock(&huge_lock);
+  for (size_t i = 0; i < cache_n; i++) {
+    if (addr - cache[i].addr < cache[i].size) {
+      c = cache[i];
+      cache_bytes -= c.size;
+      cache[i] = cache[--cache_n];
+      break;
+    }
+  }
+  pthread_mutex_unlock(&huge_lock);
+  if (!c.size) return 0;
+  unmap(c.addr, c.size);
+  return 1;
+}
+
+/* A fresh mapping of len bytes at align, charged to the limit.  Returns 0
+ * or an errno value. */
+static int map_fresh(size_t len, size_t align, void **p) {
+  if (depot_limit_charge(len) != 0) return ENOMEM;
+  /* Accounted like any mapping: the overcommit policy may refuse it. */
+  int err = depot_os_map_blocks(len, align, p);
+  if (err) {
+    depot_limit_shrink(len);
+    return err;
+  }
+  depot_os_thp(*p, len, depot_options.thp);
   return 0;
 }
 
@@ -243,14 +287,14 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain,
   if (align < OS_PAGE) align = OS_PAGE;
   size_t len = depot_huge_usable(size);
   if (len < size) return NULL;
-  cached_t expired[CACHE_SLOTS], got = {0, 0, 0};
+  cached_t expired[CACHE_SLOTS], got = {0, 0, 0, 0};
   pthread_mutex_lock(&huge_lock);
   size_t nexp = cache_expire(0, expired);
   int reuse = cache_take(len, align, &got);
   /* Fault injection on reuse: the range goes back (joined again with what
    * it was split from; nothing is evicted, the cache holds what it held). */
   if (reuse && depot_os_commit_mapped() != 0) {
-    cache_put(got.addr, got.size, got.freed_ms, expired, &nexp);
+    cache_put(got, expired, &nexp);
     reuse = -1;
   }
   pthread_mutex_unlock(&huge_lock);
@@ -263,14 +307,15 @@ void *depot_huge_alloc(size_t size, size_t align, unsigned domain,
                                 : 0;
   *dirty = addr ? (reuse == 1 ? len : got.size) : 0;
   void *p = (void *)addr;
+  /* A range that could not grow went back to the cache, still mapped and
+   * held: where a fresh mapping then does not fit (the memory limit, the
+   * overcommit policy, RLIMIT_AS), it is unmapped, as before it could go
+   * back, and the mapping tried again. */
   if (!p) {
-    if (depot_limit_charge(len) != 0) return NULL;
-    /* Accounted like any mapping: the overcommit policy may refuse it. */
-    if (depot_os_map_blocks(len, align, &p) != 0) {
-      depot_limit_shrink(len);
-      return NULL;
-    }
-    depot_os_thp(p, len, depot_options.thp);
+    int err = map_fresh(len, align, &p);
+    if (err && reuse == 2 && cache_drop(got.addr))
+      err = map_fresh(len, align, &p);
+    if (err) return NULL;
   }
   pthread_mutex_lock(&huge_lock);
   int err = table_add((uintptr_t)p, len, domain);
@@ -333,8 +378,9 @@ int depot_huge_free(void *p) {
   table_remove(e);
   nexp = cache_expire(0, expired);
   if (depot_config_live(DEPOT_CONF_purge_delay_ms) > 0)
-    cache_put((uintptr_t)p, len, depot_os_now_ms(), expired, &nexp);
-  else expired[nexp++] = (cached_t){(uintptr_t)p, len, 0};
+    cache_put((cached_t){(uintptr_t)p, len, depot_os_now_ms(), 0}, expired,
+              &nexp);
+  else expired[nexp++] = (cached_t){(uintptr_t)p, len, 0, 0};
   pthread_mutex_unlock(&huge_lock);
   unmap_all(expired, nexp);
   return 1;

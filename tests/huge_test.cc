@@ -19,6 +19,8 @@
 #include "alloc/alloc_api.h"
 #include "alloc/config.h"
 #include "alloc/huge.h"
+#include "alloc/limit.h"
+#include "alloc/os.h"
 
 namespace {
 
@@ -53,6 +55,12 @@ bool Mapped(const void *p, size_t n) {
   return false;
 }
 
+// A setting changed as a running program would change it.
+void SetConfig(depot_conf_key_t id, const char *value) {
+  char err[160];
+  ASSERT_EQ(depot_config_set(id, value, err, sizeof err), 0) << err;
+}
+
 // The purge delay, changed as a running program would (the core reads it
 // with depot_config_live).
 void SetPurgeDelay(unsigned ms) {
@@ -72,6 +80,9 @@ class Huge : public ::testing::Test {
     ASSERT_EQ(Stats().cached, 0u);
   }
   void TearDown() override {
+    SetConfig(DEPOT_CONF_memory_limit, "0");
+    SetConfig(DEPOT_CONF_memory_limit_margin, "10%");
+    SetConfig(DEPOT_CONF_memory_limit_soft, "90");
     depot_huge_release_cache();
     SetPurgeDelay(kLongDelayMs);
   }
@@ -170,6 +181,7 @@ char *TwoMappingBlock() {
   EXPECT_EQ(depot_huge_free(x.p), 1);
   Block a = Alloc(4 * MiB);
   EXPECT_EQ(a.p, x.p);
+  if (a.p != x.p) return nullptr;
   depot_huge_release_cache(); /* unmaps the back 4 MiB */
   EXPECT_FALSE(Mapped(x.p + 4 * MiB, 4 * MiB));
   memset(a.p, 0x5A, a.usable);
@@ -180,7 +192,9 @@ char *TwoMappingBlock() {
 // The same range freed: cached.
 char *TwoMappingRange() {
   char *a = TwoMappingBlock();
-  if (a) EXPECT_EQ(depot_huge_free(a), 1);
+  if (a) {
+    EXPECT_EQ(depot_huge_free(a), 1);
+  }
   return a;
 }
 
@@ -204,6 +218,7 @@ TEST_F(Huge, GrowsARangeOfTwoMappingsInPlace) {
 
   Block b = Alloc(6 * MiB);
   ASSERT_EQ(b.p, a) << "not grown in place: mapped afresh";
+  EXPECT_TRUE(MappingStartsAt(a + 4 * MiB)) << "not the tail mapped in place";
   EXPECT_EQ(b.dirty, 4 * MiB);
   EXPECT_EQ(Stats().cached, 0u);
   EXPECT_TRUE(Mapped(b.p, b.usable));
@@ -215,13 +230,26 @@ TEST_F(Huge, GrowsARangeOfTwoMappingsInPlace) {
   EXPECT_FALSE(Mapped(a, 6 * MiB)) << "the grown range was not unmapped whole";
 }
 
+// A page mapped just after [p, p + 4 MiB) so that the range there can
+// neither grow in place nor move; unmapped when it goes out of scope.
+struct GuardAfter {
+  explicit GuardAfter(char *p)
+      : at(mmap(p + 4 * MiB, 4096, PROT_NONE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0)),
+        ok(at == p + 4 * MiB) {}
+  ~GuardAfter() {
+    if (at != MAP_FAILED) munmap(at, 4096);
+  }
+  void *at;
+  bool ok;
+};
+
 TEST_F(Huge, KeepsACachedRangeThatCannotGrow) {
   char *a = TwoMappingRange();
   ASSERT_NE(a, nullptr);
-  // A page just after the range: it can neither grow in place nor move.
-  void *guard = mmap(a + 4 * MiB, 4096, PROT_NONE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
-  ASSERT_EQ(guard, a + 4 * MiB);
+  GuardAfter guard(a);
+  ASSERT_TRUE(guard.ok);
+  size_t held = depot_limit_held(), mapped = depot_os_mapped_bytes();
 
   Block b = Alloc(6 * MiB);
   ASSERT_NE(b.p, nullptr);
@@ -230,6 +258,10 @@ TEST_F(Huge, KeepsACachedRangeThatCannotGrow) {
   EXPECT_EQ(Stats().cached, 1u) << "the range that could not grow is lost";
   EXPECT_EQ(Stats().cached_bytes, 4 * MiB);
   EXPECT_TRUE(Mapped(a, 4 * MiB));
+  EXPECT_EQ(depot_limit_held(), held + 6 * MiB)
+      << "the failed growth stays charged";
+  EXPECT_EQ(depot_os_mapped_bytes(), mapped + 6 * MiB);
+  depot_huge_check();
 
   // It still serves a request it fits, contents and all.
   Block c = Alloc(4 * MiB);
@@ -238,7 +270,29 @@ TEST_F(Huge, KeepsACachedRangeThatCannotGrow) {
   for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(c.p[i], 0x5A);
   ASSERT_EQ(depot_huge_free(c.p), 1);
   ASSERT_EQ(depot_huge_free(b.p), 1);
-  munmap(guard, 4096);
+}
+
+// Near the memory limit, a range that could not grow is unmapped when the
+// fresh mapping does not fit beside it, as if it had never gone back.
+TEST_F(Huge, DropsARangeThatCannotGrowWhenTheLimitNeedsItsRoom) {
+  char *a = TwoMappingRange();
+  ASSERT_NE(a, nullptr);
+  GuardAfter guard(a);
+  ASSERT_TRUE(guard.ok);
+  // Room for 5 MiB more: not 6 MiB beside the cached 4, but 6 in its place.
+  size_t limit = depot_limit_held() + 5 * MiB;
+  SetConfig(DEPOT_CONF_memory_limit_margin, "0");
+  SetConfig(DEPOT_CONF_memory_limit_soft, "100");
+  SetConfig(DEPOT_CONF_memory_limit, std::to_string(limit).c_str());
+  ASSERT_GE(depot_limit_soft_bytes() + 100, limit);
+
+  Block b = Alloc(6 * MiB);
+  SetConfig(DEPOT_CONF_memory_limit, "0");
+  ASSERT_NE(b.p, nullptr) << "refused while the stuck range held its room";
+  EXPECT_EQ(Stats().cached, 0u);
+  EXPECT_FALSE(Mapped(a, 4 * MiB));
+  depot_huge_check();
+  ASSERT_EQ(depot_huge_free(b.p), 1);
 }
 
 TEST_F(Huge, ResizesABlockOfTwoMappingsInPlace) {
@@ -247,6 +301,7 @@ TEST_F(Huge, ResizesABlockOfTwoMappingsInPlace) {
   ASSERT_TRUE(MappingStartsAt(a + 2 * MiB)) << "the block is one mapping";
   void *b = depot_huge_resize(a, 6 * MiB);
   ASSERT_EQ(b, a) << "not grown in place (NULL: the caller would copy)";
+  EXPECT_TRUE(MappingStartsAt(a + 4 * MiB)) << "not the tail mapped in place";
   for (size_t i = 0; i < 4 * MiB; i += 4096) ASSERT_EQ(a[i], 0x5A);
   memset(a + 4 * MiB, 0x11, 2 * MiB); /* the tail is writable */
   // Shrinking across the mappings unmaps the tail, in place.
