@@ -1,7 +1,9 @@
 // Huge blocks and the cache of freed mappings on their own: reuse keeps the
 // pages and their contents, a cached range is split to serve a smaller
-// request, adjacent freed ranges are joined, and cached ranges are unmapped
-// once the purge delay has passed or on trim, and not before.
+// request and grown for a longer one (also where it spans two mappings,
+// which mremap refuses; one that cannot grow stays cached), adjacent freed
+// ranges are joined, and cached ranges are unmapped once the purge delay has
+// passed or on trim, and not before.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
