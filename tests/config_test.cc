@@ -309,7 +309,9 @@ TEST(OptionName, EnumeratesEveryKeyAndStatistic) {
   char buf[256];
   for (unsigned i = 0; const char *name = DepotMem_OptionName(i); i++) {
     (std::strncmp(name, "stats.", 6) == 0 ? stats : keys)++;
-    if (stats) EXPECT_EQ(std::strncmp(name, "stats.", 6), 0) << "keys first";
+    if (stats) {
+      EXPECT_EQ(std::strncmp(name, "stats.", 6), 0) << "keys first";
+    }
     EXPECT_EQ(DepotMem_GetOption(name, buf, sizeof buf), 0) << name;
   }
   EXPECT_GE(keys, 20u);

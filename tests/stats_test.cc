@@ -121,7 +121,9 @@ TEST(Stats, ClassRowsAscendThenTheRestAreZero) {
   const DepotMemClassStats *rows = s.domains[DEPOT_DOMAIN_RAW].classes;
   unsigned n = 0;
   while (n < DEPOT_STATS_CLASSES && rows[n].block_size) {
-    if (n) EXPECT_GT(rows[n].block_size, rows[n - 1].block_size) << n;
+    if (n) {
+      EXPECT_GT(rows[n].block_size, rows[n - 1].block_size) << n;
+    }
     n++;
   }
   ASSERT_GT(n, 8u);
