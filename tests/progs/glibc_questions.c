@@ -59,10 +59,10 @@ int main(void) {
   struct mallinfo2 during = mallinfo2();
   if (during.uordblks + during.hblkhd < before.uordblks + before.hblkhd + ((size_t)10 << 20))
     return fail("mallinfo2 does not see the block");
-    /* The old interface, deprecated in glibc 2.33, is what older programs
-   * call: it must answer too. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  /* The old interface, deprecated in glibc 2.33, is what older programs
+   * call: it must answer too. */
   struct mallinfo old = mallinfo();
 #pragma GCC diagnostic pop
   if (old.hblkhd <= 0 && old.uordblks <= 0) return fail("mallinfo is empty");
