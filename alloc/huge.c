@@ -37,7 +37,8 @@ static size_t table_count, table_bytes;
  * mappings and CACHE_BYTES bytes, each released purge_delay_ms after it was
  * freed (checked on every huge call).  Freed ranges next to each other are
  * joined; a request splits the smallest range long enough, or grows the
- * longest shorter one, so the cache serves like a page heap. */
+ * longest shorter one (that has not failed to grow), so the cache serves
+ * like a page heap. */
 #define CACHE_SLOTS 64
 #define CACHE_BYTES ((size_t)512 << 20)
 typedef struct {
@@ -183,8 +184,7 @@ static void cache_put(cached_t c, cached_t *evict, size_t *nevict) {
     cache_bytes -= cache[oldest].size;
     cache[oldest] = cache[--cache_n];
   }
-  if (c.size > CACHE_BYTES || cache_n == CACHE_SLOTS ||
-      cache_bytes + c.size > CACHE_BYTES) {
+  if (cache_n == CACHE_SLOTS || cache_bytes + c.size > CACHE_BYTES) {
     evict[(*nevict)++] = c;
     return;
   }

@@ -66,11 +66,7 @@ void SetConfig(depot_conf_key_t id, const char *value) {
 // The purge delay, changed as a running program would (the core reads it
 // with depot_config_live).
 void SetPurgeDelay(unsigned ms) {
-  char err[160];
-  ASSERT_EQ(depot_config_set(DEPOT_CONF_purge_delay_ms,
-                             std::to_string(ms).c_str(), err, sizeof err),
-            0)
-      << err;
+  SetConfig(DEPOT_CONF_purge_delay_ms, std::to_string(ms).c_str());
 }
 
 class Huge : public ::testing::Test {
