@@ -152,15 +152,31 @@ static int cache_take(size_t len, size_t align, cached_t *out) {
   return 2;
 }
 
+/* Whether the ranges a and b are next to each other. */
+static int touching(cached_t a, cached_t b) {
+  return a.addr + a.size == b.addr || b.addr + b.size == a.addr;
+}
+
 /* Puts the range c (freed at c.freed_ms, depot_os_now_ms) into the cache,
  * joined with cached ranges next to it (so that a later request of their
  * total size is served whole; the joined range is as old as its newest
  * part).  Ranges pushed out to make room, the oldest first (c itself, if it
- * is older than all of them), are added to evict[].  Lock held. */
+ * is older than all of them), are added to evict[].  A range longer than
+ * the cache once joined (CACHE_BYTES; cached ranges never touch, so its
+ * neighbours are the one before it and the one after) could never stay:
+ * it alone is added to evict[] and the cache keeps what it holds.  (Until
+ * 2026-12-02 it was joined, pushed every cached range out, and was then
+ * evicted itself.)  Lock held. */
 static void cache_put(cached_t c, cached_t *evict, size_t *nevict) {
+  size_t joined = c.size;
+  for (size_t i = 0; i < cache_n; i++)
+    if (touching(cache[i], c)) joined += cache[i].size;
+  if (joined > CACHE_BYTES) {
+    evict[(*nevict)++] = c;
+    return;
+  }
   for (size_t i = 0; i < cache_n;) {
-    if (cache[i].addr + cache[i].size == c.addr ||
-        c.addr + c.size == cache[i].addr) {
+    if (touching(cache[i], c)) {
       if (cache[i].addr < c.addr) c.addr = cache[i].addr;
       if (depot_ms_before(c.freed_ms, cache[i].freed_ms))
         c.freed_ms = cache[i].freed_ms;

@@ -2,8 +2,9 @@
 // pages and their contents, a cached range is split to serve a smaller
 // request and grown for a longer one (also where it spans two mappings,
 // which mremap refuses; one that cannot grow stays cached), adjacent freed
-// ranges are joined, and cached ranges are unmapped once the purge delay has
-// passed or on trim, and not before.
+// ranges are joined, a range longer than the cache is unmapped alone, and
+// cached ranges are unmapped once the purge delay has passed or on trim, and
+// not before.
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -308,6 +309,65 @@ TEST_F(Huge, ResizesABlockOfTwoMappingsInPlace) {
   for (size_t i = 0; i < 3 * MiB; i += 4096) ASSERT_EQ(a[i], 0x5A);
   EXPECT_EQ(Stats().bytes, 3 * MiB);
   ASSERT_EQ(depot_huge_free(a), 1);
+}
+
+// The cache holds at most 512 MiB (CACHE_BYTES, huge.c).  A freed range
+// longer than that, alone or once joined with its cached neighbours, is
+// unmapped by itself: the cache keeps what it holds (it used to push every
+// cached range out first).
+constexpr size_t kCacheBytes = 512 * MiB;
+
+// A 4 MiB range cached beside a live spacer (freed after it).
+struct CachedBeside {
+  Block k = Alloc(4 * MiB), spacer = Alloc(4 * MiB);
+  bool ok = k.p && spacer.p && depot_huge_free(k.p) == 1;
+  ~CachedBeside() {
+    if (spacer.p) depot_huge_free(spacer.p);
+  }
+};
+
+TEST_F(Huge, ARangeLongerThanTheCacheLeavesTheCacheAsItWas) {
+  // Mapped first: a request would grow the cached range instead.
+  Block big = Alloc(kCacheBytes + 8 * MiB); /* untouched: address space */
+  ASSERT_NE(big.p, nullptr);
+  CachedBeside c;
+  ASSERT_TRUE(c.ok);
+  ASSERT_EQ(Stats().cached, 1u);
+  ASSERT_EQ(depot_huge_free(big.p), 1);
+  EXPECT_EQ(Stats().cached, 1u) << "the cached range was pushed out";
+  EXPECT_EQ(Stats().cached_bytes, 4 * MiB);
+  EXPECT_TRUE(Mapped(c.k.p, 4 * MiB));
+  EXPECT_FALSE(Mapped(big.p, big.usable)) << "cached past the cache's size";
+  depot_huge_check();
+}
+
+TEST_F(Huge, ARangeLongerThanTheCacheOnceJoinedIsUnmappedAlone) {
+  // Two live blocks side by side, a of 300 MiB and b of 300 MiB: a 512 MiB
+  // block with 88 MiB free after it (a 600 MiB one shrunk in place), freed
+  // (cached whole), split into a and b (212 MiB), b grown in place.
+  Block z = Alloc(600 * MiB);
+  ASSERT_NE(z.p, nullptr);
+  ASSERT_EQ(depot_huge_resize(z.p, kCacheBytes), z.p);
+  ASSERT_EQ(depot_huge_free(z.p), 1);
+  ASSERT_EQ(Stats().cached_bytes, kCacheBytes);
+  Block a = Alloc(300 * MiB), b = Alloc(212 * MiB);
+  ASSERT_EQ(a.p, z.p);
+  ASSERT_EQ(b.p, z.p + 300 * MiB);
+  ASSERT_EQ(depot_huge_resize(b.p, 300 * MiB), b.p) << "not grown in place";
+  ASSERT_EQ(Stats().cached, 0u);
+
+  CachedBeside c;
+  ASSERT_TRUE(c.ok);
+  ASSERT_EQ(depot_huge_free(b.p), 1);
+  ASSERT_EQ(Stats().cached_bytes, 304 * MiB);
+  // a touches the cached b: 600 MiB joined.
+  ASSERT_EQ(depot_huge_free(a.p), 1);
+  EXPECT_EQ(Stats().cached, 2u) << "a cached range was pushed out";
+  EXPECT_EQ(Stats().cached_bytes, 304 * MiB);
+  EXPECT_FALSE(Mapped(a.p, 300 * MiB)) << "a was cached";
+  EXPECT_TRUE(Mapped(b.p, 300 * MiB));
+  EXPECT_TRUE(Mapped(c.k.p, 4 * MiB));
+  depot_huge_check();
 }
 
 // Frees a, waits past a purge delay of delay_ms, then frees b (any huge call
