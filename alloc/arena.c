@@ -123,6 +123,37 @@ static depot_span_t *make_free(depot_arena_t *a, depot_segment_t *seg,
   return s;
 }
 
+/* Purges the dirty free span s (lock held).  Returns 0, or -1 where the OS
+ * refused (s stays dirty: still usable, merely still resident). */
+static int purge_span(depot_arena_t *a, depot_span_t *s) {
+  if (depot_os_decommit(depot_span_start(s),
+                        (size_t)s->npages << DEPOT_PAGE_SHIFT,
+                        a->purge_lazy) != 0)
+    return -1;
+  s->dirty = 0;
+  a->dirty_pages -= s->npages;
+  a->purged_pages += s->npages;
+  return 0;
+}
+
+/* Files [start, end) of seg as one dirty free span (dirty since dirty_ms):
+ * pages just freed, joined with the free neighbours absorbed into them, of
+ * which `clean` pages had been purged.  A free span is dirty or clean as a
+ * whole, so those pages now count as held (limit.h's upper bound) and a
+ * later cut from the span charges nothing for them: they are charged here,
+ * as growth.  Where the charge fails (the memory limit), the whole span is
+ * purged now instead, which leaves nothing to charge.  (Until 2026-12-02
+ * they were counted without a charge: freeing a page next to purged runs
+ * raised the held figure past the hard limit, and the purged pages were
+ * then handed out, and faulted in, with no charge.)  Only where the OS
+ * refuses to purge does the span stay dirty uncharged, its pages counted by
+ * sync_held.  Lock held. */
+static void free_run(depot_arena_t *a, depot_segment_t *seg, unsigned start,
+                     unsigned end, size_t clean, uint32_t dirty_ms) {
+  depot_span_t *s = make_free(a, seg, start, end - start, 1, dirty_ms);
+  if (clean && charge(a, clean) != 0) (void)purge_span(a, s);
+}
+
 /* Purges the dirty free spans that have been free for the delay (all of
  * them with force), and notes when the next one falls due (lock held).
  * Stops once budget pages are purged, leaving the rest pending and due
@@ -146,13 +177,8 @@ static size_t purge_budget_locked(depot_arena_t *a, uint32_t now, int force,
         a->purge_pending = 1;
         return done;
       }
-      if (depot_os_decommit(depot_span_start(s),
-                            (size_t)s->npages << DEPOT_PAGE_SHIFT,
-                            a->purge_lazy) != 0)
+      if (purge_span(a, s) != 0)
         continue; /* still usable, merely still resident */
-      s->dirty = 0;
-      a->dirty_pages -= s->npages;
-      a->purged_pages += s->npages;
       done += s->npages;
     }
   }
@@ -345,12 +371,14 @@ static depot_span_t *free_neighbour(depot_segment_t *seg, unsigned page) {
 }
 
 /* Takes the free span n off its free list to be merged into a neighbour; keeps
- * in *dirty_ms the oldest dirty time of the merged parts (lock held). */
-static void absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
+ * in *dirty_ms the oldest dirty time of the merged parts.  Returns n's
+ * purged (clean) pages: 0 if it is dirty (lock held). */
+static size_t absorb(depot_arena_t *a, depot_span_t *n, uint32_t *dirty_ms) {
   free_list_remove(a, n);
   n->state = DEPOT_SPAN_DEAD;
-  if (n->dirty && depot_ms_before(n->dirty_ms, *dirty_ms))
-    *dirty_ms = n->dirty_ms;
+  if (!n->dirty) return n->npages;
+  if (depot_ms_before(n->dirty_ms, *dirty_ms)) *dirty_ms = n->dirty_ms;
+  return 0;
 }
 
 int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
@@ -365,12 +393,13 @@ int depot_arena_resize_span(depot_arena_t *a, depot_span_t *s, size_t npages) {
     s->npages = (uint16_t)npages;
     unsigned tail_end = end;
     uint32_t dirty_ms = depot_os_now_ms();
+    size_t clean = 0;
     depot_span_t *right = free_neighbour(seg, end);
     if (right) {
-      absorb(a, right, &dirty_ms);
+      clean += absorb(a, right, &dirty_ms);
       tail_end = right->start_page + right->npages;
     }
-    make_free(a, seg, new_end, tail_end - new_end, 1, dirty_ms);
+    free_run(a, seg, new_end, tail_end, clean, dirty_ms);
     ok = 1;
   } else if (new_end == end) {
     ok = 1;
@@ -408,17 +437,18 @@ void depot_arena_free_span(depot_arena_t *a, depot_span_t *s) {
   s->state = DEPOT_SPAN_DEAD;
   /* A merged span is as old as its oldest dirty part, so that a stream of
    * fresh frees next to it cannot postpone its purge forever. */
+  size_t clean = 0;
   depot_span_t *left = start > 0 ? free_neighbour(seg, start - 1) : NULL;
   if (left) {
-    absorb(a, left, &dirty_ms);
+    clean += absorb(a, left, &dirty_ms);
     start = left->start_page;
   }
   depot_span_t *right = free_neighbour(seg, end);
   if (right) {
-    absorb(a, right, &dirty_ms);
+    clean += absorb(a, right, &dirty_ms);
     end = right->start_page + right->npages;
   }
-  make_free(a, seg, start, end - start, 1, dirty_ms);
+  free_run(a, seg, start, end, clean, dirty_ms);
   if (a->purge_delay_ms == 0) purge_locked(a, now, 1);
   else purge_if_due(a);
   sync_held(a);

@@ -5,7 +5,8 @@
  * "Held" counts what Depot may have resident: pages of segments that are in
  * use or free but not yet purged (segment headers included), huge blocks
  * and the huge cache, metadata.  It is an upper bound: a purged page that
- * coalesces with a dirty free span counts as dirty until it is purged again.
+ * coalesces with a dirty free span counts as dirty until it is purged again
+ * (charged when it joins, as growth: arena.c's free_run).
  *
  * Every growth is charged before it happens (depot_limit_charge): with
  * memory_limit set, a charge that would pass the soft limit fails, so that

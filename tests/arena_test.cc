@@ -1,12 +1,17 @@
-// The page arena on its own: spans, alignment, coalescing, purging.
+// The page arena on its own: spans, alignment, coalescing, purging, and
+// the memory limit where purged pages join a freed span.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
+#include "alloc/alloc_api.h"
+#include "alloc/config.h"
+#include "alloc/limit.h"
 #include "tests/probe.h"
 
 namespace {
@@ -123,6 +128,85 @@ TEST(Arena, PurgeReturnsFreePagesAndTheyReadBackAsZero) {
   ASSERT_EQ(q, p) << "first fit should reuse the purged pages";
   for (size_t i = 0; i < 64 * page; i += 512) ASSERT_EQ(q[i], 0);
   probe_arena_free(a, q);
+}
+
+// A setting changed as a running program would change it.
+void SetConfig(depot_conf_key_t id, const char *value) {
+  char err[160];
+  ASSERT_EQ(depot_config_set(id, value, err, sizeof err), 0) << err;
+}
+
+// The memory limit at held + room bytes, soft limit = hard limit; lifted
+// when it goes out of scope.
+struct LimitAt {
+  explicit LimitAt(size_t room) {
+    SetConfig(DEPOT_CONF_memory_limit_margin, "0");
+    SetConfig(DEPOT_CONF_memory_limit_soft, "100");
+    SetConfig(DEPOT_CONF_memory_limit,
+              std::to_string(depot_limit_held() + room).c_str());
+    limit = depot_limit_bytes();
+  }
+  ~LimitAt() {
+    SetConfig(DEPOT_CONF_memory_limit, "0");
+    SetConfig(DEPOT_CONF_memory_limit_margin, "10%");
+    SetConfig(DEPOT_CONF_memory_limit_soft, "90");
+  }
+  size_t limit;
+};
+
+// A segment holding one live page, s, and the rest of it free and purged.
+struct PurgedBeside {
+  explicit PurgedBeside(probe_arena_t *a) {
+    const size_t max = probe_span_max_pages();
+    s = static_cast<char *>(probe_arena_alloc(a, 1, 1));
+    char *rest = static_cast<char *>(probe_arena_alloc(a, max - 1, 1));
+    ok = s && rest && rest == s + probe_page_size();
+    if (rest) probe_arena_free(a, rest);
+    probe_arena_purge(a);
+  }
+  char *s;
+  bool ok;
+};
+
+// Freeing a page next to purged pages joins them into one free span that
+// counts as held: within the limit they are charged, and past it the span
+// is purged at once.  Either way the held figure stays under the limit, and
+// the purged pages cannot be handed out, and faulted in, uncharged (they
+// were, until 2026-12-02: held passed the hard limit and a segment-sized
+// span was then allocated at no charge).
+TEST(Arena, PurgedPagesJoinedToAFreedOneAreChargedOrPurgedAgain) {
+  ASSERT_EQ(depot_init(), 0);
+  probe_arena_t *a = probe_arena_new();
+  const size_t page = probe_page_size(), max = probe_span_max_pages();
+  PurgedBeside b(a);
+  ASSERT_TRUE(b.ok);
+  ASSERT_EQ(Get(a).dirty_pages, 0u);
+  {
+    LimitAt lim(16 * page); /* not room for the purged pages */
+    probe_arena_free(a, b.s);
+    EXPECT_LE(depot_limit_held(), lim.limit) << "held passed the hard limit";
+    EXPECT_EQ(Get(a).dirty_pages, 0u) << "the joined span was not purged";
+    EXPECT_EQ(probe_arena_alloc(a, max, 1), nullptr)
+        << "a whole segment handed out past the limit";
+    EXPECT_LE(depot_limit_held(), lim.limit);
+  }
+  // With room, the purged pages are charged when they join: held grows by
+  // them, and the span they make is handed out with nothing more to charge.
+  PurgedBeside c(a);
+  ASSERT_TRUE(c.ok);
+  {
+    LimitAt lim(2 * max * page);
+    size_t before = depot_limit_held();
+    probe_arena_free(a, c.s);
+    EXPECT_EQ(Get(a).dirty_pages % max, 0u);
+    EXPECT_GE(depot_limit_held(), before + (max - 1) * page)
+        << "the joined purged pages were not charged";
+    char *p = static_cast<char *>(probe_arena_alloc(a, max, 1));
+    ASSERT_NE(p, nullptr);
+    memset(p, 1, max * page);
+    EXPECT_LE(depot_limit_held(), lim.limit);
+    probe_arena_free(a, p);
+  }
 }
 
 TEST(Arena, RejectsImpossibleRequests) {
