@@ -63,7 +63,8 @@ typedef struct depot_central {
  * "inbox").  When the thread ends its heap is parked whole for the next
  * thread of the node: its stacks are emptied into its spans, and while it
  * stays parked whatever is posted to it is too (depot_central_give), so
- * nothing is stranded.  Owner heaps are never freed (ids and memory are
+ * nothing is stranded.  (A heap whose thread sleeps with its cache flushed
+ * is marked parked the same way, not listed: idle.c's park_heap.)  Owner heaps are never freed (ids and memory are
  * reused through parking). */
 #define DEPOT_POOLS_PER_OWNER (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
 /* A message in an owner's inbox: the last block of a chain of blocks of

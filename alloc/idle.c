@@ -39,7 +39,10 @@
  *     waits on the futex while it reads FLUSHING, and only then stores C
  *     into its slot.  If a check of 3 or 4 fails, F leaves C parked with
  *     its bins untouched (and tries again later while T stays blocked); T
- *     takes it back as it is.
+ *     takes it back as it is.  While C is flushed, T's heap is marked
+ *     parked, so that other threads' frees of its blocks go back to its
+ *     spans instead of waiting in its inbox (park_heap); T clears the mark
+ *     when it takes C back.
  *
  * The hole left: a signal handler that interrupts a fast path and then
  * blocks in a system call (a stop-the-world handler waiting in sigsuspend)
@@ -120,6 +123,13 @@ static void reclaim_from_flusher(depot_tcache_t *tc) {
       break;
   }
   depot_tsan_acquire(tc);
+  if (tc->heap_parked) {
+    /* From here other threads' frees of this heap's blocks wait in its
+     * inbox for this thread again (depot_inbox_post), as when a thread
+     * takes a parked heap (depot_owner_take): sequentially consistent. */
+    tc->heap_parked = 0;
+    atomic_store_explicit(&tc->owner->parked, 0, memory_order_seq_cst);
+  }
 }
 
 depot_tcache_t *depot_idle_parked(void) {
@@ -340,6 +350,21 @@ static void empty_bins(depot_tcache_t *tc) {
   depot_add_relaxed(&n_blocks, blocks);
 }
 
+/* Marks tc's owner heap parked (unless it is a node's shared heap, parked
+ * for good) before its flush drains the inbox, as an exiting thread's heap
+ * is (depot_owner_park, the same Dekker pair with depot_inbox_post): what
+ * other threads free of its blocks while its thread sleeps then goes back
+ * to the spans as it is posted, instead of waiting in the inbox until the
+ * thread runs again (a flushed cache is not looked at again while it holds
+ * nothing: its inbox could grow without bound).  The owner clears the mark
+ * when it takes the cache back (reclaim_from_flusher).  Park FLUSHING. */
+static void park_heap(depot_tcache_t *tc) {
+  depot_owner_t *o = tc->owner;
+  if (!o || o->id < DEPOT_MAX_NODES || tc->heap_parked) return;
+  tc->heap_parked = 1;
+  atomic_store_explicit(&o->parked, 1, memory_order_seq_cst);
+}
+
 /* Parks tc (if it is active) and flushes it if every check passes; see the
  * argument at the top.  Returns 1 if it flushed. */
 static int try_flush(depot_tcache_t *tc) {
@@ -374,6 +399,7 @@ static int try_flush(depot_tcache_t *tc) {
   if (!atomic_compare_exchange_strong(&tc->park, &s, DEPOT_PARK_FLUSHING))
     return 0; /* T took it back */
   depot_tsan_acquire(tc);
+  park_heap(tc);
   empty_bins(tc);
   depot_tsan_release(tc);
   depot_store_release(&tc->park, DEPOT_PARK_PARKED);
@@ -418,7 +444,8 @@ int depot_idle_flush(uint32_t idle_ms, uint32_t *next) {
       }
       if (tc->tid == self) continue;
       /* Parked and empty: nothing to do until the owner takes it back (and
-       * rings the purger, depot_idle_parked). */
+       * rings the purger, depot_idle_parked); its heap is parked meanwhile,
+       * so what is posted to it goes to its spans (park_heap). */
       if (depot_load_acquire(&tc->park) != DEPOT_PARK_ACTIVE && !may_hold(tc))
         continue;
       uint32_t due = depot_load_relaxed(&tc->slow_ms) + idle_ms;

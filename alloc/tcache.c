@@ -152,6 +152,7 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
   tc->sigmask0 = sigmask0;
   depot_store_relaxed(&tc->in_slow, 1);
   depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
+  tc->heap_parked = 0;
   depot_store_relaxed(&tc->slow_ms, now);
   tc->gc_events = 0;
   tc->gc_ms = now;

@@ -99,6 +99,11 @@ typedef struct depot_tcache {
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
   uint64_t sigmask0;    /* signals the owner had blocked at creation */
   uint32_t flush_round; /* the flusher's last round that looked (registry) */
+  /* 1: a flush marked the owner heap parked (idle.c, park_heap), for the
+   * owner to clear when it takes the cache back.  Written by the flusher
+   * while FLUSHING, read and cleared by the owner after (the park word's
+   * release and acquire order them). */
+  uint32_t heap_parked;
   depot_owner_t *owner; /* the heap whose blocks the bins hold */
   /* Idle-bin trimming (tcache.c, gc_tick): slow-path calls since the last
    * look at the clock, when the last pass ran, and a bit per bin set when

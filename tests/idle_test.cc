@@ -1,7 +1,8 @@
 // Idle threads' caches (alloc/idle.c): the purger empties the cache of a
 // thread that is blocked in a system call and has taken no slow path for
 // idle_flush_ms, while the thread stays alive; the thread then takes its
-// cache back and allocates as before, with no block handed out twice.  A
+// cache back and allocates as before, with no block handed out twice, and
+// other threads' frees of its blocks meanwhile go back to its spans.  A
 // thread that computes is never flushed; a thread that exits while parked
 // tears down; a forked child recycles the caches of the threads it lost.
 #include <gtest/gtest.h>
@@ -219,6 +220,60 @@ TEST(IdleTest, BlockedThreadIsFlushedAndRecovers) {
       kIdleMs, s.held(), cached, ms);
   s.Wake(false);
   EXPECT_TRUE(s.ok()) << "a live block changed or a block was handed out twice";
+  ExpectNothingLost();
+}
+
+// While a thread sleeps with its cache flushed, other threads' frees of its
+// blocks go back to its spans as they are posted: its heap is marked parked
+// (idle.c, park_heap).  Until 2026-12-02 they waited in its inbox, without
+// bound, until the thread ran again.  When it wakes the mark goes, and it
+// allocates as before.
+TEST(IdleTest, FreesOfASleepingThreadsBlocksDoNotWaitInItsInbox) {
+  Configure();
+  probe_idle_stats_t before = IdleStats();
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::vector<void *> blocks;
+  std::atomic<void *> heap{nullptr};
+  std::atomic<bool> ready{false};
+  std::atomic<int> parked_after_wake{-1};
+  std::thread t([&] {
+    for (uint32_t i = 0; i < 3000; i++) {
+      void *p = depot_alloc_call(16 + (i % 64) * 16, RAW);
+      if (p) memset(p, 0x5A, 16);
+      blocks.push_back(p);
+    }
+    heap.store(probe_own_heap());
+    ready.store(true);
+    char c = 0;
+    if (read(fds[0], &c, 1) != 1) return;  // blocked: idle
+    void *p = depot_alloc_call(48, RAW);   // takes the cache back
+    parked_after_wake.store(probe_heap_parked(heap.load()));
+    depot_free_call(p, RAW);
+  });
+  while (!ready.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_NE(heap.load(), nullptr) << "the thread has no heap of its own";
+  ASSERT_GE(WaitFor([&] {
+              return IdleStats().flushed > before.flushed &&
+                     CachedBlocks() == 0;
+            }),
+            0)
+      << "the sleeping thread's cache was never flushed";
+  for (void *p : blocks) {
+    ASSERT_NE(p, nullptr);
+    depot_free_call(p, RAW);  // remote frees, into this thread's outbox
+  }
+  depot_thread_flush();  // posts the outbox to the sleeper's heap
+  EXPECT_GE(WaitFor([] { return CachedBlocks() == 0; }), 0)
+      << CachedBlocks() << " blocks wait in the sleeping thread's inbox";
+  char c = 'g';
+  ASSERT_EQ(write(fds[1], &c, 1), 1);
+  t.join();
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_EQ(parked_after_wake.load(), 0)
+      << "the heap stayed parked after its thread took its cache back";
   ExpectNothingLost();
 }
 

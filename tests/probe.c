@@ -238,6 +238,15 @@ int probe_idle_flush(unsigned idle_ms) {
   return depot_idle_flush(idle_ms, &next);
 }
 
+void *probe_own_heap(void) {
+  depot_tcache_t *tc = depot_tls_cache();
+  return tc->owner && tc->owner->id >= DEPOT_MAX_NODES ? tc->owner : NULL;
+}
+
+int probe_heap_parked(void *heap) {
+  return atomic_load(&((depot_owner_t *)heap)->parked);
+}
+
 static int probe_taken;
 static void probe_take(void *ctx, depot_inbox_node_t *m) {
   (void)ctx;

@@ -126,6 +126,10 @@ void probe_idle_stats(probe_idle_stats_t *out);
  * drain took (2 once repaired) and parks the heap again. */
 int probe_inbox_fork_cut(void);
 int probe_idle_flush(unsigned idle_ms);
+/* The calling thread's owner heap (NULL if it has none of its own), and
+ * whether a heap is marked parked (its inbox drained as it is posted to). */
+void *probe_own_heap(void);
+int probe_heap_parked(void *heap);
 
 /* In a fork child: leaves the cache of every thread the child lost as the
  * fork can catch its thread in a free: each bin holding blocks with its
