@@ -48,9 +48,14 @@
  * blocks in a system call (a stop-the-world handler waiting in sigsuspend)
  * looks like 3.  While a handler runs, its signal is blocked (unless it was
  * installed with SA_NODEFER), so F refuses a thread that blocks a caught
- * signal it did not block when its cache was created.  A handler installed
- * with SA_NODEFER, interrupting a fast path and blocking for longer than
- * idle_flush_ms, is not detected.
+ * signal it did not block when its cache was created or since.  A wait that installs
+ * a signal mask of its own (sigsuspend, ppoll, pselect, epoll_pwait with a
+ * mask) shows that mask instead, in which the handler's signal may be
+ * unblocked: F refuses a thread in such a wait (masked_wait).  A handler
+ * installed with SA_NODEFER, or whose signal the thread blocked when its
+ * cache was created and at each idle-bin pass since (sigmask0, tcache.h),
+ * interrupting a fast path and blocking for longer than idle_flush_ms, is
+ * not detected.
  *
  * Fork: a child's listed caches of threads that did not come along keep
  * their parents' thread ids, which the child could see again on threads of
@@ -245,9 +250,51 @@ static uintptr_t syscall_pc(const char *buf) {
 }
 #endif
 
+/* Argument k (1 to 6) of the system call in buf (/proc's "syscall" line),
+ * or UINTPTR_MAX where the line is cut short. */
+static uintptr_t syscall_arg(const char *buf, unsigned k) {
+  const char *c = buf;
+  for (unsigned f = 0; f < k; f++) {
+    c = strchr(c, ' ');
+    if (!c) return UINTPTR_MAX;
+    c++;
+  }
+  if (c[0] != '0' || c[1] != 'x') return UINTPTR_MAX;
+  uintptr_t v = 0;
+  for (c += 2;; c++) {
+    if (*c >= '0' && *c <= '9') v = v * 16 + (uintptr_t)(*c - '0');
+    else if (*c >= 'a' && *c <= 'f') v = v * 16 + (uintptr_t)(*c - 'a' + 10);
+    else return v;
+  }
+}
+
+/* Whether system call nr, with the arguments in buf, waits under a signal
+ * mask of its caller's choosing: while it waits, the kernel reports that
+ * mask as the thread's (SigBlk), not the one it restores after, so a
+ * signal handler waiting in it (a stop-the-world handler in sigsuspend)
+ * can look like a thread with no handler running (quiet's check).  Such a
+ * wait is never taken for an idle one.  The mask is argument 1 of
+ * rt_sigsuspend, 4 of ppoll, 5 of epoll_pwait(2), and behind argument 6
+ * of pselect6 and io_pgetevents (any non-null pointer counts). */
+static int masked_wait(long nr, const char *buf) {
+  unsigned k = 0;
+  if (nr == SYS_rt_sigsuspend) return 1;
+  if (nr == SYS_ppoll) k = 4;
+  if (nr == SYS_epoll_pwait) k = 5;
+  if (nr == SYS_pselect6) k = 6;
+#ifdef SYS_epoll_pwait2
+  if (nr == SYS_epoll_pwait2) k = 5;
+#endif
+#ifdef SYS_io_pgetevents
+  if (nr == SYS_io_pgetevents) k = 6;
+#endif
+  return k && syscall_arg(buf, k) != 0;
+}
+
 /* The system call tid is blocked in, or -1: running ("running"), blocked
  * outside a system call (a page fault: "-1 ..."), gone, or no such file
- * (or, in ThreadSanitizer's builds, blocked inside its run-time). */
+ * (or, in ThreadSanitizer's builds, blocked inside its run-time), or a
+ * wait under a signal mask of its own (masked_wait). */
 static long blocked_syscall(int32_t tid) {
   char buf[256];
   if (read_task_file(tid, "syscall", buf, sizeof buf) <= 0) return -1;
@@ -258,7 +305,7 @@ static long blocked_syscall(int32_t tid) {
   long nr = 0;
   for (const char *c = buf; *c >= '0' && *c <= '9' && nr < 1000000; c++)
     nr = nr * 10 + (*c - '0');
-  return nr;
+  return masked_wait(nr, buf) ? -1 : nr;
 }
 
 /* The number after "key:" at the start of a line of text, in base 10 or 16;
@@ -297,7 +344,8 @@ static int quiet(const depot_tcache_t *tc, uint64_t *switches) {
       field(buf, "voluntary_ctxt_switches", 10, &vol) ||
       field(buf, "nonvoluntary_ctxt_switches", 10, &nonvol))
     return 0;
-  if (blk & cgt & ~tc->sigmask0) return 0; /* maybe inside a handler */
+  if (blk & cgt & ~depot_load_relaxed(&tc->sigmask0))
+    return 0; /* maybe inside a handler */
   *switches = vol + nonvol;
   return 1;
 }

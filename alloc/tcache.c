@@ -149,7 +149,7 @@ depot_tcache_t *depot_tcache_create(unsigned node, size_t budget) {
    * and active. */
   tc->tls_slot = &depot_tls_tcache;
   tc->tid = tid;
-  tc->sigmask0 = sigmask0;
+  depot_store_relaxed(&tc->sigmask0, sigmask0);
   depot_store_relaxed(&tc->in_slow, 1);
   depot_store_relaxed(&tc->park, DEPOT_PARK_ACTIVE);
   tc->heap_parked = 0;
@@ -532,6 +532,12 @@ static depot_noinline void gc_pass(depot_tcache_t *tc) {
   }
   memset(tc->gc_dry, 0, sizeof tc->gc_dry);
   post_all(tc);
+  /* Idle flushing's signal check (idle.c, quiet): signals blocked now as
+   * well.  A thread started with every signal blocked (the usual way to
+   * create a thread that must not take signals) that unblocks one later
+   * has it checked from here on. */
+  depot_store_relaxed(&tc->sigmask0,
+                      depot_load_relaxed(&tc->sigmask0) & blocked_signals());
 }
 
 static inline void gc_tick(depot_tcache_t *tc) {

@@ -97,7 +97,12 @@ typedef struct depot_tcache {
   _Atomic uint32_t in_slow;       /* owner holds the cache in a slow path */
   _Atomic uint32_t slow_ms;       /* depot_os_now_ms at its last slow path */
   _Atomic uint32_t park;          /* DEPOT_PARK_*: a futex word */
-  uint64_t sigmask0;    /* signals the owner had blocked at creation */
+  /* Signals the owner had blocked at creation and at every idle-bin pass
+   * since (gc_pass: the intersection, so a signal it has unblocked since is
+   * checked, and one it blocks for good is not).  Written by the owner,
+   * read by a flusher: relaxed (a stale, larger mask only refuses less
+   * until the next pass). */
+  _Atomic uint64_t sigmask0;
   uint32_t flush_round; /* the flusher's last round that looked (registry) */
   /* 1: a flush marked the owner heap parked (idle.c, park_heap), for the
    * owner to clear when it takes the cache back.  Written by the flusher

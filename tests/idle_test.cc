@@ -3,9 +3,12 @@
 // idle_flush_ms, while the thread stays alive; the thread then takes its
 // cache back and allocates as before, with no block handed out twice, and
 // other threads' frees of its blocks meanwhile go back to its spans.  A
-// thread that computes is never flushed; a thread that exits while parked
+// thread that computes is never flushed, nor one that may be waiting in a
+// signal handler; a thread that exits while parked
 // tears down; a forked child recycles the caches of the threads it lost.
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -274,6 +277,123 @@ TEST(IdleTest, FreesOfASleepingThreadsBlocksDoNotWaitInItsInbox) {
   close(fds[1]);
   EXPECT_EQ(parked_after_wake.load(), 0)
       << "the heap stayed parked after its thread took its cache back";
+  ExpectNothingLost();
+}
+
+void NoOp(int) {}
+
+// A thread waiting under a signal mask of its own (ppoll's, as sigsuspend
+// and pselect install one) is never flushed: the kernel shows that mask as
+// the thread's, so a signal handler waiting there (a stop-the-world handler
+// that interrupted a fast path) would look like a thread outside any
+// handler.  The same wait without a mask is flushed (the control).
+TEST(IdleTest, ThreadWaitingUnderItsOwnSignalMaskIsNotFlushed) {
+  Configure();
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = NoOp;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &sa, &old), 0);
+  for (int masked = 1; masked >= 0; masked--) {
+    probe_idle_stats_t before = IdleStats();
+    std::atomic<bool> ready{false}, done{false};
+    std::atomic<int> parked{-1};
+    std::thread t([&] {
+      FillCache();
+      ready.store(true);
+      sigset_t none;
+      sigemptyset(&none);
+      // Blocks until SIGUSR2 comes (nothing to poll, no timeout).
+      ppoll(nullptr, 0, nullptr, masked ? &none : nullptr);
+      parked.store(probe_own_cache_parked());
+      done.store(true);
+    });
+    while (!ready.load())
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // (Other threads, this one among them while it sleeps, may be flushed
+    // meanwhile: the thread says itself whether its cache was taken.)
+    if (masked) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10 * kIdleMs));
+    } else {
+      EXPECT_GE(WaitFor([&] { return IdleStats().flushed > before.flushed; }),
+                0);
+    }
+    // Sent until the wait ends (one sent before the wait began would be
+    // handled and leave it waiting).
+    while (!done.load()) {
+      pthread_kill(t.native_handle(), SIGUSR2);
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    t.join();
+    if (masked) {
+      EXPECT_EQ(parked.load(), 0)
+          << "a thread waiting under its own signal mask was flushed";
+    } else {
+      EXPECT_EQ(parked.load(), 1)
+          << "the control: a thread in ppoll without a mask is flushed";
+    }
+  }
+  ASSERT_EQ(sigaction(SIGUSR2, &old, nullptr), 0);
+  ExpectNothingLost();
+}
+
+int handler_pipe[2];
+std::atomic<int> handler_saw_parked{-1};
+// A stop-the-world handler: waits (in read) until told to go on.
+void WaitingHandler(int) {
+  char c;
+  if (read(handler_pipe[0], &c, 1) == 1)
+    handler_saw_parked.store(probe_own_cache_parked());
+}
+
+// A thread started with SIGUSR2 blocked (as threads that must not take
+// signals are started) that unblocks it later, and whose SIGUSR2 handler
+// then waits: the flusher refuses it (the signal is blocked inside the
+// handler, and the thread no longer blocks it outside: its idle-bin passes
+// took it out of the mask it started with, tcache.h's sigmask0).
+TEST(IdleTest, HandlerOfASignalUnblockedAfterStartIsNotFlushed) {
+  Configure();
+  ASSERT_EQ(pipe(handler_pipe), 0);
+  struct sigaction sa, old;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = WaitingHandler;
+  sigemptyset(&sa.sa_mask);
+  ASSERT_EQ(sigaction(SIGUSR2, &sa, &old), 0);
+  sigset_t usr2, prev;
+  sigemptyset(&usr2);
+  sigaddset(&usr2, SIGUSR2);
+  ASSERT_EQ(pthread_sigmask(SIG_BLOCK, &usr2, &prev), 0);
+  std::atomic<bool> ready{false}, go{false};
+  std::thread t([&] {
+    FillCache();  // the cache is made with SIGUSR2 blocked
+    pthread_sigmask(SIG_UNBLOCK, &usr2, nullptr);
+    // Slow paths for longer than an idle-bin pass's period (100 ms).
+    auto t0 = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() - t0 <
+           std::chrono::milliseconds(300)) {
+      std::vector<void *> v;
+      for (int i = 0; i < 2000; i++) v.push_back(depot_alloc_call(4096, RAW));
+      for (void *p : v) depot_free_call(p, RAW);
+    }
+    ready.store(true);
+    // Runs (no system call: never flushed) until the handler has been.
+    while (!go.load()) {
+    }
+  });
+  ASSERT_EQ(pthread_sigmask(SIG_SETMASK, &prev, nullptr), 0);
+  while (!ready.load())
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  pthread_kill(t.native_handle(), SIGUSR2);  // the handler waits
+  std::this_thread::sleep_for(std::chrono::milliseconds(10 * kIdleMs));
+  char c = 'g';
+  ASSERT_EQ(write(handler_pipe[1], &c, 1), 1);
+  go.store(true);
+  t.join();
+  EXPECT_EQ(handler_saw_parked.load(), 0)
+      << "flushed while a handler of a signal it unblocked waited";
+  ASSERT_EQ(sigaction(SIGUSR2, &old, nullptr), 0);
+  close(handler_pipe[0]);
+  close(handler_pipe[1]);
   ExpectNothingLost();
 }
 

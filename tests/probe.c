@@ -247,6 +247,10 @@ int probe_heap_parked(void *heap) {
   return atomic_load(&((depot_owner_t *)heap)->parked);
 }
 
+int probe_own_cache_parked(void) {
+  return depot_tls_cache() == &depot_tcache_empty;
+}
+
 static int probe_taken;
 static void probe_take(void *ctx, depot_inbox_node_t *m) {
   (void)ctx;

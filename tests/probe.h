@@ -130,6 +130,9 @@ int probe_idle_flush(unsigned idle_ms);
  * whether a heap is marked parked (its inbox drained as it is posted to). */
 void *probe_own_heap(void);
 int probe_heap_parked(void *heap);
+/* Whether the calling thread's cache was parked by idle flushing (its slot
+ * holds the placeholder, until its next slow path takes the cache back). */
+int probe_own_cache_parked(void);
 
 /* In a fork child: leaves the cache of every thread the child lost as the
  * fork can catch its thread in a free: each bin holding blocks with its
