@@ -71,6 +71,7 @@
 #include <dlfcn.h> /* in_sanitizer */
 #include <elf.h>
 #endif
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -351,16 +352,20 @@ static int quiet(const depot_tcache_t *tc, uint64_t *switches) {
 }
 
 /* Whether this process's /proc says what a thread is blocked in (the
- * caller's own file answers for a running thread): checked once. */
+ * caller's own file answers for a running thread): checked once, unless
+ * the check failed for want of a descriptor or memory (asked again next
+ * time: one failure then no longer turns idle flushing off for good). */
 static int proc_usable(void) {
   static _Atomic int state; /* 0 unknown, 1 yes, -1 no */
   int s = depot_load_relaxed(&state);
   if (s == 0) {
     char buf[256];
-    s = read_task_file((int32_t)syscall(SYS_gettid), "syscall", buf,
-                       sizeof buf) > 0
-            ? 1
-            : -1;
+    errno = 0;
+    if (read_task_file((int32_t)syscall(SYS_gettid), "syscall", buf,
+                       sizeof buf) > 0)
+      s = 1;
+    else if (errno == EMFILE || errno == ENFILE || errno == ENOMEM) return 0;
+    else s = -1;
     depot_store_relaxed(&state, s);
   }
   return s > 0;

@@ -202,7 +202,11 @@ static void *purger_main(void *arg) {
       depot_add_relaxed(&idle_reclaims, 1);
       idle_done = 1;
       last_sig = activity();
-      pending = purge_due(&next);
+      /* What the reclaim left due, kept beside the idle flush's due time
+       * found above (assigning it dropped that one: an idle thread's
+       * flush then waited up to SLEEP_MAX_MS). */
+      uint32_t after;
+      if (purge_due(&after)) due_at(after, &next, &pending);
     }
     if (!idle_done) /* look again when the heap may have gone idle */
       due_at(last_change + delay, &next, &pending);
