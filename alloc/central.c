@@ -89,8 +89,16 @@ static uint32_t record_alloc(depot_batch_stash_t *stash) {
   }
   uint32_t i = tstack_pop(&records_free);
   if (i) return i;
-  i = depot_add_relaxed(&records_used, 1);
-  return i < RECORD_CAPACITY ? i : 0;
+  /* A fresh one: the bump index stops at the table's end.  (A fetch-add
+   * went on counting once the table was full, one per give that found no
+   * record, and after 2^32 of them wrapped round and handed out records in
+   * use: two stacks holding one record.) */
+  i = depot_load_relaxed(&records_used);
+  do {
+    if (i >= RECORD_CAPACITY) return 0;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &records_used, &i, i + 1, memory_order_relaxed, memory_order_relaxed));
+  return i;
 }
 
 static void record_free(depot_batch_stash_t *stash, uint32_t i) {
@@ -113,8 +121,7 @@ void depot_central_stash_release(depot_batch_stash_t *stash) {
 }
 
 uint32_t depot_central_records(void) {
-  uint32_t n = depot_load_relaxed(&records_used);
-  return n > RECORD_CAPACITY ? RECORD_CAPACITY - 1 : n - 1;
+  return depot_load_relaxed(&records_used) - 1;
 }
 
 /* ---- pools --------------------------------------------------------------- */
