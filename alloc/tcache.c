@@ -619,6 +619,9 @@ depot_noinline void depot_tcache_free_slow(depot_tcache_t *tc, void *p,
   if (bin->room <= 0) grow(tc, i, 1);
   if (bin->limit == 0) { /* no budget at all: straight to the pool */
     *(void **)p = NULL;
+    /* Carrying the free key, as every block waiting free does (alloc.c's
+     * free_full): a second free of it is then caught here too. */
+    ((uintptr_t *)p)[1] = depot_free_key;
     depot_central_give(depot_central_of(bin_list_id(tc, i)), p, 1, &tc->stash);
     return;
   }

@@ -386,6 +386,26 @@ TEST_F(AllocDeath, DoubleFreeInTheThreadCacheIsCaught) {
   }
 }
 
+TEST_F(AllocDeath, DoubleFreeWithNoThreadCacheIsCaught) {
+  // tcache_max_bytes=0: every free goes to the pool, a block at a time,
+  // carrying the free key as a block in a bin does.
+  void *p = depot_alloc_call(48, RAW);
+  EXPECT_DEATH(
+      {
+        char err[160];
+        if (depot_config_set(DEPOT_CONF_tcache_max_bytes, "0", err,
+                             sizeof err) != 0)
+          abort();
+        depot_thread_flush();
+        void *q = depot_alloc_call(48, RAW);
+        depot_free_call(q, RAW);
+        depot_free_call(q, RAW);
+      },
+      "free\\(0x[0-9a-f]+\\): double free detected in a pool or another "
+      "thread's cache \\(a 48-byte block of domain 'raw' freed twice\\)");
+  depot_free_call(p, RAW);
+}
+
 // The free fast path's compare lets a bin of no class through when the
 // thread's owner is node 0's shared heap (owner_entry 0) and the page has no
 // small class (entry 0): the bin's room, always 0, must send the free to the
