@@ -112,9 +112,21 @@ static depot_arena_t *arena_of(const depot_heap_t *h) {
   return depot_numa_arena_for(depot_numa_home());
 }
 
+/* Set when a heap's own limit refuses a charge (charge), so that the
+ * allocating thread tells that from a refusal of the process's memory
+ * limit or of the OS (small_alloc): only those are worth a process-wide
+ * reclaim, and only the heap's is a hit of its limit.  A global (hidden)
+ * symbol, as depot_tls is (see idle.c's depot_idle_owned). */
+extern __thread int depot_heap_refused depot_hidden
+    __attribute__((tls_model(DEPOT_TLS_MODEL)));
+__thread int depot_heap_refused __attribute__((tls_model(DEPOT_TLS_MODEL)));
+
 /* Counts bytes more held by h; -1 (nothing counted) past its limit. */
 static int charge(depot_heap_t *h, size_t bytes) {
-  if (h->limit && h->held + bytes > h->limit) return -1;
+  if (h->limit && h->held + bytes > h->limit) {
+    depot_heap_refused = 1;
+    return -1;
+  }
   h->held += bytes;
   if (h->held > h->peak) h->peak = h->held;
   return 0;
@@ -790,8 +802,10 @@ static void *small_once(depot_heap_t *h, unsigned cls, depot_heap_cache_t *tc) {
   return bin_take(h, entry_for(tc, h, gen), cls);
 }
 
-static void limit_hit(depot_heap_t *h) {
-  if (h->limit) depot_add_relaxed(&h->limit_hits, 1);
+/* An allocation of h failed; by_limit: its own limit refused it (else the
+ * process's limit or the OS did: not a hit of h's limit). */
+static void limit_hit(depot_heap_t *h, int by_limit) {
+  if (by_limit) depot_add_relaxed(&h->limit_hits, 1);
   errno = ENOMEM;
 }
 
@@ -813,15 +827,19 @@ static int global_reclaim(void) {
 
 static void *small_alloc(depot_heap_t *h, unsigned cls) {
   depot_heap_cache_t *tc = thread_cache();
+  depot_heap_refused = 0;
   void *p = small_once(h, cls, tc);
   if (depot_unlikely(!p) && tc && h->limit) { /* only a limit may yield */
     flush_own(h);
+    depot_heap_refused = 0; /* what the last try says */
     p = small_once(h, cls, tc);
   }
-  if (depot_unlikely(!p) && global_reclaim())
+  /* The heap's own limit refused: a process-wide purge cannot help (until
+   * 2026-12-02 it ran, and counted as a hit of the process's limit). */
+  if (depot_unlikely(!p) && !depot_heap_refused && global_reclaim())
     p = depot_limit_done(small_once(h, cls, tc));
   if (!p) {
-    limit_hit(h);
+    limit_hit(h, depot_heap_refused);
     return NULL;
   }
   ((uintptr_t *)p)[1] = 0; /* the free key (see depot_free) */
@@ -915,7 +933,7 @@ static void *big_alloc(depot_heap_t *h, size_t size, size_t align,
     p = depot_limit_done(big_once(h, size, align, &old_data, &limited));
   if (dirty) *dirty = old_data;
   if (!p) {
-    limit_hit(h);
+    limit_hit(h, limited);
     return NULL;
   }
   errno = saved;

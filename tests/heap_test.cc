@@ -444,6 +444,53 @@ TEST(HeapLimit, FailsAtTheLimitAndRecoversAfterFree) {
   DepotHeap_Destroy(h);
 }
 
+uint64_t Stat(const char *name) {
+  char buf[64];
+  EXPECT_EQ(DepotMem_GetOption(name, buf, sizeof buf), 0);
+  return strtoull(buf, nullptr, 10);
+}
+
+// A heap's own limit is the heap's business: with the process's memory
+// limit set too, reaching the heap's limit neither purges the process's
+// memory nor counts as a hit of the process's limit (until 2026-12-02 small
+// blocks did both); and where the process's limit refuses, the heap's limit
+// hits do not count it.
+TEST(HeapLimit, AHeapsLimitAndTheProcesssAreCountedApart) {
+  std::string room = std::to_string(Stat("stats.held_bytes") + (64u << 20));
+  ASSERT_EQ(DepotMem_SetOption("memory_limit", room.c_str()), 0);
+  uint64_t hits0 = Stat("stats.memory_limit_hits");
+  uint64_t purges0 = Stat("stats.soft_limit_purges");
+  DepotHeap *h = Make("own-limit", size_t(1) << 20);
+  std::vector<void *> v;
+  for (void *p; (p = DepotHeap_Malloc(h, 1000)) != nullptr;) {
+    v.push_back(p);
+    ASSERT_LT(v.size(), 100000u) << "the limit never hit";
+  }
+  EXPECT_GE(Stats(h).limit_hits, 1u);
+  EXPECT_EQ(Stat("stats.memory_limit_hits"), hits0)
+      << "the heap's limit counted as the process's";
+  EXPECT_EQ(Stat("stats.soft_limit_purges"), purges0)
+      << "the heap's limit purged the process";
+  for (void *p : v) DepotHeap_Free(p);
+  DepotHeap_Destroy(h);
+
+  // The process's limit refuses a heap far below its own.
+  room = std::to_string(Stat("stats.held_bytes") + (4u << 20));
+  ASSERT_EQ(DepotMem_SetOption("memory_limit", room.c_str()), 0);
+  h = Make("process-limit", size_t(1) << 30);
+  v.clear();
+  for (void *p; (p = DepotHeap_Malloc(h, 1000)) != nullptr;) {
+    v.push_back(p);
+    ASSERT_LT(v.size(), 1000000u) << "the process's limit never hit";
+  }
+  EXPECT_GT(Stat("stats.memory_limit_hits"), hits0);
+  EXPECT_EQ(Stats(h).limit_hits, 0u) << "not the heap's limit that refused";
+  for (void *p : v) DepotHeap_Free(p);
+  DepotHeap_Destroy(h);
+  ASSERT_EQ(DepotMem_SetOption("memory_limit", "0"), 0);
+  EXPECT_EQ(depot_check_heap(), 0);
+}
+
 // ---- wrong families and wrong heaps -------------------------------------------
 
 using HeapDeath = ::testing::Test;

@@ -237,7 +237,8 @@ DEPOT_API void DepotMem_ResetProfile(void);
  * at the same time; from the thread that uses a heap most, allocation and
  * free are a thread-cache hit (no lock).  Its blocks keep the Depot API's
  * contract (zero bytes, overflow, failure leaves the block, errno = ENOMEM
- * only).
+ * only); a call on NULL or on a destroyed heap fails with errno = EINVAL
+ * (and a destroyed one is reported).
  *
  * DepotHeap_Reset frees every block of the heap at once and keeps it;
  * DepotHeap_Destroy frees every block and the heap.  Both return the heap's
@@ -301,7 +302,8 @@ typedef struct {
   uint64_t bytes_held;    /* pages of its spans and huge blocks */
   uint64_t peak_bytes_held;
   uint64_t limit_bytes;   /* 0: none */
-  uint64_t limit_hits;    /* allocations refused at the limit */
+  uint64_t limit_hits;    /* allocations refused at the heap's limit (not
+                             the process's memory_limit, nor the OS) */
   uint64_t spans;         /* small and large spans */
   int32_t node;           /* DEPOT_HEAP_NODE_ANY or the node it is bound to */
   char name[48];
