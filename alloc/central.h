@@ -64,8 +64,8 @@ typedef struct depot_central {
  * thread of the node: its stacks are emptied into its spans, and while it
  * stays parked whatever is posted to it is too (depot_central_give), so
  * nothing is stranded.  (A heap whose thread sleeps with its cache flushed
- * is marked parked the same way, not listed: idle.c's park_heap.)  Owner heaps are never freed (ids and memory are
- * reused through parking). */
+ * is marked parked the same way, not listed: idle.c's park_heap.)  Owner
+ * heaps are never freed (ids and memory are reused through parking). */
 #define DEPOT_POOLS_PER_OWNER (DEPOT_NDOMAINS << DEPOT_LIST_CLASS_BITS)
 /* A message in an owner's inbox: the last block of a chain of blocks of
  * one list id (linked through their first words), whose first word points

@@ -48,14 +48,14 @@
  * blocks in a system call (a stop-the-world handler waiting in sigsuspend)
  * looks like 3.  While a handler runs, its signal is blocked (unless it was
  * installed with SA_NODEFER), so F refuses a thread that blocks a caught
- * signal it did not block when its cache was created or since.  A wait that installs
- * a signal mask of its own (sigsuspend, ppoll, pselect, epoll_pwait with a
- * mask) shows that mask instead, in which the handler's signal may be
- * unblocked: F refuses a thread in such a wait (masked_wait).  A handler
- * installed with SA_NODEFER, or whose signal the thread blocked when its
- * cache was created and at each idle-bin pass since (sigmask0, tcache.h),
- * interrupting a fast path and blocking for longer than idle_flush_ms, is
- * not detected.
+ * signal it did not block when its cache was created or since.  A wait
+ * that installs a signal mask of its own (sigsuspend, ppoll, pselect,
+ * epoll_pwait with a mask) shows that mask instead, in which the handler's
+ * signal may be unblocked: F refuses a thread in such a wait (masked_wait).
+ * A handler installed with SA_NODEFER, or whose signal the thread blocked
+ * when its cache was created and at each idle-bin pass since (sigmask0,
+ * tcache.h), interrupting a fast path and blocking for longer than
+ * idle_flush_ms, is not detected.
  *
  * Fork: a child's listed caches of threads that did not come along keep
  * their parents' thread ids, which the child could see again on threads of
