@@ -351,10 +351,12 @@ TEST_F(AllocDeath, UsableSizeNeverOverReports) {
     for (char *p : v) {
       EXPECT_EQ(probe_usable_size_fast(p), cs) << cs;
       if (probe_check_level() >= 2) continue;
-      for (size_t into : {size_t(16), cs / 2, cs - 16})
-        if (into > 0 && into < cs)
+      for (size_t into : {size_t(16), cs / 2, cs - 16}) {
+        if (into > 0 && into < cs) {
           EXPECT_EQ(probe_usable_size_fast(p + into), cs - into)
               << cs << "+" << into;
+        }
+      }
     }
     for (char *p : v) depot_free_call(p, RAW);
   }
